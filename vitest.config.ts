@@ -1,3 +1,4 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
@@ -10,6 +11,32 @@ export default defineConfig({
           exclude: ['test/workerd/**', 'test/e2e/**'],
           environment: 'node',
           testTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                API_KEYS: JSON.stringify({
+                  'dev-key-stepkv-0000000000000000': 'dev',
+                  'dev-key-other-tenant-0000000000': 'other',
+                }),
+              },
+            },
+          }),
+        ],
+        test: { name: 'workerd', include: ['test/workerd/**/*.test.ts'], testTimeout: 120_000 },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
         },
       },
     ],

@@ -1,0 +1,133 @@
+/**
+ * Bad input gets a 4xx problem+json with a stable code, and the session's stored memory stays
+ * byte-identical (checked by exporting it before and after every bad request).
+ */
+import { exports } from 'cloudflare:workers'
+import { pack } from 'msgpackr'
+import { beforeAll, describe, expect, it } from 'vitest'
+import manifest from '../../models/tiny-gqa/manifest.json'
+import { encodeMemory } from '../../memory/codec.ts'
+import { appendPrefix, emptyMemory } from '../../memory/session.ts'
+import { api, DEV_KEY, OTHER_KEY } from '../../sim/client.ts'
+
+const fetcher = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init))
+const client = api(fetcher)
+let id = ''
+let stored: Uint8Array = new Uint8Array()
+
+const memoryNow = async () => (await client.exportMemory(id)).data as Uint8Array
+const raw = (path: string, init: RequestInit) => fetcher(`http://stepkv.test${path}`, init)
+
+beforeAll(async () => {
+  id = (await client.createSession({ policy: { name: 'window', params: { sinkTokens: 2, recentTokens: 30 } } })).data.id
+  for (let seq = 1; seq <= 3; seq++) expect((await client.step(id, seq, { text: `screen ${seq}: settings page` })).status).toBe(200)
+  stored = await memoryNow()
+  expect(stored.length).toBeGreaterThan(1000)
+})
+
+/** A memory of `kvHeads` heads for this model, `tokens` rows per layer. */
+function memoryBlob(kvHeads: number, tokens: number, sha256 = manifest.sha256): Uint8Array {
+  const model = { id: manifest.id, sha256 }
+  const empty = emptyMemory({ model, layers: manifest.layers, kvHeads, headDim: manifest.headDim })
+  const n = kvHeads * tokens * manifest.headDim
+  const present = Array.from({ length: manifest.layers }, (_, l) => ({
+    key: Float32Array.from({ length: n }, (_, i) => Math.sin(i + l)),
+    value: Float32Array.from({ length: n }, (_, i) => Math.cos(i - l)),
+  }))
+  const positions = Int32Array.from({ length: tokens }, (_, i) => i)
+  const mem = appendPrefix(empty, present, { seq: 1, positions, kinds: new Uint8Array(tokens) })
+  return encodeMemory(mem, { policy: { name: 'full', params: {} }, dtype: 'float32' })
+}
+
+async function expectProblem(res: Response | { status: number; data: any }, status: number, code: string) {
+  const r = res instanceof Response ? { status: res.status, data: await res.json(), type: res.headers.get('content-type') } : res
+  expect(r.status, JSON.stringify(r.data)).toBe(status)
+  expect(r.data.code).toBe(code)
+  expect(r.data.status).toBe(status)
+  expect(typeof r.data.detail).toBe('string')
+  expect(JSON.stringify(r.data)).not.toMatch(/\bat .*\.(ts|js):\d+/) // no stack trace
+  expect(await memoryNow()).toEqual(stored)
+}
+
+describe('bad input', () => {
+  it('unknown session → 404', async () => {
+    await expectProblem(await client.step('s_' + '0'.repeat(32), 1, { text: 'x' }), 404, 'unknown_session')
+    await expectProblem(await client.info('not-an-id'), 404, 'unknown_session')
+  })
+
+  it('malformed msgpack → 400', async () => {
+    const res = await raw(`/v1/sessions/${id}/steps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/msgpack' },
+      body: new Uint8Array([0xde, 0xff, 0xff, 0xc1]),
+    })
+    await expectProblem(res, 400, 'malformed_body')
+  })
+
+  it('malformed JSON → 400', async () => {
+    const res = await raw(`/v1/sessions/${id}/steps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/json' },
+      body: '{"seq": 4, "observation": {',
+    })
+    await expectProblem(res, 400, 'malformed_body')
+  })
+
+  it('missing fields and wrong types → 400 naming the field', async () => {
+    const r = await client.call('POST', `/v1/sessions/${id}/steps`, { seq: 4 })
+    await expectProblem(r, 400, 'invalid_request')
+    expect(r.data.errors[0].path).toBe('observation')
+    const r2 = await client.call('POST', `/v1/sessions/${id}/steps`, { seq: 'four', observation: { text: 'x' } }, true)
+    await expectProblem({ status: r2.status, data: r2.data }, 400, 'invalid_request')
+    await expectProblem(await client.step(id, 4, { tokens: [1, 2, 999] }), 400, 'invalid_observation')
+    await expectProblem(await client.step(id, 4, { text: '' }), 400, 'invalid_observation')
+  })
+
+  it('a seq that is neither last nor last + 1 → 409, and the seq is not consumed by failures', async () => {
+    await expectProblem(await client.step(id, 7, { text: 'x' }), 409, 'seq_conflict')
+    await expectProblem(await client.step(id, 0, { text: 'x' }), 400, 'invalid_request')
+  })
+
+  it('wrong tensor shapes, another model, or a corrupted blob in an imported memory → 422', async () => {
+    await expectProblem(await client.importMemory(id, memoryBlob(manifest.kvHeads + 1, 5)), 422, 'model_mismatch')
+    await expectProblem(await client.importMemory(id, memoryBlob(manifest.kvHeads, 5, 'f'.repeat(64))), 422, 'model_mismatch')
+    const corrupt = memoryBlob(manifest.kvHeads, 5)
+    corrupt[corrupt.length - 40] ^= 0x10
+    await expectProblem(await client.importMemory(id, corrupt), 422, 'memory_corrupt')
+    await expectProblem(await client.importMemory(id, new Uint8Array([1, 2, 3])), 422, 'memory_corrupt')
+  })
+
+  it('oversized bodies → 413 (step limit 8 MiB; memory import has its own larger limit)', async () => {
+    const big = 'a'.repeat(8 * 1024 * 1024 + 10)
+    const res = await raw(`/v1/sessions/${id}/steps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ seq: 4, observation: { text: big } }),
+    })
+    await expectProblem(res, 413, 'payload_too_large')
+    // 9 MB is over the step limit but under the 64 MiB import limit: it reaches the decoder.
+    await expectProblem(await client.importMemory(id, new Uint8Array(9 << 20)), 422, 'memory_corrupt')
+    const huge = await raw(`/v1/sessions/${id}/memory`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/x-stepkv-memory' },
+      body: new Uint8Array((64 << 20) + 1),
+    })
+    await expectProblem(huge, 413, 'payload_too_large')
+  })
+
+  it('missing or wrong bearer token → 401; another tenant → 404', async () => {
+    await expectProblem(await raw(`/v1/sessions/${id}`, { method: 'GET' }), 401, 'unauthorized')
+    await expectProblem(await raw(`/v1/sessions/${id}`, { headers: { authorization: 'Bearer nope' } }), 401, 'unauthorized')
+    const other = api(fetcher, 'http://stepkv.test', OTHER_KEY)
+    await expectProblem(await other.step(id, 4, { text: 'x' }), 404, 'unknown_session')
+    await expectProblem(await other.exportMemory(id), 404, 'unknown_session')
+    await expectProblem(await other.call('DELETE', `/v1/sessions/${id}`), 404, 'unknown_session')
+  })
+
+  it('after all that, the session continues at seq 4', async () => {
+    const r = await client.step(id, 4, { text: 'screen 4' })
+    expect(r.status).toBe(200)
+    expect(r.data.seq).toBe(4)
+    expect(pack(r.data).length).toBeGreaterThan(0)
+  })
+})

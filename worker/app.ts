@@ -1,0 +1,117 @@
+/**
+ * @module The stepkv Hono app: routes, auth, body limits, content negotiation, problem+json errors.
+ * Mount it in your own Worker (`app.route('/stepkv', app)`) together with `SessionObject`.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import type { Context, MiddlewareHandler } from 'hono'
+import { NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
+import { bearerAuth } from './auth.ts'
+import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
+import { bodyLimitsOf, type AppEnv } from './env.ts'
+import { listModels, manifestOf } from './models.ts'
+import { problemOf, unwrap } from './problem.ts'
+import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
+
+export const MEMORY_TYPE = 'application/x-stepkv-memory'
+const SESSION_ID = /^s_[0-9a-f]{32}$/
+
+/** The app. `GET /healthz` is public; every `/v1` route needs a bearer token. */
+export const app = new OpenAPIHono<AppEnv>()
+
+app.use('*', async (c, next) => {
+  c.set('requestId', c.req.header('x-request-id')?.slice(0, 64) || crypto.randomUUID())
+  await next()
+  c.header('x-request-id', c.get('requestId'))
+})
+
+app.onError((e, c) => {
+  const problem = problemOf(e, c.get('requestId'))
+  if (problem.status >= 500)
+    console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), error: String(e), stack: (e as Error)?.stack }))
+  c.header('x-request-id', c.get('requestId'))
+  return c.json(problem, problem.status as 400, { 'Content-Type': 'application/problem+json' })
+})
+
+app.notFound((c) => {
+  const p = problemOf(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, {}, 'no_route'), c.get('requestId'))
+  return c.json(p, 404, { 'Content-Type': 'application/problem+json' })
+})
+
+app.get('/healthz', (c) => c.json({ ok: true, service: 'stepkv' }))
+
+app.use('/v1/*', bearerAuth)
+
+/** A body limit read from the environment at request time (limits are vars). */
+const limit = (pick: (l: ReturnType<typeof bodyLimitsOf>) => number): MiddlewareHandler<AppEnv> => (c, next) => {
+  const maxSize = pick(bodyLimitsOf(c.env))
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new PayloadTooLargeError(`body exceeds the limit of ${maxSize} bytes`, { limitBytes: maxSize })
+    },
+  })(c, next)
+}
+
+/** Replies in msgpack when the client accepts it, else JSON. */
+function reply(c: Context<AppEnv>, value: unknown, status: 200 | 201 = 200) {
+  if (wantsMsgpack(c.req.raw)) return c.body(packReply(value) as Uint8Array<ArrayBuffer>, status, { 'Content-Type': MSGPACK })
+  return c.json(value as object, status)
+}
+
+function stubFor(c: Context<AppEnv>, id: string) {
+  if (!SESSION_ID.test(id)) throw new NotFoundError('unknown session', {}, 'unknown_session')
+  const name = `${c.get('tenant')}/${id}`
+  return c.env.SESSIONS.get(c.env.SESSIONS.idFromName(name))
+}
+
+app.get('/v1/models', (c) => reply(c, { models: listModels() }))
+
+app.post('/v1/sessions', limit((l) => l.stepBytes), async (c) => {
+  const body = parse(CreateSession, await readBody(c.req.raw))
+  manifestOf(body.model)
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  const id = `s_${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`
+  const info = unwrap(
+    await stubFor(c, id).create({
+      id,
+      tenant: c.get('tenant'),
+      model: body.model,
+      policy: body.policy,
+      memoryDtype: body.memoryDtype,
+      createdAt: new Date().toISOString(),
+    }),
+  )
+  return reply(c, info, 201)
+})
+
+app.get('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.req.param('id')).info(c.get('tenant')))))
+
+app.post('/v1/sessions/:id/steps', limit((l) => l.stepBytes), async (c) => {
+  const stub = stubFor(c, c.req.param('id'))
+  const request = parse(StepRequestSchema, await readBody(c.req.raw))
+  const packed = unwrap(await stub.step(c.get('tenant'), request))
+  if (wantsMsgpack(c.req.raw)) return c.body(packed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MSGPACK })
+  return c.json(toJson(unpackBody(packed) as Record<string, unknown>))
+})
+
+app.get('/v1/sessions/:id/memory', async (c) => {
+  const blob = unwrap(await stubFor(c, c.req.param('id')).exportMemory(c.get('tenant')))
+  return c.body(blob as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE })
+})
+
+app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBytes), async (c) => {
+  const stub = stubFor(c, c.req.param('id'))
+  const blob = new Uint8Array(await c.req.arrayBuffer())
+  return reply(c, unwrap(await stub.importMemory(c.get('tenant'), blob)))
+})
+
+app.delete('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.req.param('id')).destroy(c.get('tenant')))))
+
+/** A step reply for JSON: `logits.data` (raw float32 bytes in msgpack) becomes a number array. */
+function toJson(reply: Record<string, unknown>): Record<string, unknown> {
+  const logits = reply.logits as { dtype: string; dims: number[]; data: Uint8Array } | undefined
+  if (!logits) return reply
+  const f32 = new Float32Array(logits.data.slice().buffer)
+  return { ...reply, logits: { ...logits, data: Array.from(f32) } }
+}

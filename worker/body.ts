@@ -1,0 +1,48 @@
+/**
+ * @module Request and reply bodies: JSON or `application/msgpack`, chosen by Content-Type for
+ * requests and by Accept for replies. Decoded msgpack holds plain data only (no extension types),
+ * and is schema-validated afterwards.
+ */
+import { Packr } from 'msgpackr'
+import { BadRequestError, StepkvError } from '../memory/errors.ts'
+
+export const MSGPACK = 'application/msgpack'
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
+
+/** Encodes a reply object as msgpack (plain maps; Uint8Array → bin). */
+export function packReply(value: unknown): Uint8Array {
+  return packr.pack(value)
+}
+
+/** Decodes msgpack produced by `packReply` or a client. @throws BadRequestError when malformed */
+export function unpackBody(bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes)
+  } catch (e) {
+    throw new BadRequestError(`malformed msgpack body: ${(e as Error).message}`, {}, 'malformed_body')
+  }
+}
+
+/** Reads a request body as JSON or msgpack, per its Content-Type.
+ * @throws StepkvError 415 for another content type, BadRequestError when the body does not parse */
+export async function readBody(req: Request): Promise<unknown> {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase()
+  if (type === MSGPACK || type === 'application/x-msgpack')
+    return unpackBody(new Uint8Array(await req.arrayBuffer()))
+  if (type === 'application/json' || type === '') {
+    const text = await req.text()
+    try {
+      return JSON.parse(text)
+    } catch (e) {
+      throw new BadRequestError(`malformed JSON body: ${(e as Error).message}`, {}, 'malformed_body')
+    }
+  }
+  throw new StepkvError('unsupported_media_type', 415, `unsupported content type '${type}': use application/json or ${MSGPACK}`)
+}
+
+/** True when the client asked for msgpack replies. */
+export function wantsMsgpack(req: Request): boolean {
+  const accept = req.headers.get('accept') ?? ''
+  return accept.includes(MSGPACK) || accept.includes('application/x-msgpack')
+}

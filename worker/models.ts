@@ -1,0 +1,35 @@
+/**
+ * @module The models this Worker serves: manifests and ONNX bytes bundled at build time (wrangler's
+ * Data rule imports `*.onnx` as an ArrayBuffer), bound to the workerd ORT build on first use.
+ */
+import manifestJson from '../models/tiny-gqa/manifest.json'
+import tinyGqaBytes from '../models/tiny-gqa/model.onnx'
+import { NotFoundError } from '../memory/errors.ts'
+import type { ModelManifest } from '../gpu/manifest.ts'
+import { ortForWorkerd } from '../gpu/ort-workerd.ts'
+import { ModelRuntime, type ModelSource } from '../gpu/session.ts'
+
+const SOURCES: Record<string, ModelSource> = {
+  'tiny-gqa': {
+    manifest: manifestJson as unknown as ModelManifest,
+    bytes: () => new Uint8Array(tinyGqaBytes),
+  },
+}
+
+/** Manifests of every served model. */
+export function listModels(): ModelManifest[] {
+  return Object.values(SOURCES).map((s) => s.manifest)
+}
+
+/** The manifest of `id`. @throws NotFoundError (`unknown_model`) */
+export function manifestOf(id: string): ModelManifest {
+  const s = SOURCES[id]
+  if (!s) throw new NotFoundError(`unknown model '${id}'`, { known: Object.keys(SOURCES) }, 'unknown_model')
+  return s.manifest
+}
+
+/** The isolate's runtime for model `id` (ORT session created lazily, then reused). */
+export function runtimeOf(id: string): ModelRuntime {
+  manifestOf(id)
+  return ModelRuntime.for(ortForWorkerd(), SOURCES[id], 'wasm')
+}

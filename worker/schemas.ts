@@ -1,0 +1,61 @@
+/**
+ * @module Request schemas (zod via @hono/zod-openapi, so the OpenAPI document comes from the same
+ * definitions) and a `parse` that turns zod issues into a 400 problem naming the field.
+ */
+import { z } from '@hono/zod-openapi'
+import { BadRequestError } from '../memory/errors.ts'
+
+const scalar = z.union([z.number(), z.string(), z.boolean()])
+
+/** `POST /v1/sessions` body. */
+export const CreateSession = z
+  .object({
+    model: z.string().min(1).max(64).default('tiny-gqa'),
+    policy: z
+      .object({ name: z.string().min(1).max(32), params: z.record(z.string(), scalar).default({}) })
+      .strict()
+      .default({ name: 'full', params: {} }),
+    memoryDtype: z.enum(['float32', 'float16']).default('float32'),
+  })
+  .strict()
+  .openapi('CreateSession')
+
+/** A step's observation. Issue 2's plain decoder reads `text` or `tokens`. */
+export const Observation = z
+  .object({
+    text: z.string().max(1 << 20).optional(),
+    tokens: z.array(z.number().int()).max(1 << 20).optional(),
+  })
+  .strict()
+  .openapi('Observation')
+
+/** `POST /v1/sessions/:id/steps` body. */
+export const StepRequestSchema = z
+  .object({
+    seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    observation: Observation,
+    options: z
+      .object({
+        returnLogits: z.boolean().optional(),
+        observationWindow: z.number().int().min(1).max(4096).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .openapi('StepRequest')
+
+/**
+ * Validates `value` against `schema`.
+ * @throws BadRequestError (`invalid_request`) listing each failing field path and message
+ */
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const r = schema.safeParse(value)
+  if (r.success) return r.data
+  const errors = r.error.issues.slice(0, 20).map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }))
+  throw new BadRequestError(
+    `invalid request: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+    { errors },
+    'invalid_request',
+  )
+}

@@ -1,0 +1,203 @@
+/**
+ * @module `SessionObject`: one Durable Object per session (SQLite storage). It runs a session's
+ * steps one at a time: load memory (hot in RAM, else from its stored chunks), prefill, update with
+ * the session's policy, persist memory + seq + reply in one transaction, then reply. A failed step
+ * changes nothing; a retry of the last seq replays the stored reply without running.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import { decodeMemory, encodeMemory } from '../memory/codec.ts'
+import { NotFoundError, SeqConflictError } from '../memory/errors.ts'
+import { createPolicy } from '../memory/policies/index.ts'
+import { emptyMemory, summary } from '../memory/session.ts'
+import type { SessionMemory } from '../memory/types.ts'
+import { packReply, unpackBody } from './body.ts'
+import { runStep, type StepRequest } from './engine.ts'
+import type { Env } from './env.ts'
+import { limitsOf } from './env.ts'
+import { manifestOf, runtimeOf } from './models.ts'
+import { asResult, type Result } from './problem.ts'
+import { SessionStore, type SessionConfig } from './storage.ts'
+
+/** `GET /v1/sessions/:id` reply. */
+export interface SessionInfo {
+  id: string
+  model: string
+  policy: SessionConfig['policy']
+  memoryDtype: SessionConfig['memoryDtype']
+  createdAt: string
+  seq: number
+  memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
+}
+
+export class SessionObject extends DurableObject<Env> {
+  private readonly store: SessionStore
+  /** Decoded memory of the last durable state, with its blob size (bytes). */
+  private hot?: { memory: SessionMemory; bytes: number }
+  private lock: Promise<unknown> = Promise.resolve()
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.store = new SessionStore(ctx.storage)
+  }
+
+  /** Creates the session (config, empty memory). Policy params are checked first. */
+  async create(config: SessionConfig): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => {
+      const manifest = manifestOf(config.model)
+      const policy = createPolicy(config.policy.name, config.policy.params)
+      const memory = emptyMemory({
+        model: { id: manifest.id, sha256: manifest.sha256 },
+        layers: manifest.layers,
+        kvHeads: manifest.kvHeads,
+        headDim: manifest.headDim,
+      })
+      const blob = encodeMemory(memory, { policy: { name: policy.name, params: policy.params }, dtype: config.memoryDtype })
+      this.store.create({ ...config, policy: { name: policy.name, params: { ...policy.params } } }, blob)
+      this.hot = { memory, bytes: blob.byteLength }
+      return this.describe(this.configFor(config.tenant))
+    })
+  }
+
+  /** Session summary. @throws NotFoundError when absent or another tenant's */
+  async info(tenant: string): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => this.describe(this.configFor(tenant)))
+  }
+
+  /**
+   * Runs step `request.seq` (msgpack-encoded reply bytes come back; the Worker re-encodes as JSON
+   * when asked). @throws SeqConflictError, BadRequestError, NumericError (nothing stored)
+   */
+  async step(tenant: string, request: StepRequest): Promise<Result<Uint8Array>> {
+    return this.exclusive(async () => {
+      const config = this.configFor(tenant)
+      const last = this.store.seq()
+      if (request.seq === last && last > 0) {
+        const reply = this.store.reply()
+        if (reply) return reply
+        throw new SeqConflictError(`step ${last} was followed by a memory import; send seq ${last + 1}`, { lastSeq: last })
+      }
+      if (request.seq !== last + 1)
+        throw new SeqConflictError(`expected seq ${last + 1} (or ${last} to replay), got ${request.seq}`, {
+          lastSeq: last,
+          expectedSeq: last + 1,
+        })
+      const t0 = performance.now()
+      const current = this.load(config)
+      const loadMs = performance.now() - t0
+      const policy = createPolicy(config.policy.name, config.policy.params)
+      const runtime = runtimeOf(config.model)
+      const outcome = await runStep(runtime, current.memory, policy, request, limitsOf(this.env))
+      const t1 = performance.now()
+      const blob = encodeMemory(outcome.memory, { policy: config.policy, dtype: config.memoryDtype })
+      const persistMs = performance.now() - t1
+      const s = summary(outcome.memory)
+      const logits = outcome.logits
+      const reply = {
+        seq: request.seq,
+        action: outcome.action,
+        memory: { tokensPerLayer: s.tokensPerLayer, bytes: blob.byteLength, nextPosition: s.nextPosition, durableSeq: request.seq },
+        // persistMs is the memory encode; the transaction below commits before the Durable
+        // Object's output gate releases the reply, so the reply is never ahead of storage.
+        timings: { ...outcome.timings, loadMs, persistMs },
+        backend: runtime.backend,
+        ...(logits && {
+          logits: {
+            dtype: 'float32',
+            dims: logits.dims,
+            data: new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength),
+          },
+        }),
+      }
+      const packed = packReply(reply)
+      this.store.save({ seq: request.seq, memory: blob, reply: packed })
+      this.hot = { memory: config.memoryDtype === 'float32' ? outcome.memory : decodeMemory(blob).memory, bytes: blob.byteLength }
+      return packed
+    })
+  }
+
+  /** The session's memory blob (SKVM envelope). */
+  async exportMemory(tenant: string): Promise<Result<Uint8Array>> {
+    return this.exclusive(() => {
+      this.configFor(tenant)
+      return this.store.memory()!
+    })
+  }
+
+  /**
+   * Replaces the session's memory with an imported blob after full validation (magic, version,
+   * CRC, model sha256, shapes). On any error the stored memory is untouched.
+   */
+  async importMemory(tenant: string, blob: Uint8Array): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      const m = manifestOf(config.model)
+      const { memory } = decodeMemory(blob, {
+        model: { id: m.id, sha256: m.sha256 },
+        layers: m.layers,
+        kvHeads: m.kvHeads,
+        headDim: m.headDim,
+      })
+      const stored = encodeMemory(memory, { policy: config.policy, dtype: config.memoryDtype })
+      this.store.save({ seq: this.store.seq(), memory: stored, reply: null })
+      this.hot = { memory: config.memoryDtype === 'float32' ? memory : decodeMemory(stored).memory, bytes: stored.byteLength }
+      return this.describe(config)
+    })
+  }
+
+  /** Deletes the session and all it stores. */
+  async destroy(tenant: string): Promise<Result<{ deleted: true }>> {
+    return this.exclusive(async () => {
+      this.configFor(tenant)
+      this.hot = undefined
+      await this.ctx.storage.deleteAll()
+      return { deleted: true as const }
+    })
+  }
+
+  /** A decoded stored reply (for tests and the Worker's JSON re-encoding). */
+  static decodeReply(bytes: Uint8Array): unknown {
+    return unpackBody(bytes)
+  }
+
+  private load(config: SessionConfig): { memory: SessionMemory; bytes: number } {
+    if (this.hot) return this.hot
+    const blob = this.store.memory()
+    if (!blob) throw new NotFoundError('session has no stored memory')
+    const m = manifestOf(config.model)
+    const { memory } = decodeMemory(blob, {
+      model: { id: m.id, sha256: m.sha256 },
+      layers: m.layers,
+      kvHeads: m.kvHeads,
+      headDim: m.headDim,
+    })
+    return (this.hot = { memory, bytes: blob.byteLength })
+  }
+
+  private configFor(tenant: string): SessionConfig {
+    const config = this.store.config()
+    if (!config || config.tenant !== tenant) throw new NotFoundError('unknown session', {}, 'unknown_session')
+    return config
+  }
+
+  private describe(config: SessionConfig): SessionInfo {
+    const { memory, bytes } = this.load(config)
+    const s = summary(memory)
+    const seq = this.store.seq()
+    return {
+      id: config.id,
+      model: config.model,
+      policy: config.policy,
+      memoryDtype: config.memoryDtype,
+      createdAt: config.createdAt,
+      seq,
+      memory: { tokensPerLayer: s.tokensPerLayer, bytes, nextPosition: s.nextPosition, durableSeq: seq },
+    }
+  }
+
+  /** Runs `fn` after every earlier call on this object finished (steps never interleave). */
+  private exclusive<T>(fn: () => T | Promise<T>): Promise<Result<T>> {
+    const run = this.lock.then(() => asResult(fn))
+    this.lock = run.catch(() => undefined)
+    return run
+  }
+}

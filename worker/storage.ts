@@ -1,0 +1,116 @@
+/**
+ * @module Durable Object SQLite persistence of a session: its config, the encoded memory blob in
+ * ≤ 1 MiB chunks, and the last reply — all written in one `transactionSync`, so a reset at any
+ * point leaves either the old or the new state, never a mix. Values are capped at 2 MB on
+ * Cloudflare while local workerd accepts more, so the chunk size is enforced here.
+ */
+
+/** Chunk size for memory blobs (bytes). Cloudflare's SQLite value cap is 2 MB. */
+export const CHUNK_BYTES = 1 << 20
+
+/** Session configuration fixed at creation. */
+export interface SessionConfig {
+  id: string
+  tenant: string
+  model: string
+  policy: { name: string; params: Record<string, number | string | boolean> }
+  memoryDtype: 'float32' | 'float16'
+  createdAt: string
+}
+
+/** What `save` writes after a successful step. */
+export interface SessionState {
+  /** Last successful step seq (0 before any). */
+  seq: number
+  /** The encoded memory (SKVM envelope). */
+  memory: Uint8Array
+  /** The stored reply of step `seq`, replayed for a retry of the same seq. */
+  reply: Uint8Array | null
+}
+
+/** The SQLite tables of one session object. */
+export class SessionStore {
+  private readonly storage: DurableObjectStorage
+  constructor(storage: DurableObjectStorage) {
+    this.storage = storage
+    storage.sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS memory_chunks (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);`)
+  }
+
+  /** The session's config, or null when this object holds no session. */
+  config(): SessionConfig | null {
+    const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'config'`).toArray()[0]
+    return row ? (JSON.parse(new TextDecoder().decode(row.v)) as SessionConfig) : null
+  }
+
+  /** Last successful seq (0 if none). */
+  seq(): number {
+    const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'seq'`).toArray()[0]
+    return row ? Number(new TextDecoder().decode(row.v)) : 0
+  }
+
+  /** The stored reply of the last successful step, or null. */
+  reply(): Uint8Array | null {
+    const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'reply'`).toArray()[0]
+    return row ? new Uint8Array(row.v) : null
+  }
+
+  /** The memory blob reassembled from its chunks, or null. */
+  memory(): Uint8Array | null {
+    const rows = this.storage.sql
+      .exec<{ data: ArrayBuffer }>(`SELECT data FROM memory_chunks ORDER BY idx`)
+      .toArray()
+    if (rows.length === 0) return null
+    const total = rows.reduce((n, r) => n + r.data.byteLength, 0)
+    const out = new Uint8Array(total)
+    let at = 0
+    for (const r of rows) {
+      out.set(new Uint8Array(r.data), at)
+      at += r.data.byteLength
+    }
+    return out
+  }
+
+  /** Creates the session: config, seq 0, empty memory, atomically. */
+  create(config: SessionConfig, memory: Uint8Array): void {
+    this.storage.transactionSync(() => {
+      this.put('config', new TextEncoder().encode(JSON.stringify(config)))
+      this.writeState({ seq: 0, memory, reply: null })
+    })
+  }
+
+  /** Replaces seq, memory and reply in one transaction. */
+  save(state: SessionState): void {
+    this.storage.transactionSync(() => this.writeState(state))
+  }
+
+  /** Deletes everything this object stores. */
+  destroy(): void {
+    this.storage.transactionSync(() => {
+      this.storage.sql.exec(`DELETE FROM meta`)
+      this.storage.sql.exec(`DELETE FROM memory_chunks`)
+    })
+  }
+
+  private writeState({ seq, memory, reply }: SessionState): void {
+    this.put('seq', new TextEncoder().encode(String(seq)))
+    if (reply) this.put('reply', reply)
+    else this.storage.sql.exec(`DELETE FROM meta WHERE k = 'reply'`)
+    this.storage.sql.exec(`DELETE FROM memory_chunks`)
+    for (let i = 0, idx = 0; i < memory.byteLength; i += CHUNK_BYTES, idx++) {
+      const chunk = memory.subarray(i, Math.min(i + CHUNK_BYTES, memory.byteLength))
+      this.storage.sql.exec(`INSERT INTO memory_chunks (idx, data) VALUES (?, ?)`, idx, toBuffer(chunk))
+    }
+  }
+
+  private put(k: string, v: Uint8Array): void {
+    this.storage.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)`, k, toBuffer(v))
+  }
+}
+
+/** An exact-length ArrayBuffer of a view (SQLite binds the whole buffer otherwise). */
+function toBuffer(v: Uint8Array): ArrayBuffer {
+  return v.byteOffset === 0 && v.byteLength === v.buffer.byteLength
+    ? (v.buffer as ArrayBuffer)
+    : (v.slice().buffer as ArrayBuffer)
+}
