@@ -67,7 +67,7 @@ export class ModelRuntime {
    * @param fetches output names to return (default: all manifest outputs)
    * @returns host copies of the requested outputs, float32
    */
-  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostOutput>> {
+  async run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostOutput>> {
     checkFeeds(this.manifest, feeds)
     const job = this.queue.then(async () => {
       const session = await this.getSession()

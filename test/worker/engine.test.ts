@@ -83,7 +83,7 @@ describe('runStep', () => {
     for (const layer of mem.layers) {
       expect([...layer.positions.subarray(0, 8)]).toEqual(kept)
       expect([...layer.positions.subarray(8, 16)]).toEqual(kept)
-      expect([...layer.frames.subarray(0, 8)]).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
+      expect([...layer.frames.subarray(0, 8)]).toEqual([1, 1, 1, 2, 2, 2, 2, 2]) // rows 0..4 came from step 1
     }
     const out = await runStep(runtime, mem, policy, { seq: 3, observation: { text: 'klmn' }, options: { returnLogits: true } }, limits)
 
