@@ -1,0 +1,200 @@
+/**
+ * @module Builds the ONNX graph of a generated decoder (see ARCHITECTURE.md "Model contract"):
+ * input_ids/position_ids/attention_mask/past_key_values in; logits, present K/V and the optional
+ * policy ports (obs_window → attn_window, attn_total, hidden_norm) out. Standard ai.onnx ops only.
+ */
+import { attr, GraphBuilder } from '../onnx/builder.ts'
+import { checkDecoderConfig, type DecoderConfig } from './config.ts'
+import type { DecoderWeights, LayerWeights } from './weights.ts'
+
+/** Score given to a masked (query, key) pair before Softmax: finite, so no NaN on empty rows. */
+export const MASKED_SCORE = -1e9
+
+const TO_FLOAT = attr.int(1)
+const TO_BOOL = attr.int(9)
+const TO_DOUBLE = attr.int(11)
+
+/** Tensors shared by every layer. */
+interface Shared {
+  /** RoPE tables [B, 1, S, Dh] float32 (angles computed in float64 from absolute positions). */
+  cos: string
+  sin: string
+  /** Which (query, key) pairs may attend [B, 1, S, T] bool: causal AND attention_mask. */
+  allowed: string
+  /** 1 for the last obs_window queries, else 0: [1, 1, 1, S] float32. */
+  windowWeight: string
+  /** float32 scalars: MASKED_SCORE and the RMSNorm epsilon. */
+  maskedScore: string
+  eps: string
+}
+
+function f32(g: GraphBuilder, name: string, data: Float32Array, dims: number[]): string {
+  return g.initializer(name, { dtype: 'float32', dims, data })
+}
+
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · gain. x [B, S, D] → [B, S, D]. */
+function rmsNorm(g: GraphBuilder, x: string, gain: string, eps: string): string {
+  const square = g.op('Mul', [x, x])
+  const meanSquare = g.op('ReduceMean', [square], { axes: attr.ints([-1]), keepdims: attr.int(1) })
+  const rms = g.op('Sqrt', [g.op('Add', [meanSquare, eps])])
+  return g.op('Mul', [g.op('Div', [x, rms]), gain])
+}
+
+/** [B, S, heads·Dh] → [B, heads, S, Dh]. */
+function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: number): string {
+  const split = g.op('Reshape', [x, g.int64([0, 0, heads, headDim])])
+  return g.op('Transpose', [split], { perm: attr.ints([0, 2, 1, 3]) })
+}
+
+/** Rotate-half RoPE: x·cos + concat(−x2, x1)·sin. x [B, h, S, Dh] → [B, h, S, Dh]. */
+function rope(g: GraphBuilder, x: string, s: Shared, headDim: number): string {
+  const half = headDim / 2
+  const axis = g.int64([3])
+  const x1 = g.op('Slice', [x, g.int64([0]), g.int64([half]), axis])
+  const x2 = g.op('Slice', [x, g.int64([half]), g.int64([headDim]), axis])
+  const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: attr.int(3) })
+  return g.op('Add', [g.op('Mul', [x, s.cos]), g.op('Mul', [rotated, s.sin])])
+}
+
+/** GQA: [B, Hkv, T, Dh] → [B, H, T, Dh], query head h reads KV head ⌊h / (H/Hkv)⌋. */
+function expandKv(g: GraphBuilder, kv: string, c: DecoderConfig): string {
+  const group = c.heads / c.kvHeads
+  const unsqueezed = g.op('Unsqueeze', [kv, g.int64([2])])
+  const expanded = g.op('Expand', [unsqueezed, g.int64([1, 1, group, 1, 1])])
+  return g.op('Reshape', [expanded, g.int64([0, c.heads, -1, c.headDim])])
+}
+
+/** Sums attention probabilities [B, H, Q, T] over queries and the query heads of each KV group
+ * → [B, Hkv, T]. */
+function groupSum(g: GraphBuilder, probs: string, kvHeads: number): string {
+  const grouped = g.op('Reshape', [probs, g.int64([0, kvHeads, -1, 0])])
+  return g.op('ReduceSum', [grouped, g.int64([2])], { keepdims: attr.int(0) })
+}
+
+function sharedTensors(g: GraphBuilder, c: DecoderConfig): Shared {
+  const ids = 'input_ids'
+  const mask = 'attention_mask'
+  const zero = g.int64(0)
+  const one = g.int64(1)
+  const seq = g.op('Gather', [g.op('Shape', [ids]), one], { axis: attr.int(0) })
+  const total = g.op('Gather', [g.op('Shape', [mask]), one], { axis: attr.int(0) })
+  const past = g.op('Sub', [total, seq])
+  // RoPE angles [B, S, Dh] = position · inv_freq, duplicated over both halves, in float64.
+  const half = c.headDim / 2
+  const invFreq = Float64Array.from(
+    { length: half },
+    (_, i) => c.ropeBase ** ((-2 * i) / c.headDim),
+  )
+  const invFreqName = g.initializer('rope_inv_freq', {
+    dtype: 'float64',
+    dims: [half],
+    data: invFreq,
+  })
+  const positions = g.op('Cast', ['position_ids'], { to: TO_DOUBLE })
+  const freqs = g.op('Mul', [g.op('Unsqueeze', [positions, g.int64([2])]), invFreqName])
+  const angles = g.op('Concat', [freqs, freqs], { axis: attr.int(-1) })
+  const table = (fn: string) =>
+    g.op('Unsqueeze', [g.op('Cast', [g.op(fn, [angles])], { to: TO_FLOAT }), g.int64([1])])
+  // Causal: key j ≤ query position P + i. Key mask: attention_mask[b, j] ≠ 0.
+  const keyIndex = g.op('Unsqueeze', [g.op('Range', [zero, total, one]), g.int64([0])])
+  const queryIndex = g.op('Unsqueeze', [g.op('Range', [past, total, one]), g.int64([1])])
+  const causal = g.op('Not', [g.op('Greater', [keyIndex, queryIndex])])
+  const keyOk = g.op('Unsqueeze', [g.op('Cast', [mask], { to: TO_BOOL }), g.int64([1, 2])])
+  // Observation window: queries i ≥ S − w.
+  const windowStart = g.op('Sub', [seq, 'obs_window'])
+  const inWindow = g.op('Not', [g.op('Less', [g.op('Range', [zero, seq, one]), windowStart])])
+  const windowFloat = g.op('Cast', [inWindow], { to: TO_FLOAT })
+  const windowWeight = g.op('Reshape', [windowFloat, g.int64([1, 1, 1, -1])])
+  return {
+    cos: table('Cos'),
+    sin: table('Sin'),
+    allowed: g.op('And', [causal, keyOk]),
+    windowWeight,
+    maskedScore: g.float32(MASKED_SCORE, 'masked_score'),
+    eps: g.float32(c.rmsNormEps, 'rms_norm_eps'),
+  }
+}
+
+/** A graph output still to declare: name, dims, and the tensor that holds it. */
+type PendingOutput = [name: string, dims: (number | string)[], tensor: string]
+
+/** One pre-norm block. x [B, S, D] → [B, S, D]; pushes its present/attn/hidden_norm outputs. */
+function block(
+  g: GraphBuilder,
+  c: DecoderConfig,
+  l: number,
+  w: LayerWeights,
+  x: string,
+  s: Shared,
+  outs: PendingOutput[],
+): string {
+  const { hiddenSize: D, heads: H, kvHeads: Hkv, headDim: Dh, intermediateSize: F } = c
+  const p = `layers.${l}.`
+  const weight = (name: string, data: Float32Array, dims: number[]) => f32(g, p + name, data, dims)
+  const h = rmsNorm(g, x, weight('attn_norm', w.attnNorm, [D]), s.eps)
+  const hiddenNorm = g.op('ReduceL2', [h], { axes: attr.ints([-1]), keepdims: attr.int(0) })
+  const proj = (name: string, data: Float32Array, out: number) =>
+    g.op('MatMul', [h, weight(name, data, [D, out])])
+  const q = rope(g, splitHeads(g, proj('wq', w.wq, H * Dh), H, Dh), s, Dh)
+  const k = rope(g, splitHeads(g, proj('wk', w.wk, Hkv * Dh), Hkv, Dh), s, Dh)
+  const v = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
+  const presentK = g.op('Concat', [`past_key_values.${l}.key`, k], { axis: attr.int(2) })
+  const presentV = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) })
+  const keysT = g.op('Transpose', [expandKv(g, presentK, c)], { perm: attr.ints([0, 1, 3, 2]) })
+  const scores = g.op('Mul', [g.op('MatMul', [q, keysT]), g.float32(1 / Math.sqrt(Dh))])
+  const masked = g.op('Where', [s.allowed, scores, s.maskedScore])
+  const probs = g.op('Softmax', [masked], { axis: attr.int(-1) })
+  const context = g.op('MatMul', [probs, expandKv(g, presentV, c)])
+  const perm = g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) })
+  const merged = g.op('Reshape', [perm, g.int64([0, 0, H * Dh])])
+  const x1 = g.op('Add', [x, g.op('MatMul', [merged, weight('wo', w.wo, [H * Dh, D])])])
+  // SwiGLU MLP: down(silu(gate(h2)) · up(h2)).
+  const h2 = rmsNorm(g, x1, weight('mlp_norm', w.mlpNorm, [D]), s.eps)
+  const gate = g.op('MatMul', [h2, weight('w_gate', w.wGate, [D, F])])
+  const up = g.op('MatMul', [h2, weight('w_up', w.wUp, [D, F])])
+  const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up])
+  const down = g.op('MatMul', [act, weight('w_down', w.wDown, [F, D])])
+  const windowProbs = g.op('MatMul', [s.windowWeight, probs])
+  outs.push(
+    [`present.${l}.key`, ['batch', Hkv, 'total', Dh], presentK],
+    [`present.${l}.value`, ['batch', Hkv, 'total', Dh], presentV],
+    [`attn_window.${l}`, ['batch', Hkv, 'total'], groupSum(g, windowProbs, Hkv)],
+    [`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, probs, Hkv)],
+    [`hidden_norm.${l}`, ['batch', 'seq'], hiddenNorm],
+  )
+  return g.op('Add', [x1, down])
+}
+
+/** Builds the decoder as an ONNX model (opset 17, IR 8).
+ * Inputs: input_ids [batch, seq] int64, position_ids [batch, seq] int64 (absolute),
+ * attention_mask [batch, total] int64 (0 = masked key), past_key_values.{l}.key|value
+ * [batch, kvHeads, past, headDim] float32 (past may be 0), obs_window [] int64 scalar.
+ * Outputs: logits [batch, seq, vocab], present.{l}.key|value [batch, kvHeads, total, headDim]
+ * (keys post-RoPE), attn_window.{l} and attn_total.{l} [batch, kvHeads, total], hidden_norm.{l}
+ * [batch, seq]. total = past + seq.
+ * @throws RangeError if the config is invalid (see checkDecoderConfig). */
+export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights): Uint8Array {
+  checkDecoderConfig(config)
+  const { vocabSize: V, hiddenSize: D, kvHeads: Hkv, headDim: Dh } = config
+  const g = new GraphBuilder('stepkv_decoder')
+  g.input('input_ids', 'int64', ['batch', 'seq'])
+  g.input('position_ids', 'int64', ['batch', 'seq'])
+  g.input('attention_mask', 'int64', ['batch', 'total'])
+  for (let l = 0; l < config.layers; l++) {
+    g.input(`past_key_values.${l}.key`, 'float32', ['batch', Hkv, 'past', Dh])
+    g.input(`past_key_values.${l}.value`, 'float32', ['batch', Hkv, 'past', Dh])
+  }
+  g.input('obs_window', 'int64', [])
+  const shared = sharedTensors(g, config)
+  const embed = f32(g, 'embed', weights.embed, [V, D])
+  let x = g.op('Gather', [embed, 'input_ids'], { axis: attr.int(0) })
+  const outs: PendingOutput[] = []
+  for (let l = 0; l < config.layers; l++) {
+    x = block(g, config, l, weights.layers[l], x, shared, outs)
+  }
+  const final = rmsNorm(g, x, f32(g, 'final_norm', weights.finalNorm, [D]), shared.eps)
+  const logits = g.op('MatMul', [final, f32(g, 'lm_head', weights.lmHead, [D, V])])
+  g.output('logits', 'float32', ['batch', 'seq', V], logits)
+  for (const [name, dims, tensor] of outs) g.output(name, 'float32', dims, tensor)
+  return g.toBytes({ docString: 'stepkv generated decoder (synthetic weights)' })
+}
