@@ -1,0 +1,194 @@
+/**
+ * @module Pure operations on a `SessionMemory`: create, append a prefilled prefix, size and
+ * summary; re-exports `gatherTokens` (gather.ts) and the model checks (model-check.ts), so this
+ * is the one import for memory operations. No I/O; nothing mutates its input.
+ */
+import { FeedError, ModelMismatchError, NumericError, SeqConflictError } from './errors.ts'
+import type { MemoryShape } from './model-check.ts'
+import type { LayerMemory, SessionMemory } from './types.ts'
+import { firstNonFinite, isCount, isTokenKindCode } from './validate.ts'
+
+export { gatherTokens } from './gather.ts'
+export {
+  checkMemoryAgainstModel,
+  checkModelShape,
+  type MemoryShape,
+  type ModelRef,
+} from './model-check.ts'
+
+/** One layer's `present.{l}.key|value` for batch 1: Float32Array `[kvHeads, P+S, headDim]`. */
+export interface PresentKV {
+  key: Float32Array
+  value: Float32Array
+}
+
+/**
+ * The step's prefix metadata: `seq` of the step; `positions` Int32Array `[S]`, the absolute
+ * `position_ids` the S new tokens were prefilled at; `kinds` Uint8Array `[S]`, `TokenKind` codes.
+ */
+export interface PrefixMeta {
+  seq: number
+  positions: Int32Array
+  kinds: Uint8Array
+}
+
+/** What a reply reports about a memory. */
+export interface MemorySummary {
+  tokensPerLayer: number[]
+  nextPosition: number
+  seq: number
+}
+
+/**
+ * A memory with no tokens (tokens 0, nextPosition 0, seq 0; zero-length arrays).
+ * @param shape model and geometry; layers, kvHeads, headDim integers ≥ 1
+ * @throws RangeError if a geometry number is not an integer ≥ 1
+ */
+export function emptyMemory({ model, layers, kvHeads, headDim }: MemoryShape): SessionMemory {
+  for (const [name, value] of Object.entries({ layers, kvHeads, headDim })) {
+    if (!isCount(value, 1)) throw new RangeError(`${name} must be an integer ≥ 1, got ${value}`)
+  }
+  const layer = (): LayerMemory => ({
+    keys: new Float32Array(0),
+    values: new Float32Array(0),
+    positions: new Int32Array(0),
+    frames: new Int32Array(0),
+    kinds: new Uint8Array(0),
+  })
+  const empty = Array.from({ length: layers }, layer)
+  return {
+    model: { ...model },
+    layers: empty,
+    kvHeads,
+    headDim,
+    tokens: 0,
+    nextPosition: 0,
+    seq: 0,
+  }
+}
+
+function checkPrefix(mem: SessionMemory, prefix: PrefixMeta): void {
+  const { seq, positions, kinds } = prefix
+  if (!isCount(seq, 1) || seq <= mem.seq) {
+    throw new SeqConflictError(`prefix seq ${seq} must be an integer > the memory's seq ${mem.seq}`)
+  }
+  if (!(positions instanceof Int32Array) || !(kinds instanceof Uint8Array)) {
+    throw new TypeError('prefix positions must be an Int32Array and kinds a Uint8Array')
+  }
+  if (kinds.length !== positions.length) {
+    throw new FeedError(`prefix has ${positions.length} positions but ${kinds.length} kinds`)
+  }
+  let previous = mem.nextPosition - 1
+  for (let i = 0; i < positions.length; i++) {
+    if (positions[i] <= previous) {
+      const after =
+        i === 0 ? `nextPosition ${mem.nextPosition}` : `positions[${i - 1}] = ${previous}`
+      throw new FeedError(
+        `positions must increase strictly from ${after}; positions[${i}] = ${positions[i]}`,
+      )
+    }
+    if (!isTokenKindCode(kinds[i])) {
+      throw new FeedError(`kinds[${i}] = ${kinds[i]} is not a TokenKind code`)
+    }
+    previous = positions[i]
+  }
+}
+
+function checkPresent(mem: SessionMemory, present: readonly PresentKV[], newTokens: number): void {
+  const { kvHeads, headDim, tokens } = mem
+  if (present.length !== mem.layers.length) {
+    throw new ModelMismatchError(
+      `present has ${present.length} layers, memory has ${mem.layers.length}`,
+    )
+  }
+  const expected = kvHeads * (tokens + newTokens) * headDim
+  for (let l = 0; l < present.length; l++) {
+    for (const part of ['key', 'value'] as const) {
+      const data = present[l][part]
+      const name = `present.${l}.${part}`
+      if (!(data instanceof Float32Array)) throw new ModelMismatchError(`${name} must be float32`)
+      if (data.length !== expected) {
+        throw new ModelMismatchError(
+          `${name} has ${data.length} values, expected ${expected} = [kvHeads ${kvHeads}, tokens ${tokens}+${newTokens}, headDim ${headDim}]`,
+          { layer: l, expected, actual: data.length },
+        )
+      }
+      const bad = firstNonFinite(data)
+      if (bad >= 0) {
+        const row = Math.floor(bad / headDim)
+        const [head, token] = [Math.floor(row / (tokens + newTokens)), row % (tokens + newTokens)]
+        throw new NumericError(`${name} is ${data[bad]} at head ${head}, token ${token}`, {
+          layer: l,
+          head,
+          token,
+        })
+      }
+    }
+  }
+}
+
+/**
+ * Append a prefilled prefix: the model ran S new tokens against the P carried ones.
+ * @param mem the carried memory (P = `mem.tokens`)
+ * @param present per layer `{ key, value }` Float32Array `[kvHeads, P+S, headDim]`, as ORT returns
+ *   `present.{l}.key|value` for batch 1; the first P rows per head are the carried ones (assumed,
+ *   not compared). Copied, so the caller may reuse the buffers.
+ * @param prefix `seq` (> mem.seq) and the S new tokens' `positions` (strictly increasing,
+ *   first ≥ mem.nextPosition) and `kinds`; metadata is repeated for every head
+ * @returns a new memory of P+S tokens, `seq` = prefix.seq, `nextPosition` = last position + 1
+ *   (unchanged when S = 0)
+ * @throws SeqConflictError if prefix.seq ≤ mem.seq; FeedError for bad positions/kinds;
+ *   ModelMismatchError naming the layer and expected vs actual length; NumericError on NaN/±Inf
+ *   (never stored); TypeError for wrong array types
+ */
+export function appendPrefix(
+  mem: SessionMemory,
+  present: readonly PresentKV[],
+  prefix: PrefixMeta,
+): SessionMemory {
+  checkPrefix(mem, prefix)
+  const newTokens = prefix.positions.length
+  checkPresent(mem, present, newTokens)
+  const { kvHeads, tokens } = mem
+  const total = tokens + newTokens
+  const layers = mem.layers.map((old, l): LayerMemory => {
+    const layer: LayerMemory = {
+      keys: present[l].key.slice(),
+      values: present[l].value.slice(),
+      positions: new Int32Array(kvHeads * total),
+      frames: new Int32Array(kvHeads * total),
+      kinds: new Uint8Array(kvHeads * total),
+    }
+    for (let h = 0; h < kvHeads; h++) {
+      const [from, to] = [h * tokens, h * total]
+      layer.positions.set(old.positions.subarray(from, from + tokens), to)
+      layer.positions.set(prefix.positions, to + tokens)
+      layer.frames.set(old.frames.subarray(from, from + tokens), to)
+      layer.frames.fill(prefix.seq, to + tokens, to + total)
+      layer.kinds.set(old.kinds.subarray(from, from + tokens), to)
+      layer.kinds.set(prefix.kinds, to + tokens)
+    }
+    return layer
+  })
+  const nextPosition = newTokens > 0 ? prefix.positions[newTokens - 1] + 1 : mem.nextPosition
+  return { ...mem, layers, tokens: total, nextPosition, seq: prefix.seq }
+}
+
+/** Bytes held by a memory's tensors: K/V float32 plus positions, frames (int32) and kinds (uint8). */
+export function memoryBytes(mem: SessionMemory): number {
+  let bytes = 0
+  for (const { keys, values, positions, frames, kinds } of mem.layers) {
+    bytes += keys.byteLength + values.byteLength + positions.byteLength
+    bytes += frames.byteLength + kinds.byteLength
+  }
+  return bytes
+}
+
+/** Tokens per layer (all equal), nextPosition and seq, as a step reply reports them. */
+export function summary(mem: SessionMemory): MemorySummary {
+  return {
+    tokensPerLayer: mem.layers.map(() => mem.tokens),
+    nextPosition: mem.nextPosition,
+    seq: mem.seq,
+  }
+}
