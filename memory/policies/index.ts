@@ -1,0 +1,35 @@
+/**
+ * @module Policy registry: name → factory. Other folders create policies only through here.
+ */
+import { PolicyConfigError } from '../errors.ts'
+import type { Policy } from '../types.ts'
+import { fullPolicy } from './full.ts'
+import { windowPolicy } from './window.ts'
+
+const FACTORIES: Readonly<Record<string, (params: unknown) => Policy>> = {
+  full: fullPolicy,
+  window: windowPolicy,
+}
+
+/** Names `createPolicy` accepts. */
+export const POLICY_NAMES: readonly string[] = Object.freeze(Object.keys(FACTORIES))
+
+/**
+ * Create a policy by name, validating its parameters once.
+ * @param name one of `POLICY_NAMES`
+ * @param params the policy's parameters (a plain object; undefined = defaults)
+ * @throws PolicyConfigError for an unknown name (listing the known ones) or a bad parameter
+ */
+export function createPolicy(name: string, params: unknown): Policy {
+  if (!Object.hasOwn(FACTORIES, name)) {
+    throw new PolicyConfigError(`unknown policy '${name}' (known: ${POLICY_NAMES.join(', ')})`, {
+      policy: name,
+      known: [...POLICY_NAMES],
+    })
+  }
+  return FACTORIES[name](params)
+}
+
+export { fullPolicy } from './full.ts'
+export { windowPolicy, windowRows, type WindowOptions } from './window.ts'
+export { keepMasked, keepRows, keepTopScores } from './select.ts'

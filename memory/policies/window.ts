@@ -1,0 +1,56 @@
+/**
+ * @module The `window` policy: StreamingLLM's attention sinks plus a recent window.
+ * Keys are post-RoPE and keep their absolute positions (no re-rotation, unlike the reference,
+ * which caches pre-RoPE keys and re-rotates them inside the window).
+ */
+import type { Policy } from '../types.ts'
+import { MAX_TOKENS, readIntParams } from './params.ts'
+import { keepRows } from './select.ts'
+
+/**
+ * StreamingLLM parameters.
+ * - `sinkTokens`: number, default=4 — the first tokens of the memory, always kept (≥ 0).
+ * - `recentTokens`: number, default=252 — the newest tokens kept (≥ 1).
+ * The budget in tokens is `sinkTokens + recentTokens`.
+ */
+export interface WindowOptions {
+  sinkTokens?: number
+  recentTokens?: number
+}
+
+const SPEC = {
+  sinkTokens: { default: 4, min: 0, max: MAX_TOKENS },
+  recentTokens: { default: 252, min: 1, max: MAX_TOKENS },
+}
+
+/**
+ * Rows kept out of `tokens`: `[0, sinkTokens)` then `[tokens − recentTokens, tokens)`; all rows
+ * when `tokens ≤ sinkTokens + recentTokens`.
+ * @returns Int32Array `[min(tokens, sinkTokens + recentTokens)]`, ascending
+ */
+export function windowRows(tokens: number, sinkTokens: number, recentTokens: number): Int32Array {
+  const kept = Math.min(tokens, sinkTokens + recentTokens)
+  const rows = new Int32Array(kept)
+  for (let j = 0; j < kept; j++) rows[j] = j < sinkTokens ? j : tokens - kept + j
+  return rows
+}
+
+/**
+ * Keep the first `sinkTokens` and the last `recentTokens` tokens of the carried memory (memory
+ * order = append order, oldest first); evict the middle once the memory exceeds the budget.
+ * Positions stay absolute; nextPosition and seq are unchanged.
+ * @param options `{ sinkTokens = 4, recentTokens = 252 }`, integers
+ * @throws PolicyConfigError naming a bad or unknown parameter
+ * @see Xiao et al., "Efficient Streaming Language Models with Attention Sinks", arXiv:2309.17453
+ */
+export function windowPolicy(options: WindowOptions | unknown = {}): Policy {
+  const { sinkTokens, recentTokens } = readIntParams('window', options, SPEC)
+  return {
+    name: 'window',
+    params: { sinkTokens, recentTokens },
+    update(mem) {
+      if (mem.tokens <= sinkTokens + recentTokens) return mem
+      return keepRows(mem, windowRows(mem.tokens, sinkTokens, recentTokens))
+    },
+  }
+}
