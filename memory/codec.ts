@@ -1,0 +1,232 @@
+/**
+ * @module The memory wire format (ARCHITECTURE.md, "Memory wire format"), version 1:
+ *
+ * | bytes | content |
+ * |---|---|
+ * | 0–3 | magic `"SKVM"` |
+ * | 4–5 | u16 LE format version (1) |
+ * | 6–9 | u32 LE header length H |
+ * | 10 … 10+H | header, MessagePack (`MemoryHeader`, plain data) |
+ * | … P | zero padding; P = payload offset = 10+H rounded up to 8 |
+ * | P … P+L | payload: each tensor little-endian at P + `offset` (offsets 8-aligned, zero gaps) |
+ * | P+L … +4 | CRC-32 (u32 LE) of every byte before it (prelude, header, padding, payload) |
+ * | … +32 | HMAC-SHA256 over everything before it, only when the header says `hmac: true` |
+ *
+ * The CRC also covers the 10-byte prelude (a flipped header-length byte is caught too).
+ */
+import { crc32 } from './crc32.ts'
+import { MemoryCodecError, NumericError } from './errors.ts'
+import { f16BitsToF32, f32ToF16Bits, firstNonFiniteHalf } from './float16.ts'
+import { packHeader, unpackHeader, type MemoryHeader, type PolicyRef } from './header.ts'
+import { checkModelShape, type MemoryShape } from './model-check.ts'
+import { decodeTensor, encodeTensor } from './tensor.ts'
+import { align8, checkTensorTable, declaredPayloadBytes, tensorSpecs } from './tensor-table.ts'
+import type { LayerMemory, SessionMemory } from './types.ts'
+import { memoryProblem, shapeProblem } from './validate.ts'
+
+export type { PolicyRef } from './header.ts'
+
+/** First four bytes of every memory blob. */
+export const MEMORY_MAGIC = 'SKVM'
+/** The format version this build writes and reads. */
+export const MEMORY_FORMAT_VERSION = 1
+/** Magic + version + header length, in bytes. */
+export const PRELUDE_BYTES = 10
+/** CRC-32 trailer, in bytes. */
+export const CRC_BYTES = 4
+/** HMAC-SHA256 trailer (present when the header's `hmac` is true), in bytes. */
+export const HMAC_BYTES = 32
+/** Largest header accepted, in bytes (a 64-layer table is ≈ 25 KiB). */
+export const MAX_HEADER_BYTES = 1 << 20
+
+/** How K/V are stored: float32, or float16 as raw bits (lossy: round to nearest even). */
+export type StorageDType = 'float32' | 'float16'
+
+/** Options of `encodeMemory`: the session's policy (stored with the memory) and K/V dtype. */
+export interface EncodeOptions {
+  policy: PolicyRef
+  dtype: StorageDType
+}
+
+/** What `decodeMemory` returns: plain data; create the policy with `createPolicy(name, params)`. */
+export interface DecodedMemory {
+  memory: SessionMemory
+  policy: PolicyRef
+  dtype: StorageDType
+}
+
+const isStorageDType = (dtype: string): dtype is StorageDType =>
+  dtype === 'float32' || dtype === 'float16'
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
+
+/** float32 → float16 bits, refusing values that overflow float16 (|x| ≥ 65520 rounds to ±∞). */
+function toHalf(values: Float32Array, name: string): Uint16Array {
+  const bits = f32ToF16Bits(values)
+  const bad = firstNonFiniteHalf(bits)
+  if (bad >= 0)
+    throw new NumericError(`${name}[${bad}] = ${values[bad]} does not fit float16 (max 65504)`)
+  return bits
+}
+
+/**
+ * Serialize a memory to a blob (layout in the module note). Deterministic for equal inputs.
+ * @param mem K/V Float32Array `[kvHeads, tokens, headDim]` per layer, metadata `[kvHeads, tokens]`
+ * @returns Uint8Array of `align8(10 + H) + payload + 4` bytes; payload ≈ `memoryBytes(mem)` (K/V
+ *   halved for float16) plus ≤ 7 bytes of alignment per tensor
+ * @throws RangeError if the memory is malformed; TypeError for an unknown dtype or a policy
+ *   parameter that is not a finite number, string or boolean; NumericError if a K/V value
+ *   overflows float16 (|x| > 65504 after rounding) when `dtype` is 'float16'
+ */
+export function encodeMemory(mem: SessionMemory, { policy, dtype }: EncodeOptions): Uint8Array {
+  const malformed = shapeProblem(mem)
+  if (malformed) throw new RangeError(`malformed memory: ${malformed}`)
+  if (!isStorageDType(dtype)) throw new TypeError(`unknown storage dtype '${String(dtype)}'`)
+  const shape = {
+    layers: mem.layers.length,
+    kvHeads: mem.kvHeads,
+    tokens: mem.tokens,
+    headDim: mem.headDim,
+  }
+  let payloadBytes = 0
+  const parts = tensorSpecs(shape, dtype).map((spec) => {
+    const source = mem.layers[spec.layer][spec.field]
+    const data = spec.dtype === 'float16' ? toHalf(source as Float32Array, spec.name) : source
+    const bytes = encodeTensor({ dtype: spec.dtype, dims: spec.dims, data })
+    const entry = {
+      name: spec.name,
+      dtype: spec.dtype,
+      dims: spec.dims,
+      offset: payloadBytes,
+      byteLength: bytes.byteLength,
+    }
+    payloadBytes = align8(payloadBytes + bytes.byteLength)
+    return { entry, bytes }
+  })
+  const header: MemoryHeader = {
+    model: { id: mem.model.id, sha256: mem.model.sha256 },
+    policy: { name: policy.name, params: { ...policy.params } },
+    seq: mem.seq,
+    nextPosition: mem.nextPosition,
+    kvHeads: mem.kvHeads,
+    headDim: mem.headDim,
+    layers: mem.layers.length,
+    tokens: mem.tokens,
+    dtype,
+    hmac: false,
+    tensors: parts.map((p) => p.entry),
+  }
+  const headerBytes = packHeader(header)
+  const payloadOffset = align8(PRELUDE_BYTES + headerBytes.byteLength)
+  const blob = new Uint8Array(payloadOffset + payloadBytes + CRC_BYTES)
+  const view = new DataView(blob.buffer)
+  for (let i = 0; i < 4; i++) blob[i] = MEMORY_MAGIC.charCodeAt(i)
+  view.setUint16(4, MEMORY_FORMAT_VERSION, true)
+  view.setUint32(6, headerBytes.byteLength, true)
+  blob.set(headerBytes, PRELUDE_BYTES)
+  for (const { entry, bytes } of parts) blob.set(bytes, payloadOffset + entry.offset)
+  const crcOffset = blob.byteLength - CRC_BYTES
+  view.setUint32(crcOffset, crc32(blob.subarray(0, crcOffset)), true)
+  return blob
+}
+
+/** Locate sections, parse the header, check the CRC before trusting anything the header says. */
+function openEnvelope(bytes: Uint8Array): {
+  header: MemoryHeader
+  payloadOffset: number
+  payloadBytes: number
+} {
+  const length = bytes.byteLength
+  const truncated = (message: string): MemoryCodecError =>
+    new MemoryCodecError(message, { length }, 'memory_truncated')
+  if (length < PRELUDE_BYTES + CRC_BYTES)
+    throw truncated(`memory blob is ${length} bytes, too short to be one`)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length)
+  const magic = String.fromCharCode(...bytes.subarray(0, 4))
+  if (magic !== MEMORY_MAGIC) {
+    throw new MemoryCodecError(
+      `not a memory blob: magic is ${JSON.stringify(magic)}, expected "${MEMORY_MAGIC}"`,
+    )
+  }
+  const version = view.getUint16(4, true)
+  if (version !== MEMORY_FORMAT_VERSION) {
+    const message = `unknown memory format version ${version} (this build reads ${MEMORY_FORMAT_VERSION})`
+    throw new MemoryCodecError(message, { version }, 'memory_version')
+  }
+  const headerBytes = view.getUint32(6, true)
+  if (headerBytes > MAX_HEADER_BYTES)
+    throw new MemoryCodecError(`header length ${headerBytes} exceeds ${MAX_HEADER_BYTES}`)
+  const payloadOffset = align8(PRELUDE_BYTES + headerBytes)
+  if (payloadOffset + CRC_BYTES > length) {
+    throw truncated(
+      `header length ${headerBytes} runs past the end of the ${length}-byte blob (truncated?)`,
+    )
+  }
+  // Before the CRC is checked, only `hmac` (where the CRC sits) and the declared size are read.
+  let header: MemoryHeader | undefined
+  let headerError: unknown
+  try {
+    header = unpackHeader(bytes.subarray(PRELUDE_BYTES, PRELUDE_BYTES + headerBytes))
+  } catch (error) {
+    headerError = error
+  }
+  const trailer = CRC_BYTES + (header?.hmac ? HMAC_BYTES : 0)
+  const crcOffset = length - trailer
+  if (crcOffset < payloadOffset)
+    throw truncated(`memory blob of ${length} bytes ends inside its header or trailer`)
+  const stored = view.getUint32(crcOffset, true)
+  const computed = crc32(bytes.subarray(0, crcOffset))
+  if (stored !== computed) {
+    const mismatch = `CRC32 mismatch: stored ${hex(stored)}, computed ${hex(computed)}`
+    const declared = header && payloadOffset + declaredPayloadBytes(header.tensors) + trailer
+    if (declared !== undefined && declared > length) {
+      throw truncated(
+        `memory blob is ${length} bytes, its header declares ${declared} (truncated); ${mismatch}`,
+      )
+    }
+    const why = headerError ? ` (header unreadable: ${(headerError as Error).message})` : ''
+    throw new MemoryCodecError(mismatch + why, { stored, computed })
+  }
+  if (!header) throw headerError
+  if (header.hmac) {
+    throw new MemoryCodecError(
+      'HMAC-signed memory blobs are not supported yet',
+      {},
+      'memory_hmac_unsupported',
+    )
+  }
+  return { header, payloadOffset, payloadBytes: crcOffset - payloadOffset }
+}
+
+/**
+ * Deserialize and validate a blob (layout in the module note). The result's arrays may be views
+ * into `bytes.buffer` (zero copy); the blob is copied once when its byteOffset is not 4-aligned.
+ * @param bytes the blob, as a Uint8Array view (any byteOffset, e.g. a Node Buffer)
+ * @param expect the model and geometry the memory must match (refused otherwise)
+ * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`), its policy as data, the dtype
+ * @throws MemoryCodecError (`code` memory_corrupt | memory_truncated | memory_version |
+ *   memory_hmac_unsupported): wrong magic, unknown version, header past the end, truncation,
+ *   "CRC32 mismatch: stored X, computed Y", invalid header or tensor table, unknown dtype, data
+ *   that breaks the memory's invariants (NaN/Inf, positions, frames, kinds);
+ *   ModelMismatchError: another model (sha256) or shapes that disagree with `expect`
+ */
+export function decodeMemory(bytes: Uint8Array, expect?: MemoryShape): DecodedMemory {
+  const blob = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes)
+  const { header, payloadOffset, payloadBytes } = openEnvelope(blob)
+  const { dtype } = header
+  if (!isStorageDType(dtype)) throw new MemoryCodecError(`unknown storage dtype '${dtype}'`)
+  if (expect) checkModelShape(header, expect)
+  const pairs = checkTensorTable(header, dtype, payloadBytes)
+  const layers = Array.from({ length: header.layers }, () => ({}) as LayerMemory)
+  for (const { spec, entry } of pairs) {
+    const start = blob.byteOffset + payloadOffset + entry.offset
+    const raw = new Uint8Array(blob.buffer, start, entry.byteLength)
+    const data = decodeTensor(spec.dtype, spec.dims, raw)
+    const value = spec.dtype === 'float16' ? f16BitsToF32(data as Uint16Array) : data
+    ;(layers[spec.layer] as unknown as Record<string, unknown>)[spec.field] = value
+  }
+  const { model, seq, nextPosition, kvHeads, headDim, tokens } = header
+  const memory: SessionMemory = { model, layers, kvHeads, headDim, tokens, nextPosition, seq }
+  const problem = memoryProblem(memory)
+  if (problem) throw new MemoryCodecError(`memory blob breaks an invariant: ${problem}`)
+  return { memory, policy: header.policy, dtype }
+}

@@ -1,0 +1,109 @@
+/**
+ * @module The memory blob's header: plain data packed with msgpackr (no records, no extension
+ * types), scanned before decoding and validated by hand-written zod schema after, so nothing but
+ * plain objects, arrays, strings, numbers and booleans is ever built from a blob.
+ */
+import { Packr, Unpackr } from 'msgpackr'
+import { z } from 'zod'
+import { MemoryCodecError } from './errors.ts'
+import { plainMsgpackProblem } from './msgpack-scan.ts'
+
+/** One entry of the tensor table: `offset` is from the payload start (8-byte aligned), in bytes. */
+export interface TensorEntry {
+  name: string
+  dtype: string
+  dims: number[]
+  offset: number
+  byteLength: number
+}
+
+/** A policy as stored: its registry name and validated parameters. */
+export interface PolicyRef {
+  name: string
+  params: Record<string, number | string | boolean>
+}
+
+/**
+ * The decoded header. `dtype` is the K/V storage dtype ('float32' | 'float16', checked by the
+ * codec); `hmac` says whether an HMAC-SHA256 trailer follows the CRC.
+ */
+export interface MemoryHeader {
+  model: { id: string; sha256: string }
+  policy: PolicyRef
+  seq: number
+  nextPosition: number
+  kvHeads: number
+  headDim: number
+  layers: number
+  tokens: number
+  dtype: string
+  hmac: boolean
+  tensors: TensorEntry[]
+}
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const name = z.string().max(256)
+
+const HeaderSchema = z.strictObject({
+  model: z.strictObject({ id: name, sha256: name }),
+  policy: z.strictObject({
+    name,
+    params: z.record(name, z.union([z.number(), name, z.boolean()])),
+  }),
+  seq: count,
+  nextPosition: count,
+  kvHeads: count,
+  headDim: count,
+  layers: count,
+  tokens: count,
+  dtype: name,
+  hmac: z.boolean(),
+  tensors: z.array(
+    z.strictObject({
+      name,
+      dtype: name,
+      dims: z.array(count).max(8),
+      offset: count,
+      byteLength: count,
+    }),
+  ),
+})
+
+const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false })
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
+
+/**
+ * Pack a header to MessagePack bytes (a fresh array; msgpackr's own buffer is reused).
+ * @throws TypeError if the header is not valid (e.g. a non-finite policy parameter)
+ */
+export function packHeader(header: MemoryHeader): Uint8Array {
+  const checked = HeaderSchema.safeParse(header)
+  if (!checked.success) throw new TypeError(`invalid memory header: ${firstIssue(checked.error)}`)
+  return new Uint8Array(packr.pack(checked.data))
+}
+
+/**
+ * Decode and validate untrusted header bytes.
+ * @param bytes the header's MessagePack bytes (exactly; any byteOffset)
+ * @returns plain data matching `MemoryHeader`
+ * @throws MemoryCodecError naming the first problem (not plain msgpack, schema mismatch)
+ */
+export function unpackHeader(bytes: Uint8Array): MemoryHeader {
+  const problem = plainMsgpackProblem(bytes, { maxDepth: 8, maxValues: 100_000 })
+  if (problem) throw new MemoryCodecError(`memory header is not plain msgpack: ${problem}`)
+  let raw: unknown
+  try {
+    raw = unpackr.unpack(bytes)
+  } catch (error) {
+    throw new MemoryCodecError(`memory header does not decode: ${(error as Error).message}`)
+  }
+  const checked = HeaderSchema.safeParse(raw)
+  if (!checked.success)
+    throw new MemoryCodecError(`memory header is invalid: ${firstIssue(checked.error)}`)
+  return checked.data
+}
+
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0]
+  return `${issue.path.join('.') || '(root)'}: ${issue.message}`
+}

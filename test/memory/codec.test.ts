@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest'
+import { decodeMemory, encodeMemory, MEMORY_FORMAT_VERSION } from '../../memory/codec.ts'
+import { MemoryCodecError, ModelMismatchError, NumericError } from '../../memory/errors.ts'
+import type { SessionMemory } from '../../memory/types.ts'
+import { atOffset, splitBlob } from './blob-tools.ts'
+import { bitsOf, makeMemory, shapeOf } from './fixtures.ts'
+import { referenceCrc32, referenceHalf } from './reference.ts'
+
+const POLICY = { name: 'window', params: { sinkTokens: 4, recentTokens: 252 } }
+
+/** Awkward finite float32 values: −0, float32 subnormals, extremes (float32 / float16 range). */
+const SPECIALS = {
+  float32: [-0, 1e-40, -1e-45, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 6.1e-5, 65520],
+  float16: [-0, 1e-40, -1e-45, 65504, -65519, 1 / 3, 6.1e-5, 0.1],
+}
+
+/** A memory whose K/V hold the awkward values of one storage dtype. */
+function awkwardMemory(dtype: 'float32' | 'float16' = 'float32'): SessionMemory {
+  const mem = makeMemory({ layers: 3, kvHeads: 2, headDim: 4, tokens: 5 })
+  const specials = SPECIALS[dtype]
+  mem.layers[1].keys.set(specials, 0)
+  mem.layers[2].values.set(specials, 8)
+  return mem
+}
+
+function expectSameMemory(actual: SessionMemory, expected: SessionMemory): void {
+  const { layers: actualLayers, ...actualRest } = actual
+  const { layers: expectedLayers, ...expectedRest } = expected
+  expect(actualRest).toEqual(expectedRest)
+  actualLayers.forEach((layer, l) => {
+    expect(bitsOf(layer.keys)).toEqual(bitsOf(expectedLayers[l].keys))
+    expect(bitsOf(layer.values)).toEqual(bitsOf(expectedLayers[l].values))
+    expect(layer.positions).toEqual(expectedLayers[l].positions)
+    expect(layer.frames).toEqual(expectedLayers[l].frames)
+    expect(layer.kinds).toEqual(expectedLayers[l].kinds)
+  })
+}
+
+describe('memory codec round trip', () => {
+  const mem = awkwardMemory()
+  const blob = encodeMemory(mem, { policy: POLICY, dtype: 'float32' })
+
+  it('writes the documented prelude, alignment and CRC', () => {
+    expect(new TextDecoder().decode(blob.subarray(0, 4))).toBe('SKVM')
+    const view = new DataView(blob.buffer)
+    expect(view.getUint16(4, true)).toBe(MEMORY_FORMAT_VERSION)
+    const { header } = splitBlob(blob)
+    expect(header).toMatchObject({
+      seq: 2,
+      nextPosition: 20,
+      kvHeads: 2,
+      headDim: 4,
+      layers: 3,
+      tokens: 5,
+    })
+    expect(header).toMatchObject({
+      dtype: 'float32',
+      hmac: false,
+      policy: POLICY,
+      model: mem.model,
+    })
+    expect(header.tensors).toHaveLength(15)
+    expect(header.tensors[0]).toEqual({
+      name: 'layers.0.keys',
+      dtype: 'float32',
+      dims: [2, 5, 4],
+      offset: 0,
+      byteLength: 160,
+    })
+    expect(header.tensors[4]).toEqual({
+      name: 'layers.0.kinds',
+      dtype: 'uint8',
+      dims: [2, 5],
+      offset: 400,
+      byteLength: 10,
+    })
+    expect(header.tensors[5].offset).toBe(416) // 410 rounded up to 8
+    expect((blob.byteLength - 4) % 8).toBe(0)
+    expect(view.getUint32(blob.byteLength - 4, true)).toBe(
+      referenceCrc32(blob.subarray(0, blob.byteLength - 4)),
+    )
+  })
+
+  it('round-trips float32 K/V and int32/uint8 metadata bit-exactly', () => {
+    const decoded = decodeMemory(blob, shapeOf(mem))
+    expectSameMemory(decoded.memory, mem)
+    expect(decoded.policy).toEqual(POLICY)
+    expect(decoded.dtype).toBe('float32')
+  })
+
+  it('decodes from views with byteOffset 3 (copied) and 8 (zero copy)', () => {
+    const odd = atOffset(blob, 3)
+    const aligned = atOffset(blob, 8)
+    const fromOdd = decodeMemory(odd).memory
+    const fromAligned = decodeMemory(aligned).memory
+    expectSameMemory(fromOdd, mem)
+    expectSameMemory(fromAligned, mem)
+    expect(fromAligned.layers[0].keys.buffer).toBe(aligned.buffer)
+    expect(fromOdd.layers[0].keys.buffer).not.toBe(odd.buffer)
+  })
+
+  it('is deterministic and round-trips an empty memory', () => {
+    expect(encodeMemory(mem, { policy: POLICY, dtype: 'float32' })).toEqual(blob)
+    const empty = makeMemory({ tokens: 0 })
+    expectSameMemory(
+      decodeMemory(encodeMemory(empty, { policy: POLICY, dtype: 'float16' })).memory,
+      empty,
+    )
+  })
+})
+
+describe('float16 storage', () => {
+  const mem = awkwardMemory('float16')
+  const blob = encodeMemory(mem, { policy: POLICY, dtype: 'float16' })
+
+  it('stores K/V as float16 bits, rounded like the reference', () => {
+    const { header, payload } = splitBlob(blob)
+    const keys1 = header.tensors.find((t: { name: string }) => t.name === 'layers.1.keys')
+    expect(keys1).toMatchObject({ dtype: 'float16', byteLength: 2 * 5 * 4 * 2 })
+    const bits = new Uint16Array(payload.buffer, payload.byteOffset + keys1.offset, 8)
+    // hand-checked: −0; 1e−40 (< 2^−25) → +0; −1e−45 → −0; 65504 = max; −65519 (< 65520, the
+    // midpoint to 2^16) → −65504; 1/3 → 0x3555; 6.1e−5 → subnormal 1023 · 2^−24; 0.1 → 0x2E66
+    expect([...bits]).toEqual([0x8000, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x3555, 0x03ff, 0x2e66])
+  })
+
+  it('refuses K/V values that overflow float16 instead of storing ±Infinity', () => {
+    const big = awkwardMemory('float32') // holds ±3.4e38 and 65520 (rounds to 2^16: overflow)
+    expect(() => encodeMemory(big, { policy: POLICY, dtype: 'float16' })).toThrow(NumericError)
+    expect(() => encodeMemory(big, { policy: POLICY, dtype: 'float16' })).toThrow(
+      'layers.1.keys[3] = 3.4028234663852886e+38 does not fit float16 (max 65504)',
+    )
+  })
+
+  it('decodes to the reference rounding of every value, and the bits survive a second trip', () => {
+    const decoded = decodeMemory(atOffset(blob, 3), shapeOf(mem))
+    expect(decoded.dtype).toBe('float16')
+    decoded.memory.layers.forEach((layer, l) => {
+      const expected = Float32Array.from(mem.layers[l].keys, referenceHalf)
+      expect(bitsOf(layer.keys)).toEqual(bitsOf(expected))
+    })
+    expect(encodeMemory(decoded.memory, { policy: POLICY, dtype: 'float16' })).toEqual(blob)
+  })
+})
+
+describe('encodeMemory input checks', () => {
+  const mem = makeMemory()
+
+  it('refuses an unknown dtype, non-finite policy parameters and malformed memories', () => {
+    expect(() => encodeMemory(mem, { policy: POLICY, dtype: 'bfloat16' as never })).toThrow(
+      TypeError,
+    )
+    const nanPolicy = { name: 'window', params: { sinkTokens: NaN } }
+    expect(() => encodeMemory(mem, { policy: nanPolicy, dtype: 'float32' })).toThrow(TypeError)
+    const short = { ...mem, tokens: 6 }
+    expect(() => encodeMemory(short, { policy: POLICY, dtype: 'float32' })).toThrow(
+      'malformed memory: layer 0 keys has 40 elements, expected 48',
+    )
+  })
+})
+
+describe('memory codec refusals', () => {
+  const mem = makeMemory({ layers: 2, kvHeads: 2, headDim: 4, tokens: 3 })
+  const blob = encodeMemory(mem, { policy: POLICY, dtype: 'float32' })
+  const crcMessage = /CRC32 mismatch: stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}/
+
+  it('refuses a single flipped byte anywhere in header, padding, payload or CRC with the CRC error', () => {
+    const { header } = splitBlob(blob)
+    expect(header.tensors.length).toBe(10)
+    for (let at = 10; at < blob.byteLength; at++) {
+      for (const mask of [0x01, 0x80, 0xff]) {
+        const bad = blob.slice()
+        bad[at] ^= mask
+        let error: unknown
+        try {
+          decodeMemory(bad)
+        } catch (caught) {
+          error = caught
+        }
+        if (!(error instanceof MemoryCodecError) || !crcMessage.test(error.message)) {
+          expect.fail(`byte ${at} ^ ${mask}: ${String(error)}`)
+        }
+      }
+    }
+  })
+
+  it('refuses a changed header length or a blob with trailing bytes', () => {
+    for (const delta of [-1, 1, 8, 100_000]) {
+      const bad = blob.slice()
+      const view = new DataView(bad.buffer)
+      view.setUint32(6, view.getUint32(6, true) + delta, true)
+      expect(() => decodeMemory(bad)).toThrow(MemoryCodecError)
+    }
+    const longer = new Uint8Array(blob.byteLength + 8)
+    longer.set(blob)
+    expect(() => decodeMemory(longer)).toThrow(crcMessage)
+  })
+
+  it.each([0, 5, 13, 20, 200, -1, -4, -5, -9, -100])(
+    'refuses the blob cut at %i bytes as truncated',
+    (cut) => {
+      const short = blob.slice(0, cut < 0 ? blob.byteLength + cut : cut)
+      const run = () => decodeMemory(short)
+      expect(run).toThrow(MemoryCodecError)
+      expect(run).toThrow(/truncated|too short/)
+      try {
+        run()
+      } catch (error) {
+        expect((error as MemoryCodecError).code).toBe('memory_truncated')
+      }
+    },
+  )
+
+  it('refuses a wrong magic and an unknown version', () => {
+    const magic = blob.slice()
+    magic[3] = 'X'.charCodeAt(0)
+    expect(() => decodeMemory(magic)).toThrow('not a memory blob: magic is "SKVX", expected "SKVM"')
+    const version = blob.slice()
+    new DataView(version.buffer).setUint16(4, 2, true)
+    expect(() => decodeMemory(version)).toThrow(
+      'unknown memory format version 2 (this build reads 1)',
+    )
+  })
+
+  it('refuses a blob of another model, or shapes that disagree with expect', () => {
+    const expect_ = shapeOf(mem)
+    const other = { ...expect_, model: { id: 'other', sha256: 'f'.repeat(64) } }
+    expect(() => decodeMemory(blob, other)).toThrow(ModelMismatchError)
+    expect(() => decodeMemory(blob, other)).toThrow(/belongs to model tiny-test .* not other/)
+    expect(() => decodeMemory(blob, { ...expect_, layers: 3 })).toThrow(
+      /memory has layers 2, model tiny-test has 3/,
+    )
+    expect(() => decodeMemory(blob, { ...expect_, kvHeads: 1 })).toThrow(/kvHeads 2, .* has 1/)
+    expect(() => decodeMemory(blob, { ...expect_, headDim: 8 })).toThrow(/headDim 4, .* has 8/)
+    expect(() => decodeMemory(blob, expect_)).not.toThrow()
+  })
+})
