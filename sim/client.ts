@@ -49,7 +49,8 @@ export function api(fetcher: Fetch, base = 'http://stepkv.test', key = DEV_KEY) 
 /** Logits of a JSON step reply as a Float32Array `[S, vocab]`. */
 export function logitsOf(reply: { logits: { dims: number[]; data: number[] | Uint8Array } }): Float32Array {
   const d = reply.logits.data
-  return d instanceof Uint8Array ? new Float32Array(d.slice().buffer) : Float32Array.from(d)
+  // Copy first: msgpack bins decode as (possibly unaligned) Buffer views, and Buffer#slice is a view.
+  return d instanceof Uint8Array ? new Float32Array(new Uint8Array(d).buffer) : Float32Array.from(d)
 }
 
 /** The tolerance measure of the issue: max|a − b| / max(1, max|b|). */

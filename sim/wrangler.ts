@@ -38,7 +38,7 @@ export interface Wrangler {
  */
 export async function startWrangler(persistTo: string, timeoutMs = 120_000): Promise<Wrangler> {
   const port = await freePort()
-  const bin = require.resolve('wrangler/bin/wrangler.js')
+  const bin = path.join(path.dirname(require.resolve('wrangler/package.json')), 'bin/wrangler.js')
   const child: ChildProcess = spawn(
     process.execPath,
     [bin, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persistTo, '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false'],

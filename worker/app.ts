@@ -112,6 +112,6 @@ app.delete('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.r
 function toJson(reply: Record<string, unknown>): Record<string, unknown> {
   const logits = reply.logits as { dtype: string; dims: number[]; data: Uint8Array } | undefined
   if (!logits) return reply
-  const f32 = new Float32Array(logits.data.slice().buffer)
+  const f32 = new Float32Array(new Uint8Array(logits.data).buffer) // copy: the bin may be an unaligned Buffer view
   return { ...reply, logits: { ...logits, data: Array.from(f32) } }
 }

@@ -112,5 +112,5 @@ export class SessionStore {
 function toBuffer(v: Uint8Array): ArrayBuffer {
   return v.byteOffset === 0 && v.byteLength === v.buffer.byteLength
     ? (v.buffer as ArrayBuffer)
-    : (v.slice().buffer as ArrayBuffer)
+    : (new Uint8Array(v).buffer as ArrayBuffer) // a copy: Buffer#slice (msgpackr returns Buffers) is a view
 }

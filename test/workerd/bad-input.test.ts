@@ -94,7 +94,7 @@ describe('bad input', () => {
     const corrupt = memoryBlob(manifest.kvHeads, 5)
     corrupt[corrupt.length - 40] ^= 0x10
     await expectProblem(await client.importMemory(id, corrupt), 422, 'memory_corrupt')
-    await expectProblem(await client.importMemory(id, new Uint8Array([1, 2, 3])), 422, 'memory_corrupt')
+    await expectProblem(await client.importMemory(id, new Uint8Array([1, 2, 3])), 422, 'memory_truncated')
   })
 
   it('oversized bodies → 413 (step limit 8 MiB; memory import has its own larger limit)', async () => {
