@@ -6,6 +6,12 @@
 export const TokenKind = { text: 0, visual: 1, proprio: 2 } as const
 export type TokenKindName = keyof typeof TokenKind
 
+/** Flag bit OR-ed into a kind code: the token is pinned (e.g. the task instruction) and no policy
+ * ever evicts it. `kind & KIND_MASK` is the `TokenKind`. */
+export const PINNED = 0x80
+/** Mask of the `TokenKind` bits of a stored kind code. */
+export const KIND_MASK = 0x7f
+
 /**
  * One layer's carried KV cache. Every head keeps the same number of tokens (`SessionMemory.tokens`)
  * but may keep different ones (per-head selection, as SnapKV/GUI-KV do), so metadata is per head.
@@ -21,6 +27,9 @@ export interface LayerMemory {
   positions: Int32Array
   frames: Int32Array
   kinds: Uint8Array
+  /** Optional policy score carried across steps, Float32Array `[kvHeads, tokens]` (H2O/A2SF
+   * accumulated attention). Gathered and persisted with the tokens; absent for other policies. */
+  scores?: Float32Array
 }
 
 /**
@@ -40,6 +49,9 @@ export interface SessionMemory {
   nextPosition: number
   /** The last step seq folded into this memory (0 before the first step). */
   seq: number
+  /** Model layer index of each entry of `layers`. Absent = every model layer in order (a carried
+   * KV cache). A TempoFit bank holds only the memory layers, e.g. `[1, 2]`. */
+  layerIds?: number[]
 }
 
 /**
@@ -52,6 +64,8 @@ export interface SessionMemory {
 export interface StepInfo {
   seq: number
   prefixTokens: number
+  /** This step's prefix kind codes `[prefixTokens]` (with the PINNED flag where pinned). */
+  kinds?: Uint8Array
   attnWindow?: Float32Array[]
   attnTotal?: Float32Array[]
   hiddenNorm?: Float32Array[]
@@ -61,5 +75,12 @@ export interface StepInfo {
 export interface Policy {
   readonly name: string
   readonly params: Readonly<Record<string, number | string | boolean>>
+  /** What the memory is: a carried KV cache fed as `past_key_values` (default), or a TempoFit
+   * bank fed to the model's `tempo.{l}` ports. */
+  readonly memory?: 'carried' | 'tempo'
+  /** Observation window w the policy needs from the model (`obs_window` → `attn_window.{l}`). */
+  readonly observationWindow?: number
+  /** Optional model ports the policy reads; a model without one refuses the policy at creation. */
+  readonly requires?: readonly ('attnWindow' | 'attnTotal' | 'hiddenNorm' | 'tempo')[]
   update(mem: SessionMemory, step: StepInfo): SessionMemory
 }
