@@ -69,6 +69,9 @@ export interface StepInfo {
   attnWindow?: Float32Array[]
   attnTotal?: Float32Array[]
   hiddenNorm?: Float32Array[]
+  /** TempoFit: this step's pre-RoPE prefix K/V per memory layer (`tempo_prefix.{l}.key|value`),
+   * each Float32Array `[kvHeads, prefixTokens, headDim]`. */
+  tempoPrefix?: { key: Float32Array; value: Float32Array }[]
 }
 
 /** A memory policy: returns the memory to carry into the next step (may be the same object). */

@@ -1,20 +1,35 @@
 /**
- * @module One step, without storage: encode the observation, prefill it against the carried KV
+ * @module One step, without storage: encode the observation, prefill it against the session's
  * memory, decode the action, update the memory with the session's policy. The Durable Object
  * loads before and persists after; the engine is the same in Node and workerd.
+ *
+ * Two memory kinds (ARCHITECTURE.md, step semantics):
+ * - carried KV (full, window, SnapKV, H2O, GUI-KV): the memory is the pruned KV cache of past
+ *   prefixes, fed as `past_key_values`; the prefix continues at `nextPosition`.
+ * - TempoFit: nothing is carried as past KV; the prefix is prefilled fresh (positions 0…S−1) and
+ *   the bank of the last N frames' pre-RoPE K/V enters through the model's `tempo.{l}` ports.
  */
 import { encodeText, greedyToken, type TokenAction } from '../agents/text.ts'
-import { BadRequestError, NumericError } from '../memory/errors.ts'
-import { appendPrefix } from '../memory/session.ts'
-import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
+import { BadRequestError, NumericError, PolicyConfigError } from '../memory/errors.ts'
+import { tempoBias } from '../memory/policies/tempofit.ts'
+import { appendPrefix, emptyMemory } from '../memory/session.ts'
+import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
 import type { HostTensor } from '../gpu/feeds.ts'
+import type { ModelManifest } from '../gpu/manifest.ts'
 import type { HostOutput, ModelRuntime } from '../gpu/session.ts'
 
 /** A validated step request (worker/schemas.ts). */
 export interface StepRequest {
   seq: number
   observation: { text?: string; tokens?: number[] }
-  options?: { returnLogits?: boolean; observationWindow?: number }
+  options?: {
+    returnLogits?: boolean
+    observationWindow?: number
+    /** Pin this step's whole prefix (e.g. the task instruction): no policy evicts it. */
+    pin?: boolean
+    /** Pin token ranges `[start, end)` of this step's prefix. */
+    pinSpans?: [number, number][]
+  }
 }
 
 /** Step timings in ms (`loadMs`, `persistMs` are filled by the Durable Object). */
@@ -43,12 +58,38 @@ export interface EngineLimits {
   maxPrefixTokens: number
 }
 
+const PORT_FLAGS = { attnWindow: 'attnWindow', attnTotal: 'attnTotal', hiddenNorm: 'hiddenNorm', tempo: 'tempo' } as const
+
+/**
+ * Checks that `manifest`'s model has every optional port `policy` reads.
+ * @throws PolicyConfigError (`policy_unsupported`, 400) naming the missing port
+ */
+export function checkPolicyFits(manifest: ModelManifest, policy: Policy): void {
+  for (const need of policy.requires ?? []) {
+    if (!manifest.ports[PORT_FLAGS[need]])
+      throw new PolicyConfigError(
+        `policy '${policy.name}' needs the model port '${need}', which model '${manifest.id}' does not have`,
+        { policy: policy.name, port: need, model: manifest.id },
+      )
+  }
+  if (policy.memory === 'tempo' && manifest.tempoLayers.length === 0)
+    throw new PolicyConfigError(`model '${manifest.id}' has no TempoFit layers`, { policy: policy.name })
+}
+
+/** The empty memory a new session of `policy` on `manifest` starts with: an empty KV cache of every
+ * layer, or an empty TempoFit bank of the model's memory layers. */
+export function initialMemory(manifest: ModelManifest, policy: Policy): SessionMemory {
+  const model = { id: manifest.id, sha256: manifest.sha256 }
+  const shape = { model, kvHeads: manifest.kvHeads, headDim: manifest.headDim }
+  if (policy.memory !== 'tempo') return emptyMemory({ ...shape, layers: manifest.layers })
+  return { ...emptyMemory({ ...shape, layers: manifest.tempoLayers.length }), layerIds: [...manifest.tempoLayers] }
+}
+
 const now = () => performance.now()
 
 /**
- * Runs one step: prefix tokens at positions `nextPosition …` prefilled against `memory`
- * (`past_key_values.{l}` = the carried `[kvHeads, P, headDim]`), action = greedy next token,
- * memory = policy(memory ⊕ prefix). Generated tokens are not kept (ARCHITECTURE.md, step semantics).
+ * Runs one step: the prefix prefilled against `memory`, action = greedy next token, memory =
+ * policy(memory ⊕ prefix). Generated tokens are not kept (ARCHITECTURE.md, step semantics).
  * @throws BadRequestError for an invalid observation or a position past the model's `maxPosition`
  * @throws NumericError when the model produced NaN/Inf (nothing may be stored)
  * @throws FeedError if a feed disagrees with the manifest (a bug: inputs are checked before)
@@ -61,11 +102,13 @@ export async function runStep(
   limits: EngineLimits,
 ): Promise<StepOutcome> {
   const m = runtime.manifest
+  const tempo = policy.memory === 'tempo'
   const t0 = now()
   const prefix = encodeText(request.observation, m.vocabSize, limits.maxPrefixTokens)
   const S = prefix.inputIds.length
-  const P = memory.tokens
-  const start = memory.nextPosition
+  pinKinds(prefix.kinds, request.options)
+  const P = tempo ? 0 : memory.tokens
+  const start = tempo ? 0 : memory.nextPosition
   if (start + S > m.maxPosition)
     throw new BadRequestError(
       `positions ${start}..${start + S - 1} exceed the model's maxPosition ${m.maxPosition}: reset the session`,
@@ -78,12 +121,14 @@ export async function runStep(
     position_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(positions, BigInt) },
     attention_mask: { dtype: 'int64', dims: [1, P + S], data: new BigInt64Array(P + S).fill(1n) },
   }
-  memory.layers.forEach((layer, l) => {
-    const dims = [1, memory.kvHeads, P, memory.headDim]
-    feeds[`past_key_values.${l}.key`] = { dtype: 'float32', dims, data: layer.keys }
-    feeds[`past_key_values.${l}.value`] = { dtype: 'float32', dims, data: layer.values }
-  })
-  const window = Math.min(S, request.options?.observationWindow ?? 8)
+  const kvDims = [1, m.kvHeads, P, m.headDim]
+  for (let l = 0; l < m.layers; l++) {
+    const layer = tempo ? undefined : memory.layers[l]
+    feeds[`past_key_values.${l}.key`] = { dtype: 'float32', dims: kvDims, data: layer?.keys ?? new Float32Array(0) }
+    feeds[`past_key_values.${l}.value`] = { dtype: 'float32', dims: kvDims, data: layer?.values ?? new Float32Array(0) }
+  }
+  if (m.ports.tempo) addTempoFeeds(feeds, m, tempo ? memory : undefined, request.seq, policy)
+  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
   if (m.ports.obsWindow) feeds.obs_window = obsWindowTensor(m.inputs, window)
   const t1 = now()
   const out = await runtime.run(feeds)
@@ -92,36 +137,62 @@ export async function runStep(
   assertFinite(logits, 'logits')
   const action = greedyToken(logits.data, m.vocabSize)
   const t3 = now()
-  const present = memory.layers.map((_, l) => ({
-    key: out[`present.${l}.key`].data,
-    value: out[`present.${l}.value`].data,
-  }))
-  const grown = appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds })
   const info: StepInfo = {
     seq: request.seq,
     prefixTokens: S,
-    attnWindow: perLayer(out, 'attn_window', memory.layers.length),
-    attnTotal: perLayer(out, 'attn_total', memory.layers.length),
-    hiddenNorm: perLayer(out, 'hidden_norm', memory.layers.length),
+    kinds: prefix.kinds,
+    attnWindow: perLayer(out, 'attn_window', m.layers),
+    attnTotal: perLayer(out, 'attn_total', m.layers),
+    hiddenNorm: perLayer(out, 'hidden_norm', m.layers),
   }
-  const next = policy.update(grown, info)
+  let next: SessionMemory
+  if (tempo) {
+    info.tempoPrefix = m.tempoLayers.map((l) => ({
+      key: finite(out[`tempo_prefix.${l}.key`]),
+      value: finite(out[`tempo_prefix.${l}.value`]),
+    }))
+    next = policy.update(memory, info)
+  } else {
+    const present = memory.layers.map((_, l) => ({
+      key: out[`present.${l}.key`].data,
+      value: out[`present.${l}.value`].data,
+    }))
+    next = policy.update(appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds }), info)
+  }
   const t4 = now()
   return {
     memory: next,
     action,
     prefixTokens: S,
-    logits: request.options?.returnLogits
-      ? { dims: [S, m.vocabSize], data: logits.data }
-      : undefined,
-    timings: {
-      loadMs: 0,
-      encodeMs: t1 - t0,
-      prefillMs: t2 - t1,
-      decodeMs: t3 - t2,
-      policyMs: t4 - t3,
-      persistMs: 0,
-    },
+    logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits.data } : undefined,
+    timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
   }
+}
+
+/** Sets the PINNED bit on pinned prefix tokens. @throws BadRequestError for a span out of range */
+function pinKinds(kinds: Uint8Array, options: StepRequest['options']): void {
+  if (options?.pin) for (let i = 0; i < kinds.length; i++) kinds[i] |= PINNED
+  for (const [start, end] of options?.pinSpans ?? []) {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= kinds.length))
+      throw new BadRequestError(`pin span [${start}, ${end}) is outside the prefix of ${kinds.length} tokens`, {}, 'invalid_pin')
+    for (let i = start; i < end; i++) kinds[i] |= PINNED
+  }
+}
+
+/** Feeds the TempoFit ports: the bank per memory layer and its Frame-Gap Temporal Bias; an empty
+ * bank (M = 0) for sessions whose policy does not use the ports. */
+function addTempoFeeds(feeds: Record<string, HostTensor>, m: ModelManifest, bank: SessionMemory | undefined, seq: number, policy: Policy) {
+  const M = bank?.tokens ?? 0
+  const dims = [1, m.kvHeads, M, m.headDim]
+  m.tempoLayers.forEach((l, i) => {
+    feeds[`tempo.${l}.key`] = { dtype: 'float32', dims, data: bank?.layers[i].keys ?? new Float32Array(0) }
+    feeds[`tempo.${l}.value`] = { dtype: 'float32', dims, data: bank?.layers[i].values ?? new Float32Array(0) }
+  })
+  const p = policy.params
+  const bias = bank
+    ? tempoBias(bank, seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
+    : new Float32Array(0)
+  feeds.tempo_bias = { dtype: 'float32', dims: [1, m.kvHeads, 1, M], data: bias }
 }
 
 function obsWindowTensor(inputs: { name: string; dims: (number | string)[] }[], w: number): HostTensor {
@@ -132,6 +203,11 @@ function obsWindowTensor(inputs: { name: string; dims: (number | string)[] }[], 
 function perLayer(out: Record<string, HostOutput>, port: string, layers: number) {
   if (!out[`${port}.0`]) return undefined
   return Array.from({ length: layers }, (_, l) => out[`${port}.${l}`].data)
+}
+
+function finite(t: HostOutput): Float32Array {
+  assertFinite(t, 'tempo_prefix')
+  return t.data
 }
 
 function assertFinite(t: HostOutput, name: string): void {

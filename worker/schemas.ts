@@ -38,6 +38,8 @@ export const StepRequestSchema = z
       .object({
         returnLogits: z.boolean().optional(),
         observationWindow: z.number().int().min(1).max(4096).optional(),
+        pin: z.boolean().optional(),
+        pinSpans: z.array(z.tuple([z.number().int().min(0), z.number().int().min(1)])).max(64).optional(),
       })
       .strict()
       .optional(),

@@ -8,10 +8,10 @@ import { DurableObject } from 'cloudflare:workers'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
 import { NotFoundError, SeqConflictError } from '../memory/errors.ts'
 import { createPolicy } from '../memory/policies/index.ts'
-import { emptyMemory, summary } from '../memory/session.ts'
+import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply, unpackBody } from './body.ts'
-import { runStep, type StepRequest } from './engine.ts'
+import { checkPolicyFits, initialMemory, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
 import { limitsOf } from './env.ts'
 import { manifestOf, runtimeOf } from './models.ts'
@@ -27,6 +27,13 @@ export interface SessionInfo {
   createdAt: string
   seq: number
   memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
+}
+
+/** The memory shape a session's blobs must have: its model's, and for TempoFit the bank's layers. */
+function expectedShape(config: SessionConfig) {
+  const m = manifestOf(config.model)
+  const shape = initialMemory(m, createPolicy(config.policy.name, config.policy.params))
+  return { model: shape.model, layers: shape.layers.length, kvHeads: m.kvHeads, headDim: m.headDim, layerIds: shape.layerIds }
 }
 
 export class SessionObject extends DurableObject<Env> {
@@ -45,12 +52,8 @@ export class SessionObject extends DurableObject<Env> {
     return this.exclusive(() => {
       const manifest = manifestOf(config.model)
       const policy = createPolicy(config.policy.name, config.policy.params)
-      const memory = emptyMemory({
-        model: { id: manifest.id, sha256: manifest.sha256 },
-        layers: manifest.layers,
-        kvHeads: manifest.kvHeads,
-        headDim: manifest.headDim,
-      })
+      checkPolicyFits(manifest, policy)
+      const memory = initialMemory(manifest, policy)
       const blob = encodeMemory(memory, { policy: { name: policy.name, params: policy.params }, dtype: config.memoryDtype })
       this.store.create({ ...config, policy: { name: policy.name, params: { ...policy.params } } }, blob)
       this.hot = { memory, bytes: blob.byteLength }
@@ -130,13 +133,7 @@ export class SessionObject extends DurableObject<Env> {
   async importMemory(tenant: string, blob: Uint8Array): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
-      const m = manifestOf(config.model)
-      const { memory } = decodeMemory(blob, {
-        model: { id: m.id, sha256: m.sha256 },
-        layers: m.layers,
-        kvHeads: m.kvHeads,
-        headDim: m.headDim,
-      })
+      const { memory } = decodeMemory(blob, expectedShape(config))
       const stored = encodeMemory(memory, { policy: config.policy, dtype: config.memoryDtype })
       this.store.save({ seq: this.store.seq(), memory: stored, reply: null })
       this.hot = { memory: config.memoryDtype === 'float32' ? memory : decodeMemory(stored).memory, bytes: stored.byteLength }
@@ -163,13 +160,7 @@ export class SessionObject extends DurableObject<Env> {
     if (this.hot) return this.hot
     const blob = this.store.memory()
     if (!blob) throw new NotFoundError('session has no stored memory')
-    const m = manifestOf(config.model)
-    const { memory } = decodeMemory(blob, {
-      model: { id: m.id, sha256: m.sha256 },
-      layers: m.layers,
-      kvHeads: m.kvHeads,
-      headDim: m.headDim,
-    })
+    const { memory } = decodeMemory(blob, expectedShape(config))
     return (this.hot = { memory, bytes: blob.byteLength })
   }
 

@@ -5,10 +5,12 @@ import { PolicyConfigError } from '../errors.ts'
 import type { Policy } from '../types.ts'
 import { fullPolicy } from './full.ts'
 import { windowPolicy } from './window.ts'
+import { tempofitPolicy } from './tempofit.ts'
 
 const FACTORIES: Readonly<Record<string, (params: unknown) => Policy>> = {
   full: fullPolicy,
   window: windowPolicy,
+  tempofit: tempofitPolicy,
 }
 
 /** Names `createPolicy` accepts. */
