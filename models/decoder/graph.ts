@@ -1,10 +1,19 @@
 /**
  * @module Builds the ONNX graph of a generated decoder (see ARCHITECTURE.md "Model contract"):
  * input_ids/position_ids/attention_mask/past_key_values in; logits, present K/V and the optional
- * policy ports (obs_window → attn_window, attn_total, hidden_norm) out. Standard ai.onnx ops only.
+ * policy ports (obs_window → attn_window, attn_total, hidden_norm) out; with `tempoLayers`, also
+ * TempoFit's bank inputs and prefix outputs (tempo.ts). Standard ai.onnx ops only.
  */
 import { attr, GraphBuilder } from '../onnx/builder.ts'
 import { checkDecoderConfig, type DecoderConfig } from './config.ts'
+import {
+  TEMPO_BIAS,
+  tempoBankNames,
+  tempoLoad,
+  tempoPrefixNames,
+  tempoShared,
+  type TempoShared,
+} from './tempo.ts'
 import type { DecoderWeights, LayerWeights } from './weights.ts'
 
 /** Score given to a masked (query, key) pair before Softmax: finite, so no NaN on empty rows. */
@@ -118,7 +127,9 @@ function sharedTensors(g: GraphBuilder, c: DecoderConfig): Shared {
 /** A graph output still to declare: name, dims, and the tensor that holds it. */
 type PendingOutput = [name: string, dims: (number | string)[], tensor: string]
 
-/** One pre-norm block. x [B, S, D] → [B, S, D]; pushes its present/attn/hidden_norm outputs. */
+/** One pre-norm block. x [B, S, D] → [B, S, D]; pushes its present/attn/hidden_norm outputs (and
+ * tempo_prefix at a memory layer, which `tempo` marks: K-to-K retrieval then runs on the pre-RoPE
+ * K/V before RoPE, see tempo.ts). */
 function block(
   g: GraphBuilder,
   c: DecoderConfig,
@@ -127,6 +138,7 @@ function block(
   x: string,
   s: Shared,
   outs: PendingOutput[],
+  tempo?: TempoShared,
 ): string {
   const { hiddenSize: D, heads: H, kvHeads: Hkv, headDim: Dh, intermediateSize: F } = c
   const p = `layers.${l}.`
@@ -136,8 +148,25 @@ function block(
   const proj = (name: string, data: Float32Array, out: number) =>
     g.op('MatMul', [h, weight(name, data, [D, out])])
   const q = rope(g, splitHeads(g, proj('wq', w.wq, H * Dh), H, Dh), s, Dh)
-  const k = rope(g, splitHeads(g, proj('wk', w.wk, Hkv * Dh), Hkv, Dh), s, Dh)
-  const v = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
+  let k: string
+  let v: string
+  const prefixOuts: PendingOutput[] = []
+  if (tempo) {
+    const kPre = splitHeads(g, proj('wk', w.wk, Hkv * Dh), Hkv, Dh)
+    const vPre = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
+    const loaded = tempoLoad(g, l, kPre, vPre, tempo)
+    k = rope(g, loaded.key, s, Dh)
+    v = loaded.value
+    const names = tempoPrefixNames(l)
+    prefixOuts.push(
+      [names.key, ['batch', Hkv, 'seq', Dh], kPre],
+      [names.value, ['batch', Hkv, 'seq', Dh], vPre],
+    )
+  } else {
+    // Kept in this node order so models without TempoFit ports stay byte-identical.
+    k = rope(g, splitHeads(g, proj('wk', w.wk, Hkv * Dh), Hkv, Dh), s, Dh)
+    v = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
+  }
   const presentK = g.op('Concat', [`past_key_values.${l}.key`, k], { axis: attr.int(2) })
   const presentV = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) })
   const keysT = g.op('Transpose', [expandKv(g, presentK, c)], { perm: attr.ints([0, 1, 3, 2]) })
@@ -161,6 +190,7 @@ function block(
     [`attn_window.${l}`, ['batch', Hkv, 'total'], groupSum(g, windowProbs, Hkv)],
     [`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, probs, Hkv)],
     [`hidden_norm.${l}`, ['batch', 'seq'], hiddenNorm],
+    ...prefixOuts,
   )
   return g.op('Add', [x1, down])
 }
@@ -172,10 +202,20 @@ function block(
  * Outputs: logits [batch, seq, vocab], present.{l}.key|value [batch, kvHeads, total, headDim]
  * (keys post-RoPE), attn_window.{l} and attn_total.{l} [batch, kvHeads, total], hidden_norm.{l}
  * [batch, seq]. total = past + seq.
- * @throws RangeError if the config is invalid (see checkDecoderConfig). */
+ * With `config.tempoLayers` non-empty, TempoFit ports are added (after obs_window, and after each
+ * memory layer's other outputs): inputs tempo.{l}.key|value [batch, kvHeads, memory, headDim]
+ * float32 (pre-RoPE bank, memory M may be 0) for each memory layer l and one tempo_bias
+ * [batch, kvHeads, 1, memory] float32 (Frame-Gap Temporal Bias; −∞ or ≤ −1e9 on empty slots);
+ * outputs tempo_prefix.{l}.key|value [batch, kvHeads, seq, headDim] (this step's pre-RoPE K/V,
+ * before residual loading). present K/V at a memory layer hold the loaded K̂ (post-RoPE) and V̂.
+ * A TempoFit runtime carries no past (it feeds past_key_values with past = 0: the bank is the
+ * memory); the past ports stay for contract compatibility.
+ * @throws RangeError if the config is invalid (see checkDecoderConfig).
+ * @see TempoFit, arXiv:2603.07647 */
 export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights): Uint8Array {
   checkDecoderConfig(config)
   const { vocabSize: V, hiddenSize: D, kvHeads: Hkv, headDim: Dh } = config
+  const tempoLayers = config.tempoLayers ?? []
   const g = new GraphBuilder('stepkv_decoder')
   g.input('input_ids', 'int64', ['batch', 'seq'])
   g.input('position_ids', 'int64', ['batch', 'seq'])
@@ -185,16 +225,26 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights)
     g.input(`past_key_values.${l}.value`, 'float32', ['batch', Hkv, 'past', Dh])
   }
   g.input('obs_window', 'int64', [])
+  for (const l of tempoLayers) {
+    const bank = tempoBankNames(l)
+    g.input(bank.key, 'float32', ['batch', Hkv, 'memory', Dh])
+    g.input(bank.value, 'float32', ['batch', Hkv, 'memory', Dh])
+  }
+  if (tempoLayers.length) g.input(TEMPO_BIAS, 'float32', ['batch', Hkv, 1, 'memory'])
   const shared = sharedTensors(g, config)
+  const tempo = tempoLayers.length ? tempoShared(g, config) : undefined
   const embed = f32(g, 'embed', weights.embed, [V, D])
   let x = g.op('Gather', [embed, 'input_ids'], { axis: attr.int(0) })
   const outs: PendingOutput[] = []
   for (let l = 0; l < config.layers; l++) {
-    x = block(g, config, l, weights.layers[l], x, shared, outs)
+    const memoryLayer = tempoLayers.includes(l) ? tempo : undefined
+    x = block(g, config, l, weights.layers[l], x, shared, outs, memoryLayer)
   }
   const final = rmsNorm(g, x, f32(g, 'final_norm', weights.finalNorm, [D]), shared.eps)
   const logits = g.op('MatMul', [final, f32(g, 'lm_head', weights.lmHead, [D, V])])
   g.output('logits', 'float32', ['batch', 'seq', V], logits)
   for (const [name, dims, tensor] of outs) g.output(name, 'float32', dims, tensor)
-  return g.toBytes({ docString: 'stepkv generated decoder (synthetic weights)' })
+  const doc = 'stepkv generated decoder (synthetic weights)'
+  const tempoDoc = `; TempoFit ports at layers [${tempoLayers.join(', ')}]`
+  return g.toBytes({ docString: tempoLayers.length ? doc + tempoDoc : doc })
 }
