@@ -10,87 +10,16 @@ import { ortForNode } from '../../gpu/ort-node.ts'
 import { TINY_GQA as C, TINY_GQA_SEED } from '../../models/decoder/config.ts'
 import { buildDecoderOnnx } from '../../models/decoder/graph.ts'
 import { generateWeights, mulberry32 } from '../../models/decoder/weights.ts'
-import { forward64, type Forward64Input, type Forward64Output } from '../reference/decoder64.ts'
+import { forward64, type Forward64Input } from '../reference/decoder64.ts'
+import { relErr, runStep, TOL, worstErr } from './harness.ts'
 
 const dir = new URL('../../models/tiny-gqa/', import.meta.url)
 const modelBytes = readFileSync(new URL('model.onnx', dir))
 const manifest: ModelManifest = JSON.parse(readFileSync(new URL('manifest.json', dir), 'utf8'))
 const weights = generateWeights(C, TINY_GQA_SEED)
 const ort = ortForNode()
-const TOL = 1e-4
 let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>
-
-/** max|a − b| / max(1, max|b|): the agreement measure of these tests. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length)
-  let diff = 0
-  let scale = 1
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return diff / scale
-}
-
-/** ORT outputs of one step, batch 1, flattened like Forward64Output. */
-interface OrtStep {
-  logits: Float32Array
-  present: { key: Float32Array; value: Float32Array }[]
-  attnWindow: Float32Array[]
-  attnTotal: Float32Array[]
-  hiddenNorm: Float32Array[]
-}
-
-/** Runs the committed model on one step (batch 1); past tensors are [kvHeads, P, headDim]. */
-async function runOrt(input: Forward64Input): Promise<OrtStep> {
-  const i64 = (v: number[], dims: number[]) =>
-    new ort.Tensor('int64', BigInt64Array.from(v, BigInt), dims)
-  const S = input.inputIds.length
-  const P = input.attentionMask.length - S
-  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
-    input_ids: i64(input.inputIds, [1, S]),
-    position_ids: i64(input.positionIds, [1, S]),
-    attention_mask: i64(input.attentionMask, [1, P + S]),
-    obs_window: i64([input.obsWindow ?? S], []),
-  }
-  for (let l = 0; l < C.layers; l++) {
-    for (const part of ['key', 'value'] as const) {
-      const data = Float32Array.from(input.past[l]?.[part] ?? [])
-      feeds[`past_key_values.${l}.${part}`] = new ort.Tensor('float32', data, [
-        1,
-        C.kvHeads,
-        P,
-        C.headDim,
-      ])
-    }
-  }
-  const out = await session.run(feeds)
-  const get = (name: string) => out[name].data as Float32Array
-  const layers = Array.from({ length: C.layers }, (_, l) => l)
-  return {
-    logits: get('logits'),
-    present: layers.map((l) => ({
-      key: get(`present.${l}.key`),
-      value: get(`present.${l}.value`),
-    })),
-    attnWindow: layers.map((l) => get(`attn_window.${l}`)),
-    attnTotal: layers.map((l) => get(`attn_total.${l}`)),
-    hiddenNorm: layers.map((l) => get(`hidden_norm.${l}`)),
-  }
-}
-
-/** Largest relErr of every output (per layer for the per-layer ones). */
-function worstErr(a: OrtStep, b: Forward64Output): Record<string, number> {
-  const max = (f: (l: number) => number) => Math.max(...a.present.map((_, l) => f(l)))
-  return {
-    logits: relErr(a.logits, b.logits),
-    key: max((l) => relErr(a.present[l].key, b.present[l].key)),
-    value: max((l) => relErr(a.present[l].value, b.present[l].value)),
-    attnWindow: max((l) => relErr(a.attnWindow[l], b.attnWindow![l])),
-    attnTotal: max((l) => relErr(a.attnTotal[l], b.attnTotal[l])),
-    hiddenNorm: max((l) => relErr(a.hiddenNorm[l], b.hiddenNorm[l])),
-  }
-}
+const runOrt = (input: Forward64Input) => runStep(ort, session, C, input)
 
 /** Runs ORT and the reference on the same step and checks every output within TOL. */
 async function expectAgree(input: Forward64Input, refPast = input.past) {
@@ -132,6 +61,16 @@ beforeAll(async () => {
 })
 
 describe('tiny-gqa model file', () => {
+  it('keeps its pre-TempoFit bytes: sha256 pinned, tempoLayers [] changes nothing', () => {
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+    const pinned = '88426744907378d86137e7e6de2c30ba5db0abcadae1cb3c51184c163178fc7a'
+    expect(manifest.sha256).toBe(pinned)
+    const withEmpty = buildDecoderOnnx({ ...C, tempoLayers: [] }, weights)
+    expect(sha(withEmpty)).toBe(pinned)
+    expect(manifest.ports.tempo).toBe(false)
+    expect(manifest.tempoLayers).toEqual([])
+  })
+
   it('rebuilds from config + seed to the committed bytes and manifest sha256', () => {
     const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
     const rebuilt = buildDecoderOnnx(C, generateWeights(C, TINY_GQA_SEED))
