@@ -2,8 +2,10 @@
  * @module The models this Worker serves: manifests and ONNX bytes bundled at build time (wrangler's
  * Data rule imports `*.onnx` as an ArrayBuffer), bound to the workerd ORT build on first use.
  */
-import manifestJson from '../models/tiny-gqa/manifest.json'
+import tinyGqaManifest from '../models/tiny-gqa/manifest.json'
 import tinyGqaBytes from '../models/tiny-gqa/model.onnx'
+import tinyGqaTempoManifest from '../models/tiny-gqa-tempo/manifest.json'
+import tinyGqaTempoBytes from '../models/tiny-gqa-tempo/model.onnx'
 import { NotFoundError } from '../memory/errors.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { ortForWorkerd } from '../gpu/ort-workerd.ts'
@@ -11,8 +13,12 @@ import { ModelRuntime, type ModelSource } from '../gpu/session.ts'
 
 const SOURCES: Record<string, ModelSource> = {
   'tiny-gqa': {
-    manifest: manifestJson as unknown as ModelManifest,
+    manifest: tinyGqaManifest as unknown as ModelManifest,
     bytes: () => new Uint8Array(tinyGqaBytes),
+  },
+  'tiny-gqa-tempo': {
+    manifest: tinyGqaTempoManifest as unknown as ModelManifest,
+    bytes: () => new Uint8Array(tinyGqaTempoBytes),
   },
 }
 
