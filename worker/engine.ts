@@ -10,7 +10,7 @@
  *   the bank of the last N frames' pre-RoPE K/V enters through the model's `tempo.{l}` ports.
  */
 import { encodeText, greedyToken, type TokenAction } from '../agents/text.ts'
-import { BadRequestError, NumericError, PolicyConfigError } from '../memory/errors.ts'
+import { BadRequestError, NumericError, PolicyConfigError, StepkvError } from '../memory/errors.ts'
 import { tempoBias } from '../memory/policies/tempofit.ts'
 import { appendPrefix, emptyMemory } from '../memory/session.ts'
 import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
@@ -56,6 +56,9 @@ export interface StepOutcome {
 export interface EngineLimits {
   /** Most prefix tokens one step may bring (tokens). */
   maxPrefixTokens: number
+  /** Most tokens per layer the memory may hold after a step (tokens); default 65,536. A policy
+   * with no budget (full) fails closed here rather than growing until the isolate runs out. */
+  maxMemoryTokens?: number
 }
 
 const PORT_FLAGS = { attnWindow: 'attnWindow', attnTotal: 'attnTotal', hiddenNorm: 'hiddenNorm', tempo: 'tempo' } as const
@@ -160,6 +163,14 @@ export async function runStep(
     next = policy.update(appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds }), info)
   }
   const t4 = now()
+  const maxMemory = limits.maxMemoryTokens ?? 65_536
+  if (next.tokens > maxMemory)
+    throw new StepkvError(
+      'memory_limit',
+      422,
+      `the memory would hold ${next.tokens} tokens per layer, over the session limit of ${maxMemory} tokens: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or reset`,
+      { tokens: next.tokens, limit: maxMemory },
+    )
   return {
     memory: next,
     action,

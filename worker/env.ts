@@ -15,6 +15,8 @@ export interface Env {
   MEMORY_BODY_LIMIT_BYTES?: string
   /** Most prefix tokens per step; default 4096. */
   MAX_PREFIX_TOKENS?: string
+  /** Most tokens per layer a session's memory may hold; default 65536. */
+  MAX_MEMORY_TOKENS?: string
 }
 
 /** Hono's Env for the app. */
@@ -35,5 +37,8 @@ export function bodyLimitsOf(env: Env): { stepBytes: number; memoryBytes: number
 
 /** Per-step engine limits. */
 export function limitsOf(env: Env): EngineLimits {
-  return { maxPrefixTokens: intVar(env.MAX_PREFIX_TOKENS, 4096) }
+  return {
+    maxPrefixTokens: intVar(env.MAX_PREFIX_TOKENS, 4096),
+    maxMemoryTokens: intVar(env.MAX_MEMORY_TOKENS, 65_536),
+  }
 }

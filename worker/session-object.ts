@@ -33,7 +33,7 @@ export interface SessionInfo {
 function expectedShape(config: SessionConfig) {
   const m = manifestOf(config.model)
   const shape = initialMemory(m, createPolicy(config.policy.name, config.policy.params))
-  return { model: shape.model, layers: shape.layers.length, kvHeads: m.kvHeads, headDim: m.headDim, layerIds: shape.layerIds }
+  return { model: shape.model, layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, layerIds: shape.layerIds }
 }
 
 export class SessionObject extends DurableObject<Env> {

@@ -62,6 +62,35 @@ describe('SessionObject in workerd', () => {
     expect(replies[k - 1].memory.tokensPerLayer).toEqual(all.data.memory.tokensPerLayer)
   })
 
+  it('tempofit: the bank holds the last N frames, survives eviction, and differs from no memory', async () => {
+    const create = () => client.createSession({ model: 'tiny-gqa-tempo', policy: { name: 'tempofit', params: { frames: 3 } } })
+    const a = (await create()).data.id as string
+    const b = (await create()).data.id as string
+    const straight = await runSteps(a, 1, 6)
+    await runSteps(b, 1, 5)
+    await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(`dev/${b}`)))
+    const [resumed] = await runSteps(b, 6, 6)
+    expect([...logitsOf(resumed)]).toEqual([...logitsOf(straight[5])])
+    // The bank holds frames 4, 5, 6 (3 frames) of the 2 memory layers; no KV is carried.
+    const frameTokens = texts.slice(3, 6).reduce((n, t) => n + new TextEncoder().encode(t).length, 0)
+    expect(straight[5].memory.tokensPerLayer).toEqual([frameTokens, frameTokens])
+    // Step 1 sees an empty bank; a later step with the same text sees memory and its logits move.
+    const fresh = (await create()).data.id as string
+    const [alone] = await runSteps(fresh, 1, 1)
+    const again = await client.step(fresh, 2, { text: texts[0] }, { returnLogits: true })
+    expect(relErr(logitsOf(again.data), logitsOf(alone))).toBeGreaterThan(1e-3)
+  })
+
+  it('refuses at creation a policy the model cannot serve (400)', async () => {
+    const r = await client.createSession({ model: 'tiny-gqa', policy: { name: 'tempofit' } })
+    expect(r.status).toBe(400)
+    expect(r.data.code).toBe('invalid_policy')
+    expect(r.data.detail).toMatch(/needs the model port 'tempo'/)
+    const u = await client.createSession({ policy: { name: 'nope' } })
+    expect(u.status).toBe(400)
+    expect(u.data.detail).toMatch(/unknown policy 'nope'/)
+  })
+
   it('stores a 3 MB memory in ≤ 1 MiB chunks and reads it back byte-exact', async () => {
     const id = (await client.createSession()).data.id as string
     const stub = env.SESSIONS.get(env.SESSIONS.idFromName(`dev/${id}`))
