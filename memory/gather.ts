@@ -9,7 +9,8 @@ import { shapeProblem } from './validate.ts'
  * Keep some rows of every head (the selection primitive under every carried-KV policy).
  * @param keep per layer Int32Array `[kvHeads, budget]`: row indices into `[0, tokens)`, strictly
  *   ascending per head (memory order = append order is kept); the same budget everywhere
- * @returns a new memory of `budget` tokens; nextPosition and seq unchanged, positions absolute
+ * @returns a new memory of `budget` tokens (K/V, positions, frames, kinds and carried `scores`
+ *   gathered alike); nextPosition, seq and layerIds unchanged, positions absolute
  * @throws RangeError if the memory is malformed, the layer count or budgets disagree, or an
  *   index is out of range or not ascending (layer and head named)
  */
@@ -39,6 +40,7 @@ export function gatherTokens(mem: SessionMemory, keep: readonly Int32Array[]): S
       frames: new Int32Array(kvHeads * budget),
       kinds: new Uint8Array(kvHeads * budget),
     }
+    if (old.scores) layer.scores = new Float32Array(kvHeads * budget)
     for (let h = 0; h < kvHeads; h++) {
       for (let j = 0; j < budget; ) {
         // Copy each run of consecutive rows with one set() (windows keep long runs).
@@ -60,6 +62,7 @@ export function gatherTokens(mem: SessionMemory, keep: readonly Int32Array[]): S
         for (const part of ['positions', 'frames', 'kinds'] as const) {
           layer[part].set(old[part].subarray(src, src + count) as never, dst)
         }
+        if (old.scores) layer.scores!.set(old.scores.subarray(src, src + count), dst)
         j = end
       }
     }

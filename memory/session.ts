@@ -14,6 +14,7 @@ export {
   checkModelShape,
   type MemoryShape,
   type ModelRef,
+  type StoredShape,
 } from './model-check.ts'
 
 /** One layer's `present.{l}.key|value` for batch 1: Float32Array `[kvHeads, P+S, headDim]`. */
@@ -41,12 +42,28 @@ export interface MemorySummary {
 
 /**
  * A memory with no tokens (tokens 0, nextPosition 0, seq 0; zero-length arrays).
- * @param shape model and geometry; layers, kvHeads, headDim integers ≥ 1
- * @throws RangeError if a geometry number is not an integer ≥ 1
+ * @param shape model and geometry; layers, kvHeads, headDim integers ≥ 1. With `layerIds` (e.g.
+ *   a TempoFit bank of model layers `[1, 2]`), `layers` is the model's layer count and the memory
+ *   stores one layer per id, with `layerIds` set; without, it stores all `layers`.
+ * @throws RangeError if a geometry number is not an integer ≥ 1, or `layerIds` is not strictly
+ *   increasing within `[0, layers)`
  */
-export function emptyMemory({ model, layers, kvHeads, headDim }: MemoryShape): SessionMemory {
+export function emptyMemory({
+  model,
+  layers,
+  kvHeads,
+  headDim,
+  layerIds,
+}: MemoryShape): SessionMemory {
   for (const [name, value] of Object.entries({ layers, kvHeads, headDim })) {
     if (!isCount(value, 1)) throw new RangeError(`${name} must be an integer ≥ 1, got ${value}`)
+  }
+  const ids = layerIds && [...layerIds]
+  if (
+    ids &&
+    (ids.length < 1 || ids.some((id, i) => !isCount(id) || id >= layers || id <= ids[i - 1]))
+  ) {
+    throw new RangeError(`layerIds [${ids}] must ascend strictly within [0, ${layers})`)
   }
   const layer = (): LayerMemory => ({
     keys: new Float32Array(0),
@@ -55,7 +72,7 @@ export function emptyMemory({ model, layers, kvHeads, headDim }: MemoryShape): S
     frames: new Int32Array(0),
     kinds: new Uint8Array(0),
   })
-  const empty = Array.from({ length: layers }, layer)
+  const empty = Array.from({ length: ids ? ids.length : layers }, layer)
   return {
     model: { ...model },
     layers: empty,
@@ -64,6 +81,7 @@ export function emptyMemory({ model, layers, kvHeads, headDim }: MemoryShape): S
     tokens: 0,
     nextPosition: 0,
     seq: 0,
+    ...(ids && { layerIds: ids }),
   }
 }
 
@@ -88,7 +106,7 @@ function checkPrefix(mem: SessionMemory, prefix: PrefixMeta): void {
       )
     }
     if (!isTokenKindCode(kinds[i])) {
-      throw new FeedError(`kinds[${i}] = ${kinds[i]} is not a TokenKind code`)
+      throw new FeedError(`kinds[${i}] = ${kinds[i]} is not a TokenKind code (optionally PINNED)`)
     }
     previous = positions[i]
   }
@@ -136,7 +154,8 @@ function checkPresent(mem: SessionMemory, present: readonly PresentKV[], newToke
  * @param prefix `seq` (> mem.seq) and the S new tokens' `positions` (strictly increasing,
  *   first ≥ mem.nextPosition) and `kinds`; metadata is repeated for every head
  * @returns a new memory of P+S tokens, `seq` = prefix.seq, `nextPosition` = last position + 1
- *   (unchanged when S = 0)
+ *   (unchanged when S = 0); carried `scores` `[kvHeads, P+S]` (when the memory has them) get 0 for
+ *   the new tokens
  * @throws SeqConflictError if prefix.seq ≤ mem.seq; FeedError for bad positions/kinds;
  *   ModelMismatchError naming the layer and expected vs actual length; NumericError on NaN/±Inf
  *   (never stored); TypeError for wrong array types
@@ -168,18 +187,25 @@ export function appendPrefix(
       layer.kinds.set(old.kinds.subarray(from, from + tokens), to)
       layer.kinds.set(prefix.kinds, to + tokens)
     }
+    if (old.scores) {
+      layer.scores = new Float32Array(kvHeads * total)
+      for (let h = 0; h < kvHeads; h++) {
+        layer.scores.set(old.scores.subarray(h * tokens, (h + 1) * tokens), h * total)
+      }
+    }
     return layer
   })
   const nextPosition = newTokens > 0 ? prefix.positions[newTokens - 1] + 1 : mem.nextPosition
   return { ...mem, layers, tokens: total, nextPosition, seq: prefix.seq }
 }
 
-/** Bytes held by a memory's tensors: K/V float32 plus positions, frames (int32) and kinds (uint8). */
+/** Bytes held by a memory's tensors: K/V float32, positions, frames (int32), kinds (uint8) and
+ * carried scores (float32) when present. */
 export function memoryBytes(mem: SessionMemory): number {
   let bytes = 0
-  for (const { keys, values, positions, frames, kinds } of mem.layers) {
+  for (const { keys, values, positions, frames, kinds, scores } of mem.layers) {
     bytes += keys.byteLength + values.byteLength + positions.byteLength
-    bytes += frames.byteLength + kinds.byteLength
+    bytes += frames.byteLength + kinds.byteLength + (scores?.byteLength ?? 0)
   }
   return bytes
 }

@@ -2,13 +2,17 @@
  * @module Invariants of a `SessionMemory`, as checks that return the first problem found (or
  * undefined), so each caller throws the error class that fits it (a corrupt blob, a bug, a model).
  */
-import { TokenKind, type SessionMemory } from './types.ts'
+import { KIND_MASK, TokenKind, type SessionMemory } from './types.ts'
 
 const KIND_CODES = new Set<number>(Object.values(TokenKind))
 
-/** True when `code` is a `TokenKind` code (0 text, 1 visual, 2 proprio). */
+/**
+ * True when `code` is a stored kind code: an integer 0 … 255 whose `KIND_MASK` bits are a
+ * `TokenKind` (0 text, 1 visual, 2 proprio), optionally with the `PINNED` bit (0x80). Any other
+ * bit set (e.g. 0x40, or 3 in the kind bits) is invalid.
+ */
 export function isTokenKindCode(code: number): boolean {
-  return KIND_CODES.has(code)
+  return Number.isInteger(code) && code >= 0 && code <= 0xff && KIND_CODES.has(code & KIND_MASK)
 }
 
 /** True for a safe integer ≥ `min`. */
@@ -31,7 +35,9 @@ export function firstNonFinite(values: Float32Array): number {
 /**
  * Scalars and array lengths: layers ≥ 1, kvHeads ≥ 1, headDim ≥ 1, tokens/nextPosition/seq ≥ 0;
  * per layer `keys`/`values` Float32Array `[kvHeads, tokens, headDim]`, `positions`/`frames`
- * Int32Array and `kinds` Uint8Array `[kvHeads, tokens]`. O(layers), reads no tensor data.
+ * Int32Array and `kinds` Uint8Array `[kvHeads, tokens]`; `scores` Float32Array
+ * `[kvHeads, tokens]` in every layer or in none; `layerIds`, when present, one integer ≥ 0 per
+ * stored layer, strictly increasing. O(layers), reads no tensor data.
  * @returns a description of the first problem, or undefined
  */
 export function shapeProblem(mem: SessionMemory): string | undefined {
@@ -43,8 +49,11 @@ export function shapeProblem(mem: SessionMemory): string | undefined {
     return `nextPosition must be an integer ≥ 0, got ${mem.nextPosition}`
   if (!isCount(mem.seq)) return `seq must be an integer ≥ 0, got ${mem.seq}`
   if (!Array.isArray(mem.layers) || mem.layers.length < 1) return 'memory needs at least one layer'
+  const layerIdsProblem = layerIdsShapeProblem(mem.layerIds, mem.layers.length)
+  if (layerIdsProblem) return layerIdsProblem
   const kvLength = kvHeads * tokens * headDim
   const metaLength = kvHeads * tokens
+  const withScores = mem.layers[0].scores !== undefined
   for (let l = 0; l < mem.layers.length; l++) {
     const layer = mem.layers[l]
     const arrays = [
@@ -60,13 +69,36 @@ export function shapeProblem(mem: SessionMemory): string | undefined {
         return `layer ${l} ${name} has ${array.length} elements, expected ${expected}`
       }
     }
+    if ((layer.scores !== undefined) !== withScores) {
+      return `layer ${l} ${withScores ? 'lacks' : 'has'} scores: every layer has them or none does`
+    }
+    if (layer.scores !== undefined) {
+      if (!(layer.scores instanceof Float32Array)) return `layer ${l} scores must be a Float32Array`
+      if (layer.scores.length !== metaLength) {
+        return `layer ${l} scores has ${layer.scores.length} elements, expected ${metaLength}`
+      }
+    }
+  }
+  return undefined
+}
+
+function layerIdsShapeProblem(layerIds: unknown, layers: number): string | undefined {
+  if (layerIds === undefined) return undefined
+  if (!Array.isArray(layerIds)) return 'layerIds must be an array of layer indices'
+  if (layerIds.length !== layers)
+    return `layerIds has ${layerIds.length} entries, memory has ${layers} layers`
+  for (let i = 0; i < layerIds.length; i++) {
+    if (!isCount(layerIds[i]) || (i > 0 && layerIds[i] <= layerIds[i - 1])) {
+      return `layerIds must be integers ≥ 0, strictly increasing; got [${layerIds}]`
+    }
   }
   return undefined
 }
 
 /**
- * Everything `shapeProblem` checks, plus the data: K/V finite; per head, positions strictly
- * increasing, ≥ 0 and < nextPosition; frames in 1 … seq; kinds valid `TokenKind` codes.
+ * Everything `shapeProblem` checks, plus the data: K/V (and scores) finite; per head, positions
+ * strictly increasing, ≥ 0 and < nextPosition; frames in 1 … seq; kinds valid kind codes
+ * (`isTokenKindCode`: a `TokenKind`, optionally `PINNED`).
  * One pass over every tensor (use on untrusted input, e.g. a decoded blob).
  * @returns a description of the first problem, or undefined
  */
@@ -75,10 +107,11 @@ export function memoryProblem(mem: SessionMemory): string | undefined {
   if (shape) return shape
   const { kvHeads, tokens, nextPosition, seq } = mem
   for (let l = 0; l < mem.layers.length; l++) {
-    const { keys, values, positions, frames, kinds } = mem.layers[l]
+    const { keys, values, positions, frames, kinds, scores } = mem.layers[l]
     for (const [name, data] of [
       ['keys', keys],
       ['values', values],
+      ['scores', scores ?? new Float32Array(0)],
     ] as const) {
       const bad = firstNonFinite(data)
       if (bad >= 0) return `layer ${l} ${name}[${bad}] is ${data[bad]}`
@@ -93,7 +126,7 @@ export function memoryProblem(mem: SessionMemory): string | undefined {
         }
         if (frames[row] < 1 || frames[row] > seq)
           return `${where}: frame ${frames[row]} not in 1…${seq}`
-        if (!KIND_CODES.has(kinds[row])) return `${where}: unknown token kind ${kinds[row]}`
+        if (!isTokenKindCode(kinds[row])) return `${where}: unknown token kind ${kinds[row]}`
         previous = positions[row]
       }
     }

@@ -11,7 +11,15 @@ export interface FixtureShape {
   headDim?: number
   tokens?: number
   sha256?: string
+  /** Carry `scores` `[kvHeads, tokens]` = `scoreValue(l, h, t)` in every layer. */
+  scores?: boolean
+  /** Store these model layers (`layerIds`); `layers` then defaults to their count. */
+  layerIds?: number[]
 }
+
+/** Carried score of (layer, head, token): exact in float32, unique. */
+export const scoreValue = (layer: number, head: number, token: number): number =>
+  layer * 100 + head * 10 + token / 8
 
 /** K/V element value: exact in float32 (dyadic), unique per (layer, head, token, dim, part). */
 export function kvValue(
@@ -32,11 +40,13 @@ export const fixturePosition = (token: number): number => 10 + 2 * token
  * `1 + ⌊t/4⌋`, kinds `t mod 3`; nextPosition = last position + 2, seq = last frame.
  */
 export function makeMemory({
-  layers = 2,
+  layerIds,
+  layers = layerIds?.length ?? 2,
   kvHeads = 2,
   headDim = 4,
   tokens = 5,
   sha256 = 'a'.repeat(64),
+  scores = false,
 }: FixtureShape = {}): SessionMemory {
   const layerList = Array.from({ length: layers }, (_, l) => {
     const keys = new Float32Array(kvHeads * tokens * headDim)
@@ -56,7 +66,11 @@ export function makeMemory({
         }
       }
     }
-    return { keys, values, positions, frames, kinds }
+    if (!scores) return { keys, values, positions, frames, kinds }
+    const score = new Float32Array(kvHeads * tokens)
+    for (let h = 0; h < kvHeads; h++)
+      for (let t = 0; t < tokens; t++) score[h * tokens + t] = scoreValue(l, h, t)
+    return { keys, values, positions, frames, kinds, scores: score }
   })
   return {
     model: { id: 'tiny-test', sha256 },
@@ -66,6 +80,7 @@ export function makeMemory({
     tokens,
     nextPosition: tokens > 0 ? fixturePosition(tokens - 1) + 2 : 0,
     seq: tokens > 0 ? 1 + Math.floor((tokens - 1) / 4) : 0,
+    ...(layerIds && { layerIds: [...layerIds] }),
   }
 }
 

@@ -14,8 +14,8 @@ import {
   summary,
   type PresentKV,
 } from '../../memory/session.ts'
-import { TokenKind } from '../../memory/types.ts'
-import { kvValue, makeMemory } from './fixtures.ts'
+import { PINNED, TokenKind } from '../../memory/types.ts'
+import { kvValue, makeMemory, scoreValue } from './fixtures.ts'
 
 const MODEL = { id: 'tiny', sha256: 'b'.repeat(64) }
 
@@ -190,5 +190,84 @@ describe('memoryBytes, summary and checkMemoryAgainstModel', () => {
       /layers 2, model tiny-test has 3/,
     )
     expect(() => checkMemoryAgainstModel(mem, { ...model, headDim: 8 })).toThrow(ModelMismatchError)
+  })
+})
+
+describe('pinned kinds, carried scores and layerIds', () => {
+  const empty = emptyMemory({ model: MODEL, layers: 2, kvHeads: 2, headDim: 2 })
+  const first = appendPrefix(empty, present(2, 2, 3, 2), prefix(1, [5, 6, 7]))
+
+  it('appends kind codes with the PINNED bit and refuses other bits', () => {
+    const kinds = [TokenKind.text | PINNED, TokenKind.proprio | PINNED]
+    const mem = appendPrefix(first, present(2, 2, 5, 2), prefix(2, [8, 9], kinds))
+    expect([...mem.layers[1].kinds]).toEqual([0, 0, 0, 0x80, 0x82, 0, 0, 0, 0x80, 0x82])
+    for (const bad of [0x83, 0x40, 0xc1, 3]) {
+      expect(() => appendPrefix(first, present(2, 2, 5, 2), prefix(2, [8, 9], [0, bad]))).toThrow(
+        `kinds[1] = ${bad} is not a TokenKind code`,
+      )
+    }
+  })
+
+  it('extends carried scores with 0 for the new tokens, per head', () => {
+    const scored = {
+      ...first,
+      layers: first.layers.map((layer, l) => ({
+        ...layer,
+        scores: Float32Array.from([1, 2, 3, 4, 5, 6], (x) => x + 10 * l),
+      })),
+    }
+    const mem = appendPrefix(scored, present(2, 2, 5, 2), prefix(2, [8, 9]))
+    expect([...mem.layers[0].scores!]).toEqual([1, 2, 3, 0, 0, 4, 5, 6, 0, 0])
+    expect([...mem.layers[1].scores!]).toEqual([11, 12, 13, 0, 0, 14, 15, 16, 0, 0])
+    expect(first.layers[0].scores).toBeUndefined()
+    expect(appendPrefix(first, present(2, 2, 5, 2), prefix(2, [8, 9])).layers[0].scores).toBe(
+      undefined,
+    )
+  })
+
+  it('gathers carried scores with their rows', () => {
+    const mem = makeMemory({ layers: 2, kvHeads: 2, headDim: 4, tokens: 5, scores: true })
+    const keep = Int32Array.from([0, 2, 3, 1, 3, 4]) // head 0 rows 0, 2, 3; head 1 rows 1, 3, 4
+    const kept = gatherTokens(mem, [keep, keep])
+    const expected = [0, 2, 3].map((t) => scoreValue(1, 0, t))
+    expected.push(...[1, 3, 4].map((t) => scoreValue(1, 1, t)))
+    expect([...kept.layers[1].scores!]).toEqual(expected)
+    expect(memoryBytes(kept) - memoryBytes(gatherTokens(makeMemory(), [keep, keep]))).toBe(
+      2 * 6 * 4,
+    )
+  })
+
+  it('keeps layerIds through append and gather; emptyMemory stores only those layers', () => {
+    const bank = emptyMemory({ model: MODEL, layers: 4, kvHeads: 2, headDim: 2, layerIds: [1, 2] })
+    expect(bank.layers).toHaveLength(2)
+    expect(bank.layerIds).toEqual([1, 2])
+    const grown = appendPrefix(bank, present(2, 2, 3, 2), prefix(1, [0, 1, 2]))
+    expect(grown.layerIds).toEqual([1, 2])
+    const keep = Int32Array.from([1, 2, 1, 2])
+    expect(gatherTokens(grown, [keep, keep]).layerIds).toEqual([1, 2])
+    for (const layerIds of [[], [2, 1], [1, 4], [1, 1]]) {
+      const shape = { model: MODEL, layers: 4, kvHeads: 2, headDim: 2, layerIds }
+      expect(() => emptyMemory(shape)).toThrow(RangeError)
+    }
+  })
+
+  it('checks stored layers against the expected model layers', () => {
+    const model = { id: 'tiny-test', sha256: 'a'.repeat(64), layers: 4, kvHeads: 2, headDim: 4 }
+    const bank = makeMemory({ layerIds: [1, 2] })
+    expect(() => checkMemoryAgainstModel(bank, model, [1, 2])).not.toThrow()
+    expect(() => checkMemoryAgainstModel(bank, model, [1, 3])).toThrow(
+      'memory holds model layers [1,2], model tiny-test expects model layers [1,3]',
+    )
+    expect(() => checkMemoryAgainstModel(bank, model)).toThrow(
+      'memory holds model layers [1,2], model tiny-test expects all 4 layers',
+    )
+    const carried = makeMemory({ layers: 4 })
+    expect(() => checkMemoryAgainstModel(carried, model)).not.toThrow()
+    expect(() => checkMemoryAgainstModel(carried, model, [0, 1, 2, 3])).not.toThrow()
+    expect(() => checkMemoryAgainstModel(carried, model, [1, 2])).toThrow(ModelMismatchError)
+    expect(() => checkMemoryAgainstModel(carried, model, [1, 2])).toThrow(
+      'memory holds all 4 layers, model tiny-test expects model layers [1,2]',
+    )
+    expect(() => checkMemoryAgainstModel(bank, model, [1, 5])).toThrow(RangeError)
   })
 })
