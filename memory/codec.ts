@@ -13,18 +13,50 @@
  * | … +32 | HMAC-SHA256 over everything before it, only when the header says `hmac: true` |
  *
  * The CRC also covers the 10-byte prelude (a flipped header-length byte is caught too).
+ * Tensors (`tensor-table.ts`), per layer: K/V as float32 or float16 `[kvHeads, tokens, headDim]`,
+ * or as KIVI parts (`kivi.ts`: packed codes, float32 min/max statistics, float32 residual rows);
+ * then positions, frames, kinds and, when carried, scores. The header records the storage dtype,
+ * KIVI settings and per-head counts, `scores: true` and `layerIds` (`header.ts`).
  */
 import { crc32 } from './crc32.ts'
-import { MemoryCodecError, NumericError } from './errors.ts'
-import { f16BitsToF32, f32ToF16Bits, firstNonFiniteHalf } from './float16.ts'
-import { packHeader, unpackHeader, type MemoryHeader, type PolicyRef } from './header.ts'
+import { MemoryCodecError } from './errors.ts'
+import { f16BitsToF32 } from './float16.ts'
+import { decodeKiviLayer } from './kivi-blob.ts'
+import {
+  packHeader,
+  unpackHeader,
+  type KiviHeader,
+  type MemoryHeader,
+  type PolicyRef,
+} from './header.ts'
+import {
+  kiviCutoff,
+  kiviLayerCounts,
+  quantizeLayer,
+  resolveKivi,
+  type KiviOptions,
+} from './kivi.ts'
 import { checkModelShape, type MemoryShape } from './model-check.ts'
-import { decodeTensor, encodeTensor } from './tensor.ts'
-import { align8, checkTensorTable, declaredPayloadBytes, tensorSpecs } from './tensor-table.ts'
+import {
+  checkFinite,
+  halfBits,
+  isStorageDType,
+  type StorageDType,
+  type StorageOptions,
+} from './storage.ts'
+import { decodeTensor, encodeTensor, type Tensor } from './tensor.ts'
+import {
+  align8,
+  checkTensorTable,
+  declaredPayloadBytes,
+  kiviCountsOf,
+  tensorSpecs,
+} from './tensor-table.ts'
 import type { LayerMemory, SessionMemory } from './types.ts'
 import { memoryProblem, shapeProblem } from './validate.ts'
 
 export type { PolicyRef } from './header.ts'
+export type { StorageDType, StorageOptions } from './storage.ts'
 
 /** First four bytes of every memory blob. */
 export const MEMORY_MAGIC = 'SKVM'
@@ -39,59 +71,88 @@ export const HMAC_BYTES = 32
 /** Largest header accepted, in bytes (a 64-layer table is ≈ 25 KiB). */
 export const MAX_HEADER_BYTES = 1 << 20
 
-/** How K/V are stored: float32, or float16 as raw bits (lossy: round to nearest even). */
-export type StorageDType = 'float32' | 'float16'
-
-/** Options of `encodeMemory`: the session's policy (stored with the memory) and K/V dtype. */
-export interface EncodeOptions {
+/**
+ * Options of `encodeMemory`: the session's policy (stored with the memory) and the K/V storage:
+ * `dtype` 'float32' | 'float16' | 'kivi', and for 'kivi' its `kivi` options (bits 2 | 4, default
+ * 4; groupSize G, default 32; residualTokens R, default 32; layerBits, one per stored layer).
+ */
+export interface EncodeOptions extends StorageOptions {
   policy: PolicyRef
-  dtype: StorageDType
 }
 
-/** What `decodeMemory` returns: plain data; create the policy with `createPolicy(name, params)`. */
+/**
+ * What `decodeMemory` returns: plain data; create the policy with `createPolicy(name, params)`.
+ * `kivi` (for dtype 'kivi') holds the blob's settings as options, so `{ dtype, kivi }` re-encodes
+ * with the same storage.
+ */
 export interface DecodedMemory {
   memory: SessionMemory
   policy: PolicyRef
   dtype: StorageDType
+  kivi?: Required<Pick<KiviOptions, 'groupSize' | 'residualTokens' | 'layerBits'>>
 }
 
-const isStorageDType = (dtype: string): dtype is StorageDType =>
-  dtype === 'float32' || dtype === 'float16'
+type TensorData = Tensor['data']
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
 
-/** float32 → float16 bits, refusing values that overflow float16 (|x| ≥ 65520 rounds to ±∞). */
-function toHalf(values: Float32Array, name: string): Uint16Array {
-  const bits = f32ToF16Bits(values)
-  const bad = firstNonFiniteHalf(bits)
-  if (bad >= 0)
-    throw new NumericError(`${name}[${bad}] = ${values[bad]} does not fit float16 (max 65504)`)
-  return bits
+/** The KIVI header of a memory: settings and per-layer, per-head counts. */
+function kiviHeaderOf(mem: SessionMemory, options: KiviOptions | undefined): KiviHeader {
+  const { bits, groupSize, residualTokens } = resolveKivi(options, mem.layers.length)
+  const cutoff = kiviCutoff(mem.nextPosition, groupSize, residualTokens)
+  const header: KiviHeader = { bits, groupSize, residualTokens, quantizedTokens: [], keyBlocks: [] }
+  for (const layer of mem.layers) {
+    const counts = kiviLayerCounts(layer.positions, mem, cutoff, groupSize)
+    header.quantizedTokens.push(...counts.quantizedTokens)
+    header.keyBlocks.push(...counts.keyBlocks)
+  }
+  return header
 }
 
 /**
- * Serialize a memory to a blob (layout in the module note). Deterministic for equal inputs.
- * @param mem K/V Float32Array `[kvHeads, tokens, headDim]` per layer, metadata `[kvHeads, tokens]`
- * @returns Uint8Array of `align8(10 + H) + payload + 4` bytes; payload ≈ `memoryBytes(mem)` (K/V
- *   halved for float16) plus ≤ 7 bytes of alignment per tensor
- * @throws RangeError if the memory is malformed; TypeError for an unknown dtype or a policy
- *   parameter that is not a finite number, string or boolean; NumericError if a K/V value
- *   overflows float16 (|x| > 65504 after rounding) when `dtype` is 'float16'
+ * Serialize a memory to a blob (layout in the module note; KIVI parts in `kivi.ts`).
+ * Deterministic for equal inputs, and `encodeMemory(roundTrip(mem, s), s)` equals
+ * `encodeMemory(mem, s)` byte for byte (`storage.ts`).
+ * @param mem K/V Float32Array `[kvHeads, tokens, headDim]` per layer, metadata (and scores, when
+ *   carried) `[kvHeads, tokens]`; `layerIds` is stored when present
+ * @param options policy and storage (`EncodeOptions`)
+ * @returns Uint8Array of `align8(10 + H) + payload + 4` bytes; payload = Σ align8(tensor bytes):
+ *   ≈ `memoryBytes(mem)` for float32, K/V halved for float16, K/V as in `kivi.ts` for KIVI
+ * @throws RangeError if the memory is malformed or KIVI options are invalid; TypeError for an
+ *   unknown dtype or a policy parameter that is not a finite number, string or boolean;
+ *   NumericError if a K/V value overflows float16 (|x| > 65504 after rounding) for 'float16', or
+ *   is not finite for 'kivi'
+ * @see KIVI, arXiv:2402.02750
  */
-export function encodeMemory(mem: SessionMemory, { policy, dtype }: EncodeOptions): Uint8Array {
+export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8Array {
+  const { policy, dtype } = options
   const malformed = shapeProblem(mem)
   if (malformed) throw new RangeError(`malformed memory: ${malformed}`)
   if (!isStorageDType(dtype)) throw new TypeError(`unknown storage dtype '${String(dtype)}'`)
-  const shape = {
+  const scores = mem.layers[0].scores !== undefined
+  const kivi = dtype === 'kivi' ? kiviHeaderOf(mem, options.kivi) : undefined
+  const layout = {
     layers: mem.layers.length,
     kvHeads: mem.kvHeads,
     tokens: mem.tokens,
     headDim: mem.headDim,
+    dtype,
+    scores,
+    kivi,
   }
+  const kiviParts = mem.layers.map((layer, l) => {
+    if (!kivi) return undefined
+    checkFinite(layer.keys, `layers.${l}.keys`)
+    checkFinite(layer.values, `layers.${l}.values`)
+    const counts = kiviCountsOf(kivi, l, mem.kvHeads)
+    return quantizeLayer(layer, mem, counts, kivi.bits[l], kivi.groupSize)
+  })
   let payloadBytes = 0
-  const parts = tensorSpecs(shape, dtype).map((spec) => {
-    const source = mem.layers[spec.layer][spec.field]
-    const data = spec.dtype === 'float16' ? toHalf(source as Float32Array, spec.name) : source
-    const bytes = encodeTensor({ dtype: spec.dtype, dims: spec.dims, data })
+  const parts = tensorSpecs(layout).map((spec) => {
+    const fields = (kiviParts[spec.layer] ?? mem.layers[spec.layer]) as Record<string, TensorData>
+    const source =
+      fields[spec.field] ?? (mem.layers[spec.layer][spec.field as 'kinds'] as TensorData)
+    const data = spec.dtype === 'float16' ? halfBits(source as Float32Array, spec.name) : source
+    const bytes = encodeTensor({ dtype: spec.dtype, dims: spec.dims, data } as Tensor)
     const entry = {
       name: spec.name,
       dtype: spec.dtype,
@@ -113,6 +174,9 @@ export function encodeMemory(mem: SessionMemory, { policy, dtype }: EncodeOption
     tokens: mem.tokens,
     dtype,
     hmac: false,
+    ...(scores && { scores: true as const }),
+    ...(mem.layerIds && { layerIds: [...mem.layerIds] }),
+    ...(kivi && { kivi }),
     tensors: parts.map((p) => p.entry),
   }
   const headerBytes = packHeader(header)
@@ -198,16 +262,20 @@ function openEnvelope(bytes: Uint8Array): {
 }
 
 /**
- * Deserialize and validate a blob (layout in the module note). The result's arrays may be views
- * into `bytes.buffer` (zero copy); the blob is copied once when its byteOffset is not 4-aligned.
+ * Deserialize and validate a blob (layout in the module note). Float32 arrays may be views into
+ * `bytes.buffer` (zero copy); the blob is copied once when its byteOffset is not 4-aligned.
+ * KIVI K/V are dequantized into new arrays (`kivi.ts`).
  * @param bytes the blob, as a Uint8Array view (any byteOffset, e.g. a Node Buffer)
- * @param expect the model and geometry the memory must match (refused otherwise)
- * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`), its policy as data, the dtype
+ * @param expect the model and geometry the memory must match (refused otherwise); `layers` is the
+ *   model's layer count and `layerIds` the model layers the memory must store (absent = all)
+ * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`, scores and layerIds when stored),
+ *   its policy as data, the dtype and (KIVI) its settings
  * @throws MemoryCodecError (`code` memory_corrupt | memory_truncated | memory_version |
  *   memory_hmac_unsupported): wrong magic, unknown version, header past the end, truncation,
- *   "CRC32 mismatch: stored X, computed Y", invalid header or tensor table, unknown dtype, data
- *   that breaks the memory's invariants (NaN/Inf, positions, frames, kinds);
- *   ModelMismatchError: another model (sha256) or shapes that disagree with `expect`
+ *   "CRC32 mismatch: stored X, computed Y", invalid header or tensor table, unknown dtype, KIVI
+ *   counts that disagree with the positions, bad statistics or code padding, data that breaks the
+ *   memory's invariants (NaN/Inf, positions, frames, kinds, scores, layerIds);
+ *   ModelMismatchError: another model (sha256), stored layers or shapes that disagree with `expect`
  */
 export function decodeMemory(bytes: Uint8Array, expect?: MemoryShape): DecodedMemory {
   const blob = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes)
@@ -215,18 +283,38 @@ export function decodeMemory(bytes: Uint8Array, expect?: MemoryShape): DecodedMe
   const { dtype } = header
   if (!isStorageDType(dtype)) throw new MemoryCodecError(`unknown storage dtype '${dtype}'`)
   if (expect) checkModelShape(header, expect)
-  const pairs = checkTensorTable(header, dtype, payloadBytes)
-  const layers = Array.from({ length: header.layers }, () => ({}) as LayerMemory)
+  const pairs = checkTensorTable(header, payloadBytes)
+  const tensors = Array.from({ length: header.layers }, () => ({}) as Record<string, unknown>)
   for (const { spec, entry } of pairs) {
     const start = blob.byteOffset + payloadOffset + entry.offset
     const raw = new Uint8Array(blob.buffer, start, entry.byteLength)
     const data = decodeTensor(spec.dtype, spec.dims, raw)
-    const value = spec.dtype === 'float16' ? f16BitsToF32(data as Uint16Array) : data
-    ;(layers[spec.layer] as unknown as Record<string, unknown>)[spec.field] = value
+    tensors[spec.layer][spec.field] =
+      spec.dtype === 'float16' ? f16BitsToF32(data as Uint16Array) : data
   }
-  const { model, seq, nextPosition, kvHeads, headDim, tokens } = header
-  const memory: SessionMemory = { model, layers, kvHeads, headDim, tokens, nextPosition, seq }
+  const layers = tensors.map((parts, l): LayerMemory => {
+    const layer = parts as unknown as LayerMemory
+    if (header.kivi) Object.assign(layer, decodeKiviLayer(header, l, parts))
+    const { keys, values, positions, frames, kinds, scores } = layer
+    return { keys, values, positions, frames, kinds, ...(scores && { scores }) }
+  })
+  const { model, seq, nextPosition, kvHeads, headDim, tokens, layerIds } = header
+  const memory: SessionMemory = {
+    model,
+    layers,
+    kvHeads,
+    headDim,
+    tokens,
+    nextPosition,
+    seq,
+    ...(layerIds && { layerIds }),
+  }
   const problem = memoryProblem(memory)
   if (problem) throw new MemoryCodecError(`memory blob breaks an invariant: ${problem}`)
-  return { memory, policy: header.policy, dtype }
+  const kivi = header.kivi && {
+    groupSize: header.kivi.groupSize,
+    residualTokens: header.kivi.residualTokens,
+    layerBits: [...header.kivi.bits],
+  }
+  return { memory, policy: header.policy, dtype, ...(kivi && { kivi }) }
 }

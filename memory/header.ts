@@ -6,6 +6,7 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { z } from 'zod'
 import { MemoryCodecError } from './errors.ts'
+import { MAX_GROUP_SIZE } from './kivi.ts'
 import { plainMsgpackProblem } from './msgpack-scan.ts'
 
 /** One entry of the tensor table: `offset` is from the payload start (8-byte aligned), in bytes. */
@@ -24,8 +25,24 @@ export interface PolicyRef {
 }
 
 /**
- * The decoded header. `dtype` is the K/V storage dtype ('float32' | 'float16', checked by the
- * codec); `hmac` says whether an HMAC-SHA256 trailer follows the CRC.
+ * KIVI layout of a blob (`kivi.ts`): settings and, flat `[layers, kvHeads]`, each head's quantized
+ * rows and key blocks (from which every part's dims follow; the decoder re-derives both from the
+ * positions and refuses a mismatch).
+ */
+export interface KiviHeader {
+  bits: number[]
+  groupSize: number
+  residualTokens: number
+  quantizedTokens: number[]
+  keyBlocks: number[]
+}
+
+/**
+ * The decoded header. `dtype` is the K/V storage dtype ('float32' | 'float16' | 'kivi', checked
+ * by the codec); `hmac` says whether an HMAC-SHA256 trailer follows the CRC. Optional fields are
+ * absent rather than false/empty, so each memory has one encoding: `scores: true` when every layer
+ * carries `layers.{l}.scores`; `layerIds` when the memory stores only some model layers; `kivi`
+ * exactly when `dtype` is 'kivi'.
  */
 export interface MemoryHeader {
   model: { id: string; sha256: string }
@@ -38,10 +55,15 @@ export interface MemoryHeader {
   tokens: number
   dtype: string
   hmac: boolean
+  scores?: true
+  layerIds?: number[]
+  kivi?: KiviHeader
   tensors: TensorEntry[]
 }
 
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+/** Most layer ids a header may list. */
+const MAX_LAYERS = 4096
 const name = z.string().max(256)
 
 const HeaderSchema = z.strictObject({
@@ -58,6 +80,17 @@ const HeaderSchema = z.strictObject({
   tokens: count,
   dtype: name,
   hmac: z.boolean(),
+  scores: z.literal(true).optional(),
+  layerIds: z.array(count).max(MAX_LAYERS).optional(),
+  kivi: z
+    .strictObject({
+      bits: z.array(z.union([z.literal(2), z.literal(4)])).max(MAX_LAYERS),
+      groupSize: count.min(1).max(MAX_GROUP_SIZE),
+      residualTokens: count,
+      quantizedTokens: z.array(count),
+      keyBlocks: z.array(count),
+    })
+    .optional(),
   tensors: z.array(
     z.strictObject({
       name,

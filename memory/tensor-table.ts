@@ -1,13 +1,16 @@
 /**
- * @module The memory blob's tensor table: which tensors a memory of a given shape stores (names,
- * dtypes, dims) and the checks a decoder runs on an untrusted table before reading a byte.
+ * @module The memory blob's tensor table: which tensors a memory of a given shape and storage
+ * stores (names, dtypes, dims) and the checks a decoder runs on an untrusted table before reading
+ * a byte.
  */
 import { MemoryCodecError } from './errors.ts'
-import type { MemoryHeader, TensorEntry } from './header.ts'
+import type { KiviHeader, MemoryHeader, TensorEntry } from './header.ts'
+import { KIVI_PARTS, kiviPartDims, type KiviLayerCounts, type KiviPart } from './kivi.ts'
+import type { StorageDType } from './storage.ts'
 import { DTYPE_BYTES, isDType, type DType } from './tensor.ts'
 
-/** Field of `LayerMemory` each stored tensor fills. */
-export type LayerField = 'keys' | 'values' | 'positions' | 'frames' | 'kinds'
+/** Field of `LayerMemory` each stored tensor fills, or a KIVI part of keys/values. */
+export type LayerField = 'keys' | 'values' | 'positions' | 'frames' | 'kinds' | 'scores' | KiviPart
 
 /** A tensor the layout requires: `layers.{l}.{field}` with its dtype and dims. */
 export interface TensorSpec {
@@ -18,34 +21,69 @@ export interface TensorSpec {
   dims: number[]
 }
 
-/** Tensors stored per layer: keys, values, positions, frames, kinds. */
-export const FIELDS_PER_LAYER = 5
+/** What decides the table: the memory's shape, its K/V storage, carried scores, KIVI layout. */
+export interface TableLayout {
+  layers: number
+  kvHeads: number
+  tokens: number
+  headDim: number
+  dtype: StorageDType
+  scores?: boolean
+  /** Required when `dtype` is 'kivi'. */
+  kivi?: KiviHeader
+}
+
+/**
+ * Tensors stored per layer: K/V (2 for float32/float16, 8 KIVI parts), positions, frames, kinds,
+ * and scores when carried.
+ */
+export function fieldsPerLayer(dtype: StorageDType, scores = false): number {
+  return (dtype === 'kivi' ? KIVI_PARTS.length : 2) + 3 + (scores ? 1 : 0)
+}
 
 /** Round a byte count up to the next multiple of 8. */
 export function align8(bytes: number): number {
   return Math.ceil(bytes / 8) * 8
 }
 
+/** Layer `layer`'s slice of a KIVI header's flat `[layers, kvHeads]` counts. */
+export function kiviCountsOf(kivi: KiviHeader, layer: number, kvHeads: number): KiviLayerCounts {
+  const [from, to] = [layer * kvHeads, (layer + 1) * kvHeads]
+  return {
+    quantizedTokens: kivi.quantizedTokens.slice(from, to),
+    keyBlocks: kivi.keyBlocks.slice(from, to),
+  }
+}
+
 /**
- * The tensors of a memory, in payload order (layer by layer: keys, values, positions, frames,
- * kinds). K/V: `kvDtype` `[kvHeads, tokens, headDim]`; positions, frames: int32 and kinds: uint8,
- * `[kvHeads, tokens]`.
+ * The tensors of a memory, in payload order, layer by layer: K/V (`dtype` `[kvHeads, tokens,
+ * headDim]`, or the KIVI parts in `KIVI_PARTS` order with `kiviPartDims`), positions, frames
+ * (int32 `[kvHeads, tokens]`), kinds (uint8 `[kvHeads, tokens]`), scores (float32
+ * `[kvHeads, tokens]`, when carried).
+ * @throws RangeError if `dtype` is 'kivi' and `kivi` is absent
  */
-export function tensorSpecs(
-  shape: { layers: number; kvHeads: number; tokens: number; headDim: number },
-  kvDtype: DType,
-): TensorSpec[] {
-  const { kvHeads, tokens, headDim } = shape
+export function tensorSpecs(layout: TableLayout): TensorSpec[] {
+  const { kvHeads, tokens, headDim, dtype, kivi } = layout
+  if (dtype === 'kivi' && !kivi) throw new RangeError('a kivi layout needs its kivi header')
   const specs: TensorSpec[] = []
-  for (let layer = 0; layer < shape.layers; layer++) {
+  for (let layer = 0; layer < layout.layers; layer++) {
     const add = (field: LayerField, dtype: DType, dims: number[]): void => {
       specs.push({ name: `layers.${layer}.${field}`, layer, field, dtype, dims })
     }
-    add('keys', kvDtype, [kvHeads, tokens, headDim])
-    add('values', kvDtype, [kvHeads, tokens, headDim])
+    if (dtype === 'kivi') {
+      const counts = kiviCountsOf(kivi!, layer, kvHeads)
+      const dims = kiviPartDims(layout, counts, kivi!.bits[layer], kivi!.groupSize)
+      for (const part of KIVI_PARTS) {
+        add(part, part.endsWith('.codes') ? 'uint8' : 'float32', dims[part])
+      }
+    } else {
+      add('keys', dtype, [kvHeads, tokens, headDim])
+      add('values', dtype, [kvHeads, tokens, headDim])
+    }
     add('positions', 'int32', [kvHeads, tokens])
     add('frames', 'int32', [kvHeads, tokens])
     add('kinds', 'uint8', [kvHeads, tokens])
+    if (layout.scores) add('scores', 'float32', [kvHeads, tokens])
   }
   return specs
 }
@@ -56,34 +94,64 @@ export function declaredPayloadBytes(tensors: readonly TensorEntry[]): number {
 }
 
 /**
- * Match an untrusted table against the tensors the header's shape requires.
- * @param kvDtype the header's (already checked) K/V storage dtype
+ * Problems of an untrusted KIVI header against the memory header's shape: one bits entry per
+ * layer; `quantizedTokens`/`keyBlocks` of `layers · kvHeads` entries each; per head
+ * quantized ≤ tokens, blocks ≤ quantized, and blocks = 0 exactly when quantized = 0.
+ * @returns a description of the first problem, or undefined
+ */
+export function kiviHeaderProblem(header: MemoryHeader): string | undefined {
+  const { kivi, layers, kvHeads, tokens } = header
+  if (!kivi) return header.dtype === 'kivi' ? "dtype 'kivi' needs a kivi header" : undefined
+  if (header.dtype !== 'kivi') return `a kivi header with dtype '${header.dtype}'`
+  if (kivi.bits.length !== layers)
+    return `kivi bits has ${kivi.bits.length} entries, ${layers} layers`
+  for (const key of ['quantizedTokens', 'keyBlocks'] as const) {
+    if (kivi[key].length !== layers * kvHeads)
+      return `kivi ${key} has ${kivi[key].length} entries, [layers ${layers}, kvHeads ${kvHeads}] needs ${layers * kvHeads}`
+  }
+  for (let i = 0; i < kivi.quantizedTokens.length; i++) {
+    const [rows, blocks] = [kivi.quantizedTokens[i], kivi.keyBlocks[i]]
+    const where = `kivi layer ${Math.floor(i / kvHeads)} head ${i % kvHeads}`
+    if (rows > tokens) return `${where}: ${rows} quantized tokens of ${tokens}`
+    if (blocks > rows || (blocks === 0) !== (rows === 0))
+      return `${where}: ${blocks} key blocks for ${rows} quantized tokens`
+  }
+  return undefined
+}
+
+/**
+ * Match an untrusted table against the tensors the header's shape and storage require.
+ * @param header the header; its `dtype` already checked by `isStorageDType`
  * @param payloadBytes the payload's actual length in the blob, in bytes
  * @returns each required spec with its table entry, in payload order
- * @throws MemoryCodecError: wrong entry count, missing or duplicate tensor; unknown or unexpected
- *   dtype; dims that disagree with the header; byteLength ≠ product(dims)·itemsize; an offset not
- *   8-aligned; a tensor past the payload; overlapping tensors; payload bytes no tensor accounts for
+ * @throws MemoryCodecError: wrong entry count, an inconsistent kivi header, missing or duplicate
+ *   tensor; unknown or unexpected dtype; dims that disagree with the header; byteLength ≠
+ *   product(dims)·itemsize; an offset not 8-aligned; a tensor past the payload; overlapping
+ *   tensors; payload bytes no tensor accounts for
  */
 export function checkTensorTable(
   header: MemoryHeader,
-  kvDtype: DType,
   payloadBytes: number,
 ): { spec: TensorSpec; entry: TensorEntry }[] {
   const fail = (message: string): never => {
     throw new MemoryCodecError(message)
   }
+  const dtype = header.dtype as StorageDType
   // Count first: `layers` is untrusted and sizes the spec list; the table is bounded by the header.
-  if (header.tensors.length !== FIELDS_PER_LAYER * header.layers) {
+  const perLayer = fieldsPerLayer(dtype, header.scores)
+  if (header.tensors.length !== perLayer * header.layers) {
     fail(
-      `tensor table has ${header.tensors.length} entries, a ${header.layers}-layer memory has ${FIELDS_PER_LAYER * header.layers}`,
+      `tensor table has ${header.tensors.length} entries, a ${header.layers}-layer memory has ${perLayer * header.layers}`,
     )
   }
+  const kiviProblem = kiviHeaderProblem(header)
+  if (kiviProblem) fail(`memory header is invalid: ${kiviProblem}`)
   const byName = new Map<string, TensorEntry>()
   for (const entry of header.tensors) {
     if (byName.has(entry.name)) fail(`tensor table lists ${entry.name} twice`)
     byName.set(entry.name, entry)
   }
-  const pairs = tensorSpecs(header, kvDtype).map((spec) => {
+  const pairs = tensorSpecs({ ...header, dtype }).map((spec) => {
     const entry = byName.get(spec.name) ?? fail(`tensor table lacks ${spec.name}`)
     if (!isDType(entry.dtype)) fail(`unknown dtype '${entry.dtype}' for tensor ${spec.name}`)
     if (entry.dtype !== spec.dtype)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeMemory, encodeMemory, MEMORY_FORMAT_VERSION } from '../../memory/codec.ts'
 import { MemoryCodecError, ModelMismatchError, NumericError } from '../../memory/errors.ts'
 import type { SessionMemory } from '../../memory/types.ts'
-import { atOffset, splitBlob } from './blob-tools.ts'
+import { atOffset, editBlob, splitBlob } from './blob-tools.ts'
 import { bitsOf, makeMemory, shapeOf } from './fixtures.ts'
 import { referenceCrc32, referenceHalf } from './reference.ts'
 
@@ -232,5 +232,81 @@ describe('memory codec refusals', () => {
     expect(() => decodeMemory(blob, { ...expect_, kvHeads: 1 })).toThrow(/kvHeads 2, .* has 1/)
     expect(() => decodeMemory(blob, { ...expect_, headDim: 8 })).toThrow(/headDim 4, .* has 8/)
     expect(() => decodeMemory(blob, expect_)).not.toThrow()
+  })
+})
+
+describe('carried scores and layerIds in the blob', () => {
+  const scored = makeMemory({ layers: 2, kvHeads: 2, headDim: 4, tokens: 3, scores: true })
+  const bank = makeMemory({ layerIds: [1, 2], kvHeads: 2, headDim: 4, tokens: 3 })
+  const bankShape = { model: bank.model, layers: 4, kvHeads: 2, headDim: 4, layerIds: [1, 2] }
+
+  it('stores scores as layers.{l}.scores float32 [kvHeads, tokens] behind `scores: true`', () => {
+    for (const dtype of ['float32', 'float16'] as const) {
+      const blob = encodeMemory(scored, { policy: POLICY, dtype })
+      const { header } = splitBlob(blob)
+      expect(header.scores).toBe(true)
+      expect(header.tensors).toHaveLength(12)
+      expect(header.tensors[5]).toMatchObject({
+        name: 'layers.0.scores',
+        dtype: 'float32',
+        dims: [2, 3],
+        byteLength: 24,
+      })
+      const decoded = decodeMemory(blob, shapeOf(scored)).memory
+      decoded.layers.forEach((layer, l) => {
+        expect(bitsOf(layer.scores!)).toEqual(bitsOf(scored.layers[l].scores!))
+      })
+    }
+    const plain = splitBlob(encodeMemory(makeMemory(), { policy: POLICY, dtype: 'float32' }))
+    expect('scores' in plain.header).toBe(false)
+    expect('layerIds' in plain.header).toBe(false)
+    expect(
+      decodeMemory(encodeMemory(makeMemory(), { policy: POLICY, dtype: 'float32' })).memory,
+    ).not.toHaveProperty('layerIds')
+  })
+
+  it('round-trips layerIds and checks them against expect', () => {
+    const blob = encodeMemory(bank, { policy: POLICY, dtype: 'float32' })
+    expect(splitBlob(blob).header.layerIds).toEqual([1, 2])
+    const decoded = decodeMemory(blob, bankShape).memory
+    expect(decoded.layerIds).toEqual([1, 2])
+    expectSameMemory(decoded, bank)
+    expect(() => decodeMemory(blob, { ...bankShape, layerIds: [2, 3] })).toThrow(
+      'memory holds model layers [1,2], model tiny-test expects model layers [2,3]',
+    )
+    const { layerIds: _, ...allLayers } = bankShape
+    expect(() => decodeMemory(blob, allLayers)).toThrow(ModelMismatchError)
+    const carried = encodeMemory(makeMemory({ layers: 4 }), { policy: POLICY, dtype: 'float32' })
+    expect(() => decodeMemory(carried, bankShape)).toThrow(
+      'memory holds all 4 layers, model tiny-test expects model layers [1,2]',
+    )
+  })
+
+  it('refuses a scores flag without tensors, tensors without the flag, bad layerIds', () => {
+    const blob = encodeMemory(scored, { policy: POLICY, dtype: 'float32' })
+    const noFlag = editBlob(blob, ({ header }) => void delete header.scores)
+    expect(() => decodeMemory(noFlag)).toThrow(
+      'tensor table has 12 entries, a 2-layer memory has 10',
+    )
+    const falseFlag = editBlob(blob, ({ header }) => void (header.scores = false))
+    expect(() => decodeMemory(falseFlag)).toThrow(/memory header is invalid: scores/)
+    const plain = encodeMemory(makeMemory(), { policy: POLICY, dtype: 'float32' })
+    const flagOnly = editBlob(plain, ({ header }) => void (header.scores = true))
+    expect(() => decodeMemory(flagOnly)).toThrow('a 2-layer memory has 12')
+    const nanScore = editBlob(blob, ({ header, payload }) => {
+      const at = header.tensors.find((t: { name: string }) => t.name === 'layers.1.scores').offset
+      new DataView(payload.buffer, payload.byteOffset).setFloat32(at + 8, NaN, true)
+    })
+    expect(() => decodeMemory(nanScore)).toThrow('layer 1 scores[2] is NaN')
+    const bankBlob = encodeMemory(bank, { policy: POLICY, dtype: 'float32' })
+    for (const [layerIds, message] of [
+      [[2, 1], /layerIds must be integers ≥ 0, strictly increasing/],
+      [[1], /layerIds has 1 entries, memory has 2 layers/],
+      [[1, -2], /memory header is invalid: layerIds/],
+    ] as const) {
+      const bad = editBlob(bankBlob, ({ header }) => void (header.layerIds = layerIds))
+      expect(() => decodeMemory(bad)).toThrow(MemoryCodecError)
+      expect(() => decodeMemory(bad)).toThrow(message)
+    }
   })
 })

@@ -1,0 +1,113 @@
+/**
+ * @module How a memory's K/V are stored (float32, float16, KIVI) and `roundTrip`: the memory a
+ * reload of the stored blob gives, without building the blob. The engine runs the next step on
+ * `roundTrip(policy.update(…), storage)`, so a hot memory and a reloaded one never differ.
+ */
+import { NumericError } from './errors.ts'
+import { f16BitsToF32, f32ToF16Bits, firstNonFiniteHalf } from './float16.ts'
+import {
+  dequantizeLayer,
+  kiviCutoff,
+  kiviLayerCounts,
+  quantizeLayer,
+  resolveKivi,
+  type KiviOptions,
+} from './kivi.ts'
+import type { LayerMemory, SessionMemory } from './types.ts'
+import { firstNonFinite, shapeProblem } from './validate.ts'
+
+/** How K/V are stored: float32 (exact), float16 raw bits (round to nearest even) or KIVI. */
+export type StorageDType = 'float32' | 'float16' | 'kivi'
+
+/** A memory's storage: the K/V dtype and, for 'kivi', its options (defaults in `KiviOptions`). */
+export interface StorageOptions {
+  dtype: StorageDType
+  kivi?: KiviOptions
+}
+
+/** True for a known storage dtype (guards strings from untrusted headers). */
+export function isStorageDType(dtype: unknown): dtype is StorageDType {
+  return dtype === 'float32' || dtype === 'float16' || dtype === 'kivi'
+}
+
+/**
+ * float32 → float16 bits, refusing values that overflow float16 (|x| ≥ 65520 rounds to ±∞).
+ * @param values Float32Array `[n]`
+ * @param name the tensor's name, for the message
+ * @returns Uint16Array `[n]` of binary16 bits
+ * @throws NumericError naming the tensor, index and value
+ */
+export function halfBits(values: Float32Array, name: string): Uint16Array {
+  const bits = f32ToF16Bits(values)
+  const bad = firstNonFiniteHalf(bits)
+  if (bad >= 0)
+    throw new NumericError(`${name}[${bad}] = ${values[bad]} does not fit float16 (max 65504)`)
+  return bits
+}
+
+/**
+ * Refuse non-finite K/V before KIVI hides them in statistics.
+ * @throws NumericError naming the tensor, index and value
+ */
+export function checkFinite(values: Float32Array, name: string): void {
+  const bad = firstNonFinite(values)
+  if (bad >= 0)
+    throw new NumericError(`${name}[${bad}] is ${values[bad]}; KIVI stores finite values`)
+}
+
+/**
+ * What `decodeMemory(encodeMemory(mem, { policy, ...storage })).memory` gives, computed directly
+ * (same quantizer, no envelope): float32 keeps K/V (the arrays are shared, not copied), float16
+ * rounds them to nearest even, KIVI quantizes and dequantizes (residual rows bit-exact). Metadata,
+ * scores and layerIds are carried over. A fixed point: `roundTrip(roundTrip(m, s), s)` equals
+ * `roundTrip(m, s)` bit for bit, and encoding either gives the same blob.
+ * @param mem a valid memory (`memoryProblem` finds nothing; the codec's decoder would refuse it
+ *   otherwise)
+ * @param storage the session's storage
+ * @returns a new memory; the input is not modified
+ * @throws RangeError if the memory is malformed or KIVI options are invalid; TypeError for an
+ *   unknown dtype; NumericError if a value overflows float16 or (KIVI) is not finite
+ * @see KIVI, arXiv:2402.02750
+ */
+export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionMemory {
+  const malformed = shapeProblem(mem)
+  if (malformed) throw new RangeError(`malformed memory: ${malformed}`)
+  const { dtype } = storage
+  if (!isStorageDType(dtype)) throw new TypeError(`unknown storage dtype '${String(dtype)}'`)
+  const { kvHeads, tokens, headDim } = mem
+  const kivi = dtype === 'kivi' ? resolveKivi(storage.kivi, mem.layers.length) : undefined
+  const cutoff = kivi ? kiviCutoff(mem.nextPosition, kivi.groupSize, kivi.residualTokens) : 0
+  const layers = mem.layers.map((layer, l): LayerMemory => {
+    const { positions, frames, kinds, scores } = layer
+    let { keys, values } = layer
+    if (dtype === 'float16') {
+      keys = f16BitsToF32(halfBits(keys, `layers.${l}.keys`))
+      values = f16BitsToF32(halfBits(values, `layers.${l}.values`))
+    } else if (kivi) {
+      checkFinite(keys, `layers.${l}.keys`)
+      checkFinite(values, `layers.${l}.values`)
+      const geometry = { kvHeads, tokens, headDim }
+      const counts = kiviLayerCounts(positions, geometry, cutoff, kivi.groupSize)
+      const parts = quantizeLayer(layer, geometry, counts, kivi.bits[l], kivi.groupSize)
+      ;({ keys, values } = dequantizeLayer(
+        parts,
+        positions,
+        geometry,
+        counts,
+        kivi.bits[l],
+        kivi.groupSize,
+      ))
+    }
+    return { keys, values, positions, frames, kinds, ...(scores && { scores }) }
+  })
+  return {
+    model: { id: mem.model.id, sha256: mem.model.sha256 },
+    layers,
+    kvHeads,
+    headDim,
+    tokens,
+    nextPosition: mem.nextPosition,
+    seq: mem.seq,
+    ...(mem.layerIds && { layerIds: [...mem.layerIds] }),
+  }
+}
