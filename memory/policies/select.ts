@@ -2,10 +2,13 @@
  * @module Shared selection: turn per-layer, per-head choices (a row list, keep masks, or scores
  * with a budget) into `gatherTokens`. Scorer policies (SnapKV, H2O, …) only write a score.
  * Kept rows stay in memory order (append order, oldest first) and keep their absolute positions.
+ * `keepTopScores` keeps pinned rows (pins.ts) first; `keepRows`/`keepMasked` keep exactly the
+ * rows they are given.
  */
 import { NumericError } from '../errors.ts'
 import { gatherTokens } from '../gather.ts'
-import type { SessionMemory } from '../types.ts'
+import { PINNED, type SessionMemory } from '../types.ts'
+import { keptTokens } from './pins.ts'
 
 /**
  * Keep the same rows in every layer and head.
@@ -52,8 +55,14 @@ export function keepMasked(mem: SessionMemory, masks: readonly Uint8Array[]): Se
  * Per layer and head, keep the `budgetTokens` rows with the highest score (ties: the newer row
  * wins), in memory order. Nothing is evicted when the memory has ≤ budgetTokens tokens.
  * To protect rows (sinks, the observation window), give them `+Infinity`.
+ * Pinned rows (kind with the `PINNED` bit) are always kept and count toward the budget: they take
+ * their slots first, then the rows by score (so with pins + protected rows over the budget, the
+ * newest protected rows win). If the pins of some head alone exceed the budget, every head keeps
+ * `keptTokens(mem, budgetTokens)` > budgetTokens rows (all pins, the rest by score).
  * @param scores per layer Float32Array `[kvHeads, tokens]`, high = keep
  * @param budgetTokens rows to keep per head (≥ 0)
+ * @returns the gathered memory of `keptTokens(mem, budgetTokens)` tokens (`mem` itself when
+ *   nothing is evicted)
  * @throws NumericError if a score is NaN; RangeError on a length mismatch
  * @see kvpress `ScorerPress` (top-k over `score()`), SnapKV arXiv:2404.14469, H2O arXiv:2306.14048
  */
@@ -62,26 +71,43 @@ export function keepTopScores(
   scores: readonly Float32Array[],
   budgetTokens: number,
 ): SessionMemory {
+  const rows = topScoreRows(mem, scores, budgetTokens)
+  return rows ? gatherTokens(mem, rows) : mem
+}
+
+/**
+ * The rows `keepTopScores` keeps, without gathering them.
+ * @returns per layer Int32Array `[kvHeads, keptTokens]`, ascending per head; undefined when
+ *   nothing is evicted
+ * @throws as `keepTopScores`
+ */
+export function topScoreRows(
+  mem: SessionMemory,
+  scores: readonly Float32Array[],
+  budgetTokens: number,
+): Int32Array[] | undefined {
   const { kvHeads, tokens } = mem
-  if (tokens <= budgetTokens) return mem
+  const kept = keptTokens(mem, budgetTokens)
+  if (kept >= tokens) return undefined
   const order = new Int32Array(tokens)
-  const keep = scores.map((score, l) => {
+  return scores.map((score, l) => {
     if (score.length !== kvHeads * tokens) {
       throw new RangeError(
         `scores ${l} has ${score.length} entries, expected [${kvHeads}, ${tokens}]`,
       )
     }
-    const rows = new Int32Array(kvHeads * budgetTokens)
+    const kinds = mem.layers[l].kinds
+    const rows = new Int32Array(kvHeads * kept)
     for (let h = 0; h < kvHeads; h++) {
       const head = score.subarray(h * tokens, (h + 1) * tokens)
+      const pins = kinds.subarray(h * tokens, (h + 1) * tokens)
       const nan = head.findIndex(Number.isNaN)
       if (nan >= 0) throw new NumericError(`score of layer ${l} head ${h} row ${nan} is NaN`)
       for (let t = 0; t < tokens; t++) order[t] = t
-      order.sort((a, b) => head[b] - head[a] || b - a)
-      const top = order.subarray(0, budgetTokens).slice().sort()
-      rows.set(top, h * budgetTokens)
+      // Pinned first, then by score, then newer first (±Infinity − ±Infinity is NaN: falls through).
+      order.sort((a, b) => (pins[b] & PINNED) - (pins[a] & PINNED) || head[b] - head[a] || b - a)
+      rows.set(order.subarray(0, kept).slice().sort(), h * kept)
     }
     return rows
   })
-  return gatherTokens(mem, keep)
 }

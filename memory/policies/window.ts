@@ -5,7 +5,8 @@
  */
 import type { Policy } from '../types.ts'
 import { MAX_TOKENS, readIntParams } from './params.ts'
-import { keepRows } from './select.ts'
+import { maxPinnedRows } from './pins.ts'
+import { keepRows, keepTopScores } from './select.ts'
 
 /**
  * StreamingLLM parameters.
@@ -38,6 +39,10 @@ export function windowRows(tokens: number, sinkTokens: number, recentTokens: num
 /**
  * Keep the first `sinkTokens` and the last `recentTokens` tokens of the carried memory (memory
  * order = append order, oldest first); evict the middle once the memory exceeds the budget.
+ * Pinned rows are kept too and count toward the budget `sinkTokens + recentTokens`: each pin
+ * outside the sinks and the recent window evicts one more row of the middle, i.e. the recent
+ * window's oldest row (kept = pins ∪ sinks ∪ the newest rows that fit). Pins alone over the
+ * budget are all kept (see `keepTopScores`).
  * Positions stay absolute; nextPosition and seq are unchanged.
  * @param options `{ sinkTokens = 4, recentTokens = 252 }`, integers
  * @throws PolicyConfigError naming a bad or unknown parameter
@@ -49,8 +54,26 @@ export function windowPolicy(options: WindowOptions | unknown = {}): Policy {
     name: 'window',
     params: { sinkTokens, recentTokens },
     update(mem) {
-      if (mem.tokens <= sinkTokens + recentTokens) return mem
-      return keepRows(mem, windowRows(mem.tokens, sinkTokens, recentTokens))
+      const budget = sinkTokens + recentTokens
+      if (mem.tokens <= budget) return mem
+      if (maxPinnedRows(mem) === 0)
+        return keepRows(mem, windowRows(mem.tokens, sinkTokens, recentTokens))
+      const scores = recencyScores(mem, sinkTokens)
+      return keepTopScores(
+        mem,
+        mem.layers.map(() => scores),
+        budget,
+      )
     },
   }
+}
+
+/** Window scores: sinks +Infinity, every other row its index (newer = higher). `[kvHeads, tokens]` */
+function recencyScores(mem: { kvHeads: number; tokens: number }, sinkTokens: number): Float32Array {
+  const { kvHeads, tokens } = mem
+  const scores = new Float32Array(kvHeads * tokens)
+  for (let h = 0; h < kvHeads; h++) {
+    for (let t = 0; t < tokens; t++) scores[h * tokens + t] = t < sinkTokens ? Infinity : t
+  }
+  return scores
 }
