@@ -4,11 +4,13 @@
  */
 import { PolicyConfigError } from '../errors.ts'
 
-/** One integer parameter: its default and inclusive range. */
+/** One integer parameter: its default and inclusive range; `real: true` accepts any finite
+ * number in range instead (e.g. a forgetting factor). */
 export interface IntParam {
   default: number
   min: number
   max: number
+  real?: boolean
 }
 
 /** Largest token count a parameter may name (row indices are Int32). */
@@ -18,7 +20,7 @@ export const MAX_TOKENS = 2 ** 31 - 1
  * Validate `params` against `spec` and fill in defaults.
  * @param policy the policy name, for messages
  * @param params undefined or a plain object whose keys are all in `spec`
- * @returns every parameter of `spec`, as integers within range
+ * @returns every parameter of `spec`, as integers (or finite numbers, if `real`) within range
  * @throws PolicyConfigError naming the bad parameter (unknown key, not an integer, out of range),
  *   or if `params` is not a plain object
  */
@@ -47,11 +49,13 @@ export function readIntParams<K extends string>(
   }
   const out = {} as Record<K, number>
   for (const key of Object.keys(spec) as K[]) {
-    const { default: fallback, min, max } = spec[key]
+    const { default: fallback, min, max, real = false } = spec[key]
     const value = given[key] === undefined ? fallback : given[key]
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const typed = real ? Number.isFinite(value) : Number.isInteger(value)
+    if (typeof value !== 'number' || !typed || value < min || value > max) {
+      const what = real ? 'a number' : 'an integer'
       throw new PolicyConfigError(
-        `${policy} policy parameter '${key}' must be an integer in ${min}…${max}, got ${String(value)}`,
+        `${policy} policy parameter '${key}' must be ${what} in ${min}…${max}, got ${String(value)}`,
         { policy, parameter: key, value: typeof value === 'number' ? value : String(value) },
       )
     }
