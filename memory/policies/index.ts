@@ -6,11 +6,17 @@ import type { Policy } from '../types.ts'
 import { fullPolicy } from './full.ts'
 import { windowPolicy } from './window.ts'
 import { tempofitPolicy } from './tempofit.ts'
+import { snapKVPolicy } from './snapkv.ts'
+import { h2oPolicy } from './h2o.ts'
+import { guiKVPolicy } from './guikv.ts'
 
 const FACTORIES: Readonly<Record<string, (params: unknown) => Policy>> = {
   full: fullPolicy,
   window: windowPolicy,
   tempofit: tempofitPolicy,
+  snapkv: snapKVPolicy,
+  h2o: h2oPolicy,
+  guikv: guiKVPolicy,
 }
 
 /** Names `createPolicy` accepts. */
@@ -34,4 +40,15 @@ export function createPolicy(name: string, params: unknown): Policy {
 
 export { fullPolicy } from './full.ts'
 export { windowPolicy, windowRows, type WindowOptions } from './window.ts'
-export { keepMasked, keepRows, keepTopScores } from './select.ts'
+export { keepMasked, keepRows, keepTopScores, topScoreRows } from './select.ts'
+export { isPinned, keptTokens, maxPinnedRows } from './pins.ts'
+export { snapKVPolicy, snapKVScores, avgPoolSame, type SnapKVOptions } from './snapkv.ts'
+export { h2oPolicy, accumulateScores, type H2OOptions } from './h2o.ts'
+export {
+  guiKVPolicy,
+  guiKVScores,
+  spatialSaliency,
+  temporalResiduals,
+  type GUIKVOptions,
+  type GUIKVParams,
+} from './guikv.ts'

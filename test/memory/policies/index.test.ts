@@ -5,12 +5,34 @@ import { makeMemory } from '../fixtures.ts'
 
 describe('policy registry', () => {
   it('lists and creates the known policies', () => {
-    expect(POLICY_NAMES).toEqual(['full', 'window'])
+    // other policies may register too: check ours are there, in registration order
+    expect(POLICY_NAMES.slice(0, 2)).toEqual(['full', 'window'])
+    expect(POLICY_NAMES).toEqual(expect.arrayContaining(['snapkv', 'h2o', 'guikv']))
     expect(createPolicy('window', { sinkTokens: 1, recentTokens: 2 })).toMatchObject({
       name: 'window',
       params: { sinkTokens: 1, recentTokens: 2 },
     })
     expect(createPolicy('window', undefined).params).toEqual({ sinkTokens: 4, recentTokens: 252 })
+  })
+
+  it('creates the scoring policies with their parameters', () => {
+    expect(createPolicy('snapkv', { budgetTokens: 64 })).toMatchObject({
+      name: 'snapkv',
+      params: { budgetTokens: 64, observationWindow: 32, kernelSize: 5, sinkTokens: 0 },
+      observationWindow: 32,
+      requires: ['attnWindow'],
+    })
+    expect(createPolicy('h2o', { budgetTokens: 64, forgetting: 0.9 })).toMatchObject({
+      name: 'h2o',
+      params: { budgetTokens: 64, recentTokens: 32, forgetting: 0.9 },
+      requires: ['attnTotal'],
+    })
+    expect(createPolicy('guikv', undefined)).toMatchObject({
+      name: 'guikv',
+      observationWindow: 8,
+      requires: ['attnWindow', 'hiddenNorm'],
+    })
+    expect(() => createPolicy('snapkv', { kernelSize: 4 })).toThrow(PolicyConfigError)
   })
 
   it('full keeps everything', () => {
@@ -23,7 +45,7 @@ describe('policy registry', () => {
   it('refuses unknown names, listing the known ones', () => {
     const run = () => createPolicy('snapkv2', {})
     expect(run).toThrow(PolicyConfigError)
-    expect(run).toThrow("unknown policy 'snapkv2' (known: full, window)")
+    expect(run).toThrow(`unknown policy 'snapkv2' (known: ${POLICY_NAMES.join(', ')})`)
     expect(() => createPolicy('toString', {})).toThrow(PolicyConfigError)
   })
 
