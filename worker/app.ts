@@ -79,6 +79,7 @@ app.post('/v1/sessions', limit((l) => l.stepBytes), async (c) => {
       model: body.model,
       policy: body.policy,
       memoryDtype: body.memoryDtype,
+      ...(body.kivi && { kivi: body.kivi }),
       createdAt: new Date().toISOString(),
     }),
   )

@@ -11,6 +11,7 @@
  */
 import { encodeText, greedyToken, type TokenAction } from '../agents/text.ts'
 import { BadRequestError, NumericError, PolicyConfigError, StepkvError } from '../memory/errors.ts'
+import { createPolicy } from '../memory/policies/index.ts'
 import { tempoBias } from '../memory/policies/tempofit.ts'
 import { appendPrefix, emptyMemory } from '../memory/session.ts'
 import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
@@ -77,6 +78,21 @@ export function checkPolicyFits(manifest: ModelManifest, policy: Policy): void {
   }
   if (policy.memory === 'tempo' && manifest.tempoLayers.length === 0)
     throw new PolicyConfigError(`model '${manifest.id}' has no TempoFit layers`, { policy: policy.name })
+}
+
+/**
+ * Creates the session's policy with the model-dependent defaults filled in: GUI-KV's
+ * `queryGroupSize` = heads / kvHeads (the model's `attn_window` sums each KV group's query heads;
+ * the reference averages them).
+ * @throws PolicyConfigError as `createPolicy`, or when the model lacks a port the policy reads
+ */
+export function policyFor(manifest: ModelManifest, name: string, params: Record<string, unknown>): Policy {
+  const filled = name === 'guikv' && params.queryGroupSize === undefined
+    ? { ...params, queryGroupSize: manifest.heads / manifest.kvHeads }
+    : params
+  const policy = createPolicy(name, filled)
+  checkPolicyFits(manifest, policy)
+  return policy
 }
 
 /** The empty memory a new session of `policy` on `manifest` starts with: an empty KV cache of every

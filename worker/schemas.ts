@@ -15,7 +15,17 @@ export const CreateSession = z
       .object({ name: z.string().min(1).max(32), params: z.record(z.string(), scalar).default({}) })
       .strict()
       .default({ name: 'full', params: {} }),
-    memoryDtype: z.enum(['float32', 'float16']).default('float32'),
+    memoryDtype: z.enum(['float32', 'float16', 'kivi']).default('float32'),
+    /** KIVI storage options (memoryDtype 'kivi'): bits 2|4, groupSize G, residualTokens R, per-layer bits. */
+    kivi: z
+      .object({
+        bits: z.union([z.literal(2), z.literal(4)]).optional(),
+        groupSize: z.number().int().min(1).max(1024).optional(),
+        residualTokens: z.number().int().min(0).max(65536).optional(),
+        layerBits: z.array(z.union([z.literal(2), z.literal(4)])).max(256).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .openapi('CreateSession')

@@ -6,12 +6,12 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
-import { NotFoundError, SeqConflictError } from '../memory/errors.ts'
-import { createPolicy } from '../memory/policies/index.ts'
+import { roundTrip, type StorageOptions } from '../memory/storage.ts'
+import { BadRequestError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply, unpackBody } from './body.ts'
-import { checkPolicyFits, initialMemory, runStep, type StepRequest } from './engine.ts'
+import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
 import { limitsOf } from './env.ts'
 import { manifestOf, runtimeOf } from './models.ts'
@@ -32,8 +32,13 @@ export interface SessionInfo {
 /** The memory shape a session's blobs must have: its model's, and for TempoFit the bank's layers. */
 function expectedShape(config: SessionConfig) {
   const m = manifestOf(config.model)
-  const shape = initialMemory(m, createPolicy(config.policy.name, config.policy.params))
+  const shape = initialMemory(m, policyFor(m, config.policy.name, config.policy.params))
   return { model: shape.model, layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, layerIds: shape.layerIds }
+}
+
+/** The session's K/V storage (float32, float16 bits, or KIVI with its options). */
+function storageOf(config: SessionConfig): StorageOptions {
+  return config.memoryDtype === 'kivi' ? { dtype: 'kivi', kivi: config.kivi ?? {} } : { dtype: config.memoryDtype }
 }
 
 export class SessionObject extends DurableObject<Env> {
@@ -51,10 +56,15 @@ export class SessionObject extends DurableObject<Env> {
   async create(config: SessionConfig): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const manifest = manifestOf(config.model)
-      const policy = createPolicy(config.policy.name, config.policy.params)
-      checkPolicyFits(manifest, policy)
+      const policy = policyFor(manifest, config.policy.name, config.policy.params)
       const memory = initialMemory(manifest, policy)
-      const blob = encodeMemory(memory, { policy: { name: policy.name, params: policy.params }, dtype: config.memoryDtype })
+      let blob: Uint8Array
+      try {
+        blob = encodeMemory(memory, { policy: { name: policy.name, params: { ...policy.params } }, ...storageOf(config) })
+      } catch (e) {
+        if (e instanceof RangeError) throw new BadRequestError(`invalid storage options: ${e.message}`, {}, 'invalid_storage')
+        throw e
+      }
       this.store.create({ ...config, policy: { name: policy.name, params: { ...policy.params } } }, blob)
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(this.configFor(config.tenant))
@@ -87,13 +97,16 @@ export class SessionObject extends DurableObject<Env> {
       const t0 = performance.now()
       const current = this.load(config)
       const loadMs = performance.now() - t0
-      const policy = createPolicy(config.policy.name, config.policy.params)
+      const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
       const runtime = runtimeOf(config.model)
       const outcome = await runStep(runtime, current.memory, policy, request, limitsOf(this.env))
       const t1 = performance.now()
-      const blob = encodeMemory(outcome.memory, { policy: config.policy, dtype: config.memoryDtype })
+      // The next step runs on what a reload would give (float16/KIVI round trip), so a hot session
+      // and one reloaded after eviction never differ.
+      const kept = roundTrip(outcome.memory, storageOf(config))
+      const blob = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
       const persistMs = performance.now() - t1
-      const s = summary(outcome.memory)
+      const s = summary(kept)
       const logits = outcome.logits
       const reply = {
         seq: request.seq,
@@ -113,7 +126,7 @@ export class SessionObject extends DurableObject<Env> {
       }
       const packed = packReply(reply)
       this.store.save({ seq: request.seq, memory: blob, reply: packed })
-      this.hot = { memory: config.memoryDtype === 'float32' ? outcome.memory : decodeMemory(blob).memory, bytes: blob.byteLength }
+      this.hot = { memory: kept, bytes: blob.byteLength }
       return packed
     })
   }
@@ -134,9 +147,10 @@ export class SessionObject extends DurableObject<Env> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
       const { memory } = decodeMemory(blob, expectedShape(config))
-      const stored = encodeMemory(memory, { policy: config.policy, dtype: config.memoryDtype })
+      const kept = roundTrip(memory, storageOf(config))
+      const stored = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
       this.store.save({ seq: this.store.seq(), memory: stored, reply: null })
-      this.hot = { memory: config.memoryDtype === 'float32' ? memory : decodeMemory(stored).memory, bytes: stored.byteLength }
+      this.hot = { memory: kept, bytes: stored.byteLength }
       return this.describe(config)
     })
   }

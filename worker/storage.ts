@@ -14,7 +14,9 @@ export interface SessionConfig {
   tenant: string
   model: string
   policy: { name: string; params: Record<string, number | string | boolean> }
-  memoryDtype: 'float32' | 'float16'
+  memoryDtype: 'float32' | 'float16' | 'kivi'
+  /** KIVI options when memoryDtype is 'kivi' (defaults: 4 bits, G = 32, R = 32). */
+  kivi?: { bits?: 2 | 4; groupSize?: number; residualTokens?: number; layerBits?: (2 | 4)[] }
   createdAt: string
 }
 
