@@ -5,6 +5,7 @@
  */
 import { BadRequestError } from '../memory/errors.ts'
 import { TokenKind } from '../memory/types.ts'
+import type { Adapter } from './adapter.ts'
 
 /** A step's prefix as model input: token ids `[S]` and a `TokenKind` code per token `[S]`. */
 export interface Prefix {
@@ -61,4 +62,16 @@ export function greedyToken(logits: Float32Array, vocabSize: number): TokenActio
   for (let v = 1; v < vocabSize; v++) if (row[v] > row[best]) best = v
   const text = best < 0x80 ? String.fromCharCode(best) : '\uFFFD'
   return { type: 'token', token: best, text, logit: row[best] }
+}
+
+/** The plain decoder's adapter: text or byte tokens in, the greedy next token out. */
+export function textAdapter(vocabSize: number, maxPrefixTokens: number): Adapter<TokenAction> {
+  return {
+    kind: 'text',
+    async encode(observation) {
+      const prefix = encodeText(observation as { text?: string; tokens?: number[] }, vocabSize, maxPrefixTokens)
+      return { tokens: prefix.inputIds.length, inputIds: prefix.inputIds, kinds: prefix.kinds }
+    },
+    decode: (logits) => greedyToken(logits, vocabSize),
+  }
 }

@@ -93,7 +93,7 @@ async function replay(config: FidelityConfig | { model: string; policy: 'none' }
     const start = none ? initialMemory(runtime.manifest, policy) : mem
     const out = await runStep(runtime, start, policy, { seq: none ? 1 : i + 1, observation: { text: step.text }, options: { returnLogits: true } }, LIMITS)
     const logits = out.logits!.data
-    trace.tokens.push(out.action.token)
+    trace.tokens.push((out.action as { token: number }).token)
     trace.probs.push(softmax(logits, logits.length - vocab, vocab))
     trace.prompt += out.prefixTokens
     const ref = { name: policy.name, params: { ...policy.params } }

@@ -9,7 +9,8 @@
  * - TempoFit: nothing is carried as past KV; the prefix is prefilled fresh (positions 0…S−1) and
  *   the bank of the last N frames' pre-RoPE K/V enters through the model's `tempo.{l}` ports.
  */
-import { encodeText, greedyToken, type TokenAction } from '../agents/text.ts'
+import type { Adapter } from '../agents/adapter.ts'
+import { textAdapter } from '../agents/text.ts'
 import { BadRequestError, NumericError, PolicyConfigError, StepkvError } from '../memory/errors.ts'
 import { createPolicy } from '../memory/policies/index.ts'
 import { tempoBias } from '../memory/policies/tempofit.ts'
@@ -22,7 +23,9 @@ import type { HostOutput, ModelRuntime } from '../gpu/session.ts'
 /** A validated step request (worker/schemas.ts). */
 export interface StepRequest {
   seq: number
-  observation: { text?: string; tokens?: number[] }
+  /** What the adapter reads: `{text}`/`{tokens}` for the plain decoder; image(s), instruction and
+   * proprio for the GUI and robot adapters. */
+  observation: Record<string, unknown>
   options?: {
     returnLogits?: boolean
     observationWindow?: number
@@ -46,7 +49,7 @@ export interface StepTimings {
 /** What a step produced, before persistence. */
 export interface StepOutcome {
   memory: SessionMemory
-  action: TokenAction
+  action: unknown
   prefixTokens: number
   /** Float32Array `[S, vocab]`, only when `options.returnLogits`. */
   logits?: { dims: [number, number]; data: Float32Array }
@@ -119,12 +122,15 @@ export async function runStep(
   policy: Policy,
   request: StepRequest,
   limits: EngineLimits,
+  adapter: Adapter = textAdapter(runtime.manifest.vocabSize, limits.maxPrefixTokens),
 ): Promise<StepOutcome> {
   const m = runtime.manifest
   const tempo = policy.memory === 'tempo'
   const t0 = now()
-  const prefix = encodeText(request.observation, m.vocabSize, limits.maxPrefixTokens)
-  const S = prefix.inputIds.length
+  const prefix = await adapter.encode(request.observation)
+  const S = prefix.tokens
+  if (S > limits.maxPrefixTokens)
+    throw new BadRequestError(`the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S }, 'too_many_tokens')
   pinKinds(prefix.kinds, request.options)
   const P = tempo ? 0 : memory.tokens
   const start = tempo ? 0 : memory.nextPosition
@@ -136,7 +142,9 @@ export async function runStep(
     )
   const positions = Int32Array.from({ length: S }, (_, i) => start + i)
   const feeds: Record<string, HostTensor> = {
-    input_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(prefix.inputIds, BigInt) },
+    ...(prefix.inputsEmbeds
+      ? { inputs_embeds: { dtype: 'float32', dims: [1, S, m.hiddenSize], data: prefix.inputsEmbeds } }
+      : { input_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(prefix.inputIds!, BigInt) } }),
     position_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(positions, BigInt) },
     attention_mask: { dtype: 'int64', dims: [1, P + S], data: new BigInt64Array(P + S).fill(1n) },
   }
@@ -154,7 +162,7 @@ export async function runStep(
   const t2 = now()
   const logits = out.logits
   assertFinite(logits, 'logits')
-  const action = greedyToken(logits.data, m.vocabSize)
+  const action = adapter.decode(logits.data.subarray(logits.data.length - m.vocabSize))
   const t3 = now()
   const info: StepInfo = {
     seq: request.seq,
