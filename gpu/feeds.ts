@@ -8,9 +8,9 @@ import type { ModelManifest } from './manifest.ts'
 
 /** A host tensor as stepkv builds it: flat typed data, dims row-major. int64 data is BigInt64Array. */
 export interface HostTensor {
-  dtype: 'float32' | 'int64'
+  dtype: 'float32' | 'int64' | 'uint8'
   dims: readonly number[]
-  data: Float32Array | BigInt64Array
+  data: Float32Array | BigInt64Array | Uint8Array
 }
 
 /**

@@ -6,8 +6,38 @@
 /** An ONNX graph input or output: dims are numbers (fixed) or names (symbolic: batch, seq, past, total, memory). */
 export interface PortSpec {
   name: string
-  dtype: 'float32' | 'int64'
+  dtype: 'float32' | 'int64' | 'uint8'
   dims: (number | string)[]
+}
+
+/** One camera the encoder reads: an RGB8 frame `[batch, height, width, 3]` uint8 → `visualTokens`. */
+export interface CameraSpec {
+  name: string
+  input: string
+  height: number
+  width: number
+  visualTokens: number
+  grid: number[]
+}
+
+/** The prefix encoder of an agent model (image(s) + proprio + instruction bytes → inputs_embeds). */
+export interface EncoderSpec {
+  file: string
+  sha256: string
+  inputs: PortSpec[]
+  outputs: PortSpec[]
+  cameras: CameraSpec[]
+  proprioSize: number
+  instructionMaxBytes: number
+}
+
+/** One segment of the action head (the decoder's `logits` at the last prefix position). */
+export interface ActionSegment {
+  name: string
+  kind: 'categorical' | 'continuous' | 'binary-logit'
+  offset: number
+  size: number
+  meaning: string
 }
 
 /** Manifest of one model. `sha256` is the hex digest of the .onnx bytes. */
@@ -43,4 +73,10 @@ export interface ModelManifest {
   tempoLayers: number[]
   /** How the weights were produced (generator and seed, or training run). */
   provenance: Record<string, string | number>
+  /** Agent models: which adapter serves them. Absent: the plain text decoder. */
+  domain?: 'gui' | 'robot'
+  /** Agent models: the prefix encoder. */
+  encoder?: EncoderSpec
+  /** Agent models: the action head layout. */
+  actionHead?: { size: number; segments: ActionSegment[] }
 }
