@@ -10,8 +10,13 @@ import { NotFoundError } from '../memory/errors.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { ortForWorkerd } from '../gpu/ort-workerd.ts'
 import { ModelRuntime, type ModelSource } from '../gpu/session.ts'
+import { adapterFor, type Adapter } from '../agents/index.ts'
+import { encoderManifest } from '../agents/encoder.ts'
 
-const SOURCES: Record<string, ModelSource> = {
+/** A served model: its decoder and, for agent models, its prefix encoder. */
+type Served = ModelSource & { encoderBytes?: () => Uint8Array }
+
+const SOURCES: Record<string, Served> = {
   'tiny-gqa': {
     manifest: tinyGqaManifest as unknown as ModelManifest,
     bytes: () => new Uint8Array(tinyGqaBytes),
@@ -38,4 +43,13 @@ export function manifestOf(id: string): ModelManifest {
 export function runtimeOf(id: string): ModelRuntime {
   manifestOf(id)
   return ModelRuntime.for(ortForWorkerd(), SOURCES[id], 'wasm')
+}
+
+/** The adapter of model `id` (agent models get their encoder's runtime). */
+export function adapterOf(id: string, maxPrefixTokens: number): Adapter {
+  const s = SOURCES[id]
+  const encoder = s.encoderBytes
+    ? ModelRuntime.for(ortForWorkerd(), { manifest: encoderManifest(s.manifest), bytes: s.encoderBytes }, 'wasm')
+    : undefined
+  return adapterFor(s.manifest, maxPrefixTokens, encoder)
 }

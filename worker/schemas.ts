@@ -30,11 +30,32 @@ export const CreateSession = z
   .strict()
   .openapi('CreateSession')
 
-/** A step's observation. Issue 2's plain decoder reads `text` or `tokens`. */
+function fromBase64(text: string): Uint8Array {
+  const bin = atob(text)
+  const out = new Uint8Array(bin.length)
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+  return out
+}
+
+/** Bytes: a msgpack `bin` (Uint8Array) or, in JSON, a base64 string. */
+const Bytes = z.union([z.instanceof(Uint8Array), z.base64().transform(fromBase64)])
+
+/** A camera frame: PNG bytes, or raw RGB8 with its size (`data` = height × width × 3 bytes). */
+const Frame = z.union([
+  Bytes,
+  z.object({ width: z.number().int().min(1).max(4096), height: z.number().int().min(1).max(4096), data: Bytes }).strict(),
+])
+
+/** A step's observation. The plain decoder reads `text` or `tokens`; GUI models `image` (PNG) +
+ * `instruction`; robot models `images` (one frame per camera) + `proprio` + `instruction`. */
 export const Observation = z
   .object({
     text: z.string().max(1 << 20).optional(),
     tokens: z.array(z.number().int()).max(1 << 20).optional(),
+    image: Frame.optional(),
+    images: z.array(Frame).max(16).optional(),
+    proprio: z.array(z.number()).max(1024).optional(),
+    instruction: z.string().max(4096).optional(),
   })
   .strict()
   .openapi('Observation')

@@ -14,7 +14,7 @@ import { packReply, unpackBody } from './body.ts'
 import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
 import { limitsOf } from './env.ts'
-import { manifestOf, runtimeOf } from './models.ts'
+import { adapterOf, manifestOf, runtimeOf } from './models.ts'
 import { asResult, type Result } from './problem.ts'
 import { SessionStore, type SessionConfig } from './storage.ts'
 
@@ -99,7 +99,9 @@ export class SessionObject extends DurableObject<Env> {
       const loadMs = performance.now() - t0
       const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
       const runtime = runtimeOf(config.model)
-      const outcome = await runStep(runtime, current.memory, policy, request, limitsOf(this.env))
+      const limits = limitsOf(this.env)
+      const adapter = adapterOf(config.model, limits.maxPrefixTokens)
+      const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter)
       const t1 = performance.now()
       // The next step runs on what a reload would give (float16/KIVI round trip), so a hot session
       // and one reloaded after eviction never differ.
