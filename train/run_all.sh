@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The whole training pipeline for the GPU machine, in one command (from the repo root):
+#   source .device/setup.sh && bash train/run_all.sh          (with $OUT set)
+# 1. data: train/dist/gen.mjs (committed bundle of train/gen.ts) runs the GUI and robot experts
+#    in parallel Node processes; 2. trains gui-carried, gui-tempo, robot-carried, robot-tempo
+#    concurrently on the one GPU, each for TRAIN_S seconds; 3. exports models/<id>/ and
+#    test/fixtures/<id>.json (+ train-reference.json); 4. checks the ONNX files with onnxruntime;
+#    5. packs everything into $OUT/stepkv-gui.tar.gz and $OUT/stepkv-robot.tar.gz (extract at
+#    the repo root) and writes $OUT/summary.txt.
+# Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS
+# MODELS FIXTURES (default models, test/fixtures; train/smoke.sh points them at a scratch folder)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${OUT:?set OUT to the folder the results go to}"
+GUI_EPISODES=${GUI_EPISODES:-16000}
+ROBOT_EPISODES=${ROBOT_EPISODES:-16000}
+TRAIN_S=${TRAIN_S:-270}
+WORKERS=${WORKERS:-12}
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}
+WORK=${WORK:-/tmp/stepkv-train}
+TRAIN_ARGS=${TRAIN_ARGS:-}
+MODELS=${MODELS:-models}
+FIXTURES=${FIXTURES:-test/fixtures}
+IDS=(gui-carried gui-tempo robot-carried robot-tempo)
+t0=$SECONDS
+stamp() { echo "[run_all +$((SECONDS - t0))s] $*"; }
+mkdir -p "$OUT" "$WORK/logs" "$WORK/ckpt"
+rm -rf "$WORK/data"
+[ -f train/dist/gen.mjs ] || { echo "train/dist/gen.mjs is missing: run bash train/bundle.sh" >&2; exit 1; }
+stamp "node $(node --version), $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())')"
+
+# 1. data (GUI and robot at once, WORKERS Node processes in all)
+half=$(( WORKERS / 2 > 0 ? WORKERS / 2 : 1 ))
+node train/dist/gen.mjs --domain gui --episodes "$GUI_EPISODES" --workers "$half" --out "$WORK/data/gui" > "$WORK/logs/gen-gui.txt" 2>&1 & g=$!
+node train/dist/gen.mjs --domain robot --episodes "$ROBOT_EPISODES" --workers "$half" --out "$WORK/data/robot" > "$WORK/logs/gen-robot.txt" 2>&1 & r=$!
+wait $g || { cat "$WORK/logs/gen-gui.txt"; exit 1; }
+wait $r || { cat "$WORK/logs/gen-robot.txt"; exit 1; }
+stamp "$(tail -n 1 "$WORK/logs/gen-gui.txt")"
+stamp "$(tail -n 1 "$WORK/logs/gen-robot.txt")"
+
+# 2. train the four models at once on the one GPU
+declare -A pid
+for id in "${IDS[@]}"; do
+  domain=${id%%-*}; regime=${id#*-}
+  OMP_NUM_THREADS=3 $PY train/train.py --data "$WORK/data/$domain" --regime "$regime" --id "$id" \
+    --ckpt "$WORK/ckpt/$id.pt" --log "$WORK/logs/$id.txt" --time-budget-s "$TRAIN_S" --device "$DEVICE" \
+    $TRAIN_ARGS > "$WORK/logs/$id.stdout" 2>&1 &
+  pid[$id]=$!
+done
+failed=0
+for id in "${IDS[@]}"; do
+  if wait "${pid[$id]}"; then stamp "$(grep '^summary' "$WORK/logs/$id.txt")"
+  else stamp "TRAINING FAILED: $id"; tail -n 30 "$WORK/logs/$id.stdout"; failed=1; fi
+done
+[ $failed = 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
+
+# 3. export (ONNX + manifest + fixture) and the semantics fixture
+for id in "${IDS[@]}"; do
+  $PY train/export.py --ckpt "$WORK/ckpt/$id.pt" --out "$MODELS/$id" --fixture "$FIXTURES/$id.json" \
+    --log "$WORK/logs/$id.txt" > "$WORK/logs/export-$id.txt" 2>&1 &
+  pid[$id]=$!
+done
+for id in "${IDS[@]}"; do
+  wait "${pid[$id]}" || { stamp "EXPORT FAILED: $id"; tail -n 30 "$WORK/logs/export-$id.txt"; failed=1; }
+  grep '^export' "$WORK/logs/export-$id.txt" || true
+done
+[ $failed = 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
+$PY train/reference_fixture.py --out "$FIXTURES/train-reference.json"
+
+# 4. onnxruntime (Python) agreement with torch
+$PY train/check_onnx.py --models "$MODELS" --fixtures "$FIXTURES" "${IDS[@]}" | tee "$WORK/logs/check-onnx.txt" || stamp "check_onnx reported a failure (see above)"
+
+# 5. pack (paths relative to the repo root)
+for domain in gui robot; do
+  tar -czf "$OUT/stepkv-$domain.tar.gz" "$MODELS/$domain-carried" "$MODELS/$domain-tempo" \
+    "$FIXTURES/$domain-carried.json" "$FIXTURES/$domain-tempo.json" "$FIXTURES/train-reference.json"
+done
+tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs
+{
+  echo "stepkv training run, $(date -u +%FT%TZ), commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  for id in "${IDS[@]}"; do
+    echo "$id: encoder.onnx $(wc -c < "$MODELS/$id/encoder.onnx") B, model.onnx $(wc -c < "$MODELS/$id/model.onnx") B"
+    grep '^summary' "$WORK/logs/$id.txt"
+    grep '^epoch' "$WORK/logs/$id.txt" | tail -n 1
+  done
+  cat "$WORK/logs/check-onnx.txt"
+} > "$OUT/summary.txt"
+ls -l "$OUT"
+stamp "done: extract with  tar -xzf stepkv-gui.tar.gz && tar -xzf stepkv-robot.tar.gz  at the repo root"

@@ -1,0 +1,287 @@
+"""Behaviour cloning of a stepkv policy from a train/gen.ts dataset.
+
+  python3 train/train.py --data DIR --regime carried|tempo --id gui-carried --ckpt CKPT.pt
+        --log LOG.txt [--time-budget-s 240] [--max-epochs 100] [--batch 48] [--device cuda]
+
+carried: whole episodes as one causal sequence (absolute positions), loss at each frame's last
+position; augmented with random crops of the episode start, random position offsets and pruned
+history (data.py: random subsets, StreamingLLM windows, whole frames, visual tokens).
+tempo: frames unrolled one by one, each prefilled fresh (positions 0..S-1, no past KV); the bank
+is the last N frames' pre-RoPE prefix K/V at the memory layers (gradients flow through it) with
+the Frame-Gap Temporal Bias -beta * m_h * |t - tau| * alpha of memory/policies/tempofit.ts.
+Each epoch logs the train loss and held-out teacher-forced accuracy per segment, memory-dependent
+steps separately, with memory and without (memoryless: every frame alone).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import (EP_ROWS, carried_batch, encode_frames, load_dataset, tempo_batch)  # noqa: E402
+from heads import gui_correct, gui_loss, robot_correct, robot_loss  # noqa: E402
+from model import (GUI_SEGMENTS, CameraSpec, DecoderConfig, EncoderConfig, Policy,  # noqa: E402
+                   middle_third_layers, robot_segments, tempo_bias_per_gap)
+
+TEMPO_FRAMES = 8
+
+
+def build_policy(index: dict, regime: str, hidden: int, layers: int, instr_max: int) -> Policy:
+    if index['domain'] == 'gui':
+        cams = [CameraSpec('screen', 96, 128, 4)]  # 6 x 8 = 48 visual tokens
+        segments = GUI_SEGMENTS
+        proprio = 0
+    else:
+        cams = [CameraSpec(c['name'], c['height'], c['width'], int(math.log2(c['height'] // 4)))
+                for c in index['cameras']]  # each camera -> 4 x 4 = 16 tokens
+        segments = robot_segments(index['chunkTicks'], True)
+        proprio = index['proprioSize']
+    enc = EncoderConfig(hidden_size=hidden, cameras=cams, proprio_size=proprio, instruction_max_bytes=instr_max)
+    dec = DecoderConfig(hidden_size=hidden, layers=layers, heads=4, kv_heads=2, intermediate_size=3 * hidden,
+                        action_size=sum(s[2] for s in segments),
+                        tempo_layers=middle_third_layers(layers) if regime == 'tempo' else [])
+    return Policy(enc, dec, segments)
+
+
+class Runner:
+    """Runs the policy over batches of episodes in either regime; returns per-frame logits."""
+
+    def __init__(self, policy: Policy, ds, regime: str, device, amp: bool):
+        self.p, self.ds, self.regime, self.device = policy, ds, regime, device
+        enc = policy.encoder.c
+        self.visual = enc.visual_tokens
+        self.proprio_tokens = 1 if enc.proprio_size else 0
+        self.amp = amp and str(device).startswith('cuda')
+        self.bias_per_gap = tempo_bias_per_gap(policy.decoder.c.kv_heads).float().to(device)
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast('cuda', dtype=torch.bfloat16)
+        return torch.autocast('cpu', enabled=False)
+
+    def carried(self, ids, rng, augment=True, mode=None):
+        cb = carried_batch(self.ds, ids, rng, self.visual, self.proprio_tokens, self.device, augment=augment, mode=mode)
+        with self.autocast():
+            emb = encode_frames(self.p.encoder, self.ds, cb.frames)
+            D = emb.shape[-1]
+            x = emb.reshape(-1, D)[cb.gather] * cb.valid.unsqueeze(-1)
+            h, _ = self.p.decoder.forward_train(x, cb.positions, cb.allowed())
+            logits = self.p.decoder.head(h.reshape(-1, D)[cb.loss_index])
+        return logits.float(), cb.loss_rows, cb.loss_weight
+
+    def tempo(self, ids, use_bank=True):
+        tb = tempo_batch(self.ds, ids, self.visual, self.proprio_tokens, self.device)
+        dec = self.p.decoder
+        with self.autocast():
+            emb = encode_frames(self.p.encoder, self.ds, tb.frames)
+            B, n = tb.frame_valid.shape
+            S, D = emb.shape[1], emb.shape[2]
+            emb = emb.view(B, n, S, D)
+            pos = torch.arange(S, device=self.device).unsqueeze(0).expand(B, S)
+            causal = torch.ones(S, S, dtype=torch.bool, device=self.device).tril()
+            allowed = (causal.unsqueeze(0) & tb.key_valid.unsqueeze(1)).unsqueeze(1)
+            slot_mask = torch.where(tb.key_valid, 0.0, -1e9).to(torch.float32)  # [B, S]
+            history: list[list[tuple]] = []
+            logits = []
+            for f in range(n):
+                frames = history[-TEMPO_FRAMES:] if use_bank else []
+                if frames:
+                    bank = [(torch.cat([h[m][0] for h in frames], 2), torch.cat([h[m][1] for h in frames], 2))
+                            for m in range(len(dec.c.tempo_layers))]
+                    gaps = torch.arange(len(frames), 0, -1, device=self.device, dtype=torch.float32)  # oldest first
+                    per_frame = self.bias_per_gap.view(1, -1, 1, 1) * gaps.view(1, 1, -1, 1)  # [1, Hkv, n_f, 1]
+                    bias = (per_frame + slot_mask.view(B, 1, 1, S)).reshape(B, -1, 1, len(frames) * S)
+                else:
+                    bank = [(emb.new_zeros(B, dec.c.kv_heads, 0, dec.c.head_dim).float(),) * 2
+                            for _ in dec.c.tempo_layers]
+                    bias = emb.new_zeros(B, dec.c.kv_heads, 1, 0).float()
+                h, prefixes = dec.forward_train(emb[:, f], pos, allowed, bank, bias)
+                history.append(prefixes)
+                last = h[torch.arange(B, device=self.device), tb.last_index]
+                logits.append(dec.head(last))
+        logits = torch.stack(logits, 1).float()  # [B, n, A]
+        valid = tb.frame_valid.reshape(-1)
+        return logits.reshape(B * n, -1)[valid], tb.rows.reshape(-1)[valid], torch.ones(int(valid.sum()), device=self.device)
+
+    def run(self, ids, rng, augment=True, memoryless=False):
+        if self.regime == 'carried':
+            return self.carried(ids, rng, augment, mode='memoryless' if memoryless else None)
+        return self.tempo(ids, use_bank=not memoryless)
+
+
+def loss_fn(ds, logits, rows, weight, memory_weight):
+    mem = ds.memory[rows].float()
+    w = weight * (1.0 + (memory_weight - 1.0) * mem)
+    if ds.domain == 'gui':
+        return gui_loss(logits, ds.targets[rows], w)
+    return robot_loss(logits, ds.targets[rows], w, int(ds.index['chunkTicks']))
+
+
+@torch.no_grad()
+def evaluate(runner: Runner, ds, ids, batch: int, memoryless: bool) -> dict:
+    runner.p.eval()
+    rng = np.random.default_rng(0)
+    sums: dict[str, list[float]] = {}
+    for k in range(0, len(ids), batch):
+        logits, rows, _ = runner.run(ids[k:k + batch], rng, augment=False, memoryless=memoryless)
+        tg = ds.targets[rows]
+        mem = ds.memory[rows]
+        if ds.domain == 'gui':
+            res = gui_correct(logits, tg)
+            applies = res.pop('_applies')
+            names = ['action', 'type', 'click', 'digits', 'scroll']
+            for i, name in enumerate(names):
+                for tag, sel in (('all', torch.ones_like(mem)), ('mem', mem)):
+                    m = applies[i] & sel
+                    s = sums.setdefault(f'{tag}/{name}', [0.0, 0.0])
+                    s[0] += float((res[name] & m).sum())
+                    s[1] += float(m.sum())
+        else:
+            res = robot_correct(logits, tg, int(ds.index['chunkTicks']))
+            mse = res.pop('_mse')
+            for tag, sel in (('all', torch.ones_like(mem)), ('mem', mem)):
+                for name, ok in res.items():
+                    s = sums.setdefault(f'{tag}/{name}', [0.0, 0.0])
+                    s[0] += float((ok & sel).sum())
+                    s[1] += float(sel.sum())
+                s = sums.setdefault(f'{tag}/mse', [0.0, 0.0])
+                s[0] += float((mse * sel).sum())
+                s[1] += float(sel.sum())
+    runner.p.train()
+    return {k: (v[0] / v[1] if v[1] else None) for k, v in sums.items()}
+
+
+def fmt(metrics: dict) -> str:
+    return ' '.join(f'{k}={v:.3f}' for k, v in sorted(metrics.items()) if v is not None)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True,
+                                       cwd=os.path.dirname(os.path.abspath(__file__))).strip()
+    except Exception:
+        return 'unknown'
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--data', required=True)
+    ap.add_argument('--regime', choices=['carried', 'tempo'], required=True)
+    ap.add_argument('--id', required=True)
+    ap.add_argument('--ckpt', required=True)
+    ap.add_argument('--log', required=True)
+    ap.add_argument('--time-budget-s', type=float, default=240)
+    ap.add_argument('--max-epochs', type=int, default=1000)
+    ap.add_argument('--max-steps', type=int, default=0, help='stop after this many optimizer steps (0: no limit)')
+    ap.add_argument('--batch', type=int, default=0, help='episodes per batch (0: gui 48, robot 64)')
+    ap.add_argument('--eval-episodes', type=int, default=400)
+    ap.add_argument('--lr', type=float, default=1e-3)
+    ap.add_argument('--hidden', type=int, default=128)
+    ap.add_argument('--layers', type=int, default=4)
+    ap.add_argument('--memory-weight', type=float, default=3.0, help='loss weight of memory-dependent steps')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--no-amp', action='store_true')
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
+    log = open(args.log, 'w')
+
+    def say(msg: str, also_stdout: bool = False):
+        log.write(msg + '\n')
+        log.flush()
+        if also_stdout:
+            print(f'[{args.id}] {msg}', flush=True)
+
+    ds = load_dataset(args.data, device)
+    args.batch = args.batch or (48 if ds.domain == 'gui' else 64)
+    train_ids, held_ids = ds.split()
+    held_ids = held_ids[:args.eval_episodes]
+    instr_max = max(96, int(ds.instructions.shape[1]))
+    policy = build_policy(ds.index, args.regime, args.hidden, args.layers, instr_max).to(device)
+    runner = Runner(policy, ds, args.regime, device, amp=not args.no_amp)
+    n_params = sum(p.numel() for p in policy.parameters())
+    say(f'command: {" ".join(sys.argv)}')
+    say(f'data: {args.data} domain={ds.domain} episodes={len(ds.episodes)} frames={ds.rows} '
+        f'train={len(train_ids)} held-out={len(held_ids)} memory-frames={int(ds.memory.sum())}')
+    say(f'model: {args.id} regime={args.regime} params={n_params} decoder={policy.decoder.c.to_dict()} '
+        f'visual_tokens={policy.encoder.c.visual_tokens} device={device} amp={runner.amp}', True)
+
+    opt = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    warmup = 100
+    step = 0
+    metrics: dict = {}
+    metrics_nomem: dict = {}
+    epoch = 0
+    budget = args.time_budget_s
+    t_train = time.time()
+    done = False
+    while epoch < args.max_epochs and not done:
+        epoch += 1
+        order = rng.permutation(train_ids)
+        losses = []
+        t_epoch = time.time()
+        for k in range(0, len(order), args.batch):
+            frac = min(1.0, (time.time() - t_train) / budget)
+            if args.max_steps:
+                frac = max(frac, step / args.max_steps)
+            lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            for g in opt.param_groups:
+                g['lr'] = lr
+            logits, rows, weight = runner.run(order[k:k + args.batch], rng)
+            loss = loss_fn(ds, logits, rows, weight, args.memory_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss))
+            step += 1
+            if time.time() - t_train >= budget or (args.max_steps and step >= args.max_steps):
+                done = True
+                break
+        metrics = evaluate(runner, ds, held_ids, args.batch, memoryless=False)
+        metrics_nomem = evaluate(runner, ds, held_ids, args.batch, memoryless=True)
+        say(f'epoch {epoch} steps {step} loss {np.mean(losses):.4f} lr {lr:.2e} '
+            f'epoch_s {time.time() - t_epoch:.1f} | held-out memory: {fmt(metrics)} | '
+            f'memoryless: {fmt({k: v for k, v in metrics_nomem.items() if k.startswith("mem/")})}',
+            also_stdout=epoch % 5 == 1 or done)
+    summary = {
+        'epochs': epoch, 'steps': step, 'train_seconds': round(time.time() - t_train, 1),
+        'final_loss': float(np.mean(losses)) if losses else None,
+        'heldout': metrics, 'heldout_memoryless': metrics_nomem,
+    }
+    say('final: ' + json.dumps(summary))
+    short = lambda m, k: f'{m[k]:.3f}' if m.get(k) is not None else 'n/a'
+    say(f'summary {args.id}: {epoch} epochs, {step} steps, {summary["train_seconds"]} s, loss {summary["final_loss"]:.4f} | '
+        f'held-out action acc {short(metrics, "all/action")}, memory steps {short(metrics, "mem/action")} '
+        f'(memoryless {short(metrics_nomem, "mem/action")})', True)
+    torch.save({
+        'id': args.id, 'regime': args.regime,
+        'encoder': policy.encoder.c.to_dict(), 'decoder': policy.decoder.c.to_dict(),
+        'segments': policy.segments, 'state_dict': policy.state_dict(),
+        'provenance': {
+            'command': ' '.join(sys.argv), 'commit': git_commit(), 'dataset': os.path.abspath(args.data),
+            'episodes': int(len(ds.episodes)), 'frames': int(ds.rows), 'train_episodes': int(len(train_ids)),
+            'heldout_episodes': int(len(held_ids)), 'seed': args.seed, 'torch': torch.__version__,
+            'device': str(device), 'total_seconds': round(time.time() - t_start, 1),
+        },
+        'metrics': summary,
+        'dataset_index': {k: v for k, v in ds.index.items() if k != 'shards'},
+    }, args.ckpt)
+    log.close()
+
+
+if __name__ == '__main__':
+    main()
