@@ -32,7 +32,10 @@ MAX_POSITION = 65536
 
 
 def load_policy(ckpt_path: str) -> tuple[Policy, dict]:
-    ck = torch.load(ckpt_path, map_location='cpu')
+    try:  # torch >= 2.6 defaults to weights_only=True; the checkpoint is our own
+        ck = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+    except TypeError:
+        ck = torch.load(ckpt_path, map_location='cpu')
     enc = EncoderConfig.from_dict(ck['encoder'])
     dec = DecoderConfig(**ck['decoder'])
     segs = [(s['name'], s['kind'], s['size'], s['meaning']) for s in ck['segments']]

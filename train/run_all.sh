@@ -6,19 +6,21 @@
 #    concurrently on the one GPU, each for TRAIN_S seconds; 3. exports models/<id>/ and
 #    test/fixtures/<id>.json (+ train-reference.json); 4. checks the ONNX files with onnxruntime;
 #    5. packs everything into $OUT/stepkv-gui.tar.gz and $OUT/stepkv-robot.tar.gz (extract at
-#    the repo root) and writes $OUT/summary.txt.
-# Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS
+#    the repo root) and writes $OUT/summary.txt; before packing, 5. train/dist/eval.mjs measures
+#    closed-loop success per task with memory and memoryless (ORT-web from .device's node_modules).
+# Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS EVAL_EPISODES
 # MODELS FIXTURES (default models, test/fixtures; train/smoke.sh points them at a scratch folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder the results go to}"
 GUI_EPISODES=${GUI_EPISODES:-16000}
 ROBOT_EPISODES=${ROBOT_EPISODES:-16000}
-TRAIN_S=${TRAIN_S:-270}
+TRAIN_S=${TRAIN_S:-240}
 WORKERS=${WORKERS:-12}
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}
 WORK=${WORK:-/tmp/stepkv-train}
+EVAL_EPISODES=${EVAL_EPISODES:-30}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 MODELS=${MODELS:-models}
 FIXTURES=${FIXTURES:-test/fixtures}
@@ -71,7 +73,21 @@ $PY train/reference_fixture.py --out "$FIXTURES/train-reference.json"
 # 4. onnxruntime (Python) agreement with torch
 $PY train/check_onnx.py --models "$MODELS" --fixtures "$FIXTURES" "${IDS[@]}" | tee "$WORK/logs/check-onnx.txt" || stamp "check_onnx reported a failure (see above)"
 
-# 5. pack (paths relative to the repo root)
+# 5. closed-loop success in the simulators (ORT-web, Node), with memory and memoryless, in parallel
+if [ -f train/dist/eval.mjs ] && [ -d node_modules/onnxruntime-web ]; then
+  for id in "${IDS[@]}"; do
+    for mode in memory memoryless; do
+      node train/dist/eval.mjs --model "$MODELS/$id" --episodes "$EVAL_EPISODES" --mode "$mode" \
+        --out "$WORK/logs/eval-$id-$mode.json" > "$WORK/logs/eval-$id-$mode.txt" 2>&1 &
+    done
+  done
+  wait || true
+  cat "$WORK"/logs/eval-*.txt | grep '^eval' | sort | tee "$WORK/logs/eval.txt" || stamp "eval printed nothing (see logs)"
+else
+  stamp "eval skipped (train/dist/eval.mjs or node_modules/onnxruntime-web missing)"; : > "$WORK/logs/eval.txt"
+fi
+
+# 6. pack (paths relative to the repo root)
 for domain in gui robot; do
   tar -czf "$OUT/stepkv-$domain.tar.gz" "$MODELS/$domain-carried" "$MODELS/$domain-tempo" \
     "$FIXTURES/$domain-carried.json" "$FIXTURES/$domain-tempo.json" "$FIXTURES/train-reference.json"
@@ -84,7 +100,7 @@ tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs
     grep '^summary' "$WORK/logs/$id.txt"
     grep '^epoch' "$WORK/logs/$id.txt" | tail -n 1
   done
-  cat "$WORK/logs/check-onnx.txt"
+  cat "$WORK/logs/check-onnx.txt" "$WORK/logs/eval.txt"
 } > "$OUT/summary.txt"
 ls -l "$OUT"
 stamp "done: extract with  tar -xzf stepkv-gui.tar.gz && tar -xzf stepkv-robot.tar.gz  at the repo root"

@@ -190,6 +190,7 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--no-amp', action='store_true')
+    ap.add_argument('--log-every', type=int, default=100, help='log the running loss every this many steps')
     args = ap.parse_args(argv)
 
     t_start = time.time()
@@ -248,6 +249,8 @@ def main(argv=None):
             opt.step()
             losses.append(float(loss))
             step += 1
+            if step % args.log_every == 0:
+                say(f'step {step} loss {np.mean(losses[-args.log_every:]):.4f} lr {lr:.2e} t {time.time() - t_train:.0f}s')
             if time.time() - t_train >= budget or (args.max_steps and step >= args.max_steps):
                 done = True
                 break
