@@ -179,6 +179,7 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList([Block(c, l) for l in range(c.layers)])
         self.final_norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.head = nn.Linear(c.hidden_size, c.action_size, bias=True)
+        self.use_sdpa = True
 
     # -- the ONNX contract ----------------------------------------------------------------------
     def forward_contract(self, inputs_embeds, position_ids, attention_mask, past, obs_window,
@@ -233,9 +234,13 @@ class Decoder(nn.Module):
     # -- training -------------------------------------------------------------------------------
     def attend(self, blk: Block, q, k, v, allowed):
         """q [B, H, S, Dh], k/v [B, Hkv, T, Dh] post-RoPE; allowed [B, 1, S, T] bool."""
-        k, v = blk.expand(k), blk.expand(v)
-        if hasattr(F, 'scaled_dot_product_attention') and q.is_cuda:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        k, v = blk.expand(k).to(q.dtype), blk.expand(v).to(q.dtype)
+        if self.use_sdpa and q.is_cuda and hasattr(F, 'scaled_dot_product_attention'):
+            try:
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+            except RuntimeError as e:  # fall back to the plain path for good
+                print(f'scaled_dot_product_attention failed ({e}); using plain attention', flush=True)
+                self.use_sdpa = False
         scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.c.head_dim))
         scores = scores.masked_fill(~allowed, MASKED_SCORE)
         return torch.matmul(torch.softmax(scores, dim=-1), v)

@@ -50,12 +50,15 @@ for id in "${IDS[@]}"; do
     $TRAIN_ARGS > "$WORK/logs/$id.stdout" 2>&1 &
   pid[$id]=$!
 done
-failed=0
+# a model that fails to train or export is reported and left out; the others go on
+failed=()
+ok=()
 for id in "${IDS[@]}"; do
-  if wait "${pid[$id]}"; then stamp "$(grep '^summary' "$WORK/logs/$id.txt")"
-  else stamp "TRAINING FAILED: $id"; tail -n 30 "$WORK/logs/$id.stdout"; failed=1; fi
+  if wait "${pid[$id]}"; then stamp "$(grep '^summary' "$WORK/logs/$id.txt")"; ok+=("$id")
+  else stamp "TRAINING FAILED: $id"; tail -n 30 "$WORK/logs/$id.stdout"; failed+=("$id"); fi
 done
-[ $failed = 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
+IDS=("${ok[@]}")
+[ ${#IDS[@]} -gt 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
 
 # 3. export (ONNX + manifest + fixture) and the semantics fixture
 for id in "${IDS[@]}"; do
@@ -63,11 +66,13 @@ for id in "${IDS[@]}"; do
     --log "$WORK/logs/$id.txt" > "$WORK/logs/export-$id.txt" 2>&1 &
   pid[$id]=$!
 done
+ok=()
 for id in "${IDS[@]}"; do
-  wait "${pid[$id]}" || { stamp "EXPORT FAILED: $id"; tail -n 30 "$WORK/logs/export-$id.txt"; failed=1; }
-  grep '^export' "$WORK/logs/export-$id.txt" || true
+  if wait "${pid[$id]}"; then stamp "$(grep '^export' "$WORK/logs/export-$id.txt")"; ok+=("$id")
+  else stamp "EXPORT FAILED: $id"; tail -n 30 "$WORK/logs/export-$id.txt"; failed+=("$id"); fi
 done
-[ $failed = 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
+IDS=("${ok[@]}")
+[ ${#IDS[@]} -gt 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
 $PY train/reference_fixture.py --out "$FIXTURES/train-reference.json"
 
 # 4. onnxruntime (Python) agreement with torch
@@ -89,8 +94,13 @@ fi
 
 # 6. pack (paths relative to the repo root)
 for domain in gui robot; do
-  tar -czf "$OUT/stepkv-$domain.tar.gz" "$MODELS/$domain-carried" "$MODELS/$domain-tempo" \
-    "$FIXTURES/$domain-carried.json" "$FIXTURES/$domain-tempo.json" "$FIXTURES/train-reference.json"
+  files=()
+  for id in "${IDS[@]}"; do
+    if [ "${id%%-*}" = "$domain" ]; then files+=("$MODELS/$id" "$FIXTURES/$id.json"); fi
+  done
+  if [ ${#files[@]} -gt 0 ]; then
+    tar -czf "$OUT/stepkv-$domain.tar.gz" "${files[@]}" "$FIXTURES/train-reference.json"
+  fi
 done
 tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs
 {
@@ -103,4 +113,5 @@ tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs
   cat "$WORK/logs/check-onnx.txt" "$WORK/logs/eval.txt"
 } > "$OUT/summary.txt"
 ls -l "$OUT"
+if [ ${#failed[@]} -gt 0 ]; then stamp "FAILED: ${failed[*]} (see stepkv-logs.tar.gz)"; exit 1; fi
 stamp "done: extract with  tar -xzf stepkv-gui.tar.gz && tar -xzf stepkv-robot.tar.gz  at the repo root"
