@@ -6,6 +6,18 @@ import tinyGqaManifest from '../models/tiny-gqa/manifest.json'
 import tinyGqaBytes from '../models/tiny-gqa/model.onnx'
 import tinyGqaTempoManifest from '../models/tiny-gqa-tempo/manifest.json'
 import tinyGqaTempoBytes from '../models/tiny-gqa-tempo/model.onnx'
+import guiCarriedManifest from '../models/gui-carried/manifest.json'
+import guiCarriedModel from '../models/gui-carried/model.onnx'
+import guiCarriedEncoder from '../models/gui-carried/encoder.onnx'
+import guiTempoManifest from '../models/gui-tempo/manifest.json'
+import guiTempoModel from '../models/gui-tempo/model.onnx'
+import guiTempoEncoder from '../models/gui-tempo/encoder.onnx'
+import robotCarriedManifest from '../models/robot-carried/manifest.json'
+import robotCarriedModel from '../models/robot-carried/model.onnx'
+import robotCarriedEncoder from '../models/robot-carried/encoder.onnx'
+import robotTempoManifest from '../models/robot-tempo/manifest.json'
+import robotTempoModel from '../models/robot-tempo/model.onnx'
+import robotTempoEncoder from '../models/robot-tempo/encoder.onnx'
 import { NotFoundError } from '../memory/errors.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { ortForWorkerd } from '../gpu/ort-workerd.ts'
@@ -24,6 +36,26 @@ const SOURCES: Record<string, Served> = {
   'tiny-gqa-tempo': {
     manifest: tinyGqaTempoManifest as unknown as ModelManifest,
     bytes: () => new Uint8Array(tinyGqaTempoBytes),
+  },
+  'gui-carried': {
+    manifest: guiCarriedManifest as unknown as ModelManifest,
+    bytes: () => new Uint8Array(guiCarriedModel),
+    encoderBytes: () => new Uint8Array(guiCarriedEncoder),
+  },
+  'gui-tempo': {
+    manifest: guiTempoManifest as unknown as ModelManifest,
+    bytes: () => new Uint8Array(guiTempoModel),
+    encoderBytes: () => new Uint8Array(guiTempoEncoder),
+  },
+  'robot-carried': {
+    manifest: robotCarriedManifest as unknown as ModelManifest,
+    bytes: () => new Uint8Array(robotCarriedModel),
+    encoderBytes: () => new Uint8Array(robotCarriedEncoder),
+  },
+  'robot-tempo': {
+    manifest: robotTempoManifest as unknown as ModelManifest,
+    bytes: () => new Uint8Array(robotTempoModel),
+    encoderBytes: () => new Uint8Array(robotTempoEncoder),
   },
 }
 
