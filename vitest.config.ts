@@ -27,7 +27,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: 'workerd', include: ['test/workerd/**/*.test.ts'], testTimeout: 120_000 },
+        test: { name: 'workerd', include: ['test/workerd/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
       },
       {
         test: {
