@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util'
 import { writeSvg } from './chart.ts'
 import { defaultConfigs, fidelity } from './fidelity.ts'
 import { runMeta } from './meta.ts'
+import { robotConfigs, robotFidelity } from './robot-fidelity.ts'
+import { RobotEnv } from '../sim/robot/index.ts'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,7 +25,8 @@ const RESULTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'r
 const log = (s: string) => process.stdout.write(s + '\n')
 
 async function main() {
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity)`)
+  if (suite === 'robot-fidelity') return robotSuite()
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -52,6 +55,19 @@ async function main() {
     chart,
   )
   log(`wrote ${file} and ${chart}`)
+}
+
+async function robotSuite() {
+  const episodes = Number(values.episodes)
+  if (!(Number.isInteger(episodes) && episodes > 0)) throw new Error('--episodes must be a positive integer')
+  const o = new RobotEnv().reset('hidden-target', 1)
+  const frameTokens = 16 + 16 + 1 + new TextEncoder().encode(o.instruction).length
+  log(`robot-fidelity: ${episodes} episodes per task, robot-carried / robot-tempo, ${frameTokens} prompt tokens per frame …`)
+  const rows = await robotFidelity(robotConfigs(frameTokens), episodes, log)
+  const file = values.json ?? path.join(RESULTS, 'robot-fidelity.json')
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, JSON.stringify({ suite: 'robot-fidelity', meta: runMeta(), episodes, frameTokens, rows }, null, 2) + '\n')
+  log(`wrote ${file}`)
 }
 
 main().catch((e) => {

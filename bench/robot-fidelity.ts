@@ -1,0 +1,170 @@
+/**
+ * @module `npm run bench -- robot-fidelity`: memory policies on the trained robot policy.
+ * Episodes are recorded once closed-loop with the full KV cache (robot-carried); every policy ×
+ * budget × storage width then replays the same observation sequences step by step (teacher-forced)
+ * and its action chunk is compared with the full cache's: agreement = the first tick's (dx, dy)
+ * within 0.2 (units of max speed, L2) and the same grip bit; mean L2 over the whole chunk. Each
+ * configuration is also run closed-loop for task success (memory tasks separately).
+ */
+import { adapterFor } from '../agents/index.ts'
+import type { RobotTick } from '../agents/robot.ts'
+import { nodeEncoderSource, nodeModelSource } from '../gpu/node-models.ts'
+import { ortForNode } from '../gpu/ort-node.ts'
+import { ModelRuntime } from '../gpu/session.ts'
+import { encodeMemory } from '../memory/codec.ts'
+import { roundTrip, type StorageOptions } from '../memory/storage.ts'
+import type { SessionMemory } from '../memory/types.ts'
+import { RobotEnv, TASKS } from '../sim/robot/index.ts'
+import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
+import { wilson } from './fidelity.ts'
+
+/** One configuration: model, policy and storage width. */
+export interface RobotConfig {
+  model: 'robot-carried' | 'robot-tempo'
+  policy: string
+  params: Record<string, number>
+  budgetTokens?: number
+  bits: 32 | 4 | 2
+  memoryless?: boolean
+}
+
+type Obs = { images: { width: number; height: number; data: Uint8Array }[]; proprio: number[]; instruction: string }
+
+const LIMITS = { maxPrefixTokens: 4096 }
+const storageOf = (bits: 32 | 4 | 2): StorageOptions => (bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits } })
+
+function stepper(config: RobotConfig) {
+  const source = nodeModelSource(config.model)
+  const runtime = ModelRuntime.for(ortForNode(), source)
+  const adapter = adapterFor(source.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource(config.model)))
+  const policy = policyFor(source.manifest, config.policy, config.params)
+  const storage = storageOf(config.bits)
+  let memory: SessionMemory = initialMemory(source.manifest, policy)
+  let seq = 0
+  let bytes = 0
+  return {
+    async act(observation: Obs): Promise<RobotTick[]> {
+      if (config.memoryless) (memory = initialMemory(source.manifest, policy)), (seq = 0)
+      const out = await runStep(runtime, memory, policy, { seq: ++seq, observation }, LIMITS, adapter)
+      memory = roundTrip(out.memory, storage)
+      // A memoryless run carries nothing between steps: 0 bytes persisted.
+      bytes = config.memoryless ? 0 : encodeMemory(memory, { policy: { name: policy.name, params: { ...policy.params } }, ...storage }).byteLength
+      return out.action as RobotTick[]
+    },
+    bytes: () => bytes,
+  }
+}
+
+const toObs = (o: { frames: { width: number; height: number; data: Uint8Array }[]; proprio: Float32Array; instruction: string }): Obs => ({
+  images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })),
+  proprio: [...o.proprio],
+  instruction: o.instruction,
+})
+
+interface Recorded {
+  task: string
+  memoryTask: boolean
+  steps: { obs: Obs; memoryDependent: boolean; action: RobotTick[] }[]
+}
+
+/** Closed-loop episode under `config`; returns success, and the trajectory when recording. */
+async function episode(config: RobotConfig, task: string, seed: number) {
+  const env = new RobotEnv()
+  const agent = stepper(config)
+  let o = env.reset(task, seed)
+  const steps: Recorded['steps'] = []
+  let bytes = 0
+  for (;;) {
+    const obs = toObs(o)
+    const action = await agent.act(obs)
+    steps.push({ obs, memoryDependent: o.memoryDependent, action })
+    bytes = Math.max(bytes, agent.bytes())
+    const r = env.step(action)
+    if (r.done) return { success: r.success, steps, bytes }
+    o = r
+  }
+}
+
+const agrees = (a: RobotTick[], b: RobotTick[]) => Math.hypot(a[0].dx - b[0].dx, a[0].dy - b[0].dy) <= 0.2 && a[0].grip === b[0].grip
+const chunkL2 = (a: RobotTick[], b: RobotTick[]) => a.reduce((s, t, k) => s + Math.hypot(t.dx - b[k].dx, t.dy - b[k].dy), 0) / a.length
+
+/**
+ * Runs the sweep: `episodes` per task, seeds 5000 + i.
+ * @returns one row per configuration
+ */
+export async function robotFidelity(configs: RobotConfig[], episodes: number, log: (s: string) => void) {
+  const reference: Recorded[] = []
+  const full: RobotConfig = { model: 'robot-carried', policy: 'full', params: {}, bits: 32 }
+  for (const t of TASKS)
+    for (let i = 0; i < episodes; i++) {
+      const e = await episode(full, t.name, 5000 + i)
+      reference.push({ task: t.name, memoryTask: t.memory, steps: e.steps })
+    }
+  const rows = []
+  for (const config of [full, ...configs]) {
+    let agree = 0, n = 0, agreeMem = 0, nMem = 0, l2 = 0, bytes = 0, steps = 0
+    for (const ep of reference) {
+      const agent = stepper(config)
+      for (const s of ep.steps) {
+        const a = await agent.act(s.obs)
+        const same = agrees(a, s.action) ? 1 : 0
+        agree += same
+        n++
+        if (s.memoryDependent) (agreeMem += same), nMem++
+        l2 += chunkL2(a, s.action)
+        bytes += agent.bytes()
+        steps++
+      }
+    }
+    let wins = 0, runs = 0, winsMem = 0, runsMem = 0
+    for (const t of TASKS)
+      for (let i = 0; i < episodes; i++) {
+        const e = await episode(config, t.name, 5000 + i)
+        wins += +e.success
+        runs++
+        if (t.memory) (winsMem += +e.success), runsMem++
+      }
+    const label = `${config.memoryless ? 'memoryless' : config.policy}${config.budgetTokens ? ` ${config.budgetTokens}` : ''}${config.bits === 32 ? '' : ` kivi${config.bits}`} (${config.model})`
+    const row = {
+      ...config,
+      label,
+      steps: n,
+      agreement: agree / n,
+      agreementCI: wilson(agree, n),
+      agreementMemory: agreeMem / Math.max(1, nMem),
+      agreementMemoryCI: wilson(agreeMem, nMem),
+      memorySteps: nMem,
+      meanChunkL2: l2 / n,
+      bytesPerStep: Math.round(bytes / steps),
+      success: wins / runs,
+      successCI: wilson(wins, runs),
+      memorySuccess: winsMem / runsMem,
+      memorySuccessCI: wilson(winsMem, runsMem),
+      episodes: runs,
+    }
+    rows.push(row)
+    log(`${label.padEnd(34)} agree ${(100 * row.agreement).toFixed(1).padStart(5)} %  mem-steps ${(100 * row.agreementMemory).toFixed(1).padStart(5)} %  L2 ${row.meanChunkL2.toFixed(3)}  success ${(100 * row.success).toFixed(0)} % (memory tasks ${(100 * row.memorySuccess).toFixed(0)} %)  ${row.bytesPerStep} B/step`)
+  }
+  return rows
+}
+
+/** Default sweep. Tokens per frame: 16 + 16 visual, 1 proprio, instruction bytes. */
+export function robotConfigs(framePromptTokens: number): RobotConfig[] {
+  const b10 = Math.round(0.1 * 8 * framePromptTokens)
+  const b25 = Math.round(0.25 * 8 * framePromptTokens)
+  const out: RobotConfig[] = [
+    { model: 'robot-carried', policy: 'full', params: {}, bits: 4 },
+    { model: 'robot-carried', policy: 'full', params: {}, bits: 2 },
+    { model: 'robot-carried', policy: 'full', params: {}, bits: 32, memoryless: true },
+  ]
+  for (const budgetTokens of [b10, b25]) {
+    out.push({ model: 'robot-carried', policy: 'window', params: { sinkTokens: 4, recentTokens: budgetTokens - 4 }, budgetTokens, bits: 32 })
+    out.push({ model: 'robot-carried', policy: 'snapkv', params: { budgetTokens, observationWindow: 8 }, budgetTokens, bits: 32 })
+    out.push({ model: 'robot-carried', policy: 'h2o', params: { budgetTokens }, budgetTokens, bits: 32 })
+    out.push({ model: 'robot-carried', policy: 'guikv', params: { budgetTokens }, budgetTokens, bits: 32 })
+    out.push({ model: 'robot-carried', policy: 'guikv', params: { budgetTokens }, budgetTokens, bits: 4 })
+  }
+  out.push({ model: 'robot-tempo', policy: 'tempofit', params: { frames: 8 }, bits: 32 })
+  out.push({ model: 'robot-tempo', policy: 'tempofit', params: { frames: 8 }, bits: 4 })
+  return out
+}
