@@ -51,10 +51,13 @@ def gui_correct(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.
     res['digits'] = torch.where(kind == TYPE, (logits[:, GUI_SLICES['digit0'].start:GUI_SLICES['digit3'].stop]
                                                .view(-1, 4, 10).argmax(-1) == targets[:, 3:7]).all(-1),
                                 torch.ones_like(exact))
+    for i in range(4):  # per digit: chance is 0.1 (all four right: 1e-4), so progress shows here first
+        sl = GUI_SLICES[f'digit{i}']
+        res[f'digit{i}'] = torch.where(kind == TYPE, logits[:, sl].argmax(-1) == targets[:, 3 + i], torch.ones_like(exact))
     res['scroll'] = torch.where(kind == SCROLL, logits[:, GUI_SLICES['scroll']].argmax(-1) == targets[:, 7],
                                 torch.ones_like(exact))
     res['_applies'] = torch.stack([torch.ones_like(exact), torch.ones_like(exact), kind == CLICK, kind == TYPE,
-                                   kind == SCROLL])
+                                   kind == SCROLL] + [kind == TYPE] * 4)
     return res
 
 

@@ -137,7 +137,7 @@ def evaluate(runner: Runner, ds, ids, batch: int, memoryless: bool) -> dict:
         if ds.domain == 'gui':
             res = gui_correct(logits, tg)
             applies = res.pop('_applies')
-            names = ['action', 'type', 'click', 'digits', 'scroll']
+            names = ['action', 'type', 'click', 'digits', 'scroll', 'digit0', 'digit1', 'digit2', 'digit3']
             for i, name in enumerate(names):
                 for tag, sel in (('all', torch.ones_like(mem)), ('mem', mem)):
                     m = applies[i] & sel
