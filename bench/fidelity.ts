@@ -14,6 +14,7 @@ import { ortForNode } from '../gpu/ort-node.ts'
 import { ModelRuntime } from '../gpu/session.ts'
 import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
 import { textEpisodes, type EpisodeStep } from './episodes.ts'
+import { wilson } from '../sim/clients/stats.ts'
 
 /** One policy configuration of the sweep. */
 export interface FidelityConfig {
@@ -45,17 +46,6 @@ const LIMITS = { maxPrefixTokens: 4096, maxMemoryTokens: 1 << 20 }
 
 function storageOf(bits: 32 | 4 | 2): StorageOptions {
   return bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits } }
-}
-
-/** Wilson score interval for k successes of n at 95 %. */
-export function wilson(k: number, n: number): [number, number] {
-  if (n === 0) return [0, 1]
-  const z = 1.96
-  const p = k / n
-  const d = 1 + (z * z) / n
-  const c = (p + (z * z) / (2 * n)) / d
-  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d
-  return [Math.max(0, c - h), Math.min(1, c + h)]
 }
 
 function softmax(logits: Float32Array, from: number, vocab: number): Float64Array {

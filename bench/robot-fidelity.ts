@@ -16,7 +16,7 @@ import { roundTrip, type StorageOptions } from '../memory/storage.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { RobotEnv, TASKS } from '../sim/robot/index.ts'
 import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
-import { wilson } from './fidelity.ts'
+import { wilson } from '../sim/clients/stats.ts'
 
 /** One configuration: model, policy and storage width. */
 export interface RobotConfig {
