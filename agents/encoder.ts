@@ -27,6 +27,12 @@ export function encoderManifest(m: ModelManifest): ModelManifest {
 export function frameRgb(frame: unknown, camera: CameraSpec): Uint8Array {
   let width: number, height: number, data: Uint8Array, channels = 3
   if (frame instanceof Uint8Array) {
+    // Check the size in the IHDR chunk before inflating: a small PNG can declare a huge image.
+    const declared = pngSize(frame)
+    if (!declared)
+      throw new BadRequestError(`camera '${camera.name}': not a PNG (no signature and IHDR)`, { camera: camera.name }, 'invalid_image')
+    if (declared.width !== camera.width || declared.height !== camera.height)
+      throw new BadRequestError(`camera '${camera.name}' must be ${camera.width}×${camera.height} px, got ${declared.width}×${declared.height}`, { camera: camera.name }, 'invalid_image')
     try {
       const png = decodePng(frame)
       if (png.depth !== 8) throw new Error(`bit depth ${png.depth}`)
@@ -50,6 +56,30 @@ export function frameRgb(frame: unknown, camera: CameraSpec): Uint8Array {
   const rgb = new Uint8Array(width * height * 3)
   for (let i = 0, j = 0; i < data.length; i += 4, j += 3) (rgb[j] = data[i]), (rgb[j + 1] = data[i + 1]), (rgb[j + 2] = data[i + 2])
   return rgb
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
+
+/** Width and height (px) a PNG's IHDR declares, or null when the bytes do not start like a PNG. */
+export function pngSize(bytes: Uint8Array): { width: number; height: number } | null {
+  if (bytes.length < 24 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) return null
+  if (String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) !== 'IHDR') return null
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 24)
+  return { width: view.getUint32(16), height: view.getUint32(20) }
+}
+
+/** Largest |proprio| value accepted (the robot's proprio is in m, m/s and {0, 1}). */
+export const MAX_PROPRIO_ABS = 1e4
+
+/**
+ * Refuses observation fields an adapter does not read (a client sending `image` to a text model,
+ * or `proprio` to a GUI model, has a bug worth hearing about).
+ * @throws BadRequestError (`invalid_observation`) naming the fields
+ */
+export function onlyFields(observation: Record<string, unknown>, allowed: readonly string[], model: string): void {
+  const extra = Object.keys(observation).filter((k) => observation[k] !== undefined && !allowed.includes(k))
+  if (extra.length)
+    throw new BadRequestError(`model '${model}' does not read observation field(s) ${extra.join(', ')} (it reads ${allowed.join(', ')})`, { fields: extra }, 'invalid_observation')
 }
 
 /**
@@ -79,8 +109,8 @@ export async function encodePrefix(
     feeds[camera.input] = { dtype: 'uint8', dims: [1, camera.height, camera.width, 3], data: frameRgb(frames[i], camera) }
   })
   if (e.proprioSize > 0) {
-    if (!Array.isArray(proprio) || proprio.length !== e.proprioSize || !proprio.every((x) => typeof x === 'number' && Number.isFinite(x)))
-      throw new BadRequestError(`observation.proprio must be ${e.proprioSize} finite numbers`, {}, 'invalid_observation')
+    if (!Array.isArray(proprio) || proprio.length !== e.proprioSize || !proprio.every((x) => typeof x === 'number' && Math.abs(x) <= MAX_PROPRIO_ABS))
+      throw new BadRequestError(`observation.proprio must be ${e.proprioSize} finite numbers within ±${MAX_PROPRIO_ABS}`, {}, 'invalid_observation')
     feeds.proprio = { dtype: 'float32', dims: [1, e.proprioSize], data: Float32Array.from(proprio as number[]) }
   }
   feeds.instruction = { dtype: 'int64', dims: [1, bytes.length], data: BigInt64Array.from(bytes, BigInt) }

@@ -6,7 +6,7 @@
 import type { ModelManifest } from '../gpu/manifest.ts'
 import type { ModelRuntime } from '../gpu/session.ts'
 import type { Adapter } from './adapter.ts'
-import { encodePrefix } from './encoder.ts'
+import { encodePrefix, onlyFields } from './encoder.ts'
 
 /** A GUI action, in screen pixels. */
 export type GuiAction =
@@ -47,7 +47,10 @@ export function decodeGuiAction(logits: Float32Array, m: ModelManifest): GuiActi
 export function guiAdapter(encoder: ModelRuntime, m: ModelManifest): Adapter<GuiAction> {
   return {
     kind: 'gui',
-    encode: (o) => encodePrefix(encoder, m, [o.image], undefined, o.instruction),
+    encode: (o) => {
+      onlyFields(o, ['image', 'instruction'], m.id)
+      return encodePrefix(encoder, m, [o.image], undefined, o.instruction)
+    },
     decode: (logits) => decodeGuiAction(logits, m),
   }
 }

@@ -6,7 +6,7 @@
 import type { ModelManifest } from '../gpu/manifest.ts'
 import type { ModelRuntime } from '../gpu/session.ts'
 import type { Adapter } from './adapter.ts'
-import { encodePrefix } from './encoder.ts'
+import { encodePrefix, onlyFields } from './encoder.ts'
 
 /** One tick of an action chunk. */
 export interface RobotTick {
@@ -37,7 +37,10 @@ export function decodeRobotChunk(logits: Float32Array, m: ModelManifest): RobotT
 export function robotAdapter(encoder: ModelRuntime, m: ModelManifest): Adapter<RobotTick[]> {
   return {
     kind: 'robot',
-    encode: (o) => encodePrefix(encoder, m, Array.isArray(o.images) ? o.images : o.image !== undefined ? [o.image] : [], o.proprio, o.instruction),
+    encode: (o) => {
+      onlyFields(o, ['images', 'image', 'proprio', 'instruction'], m.id)
+      return encodePrefix(encoder, m, Array.isArray(o.images) ? o.images : o.image !== undefined ? [o.image] : [], o.proprio, o.instruction)
+    },
     decode: (logits) => decodeRobotChunk(logits, m),
   }
 }

@@ -69,6 +69,9 @@ export function textAdapter(vocabSize: number, maxPrefixTokens: number): Adapter
   return {
     kind: 'text',
     async encode(observation) {
+      const extra = Object.keys(observation).filter((k) => observation[k] !== undefined && k !== 'text' && k !== 'tokens')
+      if (extra.length)
+        throw new BadRequestError(`the text decoder does not read observation field(s) ${extra.join(', ')} (it reads text or tokens)`, { fields: extra }, 'invalid_observation')
       const prefix = encodeText(observation as { text?: string; tokens?: number[] }, vocabSize, maxPrefixTokens)
       return { tokens: prefix.inputIds.length, inputIds: prefix.inputIds, kinds: prefix.kinds }
     },

@@ -82,9 +82,10 @@ export class PayloadTooLargeError extends StepkvError {
   }
 }
 
-/** The model produced NaN/Inf or another state that must never be persisted (500, nothing stored). */
+/** NaN/Inf in incoming tensors or in what the model produced from this input: never persisted
+ * (422, nothing stored; the step's seq is not consumed). */
 export class NumericError extends StepkvError {
   constructor(message: string, details: Record<string, unknown> = {}) {
-    super('non_finite', 500, message, details)
+    super('non_finite', 422, message, details)
   }
 }

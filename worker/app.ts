@@ -5,7 +5,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import type { Context, MiddlewareHandler } from 'hono'
-import { NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
 import { bearerAuth } from './auth.ts'
 import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
 import { bodyLimitsOf, type AppEnv } from './env.ts'
@@ -70,6 +70,8 @@ app.get('/v1/models', (c) => reply(c, { models: listModels() }))
 app.post('/v1/sessions', limit((l) => l.stepBytes), async (c) => {
   const body = parse(CreateSession, await readBody(c.req.raw))
   manifestOf(body.model)
+  if (body.kivi && body.memoryDtype !== 'kivi')
+    throw new BadRequestError(`kivi options need memoryDtype 'kivi' (got '${body.memoryDtype}')`, {}, 'invalid_storage')
   const bytes = crypto.getRandomValues(new Uint8Array(16))
   const id = `s_${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`
   const info = unwrap(

@@ -7,7 +7,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
 import { roundTrip, type StorageOptions } from '../memory/storage.ts'
-import { BadRequestError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
+import { BadRequestError, MemoryCodecError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply, unpackBody } from './body.ts'
@@ -41,8 +41,22 @@ function storageOf(config: SessionConfig): StorageOptions {
   return config.memoryDtype === 'kivi' ? { dtype: 'kivi', kivi: config.kivi ?? {} } : { dtype: config.memoryDtype }
 }
 
+/** Largest |K/V| an imported memory may hold. Real models' keys and values stay orders of magnitude
+ * below; values near float32's limit would overflow attention and fail every later step. */
+export const MAX_KV_ABS = 1e5
+
+/** @throws MemoryCodecError (`memory_out_of_range`, 422) naming the layer and value */
+function checkKvRange(memory: SessionMemory): void {
+  memory.layers.forEach((layer, l) => {
+    for (const [name, t] of [['keys', layer.keys], ['values', layer.values]] as const)
+      for (let i = 0; i < t.length; i++)
+        if (Math.abs(t[i]) > MAX_KV_ABS)
+          throw new MemoryCodecError(`imported memory layer ${l} ${name}[${i}] = ${t[i]} is outside ±${MAX_KV_ABS}`, { layer: l }, 'memory_out_of_range')
+  })
+}
+
 export class SessionObject extends DurableObject<Env> {
-  private readonly store: SessionStore
+  private store: SessionStore
   /** Decoded memory of the last durable state, with its blob size (bytes). */
   private hot?: { memory: SessionMemory; bytes: number }
   private lock: Promise<unknown> = Promise.resolve()
@@ -90,7 +104,7 @@ export class SessionObject extends DurableObject<Env> {
         throw new SeqConflictError(`step ${last} was followed by a memory import; send seq ${last + 1}`, { lastSeq: last })
       }
       if (request.seq !== last + 1)
-        throw new SeqConflictError(`expected seq ${last + 1} (or ${last} to replay), got ${request.seq}`, {
+        throw new SeqConflictError(`expected seq ${last + 1}${last > 0 ? ` (or ${last} to replay)` : ''}, got ${request.seq}`, {
           lastSeq: last,
           expectedSeq: last + 1,
         })
@@ -143,15 +157,19 @@ export class SessionObject extends DurableObject<Env> {
 
   /**
    * Replaces the session's memory with an imported blob after full validation (magic, version,
-   * CRC, model sha256, shapes). On any error the stored memory is untouched.
+   * CRC, model sha256, shapes, finite values within ±MAX_KV_ABS). On any error the stored memory is
+   * untouched. The session then continues from the blob's step: its last seq becomes the blob's
+   * `seq` (so importing an earlier export of the same session rolls it back, and a blob exported
+   * from another session at seq 5 continues here at seq 6); the stored reply is dropped.
    */
   async importMemory(tenant: string, blob: Uint8Array): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
       const { memory } = decodeMemory(blob, expectedShape(config))
+      checkKvRange(memory)
       const kept = roundTrip(memory, storageOf(config))
       const stored = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
-      this.store.save({ seq: this.store.seq(), memory: stored, reply: null })
+      this.store.save({ seq: memory.seq, memory: stored, reply: null })
       this.hot = { memory: kept, bytes: stored.byteLength }
       return this.describe(config)
     })
@@ -163,6 +181,8 @@ export class SessionObject extends DurableObject<Env> {
       this.configFor(tenant)
       this.hot = undefined
       await this.ctx.storage.deleteAll()
+      // deleteAll drops the tables too: recreate them so later requests answer 404, not 500.
+      this.store = new SessionStore(this.ctx.storage)
       return { deleted: true as const }
     })
   }

@@ -71,3 +71,23 @@ describe('agent models in workerd', () => {
     expect(r.data.detail).toMatch(/camera 'top' must be 32×32 px, got 8×8/)
   })
 })
+
+describe('agent input limits', () => {
+  it('refuses a PNG whose IHDR declares a huge image before inflating it, and out-of-range proprio', async () => {
+    const gui = (await client.createSession({ model: 'gui-carried', policy: { name: 'full' } })).data.id
+    const png = new GuiEnv().reset('click-button', 1).png().slice()
+    new DataView(png.buffer).setUint32(16, 50_000)
+    new DataView(png.buffer).setUint32(20, 50_000)
+    const t0 = Date.now()
+    const r = await client.step(gui, 1, { image: png, instruction: 'x' }, undefined, true)
+    expect(r.status).toBe(400)
+    expect(r.data.detail).toMatch(/must be 128×96 px, got 50000×50000/)
+    expect(Date.now() - t0).toBeLessThan(2000)
+    const robot = (await client.createSession({ model: 'robot-carried', policy: { name: 'full' } })).data.id
+    const o = new RobotEnv().reset('reach-red', 1)
+    const frames = o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data }))
+    const p = await client.step(robot, 1, { images: frames, proprio: [1e308, 0, 0, 0, 0], instruction: o.instruction }, undefined, true)
+    expect(p.status).toBe(400)
+    expect(p.data.code).toBe('invalid_observation')
+  })
+})

@@ -131,3 +131,45 @@ describe('bad input', () => {
     expect(pack(r.data).length).toBeGreaterThan(0)
   })
 })
+
+describe('lifecycle and import edge cases', () => {
+  it('a deleted session answers 404 on every route, not 500', async () => {
+    const gone = (await client.createSession()).data.id
+    expect((await client.step(gone, 1, { text: 'hello' })).status).toBe(200)
+    expect((await client.call('DELETE', `/v1/sessions/${gone}`)).status).toBe(200)
+    for (const r of [await client.info(gone), await client.step(gone, 2, { text: 'x' }), await client.exportMemory(gone), await client.call('DELETE', `/v1/sessions/${gone}`)]) {
+      expect(r.status).toBe(404)
+      expect(r.data.code).toBe('unknown_session')
+    }
+  })
+
+  it('a memory exported at seq 3 continues at seq 4 in another session; a huge K/V blob is refused', async () => {
+    const other = (await client.createSession({ policy: { name: 'window', params: { sinkTokens: 2, recentTokens: 30 } } })).data.id
+    const imported = await client.importMemory(other, stored)
+    expect(imported.status).toBe(200)
+    expect(imported.data.seq).toBe(3)
+    expect((await client.step(other, 1, { text: 'x' })).status).toBe(409)
+    expect((await client.step(other, 4, { text: 'screen 4' })).status).toBe(200)
+    const before = (await client.exportMemory(other)).data
+    const huge = memoryBlob(manifest.kvHeads, 5)
+    // keys of layer 0 start right after the 8-aligned header; rebuild via the codec instead:
+    const { decodeMemory } = await import('../../memory/codec.ts')
+    const mem = decodeMemory(huge).memory
+    mem.layers[0].keys[3] = 3e38
+    const bad = encodeMemory(mem, { policy: { name: 'full', params: {} }, dtype: 'float32' })
+    const r = await client.importMemory(other, bad)
+    expect(r.status).toBe(422)
+    expect(r.data.code).toBe('memory_out_of_range')
+    expect((await client.exportMemory(other)).data).toEqual(before)
+  })
+
+  it('fields a model does not read, and kivi options without kivi storage, are refused', async () => {
+    const r = await client.step(id, 5, { text: 'x', proprio: [1, 2] })
+    expect(r.status).toBe(400)
+    expect(r.data.code).toBe('invalid_observation')
+    expect(r.data.detail).toMatch(/does not read observation field\(s\) proprio/)
+    const k = await client.createSession({ memoryDtype: 'float32', kivi: { bits: 2 } })
+    expect(k.status).toBe(400)
+    expect(k.data.code).toBe('invalid_storage')
+  })
+})
