@@ -90,9 +90,13 @@ export function checkPolicyFits(manifest: ModelManifest, policy: Policy): void {
  * @throws PolicyConfigError as `createPolicy`, or when the model lacks a port the policy reads
  */
 export function policyFor(manifest: ModelManifest, name: string, params: Record<string, unknown>): Policy {
-  const filled = name === 'guikv' && params.queryGroupSize === undefined
-    ? { ...params, queryGroupSize: manifest.heads / manifest.kvHeads }
-    : params
+  const groupSize = manifest.heads / manifest.kvHeads
+  if (name === 'guikv' && params.queryGroupSize !== undefined && params.queryGroupSize !== groupSize)
+    throw new PolicyConfigError(
+      `guikv policy parameter 'queryGroupSize' must be ${groupSize} for model '${manifest.id}' (${manifest.heads} heads over ${manifest.kvHeads} KV heads), got ${String(params.queryGroupSize)}`,
+      { policy: name, parameter: 'queryGroupSize' },
+    )
+  const filled = name === 'guikv' ? { ...params, queryGroupSize: groupSize } : params
   const policy = createPolicy(name, filled)
   checkPolicyFits(manifest, policy)
   return policy

@@ -101,6 +101,12 @@ describe('runStep', () => {
     expect([...out.memory.layers[0].positions.subarray(0, 8)]).toEqual([0, 1, 8, 9, 10, 11, 12, 13])
   })
 
+  it('fills GUI-KV\'s query-group size from the model and refuses a wrong one', async () => {
+    const { policyFor } = await import('../../worker/engine.ts')
+    expect(policyFor(m, 'guikv', { budgetTokens: 64 }).params.queryGroupSize).toBe(m.heads / m.kvHeads)
+    expect(() => policyFor(m, 'guikv', { budgetTokens: 64, queryGroupSize: 3 })).toThrow(/'queryGroupSize' must be 2/)
+  })
+
   it('refuses a prefix past maxPosition with a clear error and leaves the memory as it was', async () => {
     const mem = { ...fresh(), nextPosition: m.maxPosition - 2 }
     await expect(runStep(runtime, mem, createPolicy('full', {}), { seq: 1, observation: { text: 'abc' } }, limits)).rejects.toThrow(/maxPosition/)
