@@ -10,7 +10,7 @@ import { roundTrip, type StorageOptions } from '../memory/storage.ts'
 import { BadRequestError, MemoryCodecError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
-import { packReply, unpackBody } from './body.ts'
+import { packReply } from './body.ts'
 import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
 import { limitsOf } from './env.ts'
@@ -185,11 +185,6 @@ export class SessionObject extends DurableObject<Env> {
       this.store = new SessionStore(this.ctx.storage)
       return { deleted: true as const }
     })
-  }
-
-  /** A decoded stored reply (for tests and the Worker's JSON re-encoding). */
-  static decodeReply(bytes: Uint8Array): unknown {
-    return unpackBody(bytes)
   }
 
   private load(config: SessionConfig): { memory: SessionMemory; bytes: number } {

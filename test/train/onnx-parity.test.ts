@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ortForNode, type Ort } from '../../gpu/ort-node.ts'
+import { relErr } from '../models/harness.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const MODELS = process.env.STEPKV_MODELS_DIR ?? path.join(ROOT, 'models')
@@ -48,17 +49,6 @@ function tensorOf(ort: Ort, t: FixtureTensor) {
   const data =
     t.dtype === 'float32' ? new Float32Array(buf) : t.dtype === 'int64' ? new BigInt64Array(buf) : new Uint8Array(buf)
   return new ort.Tensor(t.dtype, data, t.dims)
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length)
-  let diff = 0
-  let scale = 1
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return diff / scale
 }
 
 function feedsOf(ort: Ort, feeds: Feeds) {

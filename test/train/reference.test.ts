@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest'
 import type { DecoderConfig } from '../../models/decoder/config.ts'
 import type { DecoderWeights } from '../../models/decoder/weights.ts'
 import { forward64, type Forward64Output } from '../reference/decoder64.ts'
+import { relErr } from '../models/harness.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const fixture = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/train-reference.json'), 'utf8'))
@@ -24,17 +25,6 @@ const f32 = (t: F32): Float32Array => {
   const out = new ArrayBuffer(buf.length)
   new Uint8Array(out).set(buf)
   return new Float32Array(out)
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length)
-  let diff = 0
-  let scale = 1
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return diff / scale
 }
 
 const config: DecoderConfig = fixture.config
