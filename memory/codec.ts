@@ -12,6 +12,11 @@
  * | P+L … +4 | CRC-32 (u32 LE) of every byte before it (prelude, header, padding, payload) |
  * | … +32 | HMAC-SHA256 over everything before it, only when the header says `hmac: true` |
  *
+ * Signing (`signing.ts`): the Durable Object stores unsigned blobs (`hmac: false`); an export is
+ * re-framed by `withHmacTrailer` (flag set, CRC recomputed, 32 bytes reserved) and the tag is
+ * written with the tenant's key. `decodeMemory` reads a flagged blob only when the caller says it
+ * verified the tag (`{ hmacVerified: true }`), so a flagged blob never slips past verification.
+ *
  * The CRC also covers the 10-byte prelude (a flipped header-length byte is caught too).
  * Tensors (`tensor-table.ts`), per layer: K/V as float32 or float16 `[kvHeads, tokens, headDim]`,
  * or as KIVI parts (`kivi.ts`: packed codes, float32 min/max statistics, float32 residual rows);
@@ -194,7 +199,10 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
 }
 
 /** Locate sections, parse the header, check the CRC before trusting anything the header says. */
-function openEnvelope(bytes: Uint8Array): {
+function openEnvelope(
+  bytes: Uint8Array,
+  hmacVerified = false,
+): {
   header: MemoryHeader
   payloadOffset: number
   payloadBytes: number
@@ -251,11 +259,13 @@ function openEnvelope(bytes: Uint8Array): {
     throw new MemoryCodecError(mismatch + why, { stored, computed })
   }
   if (!header) throw headerError
-  if (header.hmac) {
+  if (header.hmac !== hmacVerified) {
     throw new MemoryCodecError(
-      'HMAC-signed memory blobs are not supported yet',
+      header.hmac
+        ? 'memory blob is HMAC-signed: verify its tag first (signing.ts verifyMemory)'
+        : 'memory blob is not HMAC-signed; an import needs a blob exported for this tenant',
       {},
-      'memory_hmac_unsupported',
+      'memory_signature',
     )
   }
   return { header, payloadOffset, payloadBytes: crcOffset - payloadOffset }
@@ -268,18 +278,24 @@ function openEnvelope(bytes: Uint8Array): {
  * @param bytes the blob, as a Uint8Array view (any byteOffset, e.g. a Node Buffer)
  * @param expect the model and geometry the memory must match (refused otherwise); `layers` is the
  *   model's layer count and `layerIds` the model layers the memory must store (absent = all)
+ * @param options `hmacVerified`: the caller checked the HMAC-SHA256 trailer (`verifyMemory`); then
+ *   the blob must be flagged `hmac: true` (36-byte trailer), else it must not be
  * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`, scores and layerIds when stored),
  *   its policy as data, the dtype and (KIVI) its settings
  * @throws MemoryCodecError (`code` memory_corrupt | memory_truncated | memory_version |
- *   memory_hmac_unsupported): wrong magic, unknown version, header past the end, truncation,
+ *   memory_signature (the `hmac` flag disagrees with `options.hmacVerified`)): wrong magic, unknown version, header past the end, truncation,
  *   "CRC32 mismatch: stored X, computed Y", invalid header or tensor table, unknown dtype, KIVI
  *   counts that disagree with the positions, bad statistics or code padding, data that breaks the
  *   memory's invariants (NaN/Inf, positions, frames, kinds, scores, layerIds);
  *   ModelMismatchError: another model (sha256), stored layers or shapes that disagree with `expect`
  */
-export function decodeMemory(bytes: Uint8Array, expect?: MemoryShape): DecodedMemory {
+export function decodeMemory(
+  bytes: Uint8Array,
+  expect?: MemoryShape,
+  options: { hmacVerified?: boolean } = {},
+): DecodedMemory {
   const blob = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes)
-  const { header, payloadOffset, payloadBytes } = openEnvelope(blob)
+  const { header, payloadOffset, payloadBytes } = openEnvelope(blob, options.hmacVerified ?? false)
   const { dtype } = header
   if (!isStorageDType(dtype)) throw new MemoryCodecError(`unknown storage dtype '${dtype}'`)
   if (expect) checkModelShape(header, expect)
@@ -317,4 +333,27 @@ export function decodeMemory(bytes: Uint8Array, expect?: MemoryShape): DecodedMe
     layerBits: [...header.kivi.bits],
   }
   return { memory, policy: header.policy, dtype, ...(kivi && { kivi }) }
+}
+
+/**
+ * Re-frame an unsigned blob for signing: the header's `hmac` flag set, the CRC recomputed over the
+ * new prelude, header and payload, and `HMAC_BYTES` zero bytes appended for the tag
+ * (`signing.ts` writes it). Tensors and every other header field are kept exactly.
+ * @param blob a valid unsigned blob (its CRC is checked)
+ * @returns a new Uint8Array of `blob.byteLength + HMAC_BYTES` bytes (more if the header grew)
+ * @throws MemoryCodecError if `blob` is not a valid unsigned blob (as `decodeMemory`)
+ */
+export function withHmacTrailer(blob: Uint8Array): Uint8Array {
+  const { header, payloadOffset, payloadBytes } = openEnvelope(blob)
+  const headerBytes = packHeader({ ...header, hmac: true })
+  const offset = align8(PRELUDE_BYTES + headerBytes.byteLength)
+  const out = new Uint8Array(offset + payloadBytes + CRC_BYTES + HMAC_BYTES)
+  const view = new DataView(out.buffer)
+  out.set(blob.subarray(0, 6))
+  view.setUint32(6, headerBytes.byteLength, true)
+  out.set(headerBytes, PRELUDE_BYTES)
+  out.set(blob.subarray(payloadOffset, payloadOffset + payloadBytes), offset)
+  const crcOffset = offset + payloadBytes
+  view.setUint32(crcOffset, crc32(out.subarray(0, crcOffset)), true)
+  return out
 }

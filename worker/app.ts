@@ -6,9 +6,11 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import type { Context, MiddlewareHandler } from 'hono'
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
+import { signMemory, verifyMemory } from '../memory/signing.ts'
 import { bearerAuth } from './auth.ts'
 import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
 import { bodyLimitsOf, type AppEnv } from './env.ts'
+import { memoryKeyFor } from './memory-keys.ts'
 import { listModels, manifestOf } from './models.ts'
 import { problemOf, unwrap } from './problem.ts'
 import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
@@ -98,15 +100,22 @@ app.post('/v1/sessions/:id/steps', limit((l) => l.stepBytes), async (c) => {
   return c.json(toJson(unpackBody(packed) as Record<string, unknown>))
 })
 
+/** The memory blob, signed with the tenant's key (HMAC-SHA256 trailer, `memory/signing.ts`). */
 app.get('/v1/sessions/:id/memory', async (c) => {
-  const blob = unwrap(await stubFor(c, c.req.param('id')).exportMemory(c.get('tenant')))
-  return c.body(blob as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE })
+  const tenant = c.get('tenant')
+  const blob = unwrap(await stubFor(c, c.req.param('id')).exportMemory(tenant))
+  const signed = await signMemory(blob, await memoryKeyFor(c.env, tenant))
+  return c.body(signed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE })
 })
 
+/** Imports a blob this service exported for the same tenant: the tag is verified here, before the
+ * Durable Object parses anything. */
 app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBytes), async (c) => {
+  const tenant = c.get('tenant')
   const stub = stubFor(c, c.req.param('id'))
   const blob = new Uint8Array(await c.req.arrayBuffer())
-  return reply(c, unwrap(await stub.importMemory(c.get('tenant'), blob)))
+  await verifyMemory(blob, await memoryKeyFor(c.env, tenant), tenant)
+  return reply(c, unwrap(await stub.importMemory(tenant, blob)))
 })
 
 app.delete('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.req.param('id')).destroy(c.get('tenant')))))

@@ -9,6 +9,8 @@ export interface Env {
   SESSIONS: DurableObjectNamespace<SessionObject>
   /** JSON object mapping API key → tenant id (a Worker secret; `.dev.vars` locally). */
   API_KEYS: string
+  /** Secret (≥ 32 bytes) from which each tenant's memory-blob HMAC key is derived (HKDF-SHA256). */
+  MEMORY_HMAC_SECRET?: string
   /** Largest step body (bytes); default 8 MiB. */
   STEP_BODY_LIMIT_BYTES?: string
   /** Largest memory import body (bytes); default 64 MiB. */

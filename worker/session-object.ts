@@ -147,7 +147,7 @@ export class SessionObject extends DurableObject<Env> {
     })
   }
 
-  /** The session's memory blob (SKVM envelope). */
+  /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant). */
   async exportMemory(tenant: string): Promise<Result<Uint8Array>> {
     return this.exclusive(() => {
       this.configFor(tenant)
@@ -157,7 +157,8 @@ export class SessionObject extends DurableObject<Env> {
 
   /**
    * Replaces the session's memory with an imported blob after full validation (magic, version,
-   * CRC, model sha256, shapes, finite values within ±MAX_KV_ABS). On any error the stored memory is
+   * CRC, model sha256, shapes, finite values within ±MAX_KV_ABS). The blob is signed (`hmac:
+   * true`) and its tag was verified by the Worker with the tenant's key. On any error the stored memory is
    * untouched. The session then continues from the blob's step: its last seq becomes the blob's
    * `seq` (so importing an earlier export of the same session rolls it back, and a blob exported
    * from another session at seq 5 continues here at seq 6); the stored reply is dropped.
@@ -165,7 +166,8 @@ export class SessionObject extends DurableObject<Env> {
   async importMemory(tenant: string, blob: Uint8Array): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
-      const { memory } = decodeMemory(blob, expectedShape(config))
+      // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
+      const { memory } = decodeMemory(blob, expectedShape(config), { hmacVerified: true })
       checkKvRange(memory)
       const kept = roundTrip(memory, storageOf(config))
       const stored = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })

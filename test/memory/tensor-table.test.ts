@@ -150,10 +150,10 @@ describe('untrusted header bytes', () => {
     expect(({} as Record<string, unknown>).x).toBeUndefined()
   })
 
-  it('refuses an HMAC-flagged blob until HMAC verification exists', () => {
+  it('refuses an HMAC-flagged blob unless the caller verified its tag (signing.ts)', () => {
     const signed = joinBlob({ ...header, hmac: true }, payload)
     const withTag = new Uint8Array(signed.byteLength + 32)
     withTag.set(signed)
-    expect(() => decodeMemory(withTag)).toThrow('HMAC-signed memory blobs are not supported yet')
+    expect(() => decodeMemory(withTag)).toThrow('memory blob is HMAC-signed: verify its tag first')
   })
 })
