@@ -35,10 +35,11 @@ export function api(fetcher: Fetch, base = 'http://stepkv.test', key = DEV_KEY) 
       call('POST', `/v1/sessions/${id}/steps`, { seq, observation, ...(options ? { options } : {}) }, msgpack),
     info: (id: string) => call('GET', `/v1/sessions/${id}`),
     exportMemory: (id: string) => call('GET', `/v1/sessions/${id}/memory`),
-    importMemory: async (id: string, blob: Uint8Array) => {
+    /** `ifMatch`: the session's ETag (`info(id)` → `etag`); the server refuses an import without it (428). */
+    importMemory: async (id: string, blob: Uint8Array, ifMatch?: string) => {
       const res = await fetcher(`${base}/v1/sessions/${id}/memory`, {
         method: 'PUT',
-        headers: { ...auth, 'content-type': 'application/x-stepkv-memory' },
+        headers: { ...auth, 'content-type': 'application/x-stepkv-memory', ...(ifMatch !== undefined && { 'if-match': ifMatch }) },
         body: blob as Uint8Array<ArrayBuffer>,
       })
       return { status: res.status, data: (await res.json()) as any }

@@ -11,6 +11,7 @@ import { bearerAuth } from './auth.ts'
 import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
 import { bodyLimitsOf, type AppEnv } from './env.ts'
 import { memoryKeyFor } from './memory-keys.ts'
+import { ifMatchTags } from './precondition.ts'
 import { listModels, manifestOf } from './models.ts'
 import { problemOf, unwrap } from './problem.ts'
 import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
@@ -90,7 +91,11 @@ app.post('/v1/sessions', limit((l) => l.stepBytes), async (c) => {
   return reply(c, info, 201)
 })
 
-app.get('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.req.param('id')).info(c.get('tenant')))))
+app.get('/v1/sessions/:id', async (c) => {
+  const info = unwrap(await stubFor(c, c.req.param('id')).info(c.get('tenant')))
+  c.header('ETag', info.etag)
+  return reply(c, info)
+})
 
 app.post('/v1/sessions/:id/steps', limit((l) => l.stepBytes), async (c) => {
   const stub = stubFor(c, c.req.param('id'))
@@ -103,19 +108,23 @@ app.post('/v1/sessions/:id/steps', limit((l) => l.stepBytes), async (c) => {
 /** The memory blob, signed with the tenant's key (HMAC-SHA256 trailer, `memory/signing.ts`). */
 app.get('/v1/sessions/:id/memory', async (c) => {
   const tenant = c.get('tenant')
-  const blob = unwrap(await stubFor(c, c.req.param('id')).exportMemory(tenant))
+  const { blob, etag } = unwrap(await stubFor(c, c.req.param('id')).exportMemory(tenant))
   const signed = await signMemory(blob, await memoryKeyFor(c.env, tenant))
-  return c.body(signed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE })
+  return c.body(signed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE, ETag: etag })
 })
 
-/** Imports a blob this service exported for the same tenant: the tag is verified here, before the
- * Durable Object parses anything. */
+/** Imports a blob this service exported for the same tenant, if the session is still at the
+ * If-Match ETag (`precondition.ts`): the tag is verified here, before the Durable Object parses
+ * anything. */
 app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBytes), async (c) => {
   const tenant = c.get('tenant')
   const stub = stubFor(c, c.req.param('id'))
+  const ifMatch = ifMatchTags(c.req.header('if-match') ?? null)
   const blob = new Uint8Array(await c.req.arrayBuffer())
   await verifyMemory(blob, await memoryKeyFor(c.env, tenant), tenant)
-  return reply(c, unwrap(await stub.importMemory(tenant, blob)))
+  const info = unwrap(await stub.importMemory(tenant, blob, ifMatch))
+  c.header('ETag', info.etag)
+  return reply(c, info)
 })
 
 app.delete('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.req.param('id')).destroy(c.get('tenant')))))

@@ -7,7 +7,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
 import { roundTrip, type StorageOptions } from '../memory/storage.ts'
-import { BadRequestError, MemoryCodecError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
+import { BadRequestError, MemoryCodecError, ModelMismatchError, NotFoundError, SeqConflictError, StepkvError } from '../memory/errors.ts'
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply } from './body.ts'
@@ -15,6 +15,7 @@ import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts
 import type { Env } from './env.ts'
 import { limitsOf } from './env.ts'
 import { adapterOf, manifestOf, runtimeOf } from './models.ts'
+import { checkIfMatch, etagOf } from './precondition.ts'
 import { asResult, type Result } from './problem.ts'
 import { SessionStore, type SessionConfig } from './storage.ts'
 
@@ -26,6 +27,8 @@ export interface SessionInfo {
   memoryDtype: SessionConfig['memoryDtype']
   createdAt: string
   seq: number
+  /** Strong ETag of the session state, `"<seq>.<generation>"`: the If-Match of a memory import. */
+  etag: string
   memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
 }
 
@@ -53,6 +56,12 @@ function checkKvRange(memory: SessionMemory): void {
         if (Math.abs(t[i]) > MAX_KV_ABS)
           throw new MemoryCodecError(`imported memory layer ${l} ${name}[${i}] = ${t[i]} is outside ±${MAX_KV_ABS}`, { layer: l }, 'memory_out_of_range')
   })
+}
+
+/** A policy as one string, parameters sorted by name (`{"name":"window","params":{…}}`). */
+function canonical(policy: { name: string; params: Record<string, unknown> }): string {
+  const params = Object.fromEntries(Object.entries(policy.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return JSON.stringify({ name: policy.name, params })
 }
 
 export class SessionObject extends DurableObject<Env> {
@@ -127,7 +136,13 @@ export class SessionObject extends DurableObject<Env> {
       const reply = {
         seq: request.seq,
         action: outcome.action,
-        memory: { tokensPerLayer: s.tokensPerLayer, bytes: blob.byteLength, nextPosition: s.nextPosition, durableSeq: request.seq },
+        memory: {
+          tokensPerLayer: s.tokensPerLayer,
+          bytes: blob.byteLength,
+          nextPosition: s.nextPosition,
+          durableSeq: request.seq,
+          etag: etagOf(request.seq, this.store.generation() + 1), // the save below advances it
+        },
         // persistMs is the memory encode; the transaction below commits before the Durable
         // Object's output gate releases the reply, so the reply is never ahead of storage.
         timings: { ...outcome.timings, loadMs, persistMs },
@@ -147,11 +162,12 @@ export class SessionObject extends DurableObject<Env> {
     })
   }
 
-  /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant). */
-  async exportMemory(tenant: string): Promise<Result<Uint8Array>> {
+  /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant) and
+   * the ETag of the state it is. */
+  async exportMemory(tenant: string): Promise<Result<{ blob: Uint8Array; etag: string }>> {
     return this.exclusive(() => {
       this.configFor(tenant)
-      return this.store.memory()!
+      return { blob: this.store.memory()!, etag: this.etag() }
     })
   }
 
@@ -162,12 +178,22 @@ export class SessionObject extends DurableObject<Env> {
    * untouched. The session then continues from the blob's step: its last seq becomes the blob's
    * `seq` (so importing an earlier export of the same session rolls it back, and a blob exported
    * from another session at seq 5 continues here at seq 6); the stored reply is dropped.
+   * @param ifMatch the strong ETags of If-Match: the session's current ETag must be one of them
+   * @throws StepkvError `precondition_failed` (412) when the session moved on (a step or import
+   *   since the client read its ETag); ModelMismatchError when the blob's model id differs,
+   *   `policy_mismatch` (422) when its policy name or parameters differ from the session's;
+   *   MemoryCodecError as `decodeMemory`, `memory_out_of_range`
    */
-  async importMemory(tenant: string, blob: Uint8Array): Promise<Result<SessionInfo>> {
+  async importMemory(tenant: string, blob: Uint8Array, ifMatch: string[]): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
+      checkIfMatch(ifMatch, this.etag(), this.store.seq())
       // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
-      const { memory } = decodeMemory(blob, expectedShape(config), { hmacVerified: true })
+      const { memory, policy } = decodeMemory(blob, expectedShape(config), { hmacVerified: true })
+      if (memory.model.id !== config.model)
+        throw new ModelMismatchError(`memory is for model '${memory.model.id}', this session runs '${config.model}'`, { field: 'model.id', expected: config.model, actual: memory.model.id })
+      if (canonical(policy) !== canonical(config.policy))
+        throw new StepkvError('policy_mismatch', 422, `memory was written under policy ${canonical(policy)}, this session runs ${canonical(config.policy)}: import into a session created with the same policy`, { expected: config.policy, actual: policy })
       checkKvRange(memory)
       const kept = roundTrip(memory, storageOf(config))
       const stored = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
@@ -214,8 +240,13 @@ export class SessionObject extends DurableObject<Env> {
       memoryDtype: config.memoryDtype,
       createdAt: config.createdAt,
       seq,
+      etag: this.etag(),
       memory: { tokensPerLayer: s.tokensPerLayer, bytes, nextPosition: s.nextPosition, durableSeq: seq },
     }
+  }
+
+  private etag(): string {
+    return etagOf(this.store.seq(), this.store.generation())
   }
 
   /** Runs `fn` after every earlier call on this object finished (steps never interleave). */

@@ -51,6 +51,14 @@ export class SessionStore {
     return row ? Number(new TextDecoder().decode(row.v)) : 0
   }
 
+  /** Number of writes of the session's memory since creation (steps and imports; 0 after create).
+   * With `seq` it makes the session's ETag: a seq alone repeats after an import of a blob at the
+   * same seq, the generation never does. */
+  generation(): number {
+    const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'generation'`).toArray()[0]
+    return row ? Number(new TextDecoder().decode(row.v)) : 0
+  }
+
   /** The stored reply of the last successful step, or null. */
   reply(): Uint8Array | null {
     const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'reply'`).toArray()[0]
@@ -81,9 +89,12 @@ export class SessionStore {
     })
   }
 
-  /** Replaces seq, memory and reply in one transaction. */
+  /** Replaces seq, memory and reply and advances the generation, in one transaction. */
   save(state: SessionState): void {
-    this.storage.transactionSync(() => this.writeState(state))
+    this.storage.transactionSync(() => {
+      this.put('generation', new TextEncoder().encode(String(this.generation() + 1)))
+      this.writeState(state)
+    })
   }
 
   /** Deletes everything this object stores. */

@@ -9,7 +9,7 @@ import manifest from '../../models/tiny-gqa/manifest.json'
 import { encodeMemory } from '../../memory/codec.ts'
 import { appendPrefix, emptyMemory } from '../../memory/session.ts'
 import { api, DEV_KEY, OTHER_KEY } from '../../sim/client.ts'
-import { resign, signFor } from './signing-tools.ts'
+import { importCurrent, resign, signFor } from './signing-tools.ts'
 
 const fetcher = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init))
 const client = api(fetcher)
@@ -90,17 +90,17 @@ describe('bad input', () => {
   })
 
   it('wrong tensor shapes, another model, or a corrupted blob in an imported memory → 422', async () => {
-    await expectProblem(await client.importMemory(id, await signFor(memoryBlob(manifest.kvHeads + 1, 5))), 422, 'model_mismatch')
-    await expectProblem(await client.importMemory(id, await signFor(memoryBlob(manifest.kvHeads, 5, 'f'.repeat(64)))), 422, 'model_mismatch')
+    await expectProblem(await importCurrent(client, id, await signFor(memoryBlob(manifest.kvHeads + 1, 5))), 422, 'model_mismatch')
+    await expectProblem(await importCurrent(client, id, await signFor(memoryBlob(manifest.kvHeads, 5, 'f'.repeat(64)))), 422, 'model_mismatch')
     const signed = await signFor(memoryBlob(manifest.kvHeads, 5))
     const corrupt = signed.slice()
     corrupt[corrupt.length - 72] ^= 0x10 // in the payload: the tag catches it
-    await expectProblem(await client.importMemory(id, corrupt), 422, 'memory_signature')
+    await expectProblem(await importCurrent(client, id, corrupt), 422, 'memory_signature')
     // Re-signed, the same flip reaches the decoder, whose CRC catches it.
-    await expectProblem(await client.importMemory(id, await resign(corrupt)), 422, 'memory_corrupt')
-    await expectProblem(await client.importMemory(id, new Uint8Array([1, 2, 3])), 422, 'memory_truncated')
+    await expectProblem(await importCurrent(client, id, await resign(corrupt)), 422, 'memory_corrupt')
+    await expectProblem(await importCurrent(client, id, new Uint8Array([1, 2, 3])), 422, 'memory_truncated')
     // An unsigned blob, however valid, is refused.
-    await expectProblem(await client.importMemory(id, memoryBlob(manifest.kvHeads, 5)), 422, 'memory_signature')
+    await expectProblem(await importCurrent(client, id, memoryBlob(manifest.kvHeads, 5)), 422, 'memory_signature')
   })
 
   it('oversized bodies → 413 (step limit 8 MiB; memory import has its own larger limit)', async () => {
@@ -112,7 +112,7 @@ describe('bad input', () => {
     })
     await expectProblem(res, 413, 'payload_too_large')
     // 9 MB is over the step limit but under the 64 MiB import limit: it reaches the HMAC check.
-    await expectProblem(await client.importMemory(id, new Uint8Array(9 << 20)), 422, 'memory_signature')
+    await expectProblem(await importCurrent(client, id, new Uint8Array(9 << 20)), 422, 'memory_signature')
     const huge = await raw(`/v1/sessions/${id}/memory`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/x-stepkv-memory' },
@@ -151,7 +151,7 @@ describe('lifecycle and import edge cases', () => {
 
   it('a memory exported at seq 3 continues at seq 4 in another session; a huge K/V blob is refused', async () => {
     const other = (await client.createSession({ policy: { name: 'window', params: { sinkTokens: 2, recentTokens: 30 } } })).data.id
-    const imported = await client.importMemory(other, stored)
+    const imported = await importCurrent(client, other, stored)
     expect(imported.status).toBe(200)
     expect(imported.data.seq).toBe(3)
     expect((await client.step(other, 1, { text: 'x' })).status).toBe(409)
@@ -162,8 +162,8 @@ describe('lifecycle and import edge cases', () => {
     const { decodeMemory } = await import('../../memory/codec.ts')
     const mem = decodeMemory(huge).memory
     mem.layers[0].keys[3] = 3e38
-    const bad = await signFor(encodeMemory(mem, { policy: { name: 'full', params: {} }, dtype: 'float32' }))
-    const r = await client.importMemory(other, bad)
+    const bad = await signFor(encodeMemory(mem, { policy: (await client.info(other)).data.policy, dtype: 'float32' }))
+    const r = await importCurrent(client, other, bad)
     expect(r.status).toBe(422)
     expect(r.data.code).toBe('memory_out_of_range')
     expect((await client.exportMemory(other)).data).toEqual(before)

@@ -9,7 +9,7 @@ import { CRC_BYTES, HMAC_BYTES } from '../../memory/codec.ts'
 import { verifyMemory } from '../../memory/signing.ts'
 import { api, OTHER_KEY } from '../../sim/client.ts'
 import { crc32 } from '../../memory/crc32.ts'
-import { keyOf, resign } from './signing-tools.ts'
+import { importCurrent, keyOf, resign } from './signing-tools.ts'
 
 const fetcher = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init))
 const dev = api(fetcher)
@@ -43,7 +43,7 @@ describe('signed memory export and import', () => {
 
   it('round trip: the same tenant re-imports its export', async () => {
     const copy = (await dev.createSession({ policy: { name: 'window', params: { sinkTokens: 2, recentTokens: 30 } } })).data.id
-    const r = await dev.importMemory(copy, exported)
+    const r = await importCurrent(dev, copy, exported)
     expect(r.status, JSON.stringify(r.data)).toBe(200)
     expect(r.data.seq).toBe(2)
     // The stored memory is the same as the source's: the two exports are identical bytes.
@@ -52,7 +52,7 @@ describe('signed memory export and import', () => {
 
   it('a blob signed for tenant dev is refused for tenant other (422, other\'s memory untouched)', async () => {
     const before = await blobOf(other, otherId)
-    const r = await other.importMemory(otherId, exported)
+    const r = await importCurrent(other, otherId, exported)
     expect(r.status).toBe(422)
     expect(r.data.code).toBe('memory_signature')
     expect(r.data.detail).toMatch(/no valid HMAC-SHA256 for tenant 'other'/)
@@ -67,12 +67,12 @@ describe('signed memory export and import', () => {
     new DataView(v2.buffer).setUint16(4, 2, true)
     const crcAt = v2.byteLength - HMAC_BYTES - CRC_BYTES
     new DataView(v2.buffer).setUint32(crcAt, crc32(v2.subarray(0, crcAt)), true)
-    const r = await dev.importMemory(devId, await resign(v2))
+    const r = await importCurrent(dev, devId, await resign(v2))
     expect(r.status).toBe(422)
     expect(r.data.code).toBe('memory_version')
     // The model's sha256 in the header: another model's blob (tiny-gqa-tempo session's export).
     const tempo = (await dev.createSession({ model: 'tiny-gqa-tempo', policy: { name: 'window', params: { sinkTokens: 2, recentTokens: 30 } } })).data.id
-    const m = await dev.importMemory(devId, await blobOf(dev, tempo))
+    const m = await importCurrent(dev, devId, await blobOf(dev, tempo))
     expect(m.status).toBe(422)
     expect(m.data.code).toBe('model_mismatch')
     expect(await blobOf(dev, devId)).toEqual(before)

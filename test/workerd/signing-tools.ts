@@ -23,3 +23,14 @@ export async function resign(bytes: Uint8Array, tenant = 'dev'): Promise<Uint8Ar
   out.set(new Uint8Array(await crypto.subtle.sign('HMAC', await keyOf(tenant), out.subarray(0, end))), end)
   return out
 }
+
+/** Imports `blob` conditionally on the session's current ETag (read just before), as a careful
+ * client does. */
+export async function importCurrent(
+  client: { info: (id: string) => Promise<{ data: any }>; importMemory: (id: string, blob: Uint8Array, ifMatch?: string) => Promise<{ status: number; data: any }> },
+  id: string,
+  blob: Uint8Array,
+) {
+  const etag = (await client.info(id)).data.etag as string | undefined
+  return client.importMemory(id, blob, etag)
+}
