@@ -9,9 +9,11 @@ import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../memory/
 import { signMemory, verifyMemory } from '../memory/signing.ts'
 import { bearerAuth } from './auth.ts'
 import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
-import { bodyLimitsOf, type AppEnv } from './env.ts'
+import type { AppEnv } from './env.ts'
+import { tenantLimitsOf, type TenantLimits } from './limits.ts'
 import { memoryKeyFor } from './memory-keys.ts'
 import { ifMatchTags } from './precondition.ts'
+import { chargeRequest } from './rate-limit.ts'
 import { listModels, manifestOf } from './models.ts'
 import { problemOf, unwrap } from './problem.ts'
 import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
@@ -33,6 +35,7 @@ app.onError((e, c) => {
   if (problem.status >= 500)
     console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), error: String(e), stack: (e as Error)?.stack }))
   c.header('x-request-id', c.get('requestId'))
+  if (typeof problem.retryAfterSeconds === 'number') c.header('Retry-After', String(problem.retryAfterSeconds))
   return c.json(problem, problem.status as 400, { 'Content-Type': 'application/problem+json' })
 })
 
@@ -45,9 +48,15 @@ app.get('/healthz', (c) => c.json({ ok: true, service: 'stepkv' }))
 
 app.use('/v1/*', bearerAuth)
 
-/** A body limit read from the environment at request time (limits are vars). */
-const limit = (pick: (l: ReturnType<typeof bodyLimitsOf>) => number): MiddlewareHandler<AppEnv> => (c, next) => {
-  const maxSize = pick(bodyLimitsOf(c.env))
+/** Requests per second per tenant (`rate-limit.ts`): 429 `rate_limited` with Retry-After. */
+app.use('/v1/*', async (c, next) => {
+  chargeRequest(c.get('tenant'), tenantLimitsOf(c.env, c.get('tenant')))
+  await next()
+})
+
+/** The tenant's body limit, read from the environment at request time (limits are vars). */
+const limit = (pick: (l: TenantLimits) => number): MiddlewareHandler<AppEnv> => (c, next) => {
+  const maxSize = pick(tenantLimitsOf(c.env, c.get('tenant')))
   return bodyLimit({
     maxSize,
     onError: () => {
@@ -70,15 +79,23 @@ function stubFor(c: Context<AppEnv>, id: string) {
 
 app.get('/v1/models', (c) => reply(c, { models: listModels() }))
 
-app.post('/v1/sessions', limit((l) => l.stepBytes), async (c) => {
+/** The tenant's `TenantObject` (session quota), or undefined when the binding is absent. */
+function quotaFor(c: Context<AppEnv>) {
+  const ns = c.env.TENANTS
+  return ns && ns.get(ns.idFromName(c.get('tenant')))
+}
+
+app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
   const body = parse(CreateSession, await readBody(c.req.raw))
   manifestOf(body.model)
   if (body.kivi && body.memoryDtype !== 'kivi')
     throw new BadRequestError(`kivi options need memoryDtype 'kivi' (got '${body.memoryDtype}')`, {}, 'invalid_storage')
   const bytes = crypto.getRandomValues(new Uint8Array(16))
   const id = `s_${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`
-  const info = unwrap(
-    await stubFor(c, id).create({
+  const quota = quotaFor(c)
+  if (quota) unwrap(await quota.admit(id, tenantLimitsOf(c.env, c.get('tenant')).sessions))
+  const created = await stubFor(c, id)
+    .create({
       id,
       tenant: c.get('tenant'),
       model: body.model,
@@ -86,9 +103,13 @@ app.post('/v1/sessions', limit((l) => l.stepBytes), async (c) => {
       memoryDtype: body.memoryDtype,
       ...(body.kivi && { kivi: body.kivi }),
       createdAt: new Date().toISOString(),
-    }),
-  )
-  return reply(c, info, 201)
+    })
+    .catch(async (e: unknown) => {
+      await quota?.release(id)
+      throw e
+    })
+  if (!created.ok) await quota?.release(id) // e.g. an invalid policy: the slot is not used
+  return reply(c, unwrap(created), 201)
 })
 
 app.get('/v1/sessions/:id', async (c) => {
@@ -97,10 +118,10 @@ app.get('/v1/sessions/:id', async (c) => {
   return reply(c, info)
 })
 
-app.post('/v1/sessions/:id/steps', limit((l) => l.stepBytes), async (c) => {
+app.post('/v1/sessions/:id/steps', limit((l) => l.stepBodyBytes), async (c) => {
   const stub = stubFor(c, c.req.param('id'))
   const request = parse(StepRequestSchema, await readBody(c.req.raw))
-  const packed = unwrap(await stub.step(c.get('tenant'), request))
+  const packed = unwrap(await stub.step(c.get('tenant'), request, tenantLimitsOf(c.env, c.get('tenant'))))
   if (wantsMsgpack(c.req.raw)) return c.body(packed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MSGPACK })
   return c.json(toJson(unpackBody(packed) as Record<string, unknown>))
 })
@@ -116,18 +137,23 @@ app.get('/v1/sessions/:id/memory', async (c) => {
 /** Imports a blob this service exported for the same tenant, if the session is still at the
  * If-Match ETag (`precondition.ts`): the tag is verified here, before the Durable Object parses
  * anything. */
-app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBytes), async (c) => {
+app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBodyBytes), async (c) => {
   const tenant = c.get('tenant')
   const stub = stubFor(c, c.req.param('id'))
   const ifMatch = ifMatchTags(c.req.header('if-match') ?? null)
   const blob = new Uint8Array(await c.req.arrayBuffer())
   await verifyMemory(blob, await memoryKeyFor(c.env, tenant), tenant)
-  const info = unwrap(await stub.importMemory(tenant, blob, ifMatch))
+  const info = unwrap(await stub.importMemory(tenant, blob, ifMatch, tenantLimitsOf(c.env, tenant).memoryBytesPerSession))
   c.header('ETag', info.etag)
   return reply(c, info)
 })
 
-app.delete('/v1/sessions/:id', async (c) => reply(c, unwrap(await stubFor(c, c.req.param('id')).destroy(c.get('tenant')))))
+app.delete('/v1/sessions/:id', async (c) => {
+  const id = c.req.param('id')
+  const done = unwrap(await stubFor(c, id).destroy(c.get('tenant')))
+  await quotaFor(c)?.release(id)
+  return reply(c, done)
+})
 
 /** A step reply for JSON: `logits.data` (raw float32 bytes in msgpack) becomes a number array. */
 function toJson(reply: Record<string, unknown>): Record<string, unknown> {

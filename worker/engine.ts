@@ -116,7 +116,8 @@ const now = () => performance.now()
 /**
  * Runs one step: the prefix prefilled against `memory`, action = greedy next token, memory =
  * policy(memory ⊕ prefix). Generated tokens are not kept (ARCHITECTURE.md, step semantics).
- * @throws BadRequestError for an invalid observation or a position past the model's `maxPosition`
+ * @throws BadRequestError for an invalid observation or a position past the model's `maxPosition`;
+ *   StepkvError `too_many_tokens` (413) for a prefix over `limits.maxPrefixTokens`
  * @throws NumericError when the model produced NaN/Inf (nothing may be stored)
  * @throws FeedError if a feed disagrees with the manifest (a bug: inputs are checked before)
  */
@@ -131,10 +132,14 @@ export async function runStep(
   const m = runtime.manifest
   const tempo = policy.memory === 'tempo'
   const t0 = now()
-  const prefix = await adapter.encode(request.observation)
+  const prefix = await adapter.encode(request.observation).catch((e: unknown) => {
+    // The adapters refuse an over-long observation as they tokenize; the limit is a 413 here.
+    if (e instanceof StepkvError && e.code === 'too_many_tokens') throw new StepkvError(e.code, 413, e.message, e.details)
+    throw e
+  })
   const S = prefix.tokens
   if (S > limits.maxPrefixTokens)
-    throw new BadRequestError(`the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S }, 'too_many_tokens')
+    throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
   pinKinds(prefix.kinds, request.options)
   const P = tempo ? 0 : memory.tokens
   const start = tempo ? 0 : memory.nextPosition

@@ -1,8 +1,11 @@
 /**
- * @module The Worker's bindings and the limits read from them (`wrangler.toml` [vars], `.dev.vars`).
+ * @module The Worker's bindings and the limits read from them (`wrangler.toml` [vars], `.dev.vars`;
+ * per-tenant limits in `limits.ts`).
  */
 import type { SessionObject } from './session-object.ts'
 import type { EngineLimits } from './engine.ts'
+import { intVar, type TenantLimits } from './limits.ts'
+import type { TenantObject } from './tenant-object.ts'
 
 /** Bindings of the stepkv Worker. Limits are strings because Worker vars are. */
 export interface Env {
@@ -19,28 +22,28 @@ export interface Env {
   MAX_PREFIX_TOKENS?: string
   /** Most tokens per layer a session's memory may hold; default 65536. */
   MAX_MEMORY_TOKENS?: string
+  /** Per-tenant limits (`limits.ts`): requests/s refill and bucket size, live sessions, stored
+   * memory bytes per session; `TENANT_LIMITS` a JSON object of per-tenant overrides. */
+  RATE_LIMIT_RPS?: string
+  RATE_LIMIT_BURST?: string
+  MAX_SESSIONS_PER_TENANT?: string
+  MAX_MEMORY_BYTES_PER_SESSION?: string
+  TENANT_LIMITS?: string
+  /** One `TenantObject` per tenant (session quota). Absent (e.g. the app mounted without it):
+   * sessions are not counted. */
+  TENANTS?: DurableObjectNamespace<TenantObject>
 }
 
 /** Hono's Env for the app. */
 export type AppEnv = { Bindings: Env; Variables: { tenant: string; requestId: string } }
 
-const intVar = (v: string | undefined, fallback: number) => {
-  const n = v === undefined ? NaN : Number(v)
-  return Number.isInteger(n) && n > 0 ? n : fallback
-}
+/** The tenant's limits a step needs (`limits.ts`), passed from the Worker to the Durable Object. */
+export type StepLimits = Pick<TenantLimits, 'prefixTokensPerStep' | 'memoryBytesPerSession'>
 
-/** Body limits in bytes. */
-export function bodyLimitsOf(env: Env): { stepBytes: number; memoryBytes: number } {
+/** Per-step engine limits: the tenant's tokens per step, the deployment's memory tokens. */
+export function engineLimitsOf(env: Env, limits: StepLimits): EngineLimits {
   return {
-    stepBytes: intVar(env.STEP_BODY_LIMIT_BYTES, 8 << 20),
-    memoryBytes: intVar(env.MEMORY_BODY_LIMIT_BYTES, 64 << 20),
-  }
-}
-
-/** Per-step engine limits. */
-export function limitsOf(env: Env): EngineLimits {
-  return {
-    maxPrefixTokens: intVar(env.MAX_PREFIX_TOKENS, 4096),
+    maxPrefixTokens: limits.prefixTokensPerStep,
     maxMemoryTokens: intVar(env.MAX_MEMORY_TOKENS, 65_536),
   }
 }

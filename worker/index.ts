@@ -4,5 +4,6 @@
 import { app } from './app.ts'
 
 export { SessionObject } from './session-object.ts'
+export { TenantObject } from './tenant-object.ts'
 export { app }
 export default app

@@ -13,7 +13,7 @@ import type { SessionMemory } from '../memory/types.ts'
 import { packReply } from './body.ts'
 import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
-import { limitsOf } from './env.ts'
+import { engineLimitsOf, type StepLimits } from './env.ts'
 import { adapterOf, manifestOf, runtimeOf } from './models.ts'
 import { checkIfMatch, etagOf } from './precondition.ts'
 import { asResult, type Result } from './problem.ts'
@@ -56,6 +56,18 @@ function checkKvRange(memory: SessionMemory): void {
         if (Math.abs(t[i]) > MAX_KV_ABS)
           throw new MemoryCodecError(`imported memory layer ${l} ${name}[${i}] = ${t[i]} is outside ±${MAX_KV_ABS}`, { layer: l }, 'memory_out_of_range')
   })
+}
+
+/** @throws StepkvError `memory_limit` (`status`: 422 for a step, 413 for an import) when the
+ * stored blob (`bytes`) would exceed the tenant's `limit` (bytes); nothing is stored */
+function checkMemoryBytes(bytes: number, limit: number, status: 413 | 422): void {
+  if (bytes > limit)
+    throw new StepkvError(
+      'memory_limit',
+      status,
+      `the session's memory would be ${bytes} bytes, over its limit of ${limit} bytes: ${status === 413 ? 'import a smaller memory' : 'use a smaller budget or storage (float16, kivi), or reset'}`,
+      { bytes, limit },
+    )
 }
 
 /** A policy as one string, parameters sorted by name (`{"name":"window","params":{…}}`). */
@@ -101,9 +113,9 @@ export class SessionObject extends DurableObject<Env> {
 
   /**
    * Runs step `request.seq` (msgpack-encoded reply bytes come back; the Worker re-encodes as JSON
-   * when asked). @throws SeqConflictError, BadRequestError, NumericError (nothing stored)
+   * when asked). `stepLimits` are the tenant's (the Worker reads them from its environment). @throws SeqConflictError, BadRequestError, NumericError (nothing stored)
    */
-  async step(tenant: string, request: StepRequest): Promise<Result<Uint8Array>> {
+  async step(tenant: string, request: StepRequest, stepLimits: StepLimits): Promise<Result<Uint8Array>> {
     return this.exclusive(async () => {
       const config = this.configFor(tenant)
       const last = this.store.seq()
@@ -122,7 +134,7 @@ export class SessionObject extends DurableObject<Env> {
       const loadMs = performance.now() - t0
       const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
       const runtime = runtimeOf(config.model)
-      const limits = limitsOf(this.env)
+      const limits = engineLimitsOf(this.env, stepLimits)
       const adapter = adapterOf(config.model, limits.maxPrefixTokens)
       const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter)
       const t1 = performance.now()
@@ -130,6 +142,7 @@ export class SessionObject extends DurableObject<Env> {
       // and one reloaded after eviction never differ.
       const kept = roundTrip(outcome.memory, storageOf(config))
       const blob = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
+      checkMemoryBytes(blob.byteLength, stepLimits.memoryBytesPerSession, 422)
       const persistMs = performance.now() - t1
       const s = summary(kept)
       const logits = outcome.logits
@@ -179,12 +192,13 @@ export class SessionObject extends DurableObject<Env> {
    * `seq` (so importing an earlier export of the same session rolls it back, and a blob exported
    * from another session at seq 5 continues here at seq 6); the stored reply is dropped.
    * @param ifMatch the strong ETags of If-Match: the session's current ETag must be one of them
+   * @param memoryBytesPerSession the tenant's limit on the stored blob (bytes): 413 `memory_limit`
    * @throws StepkvError `precondition_failed` (412) when the session moved on (a step or import
    *   since the client read its ETag); ModelMismatchError when the blob's model id differs,
    *   `policy_mismatch` (422) when its policy name or parameters differ from the session's;
    *   MemoryCodecError as `decodeMemory`, `memory_out_of_range`
    */
-  async importMemory(tenant: string, blob: Uint8Array, ifMatch: string[]): Promise<Result<SessionInfo>> {
+  async importMemory(tenant: string, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
       checkIfMatch(ifMatch, this.etag(), this.store.seq())
@@ -197,6 +211,7 @@ export class SessionObject extends DurableObject<Env> {
       checkKvRange(memory)
       const kept = roundTrip(memory, storageOf(config))
       const stored = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
+      checkMemoryBytes(stored.byteLength, memoryBytesPerSession, 413)
       this.store.save({ seq: memory.seq, memory: stored, reply: null })
       this.hot = { memory: kept, bytes: stored.byteLength }
       return this.describe(config)
