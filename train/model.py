@@ -245,20 +245,24 @@ class Decoder(nn.Module):
         scores = scores.masked_fill(~allowed, MASKED_SCORE)
         return torch.matmul(torch.softmax(scores, dim=-1), v)
 
-    def forward_train(self, x, position_ids, allowed, bank=None, bank_bias=None):
+    def forward_train(self, x, position_ids, allowed, bank=None, bank_bias=None, upto: int | None = None):
         """x [B, S, D]; position_ids [B, S]; allowed [B, 1, S, S] bool (no past: the whole training
         sequence is one prefill). bank: list per memory layer of (key, value) [B, Hkv, M, Dh] or
         None (then no retrieval, e.g. the carried regime); bank_bias [B, Hkv, 1, M].
+        upto: stop after this layer (then the hidden state returned is None): the batched TempoFit
+        unroll (train.py) only needs the memory layers' prefixes from its early passes.
         Returns final hidden states [B, S, D] (normed) and per memory layer (k, v) pre-RoPE
         [B, Hkv, S, Dh] (for the next frames' bank)."""
         c = self.c
         cos, sin = rope_tables(position_ids, c.head_dim, c.rope_base, dtype=x.dtype)
         prefixes = []
         slot = 0
-        for blk in self.blocks:
+        for l, blk in enumerate(self.blocks):
             _, q, k, v = blk.qkv(x)
             if blk.memory:
                 prefixes.append((k, v))
+                if upto is not None and l >= upto:
+                    return None, prefixes
                 if bank is not None:
                     bk, bv = bank[slot]
                     k, v = tempo_load(k, v, bk, bv, bank_bias)
@@ -279,6 +283,27 @@ def conv_stem(channels: list[int]) -> nn.Sequential:
     for cin, cout in zip(channels[:-1], channels[1:]):
         layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GELU()]
     return nn.Sequential(*layers[:-1])  # no activation after the last conv
+
+
+class PatchStem(nn.Module):
+    """ViT-style patch embedding for rendered screens: pixels centred to [-1, 1], one linear map
+    per (2^downsample)-px square patch (a Conv2d with kernel = stride = patch), then GroupNorm(1)
+    over the whole feature map (per image). [B, 3, H, W] in [0, 1] -> [B, D, H/p, W/p].
+
+    Why not the conv stem: on GUI screens the digits and labels are a few percent of a mostly
+    constant image; the conv stack's outputs at init varied by ~0.014 across screens against
+    ~0.12 across positions, and a 4-layer decoder stayed at chance on reading a 4-digit code even
+    when memorising 400 frames. With centred pixels, a linear patch map and the normalisation,
+    per-digit held-out accuracy leaves chance (0.2-0.3 at step 100) where the conv stem was still at
+    chance at step 200 (train/runs/2026-11-29-gui-stem-probe.txt)."""
+
+    def __init__(self, dim: int, patch: int):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, patch, stride=patch)
+        self.norm = nn.GroupNorm(1, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(x * 2.0 - 1.0))
 
 
 @dataclass
@@ -306,6 +331,7 @@ class EncoderConfig:
     proprio_size: int = 0
     instruction_max_bytes: int = 96
     stem_channels: list[int] = field(default_factory=lambda: [32, 64, 96])
+    stem: str = 'conv'  # 'conv' (stride-2 conv stack) or 'patch' (PatchStem)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -338,8 +364,11 @@ class PrefixEncoder(nn.Module):
         self.visual_pos = nn.ParameterList()
         for cam in c.cameras:
             n = cam.downsample
-            mids = (c.stem_channels + [c.stem_channels[-1]] * n)[: n - 1]
-            self.stems.append(conv_stem([3] + mids + [D]))
+            if c.stem == 'patch':
+                self.stems.append(PatchStem(D, 2 ** n))
+            else:
+                mids = (c.stem_channels + [c.stem_channels[-1]] * n)[: n - 1]
+                self.stems.append(conv_stem([3] + mids + [D]))
             self.visual_pos.append(nn.Parameter(torch.randn(cam.tokens, D) * 0.02))
         self.visual_mlp = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D), nn.GELU(), nn.Linear(D, D))
         if c.proprio_size:

@@ -9,6 +9,8 @@
 #    the repo root) and writes $OUT/summary.txt; before packing, 5. train/dist/eval.mjs measures
 #    closed-loop success per task with memory and memoryless (ORT-web from .device's node_modules).
 # Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS EVAL_EPISODES
+# REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1 (continue from $WORK/ckpt/<id>.pt: a device
+# call is limited to 10 minutes, so longer training is several calls on a warm machine)
 # MODELS FIXTURES (default models, test/fixtures; train/smoke.sh points them at a scratch folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,26 +30,37 @@ IDS=(gui-carried gui-tempo robot-carried robot-tempo)
 t0=$SECONDS
 stamp() { echo "[run_all +$((SECONDS - t0))s] $*"; }
 mkdir -p "$OUT" "$WORK/logs" "$WORK/ckpt"
-rm -rf "$WORK/data"
 [ -f train/dist/gen.mjs ] || { echo "train/dist/gen.mjs is missing: run bash train/bundle.sh" >&2; exit 1; }
 stamp "node $(node --version), $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())')"
 
 # 1. data (GUI and robot at once, WORKERS Node processes in all)
-half=$(( WORKERS / 2 > 0 ? WORKERS / 2 : 1 ))
-node train/dist/gen.mjs --domain gui --episodes "$GUI_EPISODES" --workers "$half" --out "$WORK/data/gui" > "$WORK/logs/gen-gui.txt" 2>&1 & g=$!
-node train/dist/gen.mjs --domain robot --episodes "$ROBOT_EPISODES" --workers "$half" --out "$WORK/data/robot" > "$WORK/logs/gen-robot.txt" 2>&1 & r=$!
-wait $g || { cat "$WORK/logs/gen-gui.txt"; exit 1; }
-wait $r || { cat "$WORK/logs/gen-robot.txt"; exit 1; }
-stamp "$(tail -n 1 "$WORK/logs/gen-gui.txt")"
-stamp "$(tail -n 1 "$WORK/logs/gen-robot.txt")"
+if [ "${REUSE_DATA:-0}" = 1 ] && [ -f "$WORK/data/gui/index.json" ] && [ -f "$WORK/data/robot/index.json" ]; then
+  stamp "reusing $WORK/data"
+else
+  rm -rf "$WORK/data"
+  half=$(( WORKERS / 2 > 0 ? WORKERS / 2 : 1 ))
+  node train/dist/gen.mjs --domain gui --episodes "$GUI_EPISODES" --workers "$half" --out "$WORK/data/gui" > "$WORK/logs/gen-gui.txt" 2>&1 & g=$!
+  node train/dist/gen.mjs --domain robot --episodes "$ROBOT_EPISODES" --workers "$half" --out "$WORK/data/robot" > "$WORK/logs/gen-robot.txt" 2>&1 & r=$!
+  wait $g || { cat "$WORK/logs/gen-gui.txt"; exit 1; }
+  wait $r || { cat "$WORK/logs/gen-robot.txt"; exit 1; }
+  stamp "$(tail -n 1 "$WORK/logs/gen-gui.txt")"
+  stamp "$(tail -n 1 "$WORK/logs/gen-robot.txt")"
+fi
+# the batched TempoFit unroll equals the frame-by-frame one (CPU, small model; beside the training)
+$PY train/check_tempo_batched.py --data "$WORK/data/robot" > "$WORK/logs/check-tempo-batched.txt" 2>&1 & ctb=$!
 
 # 2. train the four models at once on the one GPU
 declare -A pid
 for id in "${IDS[@]}"; do
   domain=${id%%-*}; regime=${id#*-}
+  init=()
+  if [ "${INIT:-0}" = 1 ] && [ -f "$WORK/ckpt/$id.pt" ]; then
+    cp "$WORK/ckpt/$id.pt" "$WORK/ckpt/$id.init.pt"; init=(--init "$WORK/ckpt/$id.init.pt")
+    [ -f "$WORK/logs/$id.txt" ] && cat "$WORK/logs/$id.txt" >> "$WORK/logs/$id.earlier.txt"
+  fi
   OMP_NUM_THREADS=3 $PY train/train.py --data "$WORK/data/$domain" --regime "$regime" --id "$id" \
     --ckpt "$WORK/ckpt/$id.pt" --log "$WORK/logs/$id.txt" --time-budget-s "$TRAIN_S" --device "$DEVICE" \
-    $TRAIN_ARGS > "$WORK/logs/$id.stdout" 2>&1 &
+    ${init[@]+"${init[@]}"} $TRAIN_ARGS > "$WORK/logs/$id.stdout" 2>&1 &
   pid[$id]=$!
 done
 # a model that fails to train or export is reported and left out; the others go on
@@ -59,6 +72,8 @@ for id in "${IDS[@]}"; do
 done
 IDS=("${ok[@]}")
 [ ${#IDS[@]} -gt 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
+wait $ctb || stamp "check_tempo_batched FAILED"
+stamp "$(tail -n 1 "$WORK/logs/check-tempo-batched.txt")"
 
 # 3. export (ONNX + manifest + fixture) and the semantics fixture
 for id in "${IDS[@]}"; do
@@ -110,7 +125,7 @@ tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs
     grep '^summary' "$WORK/logs/$id.txt"
     grep '^epoch' "$WORK/logs/$id.txt" | tail -n 1
   done
-  cat "$WORK/logs/check-onnx.txt" "$WORK/logs/eval.txt"
+  cat "$WORK/logs/check-tempo-batched.txt" "$WORK/logs/check-onnx.txt" "$WORK/logs/eval.txt"
 } > "$OUT/summary.txt"
 ls -l "$OUT"
 if [ ${#failed[@]} -gt 0 ]; then stamp "FAILED: ${failed[*]} (see stepkv-logs.tar.gz)"; exit 1; fi

@@ -39,12 +39,15 @@ def build_policy(index: dict, regime: str, hidden: int, layers: int, instr_max: 
         cams = [CameraSpec('screen', 96, 128, 4)]  # 6 x 8 = 48 visual tokens
         segments = GUI_SEGMENTS
         proprio = 0
+        stem = 'patch'  # see model.PatchStem
     else:
         cams = [CameraSpec(c['name'], c['height'], c['width'], int(math.log2(c['height'] // 4)))
                 for c in index['cameras']]  # each camera -> 4 x 4 = 16 tokens
         segments = robot_segments(index['chunkTicks'], True)
         proprio = index['proprioSize']
-    enc = EncoderConfig(hidden_size=hidden, cameras=cams, proprio_size=proprio, instruction_max_bytes=instr_max)
+        stem = 'conv'
+    enc = EncoderConfig(hidden_size=hidden, cameras=cams, proprio_size=proprio, instruction_max_bytes=instr_max,
+                        stem=stem)
     dec = DecoderConfig(hidden_size=hidden, layers=layers, heads=4, kv_heads=2, intermediate_size=3 * hidden,
                         action_size=sum(s[2] for s in segments),
                         tempo_layers=middle_third_layers(layers) if regime == 'tempo' else [])
@@ -78,6 +81,66 @@ class Runner:
         return logits.float(), cb.loss_rows, cb.loss_weight
 
     def tempo(self, ids, use_bank=True):
+        """The TempoFit regime, batched over frames: every frame of every episode is one row of a
+        [B * n, S] prefill. A memory layer's prefix (pre-RoPE K/V before loading) depends only on
+        the banks of the memory layers below it, so with m memory layers, pass k (k = 0..m-1, run
+        up to memory layer k) yields exact prefixes for memory layer k from the banks of pass k-1,
+        and a final pass with every bank exact gives the same logits as the frame-by-frame unroll
+        (`tempo_sequential`; train/check_tempo_batched.py checks it) in m + 1 batched passes instead of
+        n sequential ones. Gradients flow through the banks, as in the unroll."""
+        tb = tempo_batch(self.ds, ids, self.visual, self.proprio_tokens, self.device)
+        dec = self.p.decoder
+        c = dec.c
+        N = TEMPO_FRAMES
+        with self.autocast():
+            emb = encode_frames(self.p.encoder, self.ds, tb.frames)  # [B * n, S, D]
+            B, n = tb.frame_valid.shape
+            S = emb.shape[1]
+            dev = self.device
+            pos = torch.arange(S, device=dev).unsqueeze(0).expand(B * n, S)
+            key_valid = tb.key_valid.repeat_interleave(n, 0)  # [B * n, S]
+            causal = torch.ones(S, S, dtype=torch.bool, device=dev).tril()
+            allowed = (causal.unsqueeze(0) & key_valid.unsqueeze(1)).unsqueeze(1)
+            layers = c.tempo_layers
+            if not use_bank or not layers:
+                empty = [(emb.new_zeros(B * n, c.kv_heads, 0, c.head_dim).float(),) * 2 for _ in layers]
+                h, _ = dec.forward_train(emb, pos, allowed, empty, emb.new_zeros(B * n, c.kv_heads, 1, 0).float())
+            else:
+                # slot j of frame f's bank holds frame f - N + j (gap N - j); earlier than the
+                # episode's first frame, or instruction padding: -1e9 (zero weight)
+                j = torch.arange(N, device=dev)
+                f = torch.arange(n, device=dev)
+                gap = (N - j).to(torch.float32)
+                frame_ok = (f.view(n, 1) - N + j.view(1, N)) >= 0  # [n, N]
+                ok = frame_ok.view(1, n, N, 1) & tb.key_valid.view(B, 1, 1, S)  # [B, n, N, S]
+                per_gap = self.bias_per_gap.view(1, 1, -1, 1, 1) * gap.view(1, 1, 1, N, 1)  # [1, 1, Hkv, N, 1]
+                mask = torch.where(ok, 0.0, -1e9).to(torch.float32).unsqueeze(2)  # [B, n, 1, N, S]
+                bias = (per_gap + mask).reshape(B * n, c.kv_heads, 1, N * S)
+                window = (f.view(n, 1) + j.view(1, N)).reshape(-1)  # padded frame index per slot
+
+                def bank_of(t: torch.Tensor) -> torch.Tensor:
+                    """[B * n, Hkv, S, Dh] prefixes -> [B * n, Hkv, N * S, Dh] banks (N frames back)."""
+                    x = t.view(B, n, c.kv_heads, S, c.head_dim)
+                    x = torch.cat([x.new_zeros(B, N, c.kv_heads, S, c.head_dim), x], 1)
+                    w = x.index_select(1, window).view(B, n, N, c.kv_heads, S, c.head_dim)
+                    return w.permute(0, 1, 3, 2, 4, 5).reshape(B * n, c.kv_heads, N * S, c.head_dim)
+
+                banks = None
+                for k in range(len(layers)):
+                    _, prefixes = dec.forward_train(emb, pos, allowed, banks, bias if banks else None, upto=layers[k])
+                    exact = [(bank_of(kk), bank_of(vv)) for kk, vv in prefixes]
+                    # memory layers above k have no prefix yet: their bank is not read before
+                    # `upto` stops the pass, so any tensor of the right shape serves as a stand-in
+                    banks = exact + (banks[len(exact):] if banks else
+                                     [exact[-1]] * (len(layers) - len(exact)))
+                h, _ = dec.forward_train(emb, pos, allowed, banks, bias)
+            last = h.view(B, n, S, -1)[torch.arange(B, device=dev), :, tb.last_index]  # [B, n, D]
+            logits = dec.head(last).float()
+        valid = tb.frame_valid.reshape(-1)
+        return logits.reshape(B * n, -1)[valid], tb.rows.reshape(-1)[valid], torch.ones(int(valid.sum()), device=self.device)
+
+    def tempo_sequential(self, ids, use_bank=True):
+        """The TempoFit regime frame by frame (the reference for `tempo`)."""
         tb = tempo_batch(self.ds, ids, self.visual, self.proprio_tokens, self.device)
         dec = self.p.decoder
         with self.autocast():
@@ -188,6 +251,8 @@ def main(argv=None):
     ap.add_argument('--layers', type=int, default=4)
     ap.add_argument('--memory-weight', type=float, default=3.0, help='loss weight of memory-dependent steps')
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--init', default='', help='start from this checkpoint\'s weights (same architecture); '
+                    'a fresh optimizer and schedule (continued training across device calls)')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--no-amp', action='store_true')
     ap.add_argument('--warmup', type=int, default=100, help='linear warm-up steps')
@@ -218,6 +283,11 @@ def main(argv=None):
     held_ids = held_ids[:args.eval_episodes]
     instr_max = max(96, int(ds.instructions.shape[1]))
     policy = build_policy(ds.index, args.regime, args.hidden, args.layers, instr_max).to(device)
+    if args.init:
+        init = torch.load(args.init, map_location=device)
+        policy.load_state_dict(init['state_dict'])
+        say(f'init: weights from {args.init} ({init["metrics"]["steps"]} steps, '
+            f'{init["metrics"]["train_seconds"]} s before)', True)
     runner = Runner(policy, ds, args.regime, device, amp=not args.no_amp)
     n_params = sum(p.numel() for p in policy.parameters())
     say(f'command: {" ".join(sys.argv)}')
@@ -284,7 +354,7 @@ def main(argv=None):
             'command': ' '.join(sys.argv), 'commit': git_commit(), 'dataset': os.path.abspath(args.data),
             'episodes': int(len(ds.episodes)), 'frames': int(ds.rows), 'train_episodes': int(len(train_ids)),
             'heldout_episodes': int(len(held_ids)), 'seed': args.seed, 'torch': torch.__version__,
-            'device': str(device), 'total_seconds': round(time.time() - t_start, 1),
+            'device': str(device), 'total_seconds': round(time.time() - t_start, 1), 'init': args.init or None,
         },
         'metrics': summary,
         'dataset_index': {k: v for k, v in ds.index.items() if k != 'shards'},
