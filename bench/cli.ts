@@ -1,16 +1,23 @@
 /**
  * @module `npm run bench -- <suite> [--json FILE] [--episodes N] [--steps T]`.
- * Suites: `fidelity` (policy decisions vs the full cache). Results go to `bench/results/<suite>.json`
- * (or `--json FILE`) with the machine, versions, model and commit, plus an SVG chart beside them.
+ * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `history` (step latency
+ * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`) and `codec` (envelope
+ * throughput; `--no-workerd`). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
+ * the machine, versions, model and commit, plus SVG charts beside them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeSvg } from './chart.ts'
+import { runCodec } from './codec.ts'
+import { runHistory } from './history.ts'
+import { writeHistoryCharts } from './history-chart.ts'
 import { defaultConfigs, fidelity } from './fidelity.ts'
 import { runMeta } from './meta.ts'
 import { robotConfigs, robotFidelity } from './robot-fidelity.ts'
 import { RobotEnv } from '../sim/robot/index.ts'
+import { nodeModelSource } from '../gpu/node-models.ts'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -18,6 +25,9 @@ const { values, positionals } = parseArgs({
     json: { type: 'string' },
     episodes: { type: 'string', default: '20' },
     steps: { type: 'string', default: '24' },
+    quick: { type: 'boolean', default: false },
+    'no-workerd': { type: 'boolean', default: false },
+    'no-http': { type: 'boolean', default: false },
   },
 })
 const suite = positionals[0]
@@ -26,7 +36,9 @@ const log = (s: string) => process.stdout.write(s + '\n')
 
 async function main() {
   if (suite === 'robot-fidelity') return robotSuite()
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity)`)
+  if (suite === 'history') return historySuite()
+  if (suite === 'codec') return codecSuite()
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, history, codec)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -67,6 +79,40 @@ async function robotSuite() {
   const file = values.json ?? path.join(RESULTS, 'robot-fidelity.json')
   mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify({ suite: 'robot-fidelity', meta: runMeta(), episodes, frameTokens, rows }, null, 2) + '\n')
+  log(`wrote ${file}`)
+}
+
+function writeJson(file: string, value: unknown) {
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, JSON.stringify(value, null, 2) + '\n')
+}
+
+const targetLine = (t: { id: string; ratio: number | null; comparison: string; limit: number; met: boolean; detail?: string }) =>
+  `${t.met ? 'met    ' : 'NOT met'} ${t.id}: ${t.ratio ?? 'unmeasured'} (target ${t.comparison} ${Math.round(t.limit * 1000) / 1000})${t.detail ? `  [${t.detail}]` : ''}`
+
+/** The models a result used, with their sha256 (a retrained model changes the numbers). */
+const modelShas = (ids: string[]) => ids.map((id) => ({ id, sha256: nodeModelSource(id).manifest.sha256 }))
+
+async function historySuite() {
+  const started = performance.now()
+  const loadBefore = os.loadavg()
+  const quick = values.quick
+  log(`history: T ∈ {1, 2, 4, 8, 16, 32, 64}, gui-carried / gui-tempo on sim/gui frames${quick ? ' (quick)' : ''} …`)
+  const result = await runHistory({ quick, workerd: !values['no-workerd'], http: !values['no-http'], log })
+  const file = values.json ?? path.join(RESULTS, 'history.json')
+  const meta = { ...runMeta(), loadAverage: { before: loadBefore, after: os.loadavg() }, seconds: Math.round((performance.now() - started) / 1000) }
+  writeJson(file, { suite: 'history', meta, models: modelShas(['gui-carried', 'gui-tempo']), quick, ...result })
+  const dir = path.dirname(file)
+  const charts = await writeHistoryCharts(result.records, path.join(dir, 'history-latency.svg'), path.join(dir, 'history-bytes.svg'))
+  for (const t of result.targets) log(targetLine(t))
+  log(`wrote ${file}, ${charts.join(', ')} (${meta.seconds} s)`)
+}
+
+async function codecSuite() {
+  const result = await runCodec(values.quick ? 150 : 400, !values['no-workerd'], log)
+  const file = values.json ?? path.join(RESULTS, 'codec.json')
+  writeJson(file, { suite: 'codec', meta: runMeta(), models: modelShas(['gui-carried']), ...result })
+  for (const t of result.targets) log(targetLine(t))
   log(`wrote ${file}`)
 }
 
