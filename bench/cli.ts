@@ -1,11 +1,11 @@
 /**
  * @module `npm run bench -- <suite> [--json FILE] [--episodes N] [--steps T]`.
  * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `history` (step latency
- * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`) and `codec` (envelope
- * throughput; `--no-workerd`). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
+ * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
+ * throughput; `--no-workerd`) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -13,6 +13,7 @@ import { writeSvg } from './chart.ts'
 import { runCodec } from './codec.ts'
 import { runHistory } from './history.ts'
 import { writeHistoryCharts } from './history-chart.ts'
+import { bytesTable, codecTable, latencyTable, targetsTable } from './report.ts'
 import { defaultConfigs, fidelity } from './fidelity.ts'
 import { runMeta } from './meta.ts'
 import { robotConfigs, robotFidelity } from './robot-fidelity.ts'
@@ -38,7 +39,8 @@ async function main() {
   if (suite === 'robot-fidelity') return robotSuite()
   if (suite === 'history') return historySuite()
   if (suite === 'codec') return codecSuite()
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, history, codec)`)
+  if (suite === 'report') return reportSuite()
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, history, codec, report)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -106,6 +108,23 @@ async function historySuite() {
   const charts = await writeHistoryCharts(result.records, path.join(dir, 'history-latency.svg'), path.join(dir, 'history-bytes.svg'))
   for (const t of result.targets) log(targetLine(t))
   log(`wrote ${file}, ${charts.join(', ')} (${meta.seconds} s)`)
+}
+
+/** Prints the README tables from the history and codec results. */
+function reportSuite() {
+  const history = JSON.parse(readFileSync(path.join(RESULTS, 'history.json'), 'utf8'))
+  const Ts = [1, 2, 4, 8, 16, 32, 64]
+  for (const runtime of ['node', 'workerd', 'http']) log(`\n### step p50 / p95 (ms), ${runtime}\n\n${latencyTable(history.records, runtime, Ts, history.failures)}`)
+  log(`\n### memory (KiB)\n\n${bytesTable(history.records, Ts)}`)
+  let targets = history.targets
+  try {
+    const codec = JSON.parse(readFileSync(path.join(RESULTS, 'codec.json'), 'utf8'))
+    log(`\n### codec\n\n${codecTable(codec.rows)}`)
+    targets = [...targets, ...codec.targets]
+  } catch {
+    log('\n(no codec.json)')
+  }
+  log(`\n### targets\n\n${targetsTable(targets)}`)
 }
 
 async function codecSuite() {
