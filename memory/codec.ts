@@ -241,7 +241,8 @@ function openEnvelope(
   } catch (error) {
     headerError = error
   }
-  const trailer = CRC_BYTES + (header?.hmac ? HMAC_BYTES : 0)
+  // A caller that verified the tag knows it is there even when the header does not parse.
+  const trailer = CRC_BYTES + (hmacVerified || header?.hmac ? HMAC_BYTES : 0)
   const crcOffset = length - trailer
   if (crcOffset < payloadOffset)
     throw truncated(`memory blob of ${length} bytes ends inside its header or trailer`)

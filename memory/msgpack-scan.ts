@@ -4,10 +4,12 @@
  * (PLATFORM-NOTES.md); the scan admits only plain data, so msgpackr never reaches that code.
  */
 
-/** Limits of a plain-data scan: nesting depth and total number of values. */
+/** Limits of a plain-data scan: nesting depth and total number of values; `allowBin` admits
+ * msgpack `bin` values (request bodies carry images as bytes; memory headers never do). */
 export interface ScanLimits {
   maxDepth: number
   maxValues: number
+  allowBin?: boolean
 }
 
 /** Type bytes followed by a fixed number of data bytes: floats, uints, ints. */
@@ -24,6 +26,12 @@ const FIXED_SIZE = new Map([
   [0xd3, 8],
 ])
 /** Type bytes followed by a big-endian length of 1, 2 or 4 bytes: str8/16/32, array16/32, map16/32. */
+/** bin8/16/32: a big-endian length of 1, 2 or 4 bytes, then that many bytes. */
+const BIN_LENGTH_SIZE = new Map([
+  [0xc4, 1],
+  [0xc5, 2],
+  [0xc6, 4],
+])
 const LENGTH_SIZE = new Map([
   [0xd9, 1],
   [0xda, 2],
@@ -40,7 +48,8 @@ const isString = (token: number): boolean =>
 /**
  * Check that `bytes` holds exactly one MessagePack value made only of nil, booleans, integers,
  * floats, strings, arrays and string-keyed maps, within `limits`.
- * Refused: ext/fixext (0xc7–0xc9, 0xd4–0xd8), bin (0xc4–0xc6), 0xc1, non-string map keys,
+ * Refused: ext/fixext (0xc7–0xc9, 0xd4–0xd8), bin (0xc4–0xc6, unless `limits.allowBin`), 0xc1,
+ * non-string map keys,
  * lengths past the end, trailing bytes, depth or value count over the limits.
  * @param bytes the encoded value (any byteOffset)
  * @returns a description of the first problem, or undefined when the bytes are plain data
@@ -76,6 +85,8 @@ export function plainMsgpackProblem(
     if (token <= 0xbf) return void take(token & 0x1f)
     const fixed = FIXED_SIZE.get(token)
     if (fixed !== undefined) return void take(fixed)
+    const binLengthSize = limits.allowBin ? BIN_LENGTH_SIZE.get(token) : undefined
+    if (binLengthSize !== undefined) return void take(readLength(binLengthSize))
     const lengthSize = LENGTH_SIZE.get(token)
     if (lengthSize === undefined) {
       throw new Error(`type byte 0x${token.toString(16)} at byte ${position - 1} is not plain data`)

@@ -5,6 +5,7 @@
  */
 import { Packr } from 'msgpackr'
 import { BadRequestError, StepkvError } from '../memory/errors.ts'
+import { plainMsgpackProblem } from '../memory/msgpack-scan.ts'
 
 export const MSGPACK = 'application/msgpack'
 
@@ -15,7 +16,11 @@ export function packReply(value: unknown): Uint8Array {
   return packr.pack(value)
 }
 
-/** Decodes msgpack produced by `packReply` or a client. @throws BadRequestError when malformed */
+/** Bounds of a request body's msgpack (`msgpack-scan.ts`): the deepest valid body (a robot frame
+ * in `observation.images[]`) is 4 levels; `tokens` may list 2^20 numbers. */
+export const BODY_SCAN_LIMITS = { maxDepth: 16, maxValues: (1 << 20) + 4096, allowBin: true }
+
+/** Decodes msgpack produced by `packReply` or a trusted peer (no pre-scan). */
 export function unpackBody(bytes: Uint8Array): unknown {
   try {
     return packr.unpack(bytes)
@@ -24,12 +29,24 @@ export function unpackBody(bytes: Uint8Array): unknown {
   }
 }
 
+/**
+ * Decodes an untrusted msgpack request body: a bounded pre-scan first (plain data and bin only, no
+ * extension types, depth ≤ 16, ≤ 2^20 + 4096 values), so msgpackr never recurses deeply or builds
+ * Map/Set/Date/RegExp/Error objects; `__proto__` keys come out as inert `__proto_` (msgpackr).
+ * @throws BadRequestError (`malformed_body`) naming the first problem
+ */
+export function unpackRequest(bytes: Uint8Array): unknown {
+  const problem = plainMsgpackProblem(bytes, BODY_SCAN_LIMITS)
+  if (problem) throw new BadRequestError(`malformed msgpack body: ${problem}`, {}, 'malformed_body')
+  return unpackBody(bytes)
+}
+
 /** Reads a request body as JSON or msgpack, per its Content-Type.
  * @throws StepkvError 415 for another content type, BadRequestError when the body does not parse */
 export async function readBody(req: Request): Promise<unknown> {
   const type = (req.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase()
   if (type === MSGPACK || type === 'application/x-msgpack')
-    return unpackBody(new Uint8Array(await req.arrayBuffer()))
+    return unpackRequest(new Uint8Array(await req.arrayBuffer()))
   if (type === 'application/json' || type === '') {
     const text = await req.text()
     try {

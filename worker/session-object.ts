@@ -6,8 +6,8 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
-import { roundTrip, type StorageOptions } from '../memory/storage.ts'
-import { BadRequestError, MemoryCodecError, ModelMismatchError, NotFoundError, SeqConflictError, StepkvError } from '../memory/errors.ts'
+import { roundTrip } from '../memory/storage.ts'
+import { BadRequestError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply } from './body.ts'
@@ -15,6 +15,7 @@ import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts
 import type { Env } from './env.ts'
 import { engineLimitsOf, type StepLimits } from './env.ts'
 import { adapterOf, manifestOf, runtimeOf } from './models.ts'
+import { checkImport, checkMemoryBytes, expectedShape, storageOf } from './import-check.ts'
 import { checkIfMatch, etagOf } from './precondition.ts'
 import { asResult, type Result } from './problem.ts'
 import { SessionStore, type SessionConfig } from './storage.ts'
@@ -30,50 +31,6 @@ export interface SessionInfo {
   /** Strong ETag of the session state, `"<seq>.<generation>"`: the If-Match of a memory import. */
   etag: string
   memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
-}
-
-/** The memory shape a session's blobs must have: its model's, and for TempoFit the bank's layers. */
-function expectedShape(config: SessionConfig) {
-  const m = manifestOf(config.model)
-  const shape = initialMemory(m, policyFor(m, config.policy.name, config.policy.params))
-  return { model: shape.model, layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, layerIds: shape.layerIds }
-}
-
-/** The session's K/V storage (float32, float16 bits, or KIVI with its options). */
-function storageOf(config: SessionConfig): StorageOptions {
-  return config.memoryDtype === 'kivi' ? { dtype: 'kivi', kivi: config.kivi ?? {} } : { dtype: config.memoryDtype }
-}
-
-/** Largest |K/V| an imported memory may hold. Real models' keys and values stay orders of magnitude
- * below; values near float32's limit would overflow attention and fail every later step. */
-export const MAX_KV_ABS = 1e5
-
-/** @throws MemoryCodecError (`memory_out_of_range`, 422) naming the layer and value */
-function checkKvRange(memory: SessionMemory): void {
-  memory.layers.forEach((layer, l) => {
-    for (const [name, t] of [['keys', layer.keys], ['values', layer.values]] as const)
-      for (let i = 0; i < t.length; i++)
-        if (Math.abs(t[i]) > MAX_KV_ABS)
-          throw new MemoryCodecError(`imported memory layer ${l} ${name}[${i}] = ${t[i]} is outside ±${MAX_KV_ABS}`, { layer: l }, 'memory_out_of_range')
-  })
-}
-
-/** @throws StepkvError `memory_limit` (`status`: 422 for a step, 413 for an import) when the
- * stored blob (`bytes`) would exceed the tenant's `limit` (bytes); nothing is stored */
-function checkMemoryBytes(bytes: number, limit: number, status: 413 | 422): void {
-  if (bytes > limit)
-    throw new StepkvError(
-      'memory_limit',
-      status,
-      `the session's memory would be ${bytes} bytes, over its limit of ${limit} bytes: ${status === 413 ? 'import a smaller memory' : 'use a smaller budget or storage (float16, kivi), or reset'}`,
-      { bytes, limit },
-    )
-}
-
-/** A policy as one string, parameters sorted by name (`{"name":"window","params":{…}}`). */
-function canonical(policy: { name: string; params: Record<string, unknown> }): string {
-  const params = Object.fromEntries(Object.entries(policy.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-  return JSON.stringify({ name: policy.name, params })
 }
 
 export class SessionObject extends DurableObject<Env> {
@@ -203,15 +160,7 @@ export class SessionObject extends DurableObject<Env> {
       const config = this.configFor(tenant)
       checkIfMatch(ifMatch, this.etag(), this.store.seq())
       // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
-      const { memory, policy } = decodeMemory(blob, expectedShape(config), { hmacVerified: true })
-      if (memory.model.id !== config.model)
-        throw new ModelMismatchError(`memory is for model '${memory.model.id}', this session runs '${config.model}'`, { field: 'model.id', expected: config.model, actual: memory.model.id })
-      if (canonical(policy) !== canonical(config.policy))
-        throw new StepkvError('policy_mismatch', 422, `memory was written under policy ${canonical(policy)}, this session runs ${canonical(config.policy)}: import into a session created with the same policy`, { expected: config.policy, actual: policy })
-      checkKvRange(memory)
-      const kept = roundTrip(memory, storageOf(config))
-      const stored = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
-      checkMemoryBytes(stored.byteLength, memoryBytesPerSession, 413)
+      const { memory, kept, stored } = checkImport(blob, manifestOf(config.model), config, memoryBytesPerSession)
       this.store.save({ seq: memory.seq, memory: stored, reply: null })
       this.hot = { memory: kept, bytes: stored.byteLength }
       return this.describe(config)
@@ -234,7 +183,7 @@ export class SessionObject extends DurableObject<Env> {
     if (this.hot) return this.hot
     const blob = this.store.memory()
     if (!blob) throw new NotFoundError('session has no stored memory')
-    const { memory } = decodeMemory(blob, expectedShape(config))
+    const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
     return (this.hot = { memory, bytes: blob.byteLength })
   }
 

@@ -41,3 +41,19 @@ describe('plainMsgpackProblem', () => {
     ).toMatch(/runs past the end|more than/)
   })
 })
+
+describe('plainMsgpackProblem with allowBin (request bodies)', () => {
+  const limits = { maxDepth: 16, maxValues: 100, allowBin: true }
+  it('admits bin8/16/32 and checks their length', () => {
+    expect(plainMsgpackProblem(pack({ image: new Uint8Array(300) }), limits)).toBeUndefined()
+    expect(plainMsgpackProblem(bytes(0xc4, 2, 1, 2), limits)).toBeUndefined()
+    expect(plainMsgpackProblem(bytes(0xc5, 0, 3, 1, 2, 3), limits)).toBeUndefined()
+    expect(plainMsgpackProblem(bytes(0xc6, 0, 0, 0, 1, 9), limits)).toBeUndefined()
+    expect(plainMsgpackProblem(bytes(0xc6, 0xff, 0xff, 0xff, 0xff, 9), limits)).toMatch(/runs past the end/)
+    expect(plainMsgpackProblem(bytes(0xc4, 2, 1, 2))).toMatch(/is not plain data/) // default: no bin
+  })
+  it('still refuses ext types, and 200,000 nested arrays stop at the depth limit', () => {
+    expect(plainMsgpackProblem(bytes(0xd6, 0xff, 0, 0, 0, 0), limits)).toMatch(/0xd6 at byte 0 is not plain data/) // timestamp ext
+    expect(plainMsgpackProblem(new Uint8Array(200_000).fill(0x91), limits)).toBe('nesting deeper than 16')
+  })
+})

@@ -74,7 +74,12 @@ describe('memory HMAC', () => {
   it('decodeMemory refuses a flagged blob unless verified, and an unflagged one claimed verified', async () => {
     const signed = await signMemory(blob, await tenantMemoryKey(SECRET, 'dev'))
     expect(() => decodeMemory(signed)).toThrow(/HMAC-signed: verify its tag first/)
-    expect(() => decodeMemory(blob, undefined, { hmacVerified: true })).toThrow(/not HMAC-signed/)
+    // Claimed verified, an unsigned blob is read with a 36-byte trailer: its CRC no longer lines up.
+    expect(() => decodeMemory(blob, undefined, { hmacVerified: true })).toThrow(/CRC32 mismatch/)
+    // An unflagged blob with a 32-byte tag behind a valid CRC is refused by the flag check.
+    const tagged = new Uint8Array(blob.byteLength + HMAC_BYTES)
+    tagged.set(blob)
+    expect(() => decodeMemory(tagged, undefined, { hmacVerified: true })).toThrow(/not HMAC-signed/)
     await expect(signMemory(signed, {} as CryptoKey)).rejects.toThrow(MemoryCodecError) // already signed
   })
 
