@@ -14,6 +14,7 @@ import { tenantLimitsOf, type TenantLimits } from './limits.ts'
 import { memoryKeyFor } from './memory-keys.ts'
 import { ifMatchTags } from './precondition.ts'
 import { chargeRequest } from './rate-limit.ts'
+import { recordRequest, requestIdOf, routeLabel } from './observe.ts'
 import { listModels, manifestOf } from './models.ts'
 import { problemOf, unwrap } from './problem.ts'
 import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
@@ -24,14 +25,29 @@ const SESSION_ID = /^s_[0-9a-f]{32}$/
 /** The app. `GET /healthz` is public; every `/v1` route needs a bearer token. */
 export const app = new OpenAPIHono<AppEnv>()
 
+/** Request id on every reply; one per-tenant counter data point per authenticated request. */
 app.use('*', async (c, next) => {
-  c.set('requestId', c.req.header('x-request-id')?.slice(0, 64) || crypto.randomUUID())
+  const t0 = performance.now()
+  c.set('requestId', requestIdOf(c.req.header('x-request-id')))
   await next()
   c.header('x-request-id', c.get('requestId'))
+  const tenant = c.get('tenant')
+  if (tenant)
+    recordRequest(c.env.METRICS, {
+      tenant,
+      route: routeLabel(c.req.method, c.req.path, c.get('problemCode') !== 'no_route'),
+      status: c.res.status,
+      outcome: c.get('problemCode') ?? 'ok',
+      latencyMs: performance.now() - t0,
+      requestBytes: Number(c.req.header('content-length') ?? 0) || 0,
+      prefixTokens: c.get('stats')?.prefixTokens ?? 0,
+      memoryBytes: c.get('stats')?.memoryBytes ?? 0,
+    })
 })
 
 app.onError((e, c) => {
   const problem = problemOf(e, c.get('requestId'))
+  c.set('problemCode', problem.code)
   if (problem.status >= 500)
     console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), error: String(e), stack: (e as Error)?.stack }))
   c.header('x-request-id', c.get('requestId'))
@@ -41,6 +57,7 @@ app.onError((e, c) => {
 
 app.notFound((c) => {
   const p = problemOf(new NotFoundError(`no route ${c.req.method} ${c.req.path}`, {}, 'no_route'), c.get('requestId'))
+  c.set('problemCode', p.code)
   return c.json(p, 404, { 'Content-Type': 'application/problem+json' })
 })
 
@@ -121,7 +138,10 @@ app.get('/v1/sessions/:id', async (c) => {
 app.post('/v1/sessions/:id/steps', limit((l) => l.stepBodyBytes), async (c) => {
   const stub = stubFor(c, c.req.param('id'))
   const request = parse(StepRequestSchema, await readBody(c.req.raw))
-  const packed = unwrap(await stub.step(c.get('tenant'), request, tenantLimitsOf(c.env, c.get('tenant'))))
+  const { reply: packed, prefixTokens, memoryBytes } = unwrap(
+    await stub.step(c.get('tenant'), request, tenantLimitsOf(c.env, c.get('tenant')), c.get('requestId')),
+  )
+  c.set('stats', { prefixTokens, memoryBytes })
   if (wantsMsgpack(c.req.raw)) return c.body(packed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MSGPACK })
   return c.json(toJson(unpackBody(packed) as Record<string, unknown>))
 })
@@ -143,7 +163,8 @@ app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBodyBytes), async (c) =>
   const ifMatch = ifMatchTags(c.req.header('if-match') ?? null)
   const blob = new Uint8Array(await c.req.arrayBuffer())
   await verifyMemory(blob, await memoryKeyFor(c.env, tenant), tenant)
-  const info = unwrap(await stub.importMemory(tenant, blob, ifMatch, tenantLimitsOf(c.env, tenant).memoryBytesPerSession))
+  const info = unwrap(await stub.importMemory(tenant, blob, ifMatch, tenantLimitsOf(c.env, tenant).memoryBytesPerSession, c.get('requestId')))
+  c.set('stats', { memoryBytes: info.memory.bytes })
   c.header('ETag', info.etag)
   return reply(c, info)
 })

@@ -32,10 +32,22 @@ export interface Env {
   /** One `TenantObject` per tenant (session quota). Absent (e.g. the app mounted without it):
    * sessions are not counted. */
   TENANTS?: DurableObjectNamespace<TenantObject>
+  /** Workers Analytics Engine dataset for per-tenant counters (`observe.ts`); absent → no-op. */
+  METRICS?: AnalyticsEngineDataset
 }
 
 /** Hono's Env for the app. */
-export type AppEnv = { Bindings: Env; Variables: { tenant: string; requestId: string } }
+export type AppEnv = {
+  Bindings: Env
+  Variables: {
+    tenant: string
+    requestId: string
+    /** The problem code of an error reply (set by onError), for the request's counters. */
+    problemCode?: string
+    /** What a step or import reports for the counters. */
+    stats?: { prefixTokens?: number; memoryBytes?: number }
+  }
+}
 
 /** The tenant's limits a step needs (`limits.ts`), passed from the Worker to the Durable Object. */
 export type StepLimits = Pick<TenantLimits, 'prefixTokensPerStep' | 'memoryBytesPerSession'>

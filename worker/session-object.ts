@@ -7,7 +7,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
 import { roundTrip } from '../memory/storage.ts'
-import { BadRequestError, NotFoundError, SeqConflictError } from '../memory/errors.ts'
+import { BadRequestError, NotFoundError, SeqConflictError, StepkvError } from '../memory/errors.ts'
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply } from './body.ts'
@@ -16,9 +16,19 @@ import type { Env } from './env.ts'
 import { engineLimitsOf, type StepLimits } from './env.ts'
 import { adapterOf, manifestOf, runtimeOf } from './models.ts'
 import { checkImport, checkMemoryBytes, expectedShape, storageOf } from './import-check.ts'
+import { logEvent } from './observe.ts'
 import { checkIfMatch, etagOf } from './precondition.ts'
 import { asResult, type Result } from './problem.ts'
 import { SessionStore, type SessionConfig } from './storage.ts'
+
+/** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
+export interface StepResult {
+  reply: Uint8Array
+  /** Prefix tokens the step ran (0 for a replayed seq). */
+  prefixTokens: number
+  /** Stored memory blob after the step, bytes (0 for a replayed seq). */
+  memoryBytes: number
+}
 
 /** `GET /v1/sessions/:id` reply. */
 export interface SessionInfo {
@@ -70,66 +80,96 @@ export class SessionObject extends DurableObject<Env> {
 
   /**
    * Runs step `request.seq` (msgpack-encoded reply bytes come back; the Worker re-encodes as JSON
-   * when asked). `stepLimits` are the tenant's (the Worker reads them from its environment). @throws SeqConflictError, BadRequestError, NumericError (nothing stored)
+   * when asked). `stepLimits` are the tenant's (the Worker reads them from its environment). Writes
+   * one structured log line (`observe.ts`), whatever the outcome.
+   * @param requestId the Worker's request id, for the log line
+   * @returns the packed reply, the step's prefix tokens and the stored memory bytes (0 and 0 for a
+   *   replayed seq)
+   * @throws SeqConflictError, BadRequestError, NumericError, StepkvError `too_many_tokens` (413),
+   *   `memory_limit` (422) (nothing stored)
    */
-  async step(tenant: string, request: StepRequest, stepLimits: StepLimits): Promise<Result<Uint8Array>> {
+  async step(tenant: string, request: StepRequest, stepLimits: StepLimits, requestId: string): Promise<Result<StepResult>> {
     return this.exclusive(async () => {
       const config = this.configFor(tenant)
-      const last = this.store.seq()
-      if (request.seq === last && last > 0) {
-        const reply = this.store.reply()
-        if (reply) return reply
-        throw new SeqConflictError(`step ${last} was followed by a memory import; send seq ${last + 1}`, { lastSeq: last })
-      }
-      if (request.seq !== last + 1)
-        throw new SeqConflictError(`expected seq ${last + 1}${last > 0 ? ` (or ${last} to replay)` : ''}, got ${request.seq}`, {
-          lastSeq: last,
-          expectedSeq: last + 1,
-        })
       const t0 = performance.now()
-      const current = this.load(config)
-      const loadMs = performance.now() - t0
-      const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
-      const runtime = runtimeOf(config.model)
-      const limits = engineLimitsOf(this.env, stepLimits)
-      const adapter = adapterOf(config.model, limits.maxPrefixTokens)
-      const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter)
-      const t1 = performance.now()
-      // The next step runs on what a reload would give (float16/KIVI round trip), so a hot session
-      // and one reloaded after eviction never differ.
-      const kept = roundTrip(outcome.memory, storageOf(config))
-      const blob = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
-      checkMemoryBytes(blob.byteLength, stepLimits.memoryBytesPerSession, 422)
-      const persistMs = performance.now() - t1
-      const s = summary(kept)
-      const logits = outcome.logits
-      const reply = {
-        seq: request.seq,
-        action: outcome.action,
-        memory: {
-          tokensPerLayer: s.tokensPerLayer,
-          bytes: blob.byteLength,
-          nextPosition: s.nextPosition,
-          durableSeq: request.seq,
-          etag: etagOf(request.seq, this.store.generation() + 1), // the save below advances it
-        },
-        // persistMs is the memory encode; the transaction below commits before the Durable
-        // Object's output gate releases the reply, so the reply is never ahead of storage.
-        timings: { ...outcome.timings, loadMs, persistMs },
-        backend: runtime.backend,
-        ...(logits && {
-          logits: {
-            dtype: 'float32',
-            dims: logits.dims,
-            data: new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength),
-          },
-        }),
+      const line = { requestId, tenant, session: config.id, seq: request.seq, model: config.model, policy: config.policy.name }
+      try {
+        const r = await this.runOneStep(config, request, stepLimits)
+        logEvent('step', {
+          ...line,
+          outcome: r.replayed ? 'replay' : 'ok',
+          status: 200,
+          prefixTokens: r.prefixTokens,
+          memoryTokens: r.memoryTokens,
+          memoryBytes: r.memoryBytes,
+          ...(r.timings && { timings: r.timings }),
+          totalMs: performance.now() - t0,
+        })
+        return { reply: r.reply, prefixTokens: r.prefixTokens, memoryBytes: r.memoryBytes }
+      } catch (e) {
+        const known = e instanceof StepkvError
+        logEvent('step', { ...line, outcome: known ? e.code : 'internal', status: known ? e.status : 500, totalMs: performance.now() - t0 })
+        throw e
       }
-      const packed = packReply(reply)
-      this.store.save({ seq: request.seq, memory: blob, reply: packed })
-      this.hot = { memory: kept, bytes: blob.byteLength }
-      return packed
     })
+  }
+
+  private async runOneStep(config: SessionConfig, request: StepRequest, stepLimits: StepLimits) {
+    const last = this.store.seq()
+    if (request.seq === last && last > 0) {
+      const reply = this.store.reply()
+      if (reply) return { reply, replayed: true, prefixTokens: 0, memoryTokens: 0, memoryBytes: 0 }
+      throw new SeqConflictError(`step ${last} was followed by a memory import; send seq ${last + 1}`, { lastSeq: last })
+    }
+    if (request.seq !== last + 1)
+      throw new SeqConflictError(`expected seq ${last + 1}${last > 0 ? ` (or ${last} to replay)` : ''}, got ${request.seq}`, {
+        lastSeq: last,
+        expectedSeq: last + 1,
+      })
+    const t0 = performance.now()
+    const current = this.load(config)
+    const loadMs = performance.now() - t0
+    const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
+    const runtime = runtimeOf(config.model)
+    const limits = engineLimitsOf(this.env, stepLimits)
+    const adapter = adapterOf(config.model, limits.maxPrefixTokens)
+    const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter)
+    const t1 = performance.now()
+    // The next step runs on what a reload would give (float16/KIVI round trip), so a hot session
+    // and one reloaded after eviction never differ.
+    const kept = roundTrip(outcome.memory, storageOf(config))
+    const blob = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
+    checkMemoryBytes(blob.byteLength, stepLimits.memoryBytesPerSession, 422)
+    const persistMs = performance.now() - t1
+    const s = summary(kept)
+    const logits = outcome.logits
+    const timings = { ...outcome.timings, loadMs, persistMs }
+    const reply = {
+      seq: request.seq,
+      action: outcome.action,
+      memory: {
+        tokensPerLayer: s.tokensPerLayer,
+        bytes: blob.byteLength,
+        nextPosition: s.nextPosition,
+        durableSeq: request.seq,
+        etag: etagOf(request.seq, this.store.generation() + 1), // the save below advances it
+      },
+      // persistMs is the memory encode; the transaction below commits before the Durable
+      // Object's output gate releases the reply, so the reply is never ahead of storage.
+      timings,
+      backend: runtime.backend,
+      ...(logits && {
+        logits: {
+          dtype: 'float32',
+          dims: logits.dims,
+          data: new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength),
+        },
+      }),
+    }
+    const packed = packReply(reply)
+    this.store.save({ seq: request.seq, memory: blob, reply: packed })
+    this.hot = { memory: kept, bytes: blob.byteLength }
+    return { reply: packed, replayed: false, prefixTokens: outcome.prefixTokens, memoryTokens: kept.tokens, memoryBytes: blob.byteLength, timings }
   }
 
   /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant) and
@@ -153,18 +193,31 @@ export class SessionObject extends DurableObject<Env> {
    * @throws StepkvError `precondition_failed` (412) when the session moved on (a step or import
    *   since the client read its ETag); ModelMismatchError when the blob's model id differs,
    *   `policy_mismatch` (422) when its policy name or parameters differ from the session's;
-   *   MemoryCodecError as `decodeMemory`, `memory_out_of_range`
+   *   MemoryCodecError as `decodeMemory`, `memory_out_of_range`; one log line either way
    */
-  async importMemory(tenant: string, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number): Promise<Result<SessionInfo>> {
+  async importMemory(tenant: string, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number, requestId: string): Promise<Result<SessionInfo>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
-      checkIfMatch(ifMatch, this.etag(), this.store.seq())
-      // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
-      const { memory, kept, stored } = checkImport(blob, manifestOf(config.model), config, memoryBytesPerSession)
-      this.store.save({ seq: memory.seq, memory: stored, reply: null })
-      this.hot = { memory: kept, bytes: stored.byteLength }
-      return this.describe(config)
+      const line = { requestId, tenant, session: config.id, model: config.model, policy: config.policy.name, blobBytes: blob.byteLength }
+      try {
+        const info = this.importChecked(config, blob, ifMatch, memoryBytesPerSession)
+        logEvent('import', { ...line, outcome: 'ok', status: 200, seq: info.seq, memoryBytes: info.memory.bytes })
+        return info
+      } catch (e) {
+        const known = e instanceof StepkvError
+        logEvent('import', { ...line, outcome: known ? e.code : 'internal', status: known ? e.status : 500 })
+        throw e
+      }
     })
+  }
+
+  private importChecked(config: SessionConfig, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number): SessionInfo {
+    checkIfMatch(ifMatch, this.etag(), this.store.seq())
+    // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
+    const { memory, kept, stored } = checkImport(blob, manifestOf(config.model), config, memoryBytesPerSession)
+    this.store.save({ seq: memory.seq, memory: stored, reply: null })
+    this.hot = { memory: kept, bytes: stored.byteLength }
+    return this.describe(config)
   }
 
   /** Deletes the session and all it stores. */

@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check'
 import { exports } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { HMAC_BYTES } from '../../memory/codec.ts'
 import { api, DEV_KEY } from '../../sim/client.ts'
 import { blobCase, MEMORY_STAGES, memoryStage, requestCase, REQUEST_STAGES, requestStage, stageTable, type MemoryStage, type RequestStage } from '../fuzz/mutations.ts'
@@ -47,11 +47,13 @@ async function checkReply(res: Response): Promise<{ code?: string; detail?: stri
 
 function report<S extends string>(title: string, stages: readonly S[], stoppedAt: Map<S, number>, extra: Map<string, number>) {
   const rows = stageTable(stages, stoppedAt)
-  console.log(`${title}\n` + rows.map((r) => `  ${r.stage.padEnd(11)} reached ${String(r.reached).padStart(5)}  stopped ${r.stopped}`).join('\n') + '\n  codes: ' + [...extra].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join('; '))
+  console.info(`${title}\n` + rows.map((r) => `  ${r.stage.padEnd(11)} reached ${String(r.reached).padStart(5)}  stopped ${r.stopped}`).join('\n') + '\n  codes: ' + [...extra].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join('; '))
   return rows
 }
 
 describe('fuzz through the Worker and the Durable Object', () => {
+  // One structured log line per step and import (observe.ts) would bury the stage report.
+  beforeEach(() => void vi.spyOn(console, 'log').mockImplementation(() => {}))
   it(`${IMPORTS} mutated, re-signed memory imports: < 500, stored memory unchanged unless accepted`, async () => {
     let s = await session()
     const key = await keyOf('dev')
