@@ -58,7 +58,10 @@ function plans(quick: boolean) {
   return { carried, reencode, http }
 }
 
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300)
+const errorText = (e: unknown) => {
+  const cause = e instanceof Error && e.cause ? ` (${String((e.cause as Error).message ?? e.cause)})` : ''
+  return ((e instanceof Error ? e.message : String(e)).split('\n')[0] + cause).slice(0, 300)
+}
 
 /** The last lines of a dev server's output that say something (wrangler's cf/DNS noise dropped). */
 const devTail = (dev: DevServer | undefined) =>
@@ -84,12 +87,25 @@ function record(c: HistoryConfig, runtime: Runtime, p: MeasuredPoint): FullRecor
   }
 }
 
-/** The bench worker's `/history` (the same `measureHistory`, inside workerd). */
+/**
+ * The bench worker's `/history` (the same `measureHistory`, inside workerd). Before the request the
+ * event loop turns once, and a connection error is retried once: a long in-process Node
+ * measurement keeps the loop busy, so a keep-alive socket that wrangler closed meanwhile is only
+ * noticed when the next request is written on it ("fetch failed").
+ */
 async function workerdHistory(dev: DevServer, config: HistoryConfig, frames: readonly GuiObservation[], Ts: number[], plan: RepPlan): Promise<MeasuredPoint[]> {
-  const res = await fetch(`${dev.url}/history`, { method: 'POST', body: pack({ config, frames: frames.slice(0, Math.max(...Ts)), Ts, plan }) as Uint8Array<ArrayBuffer> })
-  const body = unpack(new Uint8Array(await res.arrayBuffer()))
-  if (res.status !== 200) throw new Error(body?.error ?? `HTTP ${res.status}`)
-  return body.points
+  const body = pack({ config, frames: frames.slice(0, Math.max(...Ts)), Ts, plan }) as Uint8Array<ArrayBuffer>
+  let res: Response
+  await new Promise((r) => setTimeout(r, 20))
+  try {
+    res = await fetch(`${dev.url}/history`, { method: 'POST', body })
+  } catch {
+    await new Promise((r) => setTimeout(r, 200))
+    res = await fetch(`${dev.url}/history`, { method: 'POST', body })
+  }
+  const reply = unpack(new Uint8Array(await res.arrayBuffer()))
+  if (res.status !== 200) throw new Error(reply?.error ?? `HTTP ${res.status}`)
+  return reply.points
 }
 
 /**
