@@ -17,14 +17,20 @@ GUI_COLUMN = {'type': 0, 'click_x': 1, 'click_y': 2, 'digit0': 3, 'digit1': 4, '
 CLICK, TYPE, SCROLL, DONE = range(4)
 
 
-def gui_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Sum over segments of weighted CE; a segment counts only where its target is >= 0."""
+def gui_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
+             digit_weight: float = 1.0) -> torch.Tensor:
+    """Sum over segments of weighted CE; a segment counts only where its target is >= 0.
+    digit_weight scales the four digit segments: they apply on one row in ~12 (the `type` steps
+    of code-copy/code-entry), so without it their share of the gradient is small and reading
+    the code is learnt last (train/runs/2026-11-29-h200-gui-stem-run.txt)."""
     total = logits.new_zeros(())
     norm = weight.sum().clamp(min=1.0)
     for name, sl in GUI_SLICES.items():
         t = targets[:, GUI_COLUMN[name]]
         on = t >= 0
         ce = F.cross_entropy(logits[:, sl].float(), t.clamp(min=0), reduction='none')
+        if name.startswith('digit'):
+            ce = ce * digit_weight
         total = total + (ce * on * weight).sum() / norm
     return total
 

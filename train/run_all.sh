@@ -9,7 +9,7 @@
 #    the repo root) and writes $OUT/summary.txt; before packing, 5. train/dist/eval.mjs measures
 #    closed-loop success per task with memory and memoryless (ORT-web from .device's node_modules).
 # Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS EVAL_EPISODES
-# REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1 (continue from $WORK/ckpt/<id>.pt: a device
+# REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1|gui|robot (continue from $WORK/ckpt/<id>.pt: a device
 # call is limited to 10 minutes, so longer training is several calls on a warm machine)
 # MODELS FIXTURES (default models, test/fixtures; train/smoke.sh points them at a scratch folder)
 set -euo pipefail
@@ -49,12 +49,14 @@ fi
 # the batched TempoFit unroll equals the frame-by-frame one (CPU, small model; beside the training)
 $PY train/check_tempo_batched.py --data "$WORK/data/robot" > "$WORK/logs/check-tempo-batched.txt" 2>&1 & ctb=$!
 
-# 2. train the four models at once on the one GPU
+# 2. train the four models at once on the one GPU (GPU utilisation sampled into logs/nvidia-smi.txt)
+(while sleep 20; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done) > "$WORK/logs/nvidia-smi.txt" 2>&1 & smi=$!
 declare -A pid
 for id in "${IDS[@]}"; do
   domain=${id%%-*}; regime=${id#*-}
   init=()
-  if [ "${INIT:-0}" = 1 ] && [ -f "$WORK/ckpt/$id.pt" ]; then
+  # INIT=1: all models continue; INIT=robot (or gui): only that domain's models do
+  if { [ "${INIT:-0}" = 1 ] || [ "${INIT:-0}" = "$domain" ]; } && [ -f "$WORK/ckpt/$id.pt" ]; then
     cp "$WORK/ckpt/$id.pt" "$WORK/ckpt/$id.init.pt"; init=(--init "$WORK/ckpt/$id.init.pt")
     [ -f "$WORK/logs/$id.txt" ] && cat "$WORK/logs/$id.txt" >> "$WORK/logs/$id.earlier.txt"
   fi
@@ -71,6 +73,7 @@ for id in "${IDS[@]}"; do
   else stamp "TRAINING FAILED: $id"; tail -n 30 "$WORK/logs/$id.stdout"; failed+=("$id"); fi
 done
 IDS=("${ok[@]}")
+kill $smi 2>/dev/null || true
 [ ${#IDS[@]} -gt 0 ] || { tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs; exit 1; }
 wait $ctb || stamp "check_tempo_batched FAILED"
 stamp "$(tail -n 1 "$WORK/logs/check-tempo-batched.txt")"

@@ -180,11 +180,11 @@ class Runner:
         return self.tempo(ids, use_bank=not memoryless)
 
 
-def loss_fn(ds, logits, rows, weight, memory_weight):
+def loss_fn(ds, logits, rows, weight, memory_weight, digit_weight=1.0):
     mem = ds.memory[rows].float()
     w = weight * (1.0 + (memory_weight - 1.0) * mem)
     if ds.domain == 'gui':
-        return gui_loss(logits, ds.targets[rows], w)
+        return gui_loss(logits, ds.targets[rows], w, digit_weight)
     return robot_loss(logits, ds.targets[rows], w, int(ds.index['chunkTicks']))
 
 
@@ -250,6 +250,7 @@ def main(argv=None):
     ap.add_argument('--hidden', type=int, default=128)
     ap.add_argument('--layers', type=int, default=4)
     ap.add_argument('--memory-weight', type=float, default=3.0, help='loss weight of memory-dependent steps')
+    ap.add_argument('--digit-weight', type=float, default=6.0, help='GUI: loss weight of the typed-digit segments')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--init', default='', help='start from this checkpoint\'s weights (same architecture); '
                     'a fresh optimizer and schedule (continued training across device calls)')
@@ -318,7 +319,7 @@ def main(argv=None):
             for g in opt.param_groups:
                 g['lr'] = lr
             logits, rows, weight = runner.run(order[k:k + args.batch], rng)
-            loss = loss_fn(ds, logits, rows, weight, args.memory_weight)
+            loss = loss_fn(ds, logits, rows, weight, args.memory_weight, args.digit_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
