@@ -9,7 +9,7 @@
 #    the repo root) and writes $OUT/summary.txt; before packing, 5. train/dist/eval.mjs measures
 #    closed-loop success per task with memory and memoryless (ORT-web from .device's node_modules).
 # Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS EVAL_EPISODES
-# REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1|gui|robot (continue from $WORK/ckpt/<id>.pt: a device
+# ONLY="gui-carried gui-tempo" (train a subset) REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1|gui|robot (continue from $WORK/ckpt/<id>.pt: a device
 # call is limited to 10 minutes, so longer training is several calls on a warm machine)
 # MODELS FIXTURES (default models, test/fixtures; train/smoke.sh points them at a scratch folder)
 set -euo pipefail
@@ -26,7 +26,7 @@ EVAL_EPISODES=${EVAL_EPISODES:-30}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 MODELS=${MODELS:-models}
 FIXTURES=${FIXTURES:-test/fixtures}
-IDS=(gui-carried gui-tempo robot-carried robot-tempo)
+read -r -a IDS <<< "${ONLY:-gui-carried gui-tempo robot-carried robot-tempo}"  # ONLY: a subset
 t0=$SECONDS
 stamp() { echo "[run_all +$((SECONDS - t0))s] $*"; }
 mkdir -p "$OUT" "$WORK/logs" "$WORK/ckpt"
