@@ -2,7 +2,7 @@
  * @module `npm run bench -- <suite> [--json FILE] [--episodes N] [--steps T]`.
  * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
- * throughput; `--no-workerd`) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
+ * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -19,6 +19,12 @@ import { runMeta } from './meta.ts'
 import { robotConfigs, robotFidelity } from './robot-fidelity.ts'
 import { RobotEnv } from '../sim/robot/index.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
+
+// `load` (bench/load.ts) reads its own options (--sessions, --chaos, --url, …).
+if (process.argv[2] === 'load') {
+  await (await import('./load.ts')).loadCli(process.argv.slice(3))
+  process.exit()
+}
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
