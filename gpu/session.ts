@@ -19,6 +19,17 @@ export interface HostOutput {
   data: Float32Array
 }
 
+/** How a runtime's ORT session is created (the GPU host's options; the Worker uses the defaults).
+ * - `executionProviders`: default `['wasm']`; `['webgpu']` with the JSEP build (`gpu/webgpu.ts`)
+ * - `preferredOutputLocation`: per output name, `'gpu-buffer'` keeps that output on the device
+ *   (WebGPU only; `runTensors` then returns device tensors the caller must `dispose()`)
+ * - `key`: distinguishes runtimes of one model and backend with different options */
+export interface RuntimeOptions {
+  executionProviders?: string[]
+  preferredOutputLocation?: Record<string, 'cpu' | 'gpu-buffer'>
+  key?: string
+}
+
 const runtimes = new Map<string, ModelRuntime>()
 
 /** A model bound to an ORT build. Get one with `ModelRuntime.for(ort, source)`. */
@@ -27,21 +38,23 @@ export class ModelRuntime {
   readonly backend: string
   private readonly ort: Ort
   private readonly source: ModelSource
+  private readonly options: RuntimeOptions
   private session?: Promise<InferenceSession>
   private queue: Promise<unknown> = Promise.resolve()
 
-  private constructor(ort: Ort, source: ModelSource, backend: string) {
+  private constructor(ort: Ort, source: ModelSource, backend: string, options: RuntimeOptions) {
     this.ort = ort
     this.source = source
     this.manifest = source.manifest
     this.backend = backend
+    this.options = options
   }
 
-  /** The isolate-wide runtime of this model (keyed by backend and model sha256). */
-  static for(ort: Ort, source: ModelSource, backend = 'wasm'): ModelRuntime {
-    const key = `${backend}:${source.manifest.sha256}`
+  /** The isolate-wide runtime of this model (keyed by backend, model sha256 and `options.key`). */
+  static for(ort: Ort, source: ModelSource, backend = 'wasm', options: RuntimeOptions = {}): ModelRuntime {
+    const key = `${backend}:${source.manifest.sha256}${options.key ? `:${options.key}` : ''}`
     let rt = runtimes.get(key)
-    if (!rt) runtimes.set(key, (rt = new ModelRuntime(ort, source, backend)))
+    if (!rt) runtimes.set(key, (rt = new ModelRuntime(ort, source, backend, options)))
     return rt
   }
 
@@ -51,13 +64,48 @@ export class ModelRuntime {
       this.session = (async () => {
         const bytes = await this.source.bytes()
         return this.ort.InferenceSession.create(bytes, {
-          executionProviders: ['wasm'],
+          executionProviders: this.options.executionProviders ?? ['wasm'],
           graphOptimizationLevel: 'all',
+          ...(this.options.preferredOutputLocation && { preferredOutputLocation: this.options.preferredOutputLocation }),
         })
       })()
       this.session.catch(() => (this.session = undefined))
     }
     return this.session
+  }
+
+  /**
+   * Drops the ORT session (after a lost GPU device, or to free it): the next run creates a new one.
+   * Runs already queued finish on the old session first. Tensors it returned on the device are
+   * invalid after a device loss; the caller restores its state from the durable copy.
+   */
+  async reset(): Promise<void> {
+    const old = this.session
+    this.session = undefined
+    const job = this.queue.then(async () => {
+      const s = await old?.catch(() => undefined)
+      await s?.release().catch(() => undefined)
+    })
+    this.queue = job.catch(() => undefined)
+    await job
+  }
+
+  /**
+   * Runs the model on ORT tensors as they are (host or device), queued like `run`, without the
+   * manifest check or host copies: the GPU host's device-resident path (`gpu/resident.ts`).
+   * @param feeds ORT tensors per input name (the caller keeps ownership)
+   * @param fetches output names; outputs listed in `preferredOutputLocation` come back on the device
+   * @returns ORT tensors the caller owns (`dispose()` device ones when done)
+   */
+  async runTensors(feeds: Record<string, Tensor>, fetches: string[]): Promise<Record<string, Tensor>> {
+    const job = this.queue.then(async () => (await this.getSession()).run(feeds, fetches))
+    this.queue = job.catch(() => undefined)
+    return job
+  }
+
+  /** The ORT module this runtime runs on (to build tensors for `runTensors`). */
+  get ortModule(): Ort {
+    return this.ort
   }
 
   /**

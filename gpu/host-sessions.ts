@@ -1,0 +1,394 @@
+/**
+ * @module The GPU host's sessions: held in memory (device-resident K/V where the policy allows,
+ * `resident.ts`), one ORT session per model shared by all (runs queued in `ModelRuntime`), steps of
+ * one session serialized. A durable copy is written after each step or every `durableEvery` steps
+ * (write-behind) and whenever a session leaves memory; at most `maxHot` sessions are held, the least
+ * recently used is evicted to the durable store past that. A lost device (or any lost runtime)
+ * recreates the ORT sessions, restores every session from its durable copy and retries the step
+ * once; steps after the durable copy are lost and the reply says so (`restored`).
+ */
+import type { Adapter } from '../agents/adapter.ts'
+import { adapterFor } from '../agents/index.ts'
+import { decodeMemory, encodeMemory } from '../memory/codec.ts'
+import { NotFoundError, SeqConflictError, StepkvError } from '../memory/errors.ts'
+import { roundTrip } from '../memory/storage.ts'
+import { summary } from '../memory/session.ts'
+import type { Policy, SessionMemory } from '../memory/types.ts'
+import { packReply } from '../worker/body.ts'
+import { initialMemory, policyFor, runStep, type EngineLimits, type StepRequest } from '../worker/engine.ts'
+import { expectedShape, storageOf } from '../worker/import-check.ts'
+import type { DurableStore, HostSessionConfig } from './durable.ts'
+import { buildKvGather } from './kv-gather.ts'
+import type { ModelManifest } from './manifest.ts'
+import { materialize, residentFrom, residentStep, residentSupported, disposeResident, type ResidentMemory } from './resident.ts'
+import { ModelRuntime, type ModelSource } from './session.ts'
+import { isDeviceLoss, type BackendChoice } from './webgpu.ts'
+
+/** Host settings. */
+export interface HostOptions {
+  choice: BackendChoice
+  store: DurableStore
+  /** Model sources by id (`gpu/node-models.ts` in Node). @throws NotFoundError for an unknown id */
+  model(id: string): { decoder: ModelSource; encoder?: ModelSource }
+  /** Write the durable copy every K steps (1 = after each step). Default 1. */
+  durableEvery?: number
+  /** Most sessions held in memory; past it the least recently used is evicted. Default 64. */
+  maxHot?: number
+  /** Keep K/V on the device between steps where the policy allows. Default true. */
+  resident?: boolean
+  limits?: EngineLimits
+}
+
+/** Forwarding state check: the caller's tag before the step and the tag after it. */
+export interface Forwarding {
+  base: string
+  next: string
+}
+
+/** A step reply (msgpack bytes; JSON callers unpack them), plus what the forwarding caller persists. */
+export interface HostStepReply {
+  packed: Uint8Array
+  /** True when this is the stored reply of a repeated seq (nothing ran). */
+  replayed: boolean
+  /** The durable copy written by this step (forwarded steps carry it back to the Durable Object). */
+  durable?: { seq: number; memory: Uint8Array }
+}
+
+interface Hot {
+  id: string
+  config: HostSessionConfig
+  policy: Policy
+  seq: number
+  tag?: string
+  durableSeq: number
+  /** Host memory (round-trip path) or device-resident memory. */
+  memory?: SessionMemory
+  resident?: ResidentMemory
+  lastReply?: Uint8Array
+  restored?: { fromSeq: number; lostSteps: number }
+}
+
+export class HostSessions {
+  readonly backend: string
+  private readonly o: Required<Omit<HostOptions, 'limits'>> & { limits: EngineLimits }
+  private readonly hot = new Map<string, Hot>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly runtimes = new Set<ModelRuntime>()
+  /** Device losses recovered from (tests and the health route read it). */
+  recoveries = 0
+
+  constructor(options: HostOptions) {
+    this.o = { durableEvery: 1, maxHot: 64, resident: true, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
+    if (!Number.isInteger(this.o.durableEvery) || this.o.durableEvery < 1) throw new RangeError(`durableEvery must be an integer ≥ 1, got ${this.o.durableEvery}`)
+    if (!Number.isInteger(this.o.maxHot) || this.o.maxHot < 1) throw new RangeError(`maxHot must be an integer ≥ 1, got ${this.o.maxHot}`)
+    this.backend = options.choice.backend
+  }
+
+  /** Sessions held in memory now. */
+  get hotCount(): number {
+    return this.hot.size
+  }
+
+  /** The settings in force (health route, README). */
+  get settings() {
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident }
+  }
+
+  /**
+   * Creates session `id` with an empty memory (durable at seq 0).
+   * @throws PolicyConfigError (400) for a bad policy, NotFoundError for an unknown model,
+   *   StepkvError `session_exists` (409) when the id is taken
+   */
+  async create(id: string, config: HostSessionConfig): Promise<Record<string, unknown>> {
+    return this.exclusive(id, async () => {
+      if (this.hot.has(id) || (await this.o.store.get(id))) throw new StepkvError('session_exists', 409, `session '${id}' exists`)
+      const { manifest } = this.model(config.model)
+      const policy = policyFor(manifest, config.policy.name, config.policy.params)
+      const cfg = { ...config, policy: { name: policy.name, params: { ...policy.params } } }
+      const memory = initialMemory(manifest, policy)
+      const h: Hot = { id, config: cfg, policy, seq: 0, durableSeq: 0, memory }
+      await this.writeDurable(h, memory)
+      this.admit(h)
+      return this.describe(h)
+    })
+  }
+
+  /**
+   * Adopts a session state from its forwarding Durable Object (the host did not have it, or had
+   * another state): the blob of step `memory.seq`, while the session has run `seq` steps.
+   * @throws MemoryCodecError (422) for a blob that does not decode for this model and policy
+   */
+  async seed(id: string, config: HostSessionConfig, seq: number, tag: string, blob: Uint8Array): Promise<Record<string, unknown>> {
+    return this.exclusive(id, async () => {
+      const { manifest } = this.model(config.model)
+      const policy = policyFor(manifest, config.policy.name, config.policy.params)
+      const { memory } = decodeMemory(blob, expectedShape(manifest, config))
+      if (memory.seq > seq) throw new StepkvError('invalid_request', 400, `memory of step ${memory.seq} for a session at seq ${seq}`)
+      await this.drop(id)
+      const h: Hot = { id, config, policy, seq, tag, durableSeq: memory.seq, memory }
+      if (memory.seq < seq) h.restored = { fromSeq: memory.seq, lostSteps: seq - memory.seq }
+      await this.o.store.put(id, { config, seq, memorySeq: memory.seq, tag, memory: blob })
+      this.admit(h)
+      return this.describe(h)
+    })
+  }
+
+  /**
+   * Runs one step. Standalone callers follow the Worker's seq rules (seq = last + 1; the last seq
+   * again replays its reply); forwarded steps carry the caller's state tags instead (the Durable
+   * Object enforced the seq rules) and get 409 `host_state_mismatch` when the host holds another
+   * state, or 404 when it holds none: the caller then seeds it (`seed`).
+   * @throws SeqConflictError (409), NotFoundError (404), the engine's 4xx errors; a device loss is
+   *   recovered from once (the step retried), a second one is StepkvError `gpu_device_lost` (503)
+   */
+  async step(id: string, request: StepRequest, forwarding?: Forwarding): Promise<HostStepReply> {
+    return this.exclusive(id, async () => {
+      const h = await this.load(id)
+      if (forwarding) {
+        if (h.tag !== forwarding.base)
+          throw new StepkvError('host_state_mismatch', 409, `the GPU host holds state ${h.tag ?? '(none)'} of this session, the caller ${forwarding.base}`, { hostTag: h.tag ?? null })
+      } else {
+        if (request.seq === h.seq && h.seq > 0 && h.lastReply) return { packed: h.lastReply, replayed: true }
+        if (request.seq !== h.seq + 1) throw new SeqConflictError(`expected seq ${h.seq + 1}, got ${request.seq}`, { lastSeq: h.seq, expectedSeq: h.seq + 1 })
+      }
+      let cur = h
+      let result: { reply: Record<string, unknown>; durable?: HostStepReply['durable'] }
+      try {
+        result = await this.run(cur, request, forwarding)
+      } catch (e) {
+        if (!isDeviceLoss(e)) throw e
+        await this.recover()
+        cur = await this.load(id)
+        try {
+          result = await this.run(cur, request, forwarding)
+        } catch (again) {
+          if (!isDeviceLoss(again)) throw again
+          await this.recover()
+          throw new StepkvError('gpu_device_lost', 503, 'the GPU device was lost twice during this step; the session is kept at its durable copy, retry later', { durableSeq: cur.durableSeq })
+        }
+      }
+      cur.lastReply = packReply(result.reply)
+      return { packed: cur.lastReply, replayed: false, durable: result.durable }
+    })
+  }
+
+  /** Session summary: seq, durableSeq, memory tokens, where the memory lives. @throws NotFoundError */
+  async info(id: string): Promise<Record<string, unknown>> {
+    return this.exclusive(id, async () => this.describe(await this.load(id)))
+  }
+
+  /** The current memory as an SKVM blob (downloads device K/V) and its seq. @throws NotFoundError */
+  async exportMemory(id: string): Promise<{ seq: number; memory: Uint8Array }> {
+    return this.exclusive(id, async () => {
+      const h = await this.load(id)
+      const mem = h.memory ?? (await materialize(h.resident!))
+      return { seq: h.seq, memory: encodeMemory(mem, { policy: h.config.policy, ...storageOf(h.config) }) }
+    })
+  }
+
+  /** Deletes a session (memory, device buffers, durable copy). @throws NotFoundError */
+  async close(id: string): Promise<void> {
+    return this.exclusive(id, async () => {
+      await this.load(id)
+      await this.drop(id)
+      await this.o.store.delete(id)
+    })
+  }
+
+  /** Writes every dirty session's durable copy (shutdown). */
+  async flushAll(): Promise<void> {
+    for (const h of [...this.hot.values()]) await this.exclusive(h.id, () => this.flush(h))
+  }
+
+  // -- internals --------------------------------------------------------------------------------
+
+  private model(id: string) {
+    const src = this.o.model(id)
+    return { manifest: src.decoder.manifest, src }
+  }
+
+  private runtimeFor(id: string, resident: boolean): ModelRuntime {
+    const { src } = this.model(id)
+    const { ort, backend, executionProviders } = this.o.choice
+    const present = src.decoder.manifest.outputs.filter((o) => o.name.startsWith('present.')).map((o) => o.name)
+    const rt = ModelRuntime.for(ort, src.decoder, backend, {
+      executionProviders,
+      key: resident ? 'resident' : 'roundtrip',
+      ...(resident && backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(present.map((n) => [n, 'gpu-buffer' as const])) }),
+    })
+    this.runtimes.add(rt)
+    return rt
+  }
+
+  private gatherFor(m: ModelManifest): ModelRuntime {
+    const { ort, backend, executionProviders } = this.o.choice
+    const shape = { layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim }
+    const key = `gather:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
+    const bytes = buildKvGather(shape)
+    const manifest = { ...m, id: key, sha256: key, inputs: [], outputs: [] } as ModelManifest
+    const rt = ModelRuntime.for(ort, { manifest, bytes: () => bytes }, backend, {
+      executionProviders,
+      key,
+      ...(backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(Array.from({ length: m.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
+    })
+    this.runtimes.add(rt)
+    return rt
+  }
+
+  private adapterFor(id: string): Adapter {
+    const { manifest, src } = this.model(id)
+    const { ort, backend, executionProviders } = this.o.choice
+    let encoder: ModelRuntime | undefined
+    if (src.encoder) {
+      encoder = ModelRuntime.for(ort, src.encoder, backend, { executionProviders })
+      this.runtimes.add(encoder)
+    }
+    return adapterFor(manifest, this.o.limits.maxPrefixTokens, encoder)
+  }
+
+  private residentFor(h: Hot): boolean {
+    return this.o.resident && residentSupported(h.policy, h.config.memoryDtype)
+  }
+
+  private async run(h: Hot, request: StepRequest, forwarding?: Forwarding) {
+    const adapter = this.adapterFor(h.config.model)
+    const restored = h.restored
+    let memoryOut: SessionMemory | undefined
+    let outcome
+    let kvPath: 'resident' | 'roundtrip'
+    if (this.residentFor(h)) {
+      const runtime = this.runtimeFor(h.config.model, true)
+      const current = h.resident ?? residentFrom(h.memory!, runtime)
+      h.resident = current
+      h.memory = undefined
+      const r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, this.o.limits, adapter)
+      h.resident = r.resident
+      outcome = r.outcome
+      kvPath = 'resident'
+    } else {
+      const runtime = this.runtimeFor(h.config.model, false)
+      outcome = await runStep(runtime, h.memory!, h.policy, request, this.o.limits, adapter)
+      memoryOut = roundTrip(outcome.memory, storageOf(h.config))
+      h.memory = memoryOut
+      kvPath = 'roundtrip'
+    }
+    h.seq = request.seq
+    h.restored = undefined
+    if (forwarding) h.tag = forwarding.next
+    let durable: HostStepReply['durable']
+    const t0 = performance.now()
+    if (h.seq - h.durableSeq >= this.o.durableEvery) durable = { seq: h.seq, memory: await this.writeDurable(h) }
+    const persistMs = performance.now() - t0
+    const m = outcome.memory
+    const s = summary(m)
+    const logits = outcome.logits
+    const kvBytes = m.layers.length * 2 * m.kvHeads * m.tokens * m.headDim * 4
+    const reply: Record<string, unknown> = {
+      seq: request.seq,
+      action: outcome.action,
+      memory: { tokensPerLayer: s.tokensPerLayer, bytes: durable?.memory.byteLength ?? kvBytes, nextPosition: s.nextPosition, durableSeq: h.durableSeq },
+      timings: { ...outcome.timings, persistMs },
+      backend: this.backend,
+      kvPath,
+      durableSeq: h.durableSeq,
+      ...(restored && { restored }),
+      ...(logits && { logits: { dtype: 'float32', dims: logits.dims, data: new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength) } }),
+    }
+    return { reply, durable }
+  }
+
+  /** Encodes and stores the session's memory (`mem`, else its current one). @returns the blob */
+  private async writeDurable(h: Hot, mem?: SessionMemory): Promise<Uint8Array> {
+    const memory = mem ?? h.memory ?? (await materialize(h.resident!))
+    const blob = encodeMemory(memory, { policy: h.config.policy, ...storageOf(h.config) })
+    await this.o.store.put(h.id, { config: h.config, seq: h.seq, memorySeq: memory.seq, tag: h.tag, memory: blob })
+    h.durableSeq = memory.seq
+    return blob
+  }
+
+  private async flush(h: Hot): Promise<void> {
+    if (this.hot.get(h.id) === h && h.durableSeq < h.seq) await this.writeDurable(h)
+  }
+
+  /** The hot session, else restored from the durable store (and admitted). @throws NotFoundError */
+  private async load(id: string): Promise<Hot> {
+    const h = this.hot.get(id)
+    if (h) {
+      this.hot.delete(id)
+      this.hot.set(id, h) // most recently used last
+      return h
+    }
+    const rec = await this.o.store.get(id)
+    if (!rec) throw new NotFoundError('unknown session', {}, 'unknown_session')
+    const { manifest } = this.model(rec.config.model)
+    const policy = policyFor(manifest, rec.config.policy.name, rec.config.policy.params)
+    const { memory } = decodeMemory(rec.memory, expectedShape(manifest, rec.config))
+    const restored = rec.memorySeq < rec.seq ? { fromSeq: rec.memorySeq, lostSteps: rec.seq - rec.memorySeq } : undefined
+    const fresh: Hot = { id, config: rec.config, policy, seq: rec.seq, tag: rec.tag, durableSeq: rec.memorySeq, memory, ...(restored && { restored }) }
+    this.admit(fresh)
+    return fresh
+  }
+
+  /** Holds `h`; evicts the least recently used sessions past `maxHot` (durable copy first). */
+  private admit(h: Hot): void {
+    this.hot.set(h.id, h)
+    for (const [id, old] of this.hot) {
+      if (this.hot.size <= this.o.maxHot) break
+      if (id === h.id || this.locks.has(id)) continue // a session mid-step stays
+      this.hot.delete(id)
+      // The evicted session's own queue writes its copy before its next step can reload it.
+      void this.exclusive(id, async () => {
+        if (old.durableSeq < old.seq) await this.writeDurable(old)
+        disposeResident(old.resident)
+      }).catch((e) => console.error(JSON.stringify({ level: 'error', event: 'evict', session: id, error: String(e) })))
+    }
+  }
+
+  private async drop(id: string): Promise<void> {
+    const h = this.hot.get(id)
+    this.hot.delete(id)
+    disposeResident(h?.resident)
+  }
+
+  /** After a lost device: new ORT sessions; every held session is restored from its durable copy
+   * on its next step (its device buffers are gone, the steps after its durable copy too). */
+  private async recover(): Promise<void> {
+    this.recoveries++
+    for (const rt of this.runtimes) await rt.reset()
+    const held = [...this.hot.values()]
+    // Device tensors are invalid now: forget them (dispose would touch the lost device).
+    this.hot.clear()
+    for (const h of held) {
+      if (h.durableSeq >= h.seq) continue
+      // Steps after the durable copy are gone: record how far the session had run, so its
+      // restore declares them (`restored` in the next reply).
+      const rec = await this.o.store.get(h.id)
+      if (rec) await this.o.store.put(h.id, { ...rec, seq: h.seq, tag: h.tag })
+    }
+  }
+
+  private describe(h: Hot): Record<string, unknown> {
+    const m = h.memory ?? h.resident!.meta
+    const s = summary(m)
+    return {
+      id: h.id,
+      model: h.config.model,
+      policy: h.config.policy,
+      memoryDtype: h.config.memoryDtype,
+      seq: h.seq,
+      durableSeq: h.durableSeq,
+      backend: this.backend,
+      kvPath: h.resident ? 'resident' : 'roundtrip',
+      memory: { tokensPerLayer: s.tokensPerLayer, nextPosition: s.nextPosition, durableSeq: h.durableSeq },
+    }
+  }
+
+  /** Runs `fn` after every earlier call on session `id` finished. */
+  private exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.locks.get(id) ?? Promise.resolve()).then(fn)
+    const tail = run.catch(() => undefined)
+    this.locks.set(id, tail)
+    void tail.then(() => this.locks.get(id) === tail && this.locks.delete(id))
+    return run
+  }
+}

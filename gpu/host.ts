@@ -1,0 +1,152 @@
+/**
+ * @module `npm run gpu-host`: the GPU host on Node (`@hono/node-server`). Picks WebGPU when
+ * `navigator.gpu` gives an adapter (Dawn via the `webgpu` package), else wasm; holds sessions in
+ * memory with a durable copy on local disk. Also the entry of the bundled build
+ * (`gpu/dist/host.mjs`, `bash gpu/build.sh`) that runs on a GPU machine without npm.
+ *
+ * Options (flags, or the env var in brackets):
+ *   --port N [GPU_HOST_PORT]          default 8788
+ *   --host ADDR                        default 127.0.0.1; another address needs a secret
+ *   --backend auto|webgpu|wasm [GPU_HOST_BACKEND]   default auto
+ *   --durable-dir DIR [GPU_HOST_DURABLE_DIR]         default .wrangler/gpu-host
+ *   --durable-every K [GPU_HOST_DURABLE_EVERY]       default 1 (a durable copy after every step)
+ *   --max-hot N [GPU_HOST_MAX_HOT]                   default 64 sessions held in memory
+ *   --no-resident                      keep K/V on the host between steps (round trip each step)
+ *   --models DIR                       default: the repo's models/
+ *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
+ */
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { serve } from '@hono/node-server'
+import { NotFoundError } from '../memory/errors.ts'
+import { FileStore, MemoryStore, type DurableStore } from './durable.ts'
+import { hostApp } from './host-app.ts'
+import { HostSessions } from './host-sessions.ts'
+import { nodeEncoderSource, nodeModelSource } from './node-models.ts'
+import type { ModelSource } from './session.ts'
+import { selectBackend, type Backend } from './webgpu.ts'
+
+/** Settings of `startHost`. */
+export interface HostConfig {
+  port: number
+  hostname?: string
+  backend?: 'auto' | Backend
+  /** Directory of the durable copies; `null` = in memory (tests). */
+  durableDir?: string | null
+  durableEvery?: number
+  maxHot?: number
+  resident?: boolean
+  secret?: string
+  modelsDir?: string
+}
+
+/** The repo's `models/` seen from this file (source tree) or from `gpu/dist/` (bundle). */
+export function defaultModelsDir(): string {
+  const here = path.dirname(new URL(import.meta.url).pathname)
+  for (const dir of [path.resolve(here, '../models'), path.resolve(here, '../../models'), path.resolve('models')])
+    if (existsSync(path.join(dir, 'tiny-gqa', 'manifest.json'))) return dir
+  throw new Error(`no models/ directory found near ${here} or in ${process.cwd()}: pass --models DIR`)
+}
+
+/** Model sources of `dir` by id. @throws NotFoundError (`unknown_model`) for an id not in `dir` */
+export function modelsFrom(dir: string): (id: string) => { decoder: ModelSource; encoder?: ModelSource } {
+  const cache = new Map<string, { decoder: ModelSource; encoder?: ModelSource }>()
+  return (id) => {
+    let m = cache.get(id)
+    if (m) return m
+    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(id) || !existsSync(path.join(dir, id, 'manifest.json')))
+      throw new NotFoundError(`unknown model '${id}'`, {}, 'unknown_model')
+    const decoder = nodeModelSource(id, dir)
+    m = { decoder, ...(decoder.manifest.encoder && { encoder: nodeEncoderSource(id, dir) }) }
+    cache.set(id, m)
+    return m
+  }
+}
+
+/**
+ * Starts a host.
+ * @returns its URL, the sessions (tests) and `close()` (flushes durable copies, stops listening)
+ * @throws Error when a non-loopback `hostname` comes without a secret, or WebGPU was required
+ *   and is unavailable
+ */
+export async function startHost(config: HostConfig) {
+  const hostname = config.hostname ?? '127.0.0.1'
+  if (!config.secret && !['127.0.0.1', 'localhost', '::1'].includes(hostname))
+    throw new Error(`a GPU host on ${hostname} needs GPU_HOST_SECRET (only loopback may run without one)`)
+  const choice = await selectBackend(config.backend ?? 'auto')
+  const store: DurableStore = config.durableDir === null ? new MemoryStore() : new FileStore(config.durableDir ?? path.resolve('.wrangler/gpu-host'))
+  const sessions = new HostSessions({
+    choice,
+    store,
+    model: modelsFrom(config.modelsDir ?? defaultModelsDir()),
+    durableEvery: config.durableEvery ?? 1,
+    maxHot: config.maxHot ?? 64,
+    resident: config.resident ?? true,
+  })
+  const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname }, () => resolve(s))
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  return {
+    url: `http://${hostname}:${port}`,
+    sessions,
+    backend: choice.backend,
+    reason: choice.reason,
+    close: async () => {
+      await sessions.flushAll()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      backend: { type: 'string' },
+      'durable-dir': { type: 'string' },
+      'durable-every': { type: 'string' },
+      'max-hot': { type: 'string' },
+      'no-resident': { type: 'boolean' },
+      models: { type: 'string' },
+    },
+  })
+  const env = process.env
+  const int = (name: string, v: string | undefined, dflt: number) => {
+    if (v === undefined) return dflt
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`)
+    return n
+  }
+  const backend = (values.backend ?? env.GPU_HOST_BACKEND ?? 'auto') as 'auto' | Backend
+  if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new Error(`--backend must be auto, webgpu or wasm, got '${backend}'`)
+  const host = await startHost({
+    port: int('--port', values.port ?? env.GPU_HOST_PORT, 8788),
+    hostname: values.host ?? '127.0.0.1',
+    backend,
+    durableDir: values['durable-dir'] ?? env.GPU_HOST_DURABLE_DIR,
+    durableEvery: int('--durable-every', values['durable-every'] ?? env.GPU_HOST_DURABLE_EVERY, 1),
+    maxHot: int('--max-hot', values['max-hot'] ?? env.GPU_HOST_MAX_HOT, 64),
+    resident: !values['no-resident'],
+    secret: env.GPU_HOST_SECRET || undefined,
+    modelsDir: values.models,
+  })
+  console.log(JSON.stringify({ event: 'gpu-host', url: host.url, reason: host.reason, ...host.sessions.settings }))
+  const stop = async () => {
+    await host.close()
+    process.exit(0)
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+}
+
+const entry = process.argv[1] && path.resolve(process.argv[1])
+if (entry && entry === path.resolve(new URL(import.meta.url).pathname))
+  main().catch((e) => {
+    console.error(String((e as Error).stack ?? e))
+    process.exit(1)
+  })

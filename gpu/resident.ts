@@ -1,0 +1,207 @@
+/**
+ * @module Device-resident KV memory: within a hot session on the GPU host, `present.{l}.*` come
+ * back as device tensors (`preferredOutputLocation: 'gpu-buffer'`) and are fed as the next step's
+ * `past_key_values.{l}.*`; replaced tensors are disposed. Only metadata (positions, frames, kinds,
+ * H2O scores) lives on the host. Pruning policies decide on the host from small outputs
+ * (`attn_window`/`attn_total`/`hidden_norm`, [Hkv, T] per layer) and the kept rows are gathered
+ * on the device by a small ONNX graph (`kv-gather.ts`). The K/V bytes cross to the host only for
+ * the durable copy (`materialize`). On wasm the same code runs with host tensors (what the tests
+ * exercise). Policies that read K/V values (GUI-KV's key subspace, TempoFit's bank) and float16 /
+ * KIVI storage (the step must run on what a reload gives) use the round-trip path instead
+ * (`residentSupported`).
+ */
+import type { Tensor } from 'onnxruntime-web'
+import type { Adapter } from '../agents/adapter.ts'
+import { BadRequestError, NumericError, StepkvError } from '../memory/errors.ts'
+import { appendPrefix } from '../memory/session.ts'
+import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
+import type { EngineLimits, StepOutcome, StepRequest } from '../worker/engine.ts'
+import { gatherNames } from './kv-gather.ts'
+import type { ModelRuntime } from './session.ts'
+
+/** A session memory whose K/V live in ORT tensors (device buffers on WebGPU).
+ * `meta` is the memory with zero-length `keys`/`values` (all other fields real); `kv[2l]`,
+ * `kv[2l+1]` are layer l's key and value `[1, Hkv, meta.tokens, Dh]`. */
+export interface ResidentMemory {
+  meta: SessionMemory
+  kv: Tensor[]
+}
+
+/** True when `policy` with `storage` can keep its memory on the device (see the module note). */
+export function residentSupported(policy: Policy, storage: string): boolean {
+  return storage === 'float32' && policy.memory !== 'tempo' && policy.name !== 'guikv'
+}
+
+/** Uploads a host memory: host tensors the next run copies to the device. */
+export function residentFrom(mem: SessionMemory, runtime: ModelRuntime): ResidentMemory {
+  const ort = runtime.ortModule
+  const dims = [1, mem.kvHeads, mem.tokens, mem.headDim]
+  const kv = mem.layers.flatMap((l) => [new ort.Tensor('float32', l.keys, dims), new ort.Tensor('float32', l.values, dims)])
+  return { meta: stripKv(mem), kv }
+}
+
+/** Downloads the K/V (the durable copy, or a policy that needs host data): a full host memory. */
+export async function materialize(r: ResidentMemory): Promise<SessionMemory> {
+  const data = await Promise.all(r.kv.map(async (t) => (t.location === 'cpu' ? (t.data as Float32Array) : ((await t.getData()) as Float32Array))))
+  return { ...r.meta, layers: r.meta.layers.map((l, i) => ({ ...l, keys: data[2 * i], values: data[2 * i + 1] })) }
+}
+
+/** Releases the device buffers of `r` (host tensors: no-op). */
+export function disposeResident(r: ResidentMemory | undefined): void {
+  for (const t of r?.kv ?? []) if (t.location !== 'cpu') t.dispose()
+}
+
+/**
+ * One step on a device-resident memory: as `runStep` (worker/engine.ts) for carried-KV policies,
+ * with the K/V never leaving the device. `memory` is consumed: its tensors are disposed or reused;
+ * use the returned `resident` from then on.
+ * @param gather the runtime of `buildKvGather` for this model's geometry
+ * @returns the outcome (its `memory` holds metadata only: zero-length keys/values) and the new
+ *   resident memory
+ * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
+ *   (422), NumericError for non-finite logits (the old memory stays valid then)
+ */
+export async function residentStep(
+  runtime: ModelRuntime,
+  gather: ModelRuntime,
+  memory: ResidentMemory,
+  policy: Policy,
+  request: StepRequest,
+  limits: EngineLimits,
+  adapter: Adapter,
+): Promise<{ outcome: StepOutcome; resident: ResidentMemory }> {
+  const m = runtime.manifest
+  const ort = runtime.ortModule
+  const now = () => performance.now()
+  const t0 = now()
+  const prefix = await adapter.encode(request.observation).catch((e: unknown) => {
+    if (e instanceof StepkvError && e.code === 'too_many_tokens') throw new StepkvError(e.code, 413, e.message, e.details)
+    throw e
+  })
+  const S = prefix.tokens
+  if (S > limits.maxPrefixTokens)
+    throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
+  pinKinds(prefix.kinds, request.options)
+  const mem = memory.meta
+  const P = mem.tokens
+  const start = mem.nextPosition
+  if (start + S > m.maxPosition)
+    throw new BadRequestError(`positions ${start}..${start + S - 1} exceed the model's maxPosition ${m.maxPosition}: reset the session`, { nextPosition: start, maxPosition: m.maxPosition }, 'position_limit')
+  const positions = Int32Array.from({ length: S }, (_, i) => start + i)
+  const feeds: Record<string, Tensor> = {
+    ...(prefix.inputsEmbeds
+      ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
+      : { input_ids: new ort.Tensor('int64', BigInt64Array.from(prefix.inputIds!, BigInt), [1, S]) }),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
+  }
+  for (let l = 0; l < m.layers; l++) {
+    feeds[`past_key_values.${l}.key`] = memory.kv[2 * l]
+    feeds[`past_key_values.${l}.value`] = memory.kv[2 * l + 1]
+  }
+  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+  if (m.ports.obsWindow) {
+    const port = m.inputs.find((p) => p.name === 'obs_window')!
+    feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), port.dims.map(() => 1))
+  }
+  const ports = { attnWindow: 'attn_window', attnTotal: 'attn_total', hiddenNorm: 'hidden_norm' } as const
+  const small = (policy.requires ?? []).filter((r): r is keyof typeof ports => r in ports).map((r) => ports[r])
+  const present = Array.from({ length: m.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()
+  const fetches = ['logits', ...present, ...small.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`))]
+  const t1 = now()
+  const out = await runtime.runTensors(feeds, fetches)
+  const t2 = now()
+  const newKv = present.map((n) => out[n])
+  const logits = out.logits.data as Float32Array
+  const drop = (ts: Tensor[]) => ts.forEach((t) => t.location !== 'cpu' && t.dispose())
+  const bad = logits.findIndex((v) => !Number.isFinite(v))
+  if (bad >= 0) {
+    drop(newKv)
+    throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
+  }
+  const action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
+  const t3 = now()
+  const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => out[`${p}.${l}`].data as Float32Array) : undefined)
+  const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
+  // The policy runs on tagged rows: row t of every head carries t in its first K value, so the
+  // rows it keeps name themselves and the device gathers exactly those.
+  const T = P + S
+  const tags = taggedRows(m.kvHeads, T, m.headDim)
+  const tagged = appendPrefix(mem, mem.layers.map(() => ({ key: tags, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
+  const next = policy.update(tagged, info)
+  const K = next.tokens
+  const maxMemory = limits.maxMemoryTokens ?? 65_536
+  if (K > maxMemory) {
+    drop(newKv)
+    throw new StepkvError('memory_limit', 422, `the memory would hold ${K} tokens per layer, over the session limit of ${maxMemory} tokens: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or reset`, { tokens: K, limit: maxMemory })
+  }
+  let kept = newKv
+  const rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
+  if (rows.some((r) => r !== null)) {
+    const gFeeds: Record<string, Tensor> = {}
+    const gFetch: string[] = []
+    for (let l = 0; l < m.layers; l++) {
+      const r = rows[l] ?? identityRows(m.kvHeads, T)
+      for (const part of ['key', 'value'] as const) {
+        const n = gatherNames(l, part)
+        gFeeds[n.input] = newKv[2 * l + (part === 'key' ? 0 : 1)]
+        gFeeds[n.rows] = new ort.Tensor('int64', r, [r.length])
+        gFetch.push(n.output)
+      }
+    }
+    const g = await gather.runTensors(gFeeds, gFetch)
+    kept = gFetch.map((n) => g[n])
+    drop(newKv)
+  }
+  disposeResident(memory)
+  const t4 = now()
+  const meta = stripKv(next)
+  return {
+    resident: { meta, kv: kept },
+    outcome: {
+      memory: meta,
+      action,
+      prefixTokens: S,
+      logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits } : undefined,
+      timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
+    },
+  }
+}
+
+/** `[Hkv, T, Dh]` with row t's first value = t (every other value 0). */
+function taggedRows(kvHeads: number, T: number, headDim: number): Float32Array {
+  const a = new Float32Array(kvHeads * T * headDim)
+  for (let h = 0; h < kvHeads; h++) for (let t = 0; t < T; t++) a[(h * T + t) * headDim] = t
+  return a
+}
+
+/** Flat row ids (h·T + t) of the kept tagged rows, or null when every row is kept in order. */
+function keptRows(keys: Float32Array, kvHeads: number, K: number, T: number, headDim: number): BigInt64Array | null {
+  const rows = new BigInt64Array(kvHeads * K)
+  let identity = K === T
+  for (let h = 0; h < kvHeads; h++)
+    for (let k = 0; k < K; k++) {
+      const t = keys[(h * K + k) * headDim]
+      if (t !== k) identity = false
+      rows[h * K + k] = BigInt(h * T + t)
+    }
+  return identity ? null : rows
+}
+
+function identityRows(kvHeads: number, T: number): BigInt64Array {
+  return BigInt64Array.from({ length: kvHeads * T }, (_, i) => BigInt(i))
+}
+
+function stripKv(mem: SessionMemory): SessionMemory {
+  return { ...mem, layers: mem.layers.map((l) => ({ ...l, keys: new Float32Array(0), values: new Float32Array(0) })) }
+}
+
+/** Sets the PINNED bit on pinned prefix tokens (as worker/engine.ts). @throws BadRequestError */
+function pinKinds(kinds: Uint8Array, options: StepRequest['options']): void {
+  if (options?.pin) for (let i = 0; i < kinds.length; i++) kinds[i] |= PINNED
+  for (const [start, end] of options?.pinSpans ?? []) {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= kinds.length))
+      throw new BadRequestError(`pin span [${start}, ${end}) is outside the prefix of ${kinds.length} tokens`, {}, 'invalid_pin')
+    for (let i = start; i < end; i++) kinds[i] |= PINNED
+  }
+}

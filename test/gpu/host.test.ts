@@ -1,0 +1,190 @@
+/**
+ * The GPU host (gpu/host-app.ts + gpu/host-sessions.ts) on the wasm backend, through its Hono app:
+ * the resident K/V path gives the same logits as the Worker's engine, the durable copy is written
+ * every K steps and `durableSeq` says so, sessions past the cap are evicted and come back from the
+ * durable copy unchanged, a lost runtime is recovered from (ORT sessions recreated, memory
+ * restored, the step retried once), forwarding state tags and seeding, and bad input is a 4xx
+ * problem.
+ */
+import { describe, expect, it } from 'vitest'
+import { pack, unpack } from 'msgpackr'
+import { api, logitsOf, relErr } from '../../sim/client.ts'
+import { MemoryStore } from '../../gpu/durable.ts'
+import { hostApp, HOST_SECRET_HEADER } from '../../gpu/host-app.ts'
+import { HostSessions } from '../../gpu/host-sessions.ts'
+import { modelsFrom, defaultModelsDir } from '../../gpu/host.ts'
+import { nodeModelSource } from '../../gpu/node-models.ts'
+import { ortForNode } from '../../gpu/ort-node.ts'
+import { ModelRuntime } from '../../gpu/session.ts'
+import { selectBackend } from '../../gpu/webgpu.ts'
+import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
+
+const SECRET = 'test-secret-0123456789abcdef'
+const texts = Array.from({ length: 8 }, (_, i) => `step ${i + 1}: the code is ${(i * 7919) % 1000} and more text`)
+const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
+
+async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean } = {}) {
+  const choice = await selectBackend('wasm')
+  const store = new MemoryStore()
+  const sessions = new HostSessions({ choice, store, model: modelsFrom(defaultModelsDir()), ...opts })
+  const app = hostApp({ sessions, secret: SECRET })
+  const fetcher = (url: string, init?: RequestInit) =>
+    Promise.resolve(app.request(url, { ...init, headers: { ...(init?.headers as Record<string, string>), [HOST_SECRET_HEADER]: SECRET } }))
+  return { sessions, store, app, client: api(fetcher, 'http://host') }
+}
+
+/** The Worker engine's logits for the same steps (round trip, no host). */
+async function reference(policy = WINDOW, n = texts.length): Promise<Float32Array[]> {
+  const runtime = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'))
+  const p = policyFor(runtime.manifest, policy.name, policy.params)
+  let memory = initialMemory(runtime.manifest, p)
+  const out = []
+  for (let seq = 1; seq <= n; seq++) {
+    const r = await runStep(runtime, memory, p, { seq, observation: { text: texts[seq - 1] }, options: { returnLogits: true } }, { maxPrefixTokens: 4096 })
+    memory = r.memory
+    out.push(r.logits!.data)
+  }
+  return out
+}
+
+describe('GPU host (wasm backend)', () => {
+  it('runs steps on resident K/V with the engine’s logits; durableSeq and backend on every reply', async () => {
+    const ref = await reference()
+    for (const resident of [true, false]) {
+      const { client } = await host({ resident })
+      const created = await client.createSession({ id: 's_a', policy: WINDOW })
+      expect(created.status, JSON.stringify(created.data)).toBe(201)
+      for (let seq = 1; seq <= texts.length; seq++) {
+        const r = await client.step('s_a', seq, { text: texts[seq - 1] }, { returnLogits: true }, seq % 2 === 0)
+        expect(r.status, JSON.stringify(r.data)).toBe(200)
+        expect(r.data).toMatchObject({ seq, backend: 'wasm', durableSeq: seq, kvPath: resident ? 'resident' : 'roundtrip' })
+        expect(relErr(logitsOf(r.data), ref[seq - 1])).toBeLessThan(1e-6)
+      }
+      // The window evicted (8 prefixes > 4 + 40 tokens): the device gather ran.
+      const info = await client.info('s_a')
+      expect(info.data.memory.tokensPerLayer[0]).toBe(44)
+      // A retry of the last seq replays; another seq is a conflict.
+      expect((await client.step('s_a', 8, { text: texts[7] })).status).toBe(200)
+      expect((await client.step('s_a', 10, { text: 'x' })).data.code).toBe('seq_conflict')
+    }
+  })
+
+  it('writes the durable copy every K steps (write-behind) and declares lost steps after a lost runtime', async () => {
+    const ref = await reference()
+    const { client, store, sessions } = await host({ durableEvery: 3 })
+    await client.createSession({ id: 's_k', policy: WINDOW })
+    const writes0 = store.writes
+    const durable: number[] = []
+    for (let seq = 1; seq <= 4; seq++) durable.push((await client.step('s_k', seq, { text: texts[seq - 1] })).data.durableSeq)
+    expect(durable).toEqual([0, 0, 3, 3])
+    expect(store.writes - writes0).toBe(1)
+    // The runtime is lost during step 5: sessions are rebuilt from the durable copy (step 3);
+    // step 4 is gone and the reply says so.
+    const rt = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'), 'wasm', { key: 'resident' })
+    const original = rt.runTensors.bind(rt)
+    let failures = 0
+    rt.runTensors = async (f, names) => (failures++ === 0 ? Promise.reject(new Error('GPU device lost (simulated)')) : original(f, names))
+    try {
+      const r = await client.step('s_k', 5, { text: texts[4] }, { returnLogits: true })
+      expect(r.status, JSON.stringify(r.data)).toBe(200)
+      expect(r.data.restored).toEqual({ fromSeq: 3, lostSteps: 1 })
+      expect(sessions.recoveries).toBe(1)
+      expect(r.data.memory.nextPosition).toBe(texts.slice(0, 3).concat(texts[4]).reduce((n, t) => n + t.length, 0))
+    } finally {
+      rt.runTensors = original
+    }
+    expect(ref.length).toBe(8)
+  })
+
+  it('recovers from a lost runtime with nothing lost when the copy is written every step', async () => {
+    const ref = await reference()
+    const { client, sessions } = await host({ durableEvery: 1 })
+    await client.createSession({ id: 's_l', policy: WINDOW })
+    const rt = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'), 'wasm', { key: 'resident' })
+    const original = rt.runTensors.bind(rt)
+    let calls = 0
+    rt.runTensors = async (f, names) => (++calls === 4 ? Promise.reject(new Error('GPU device lost (simulated)')) : original(f, names))
+    try {
+      for (let seq = 1; seq <= 6; seq++) {
+        const r = await client.step('s_l', seq, { text: texts[seq - 1] }, { returnLogits: true })
+        expect(r.status, JSON.stringify(r.data)).toBe(200)
+        expect(r.data.restored).toBeUndefined()
+        expect(relErr(logitsOf(r.data), ref[seq - 1])).toBeLessThan(1e-6)
+      }
+    } finally {
+      rt.runTensors = original
+    }
+    expect(sessions.recoveries).toBe(1)
+    // A second loss in the retried step is a 503, and the session is still intact after.
+    rt.runTensors = async () => Promise.reject(new Error('GPU device lost (simulated)'))
+    try {
+      const lost = await client.step('s_l', 7, { text: texts[6] })
+      expect(lost.status).toBe(503)
+      expect(lost.data.code).toBe('gpu_device_lost')
+    } finally {
+      rt.runTensors = original
+    }
+    const r = await client.step('s_l', 7, { text: texts[6] }, { returnLogits: true })
+    expect(relErr(logitsOf(r.data), ref[6])).toBeLessThan(1e-6)
+  })
+
+  it('holds at most maxHot sessions; an evicted one comes back from its durable copy unchanged', async () => {
+    const ref = await reference(WINDOW, 4)
+    const { client, sessions } = await host({ maxHot: 2 })
+    for (const id of ['s_1', 's_2', 's_3']) await client.createSession({ id, policy: WINDOW })
+    expect(sessions.hotCount).toBe(2)
+    for (let seq = 1; seq <= 4; seq++)
+      for (const id of ['s_1', 's_2', 's_3']) {
+        const r = await client.step(id, seq, { text: texts[seq - 1] }, { returnLogits: true })
+        expect(r.status, JSON.stringify(r.data)).toBe(200)
+        expect(relErr(logitsOf(r.data), ref[seq - 1])).toBeLessThan(1e-6)
+        expect(sessions.hotCount).toBeLessThanOrEqual(2)
+      }
+  })
+
+  it('checks forwarding state tags, adopts a seeded state and says when steps were lost', async () => {
+    const { app, client } = await host()
+    await client.createSession({ id: 's_f', policy: WINDOW })
+    const headers = (base: string, next: string) => ({ [HOST_SECRET_HEADER]: SECRET, 'content-type': 'application/json', 'x-stepkv-base': base, 'x-stepkv-next': next })
+    const stepF = (seq: number, base: string, next: string) =>
+      app.request(`/v1/sessions/s_f/steps`, { method: 'POST', headers: headers(base, next), body: JSON.stringify({ seq, observation: { text: texts[seq - 1] } }) })
+    const mismatch = await stepF(1, '"0.0"', '"1.1"')
+    expect(mismatch.status).toBe(409)
+    expect(((await mismatch.json()) as { code: string }).code).toBe('host_state_mismatch')
+    // Seed from an exported state: memory of step 0, while the caller is at seq 2 (steps 1–2 lost).
+    const blob = new Uint8Array(await (await client.exportMemory('s_f')).data)
+    const seed = await app.request('/v1/sessions/s_f/state', {
+      method: 'PUT',
+      headers: { [HOST_SECRET_HEADER]: SECRET, 'content-type': 'application/msgpack' },
+      body: pack({ config: { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32' }, seq: 2, tag: '"2.2"', memory: blob }),
+    })
+    expect(seed.status, await seed.clone().text()).toBe(200)
+    const ok = await stepF(3, '"2.2"', '"3.3"')
+    expect(ok.status).toBe(200)
+    const body = unpack(new Uint8Array(await ok.arrayBuffer())) as { reply: Uint8Array; durable?: { seq: number; memory: Uint8Array } }
+    const reply = unpack(body.reply) as Record<string, unknown>
+    expect(reply.restored).toEqual({ fromSeq: 0, lostSteps: 2 })
+    expect(body.durable?.seq).toBe(3)
+    expect((await stepF(4, '"2.2"', '"4.4"')).status).toBe(409) // stale base
+    expect((await stepF(4, '"3.3"', '"4.4"')).status).toBe(200)
+  })
+
+  it('answers bad input, a missing secret and unknown sessions with problem JSON', async () => {
+    const { app, client } = await host()
+    const noSecret = await app.request('/v1/sessions', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+    expect(noSecret.status).toBe(401)
+    expect(noSecret.headers.get('content-type')).toContain('application/problem+json')
+    expect((await client.createSession({ policy: { name: 'nope', params: {} } })).data.code).toBe('invalid_policy')
+    expect((await client.createSession({ model: '../etc' })).data.code).toBe('unknown_model')
+    expect((await client.createSession({ id: 'bad id!' })).status).toBe(400)
+    expect((await client.step('s_missing', 1, { text: 'x' })).data.code).toBe('unknown_session')
+    await client.createSession({ id: 's_b' })
+    const bad = await client.step('s_b', 1, { image: 'AAAA' })
+    expect(bad.status).toBe(400)
+    expect(JSON.stringify(bad.data)).not.toContain('    at ')
+    expect((await client.call('POST', '/v1/sessions/s_b/steps', { seq: 'one' })).data.code).toBe('invalid_request')
+    expect((await client.createSession({ id: 's_b' })).data.code).toBe('session_exists')
+    expect((await client.call('DELETE', '/v1/sessions/s_b')).status).toBe(200)
+    expect((await client.info('s_b')).status).toBe(404)
+  })
+})
