@@ -18,6 +18,7 @@ import { recordRequest, requestIdOf, routeLabel } from './observe.ts'
 import { listModels, manifestOf } from './models.ts'
 import { problemOf, unwrap } from './problem.ts'
 import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
+import { serveOpenApi } from './openapi.ts'
 
 export const MEMORY_TYPE = 'application/x-stepkv-memory'
 const SESSION_ID = /^s_[0-9a-f]{32}$/
@@ -62,6 +63,9 @@ app.notFound((c) => {
 })
 
 app.get('/healthz', (c) => c.json({ ok: true, service: 'stepkv' }))
+
+/** `GET /openapi.json`: the OpenAPI 3.1 document from the same zod schemas (no auth; `openapi.ts`). */
+serveOpenApi(app)
 
 app.use('/v1/*', bearerAuth)
 

@@ -38,7 +38,10 @@ function fromBase64(text: string): Uint8Array {
 }
 
 /** Bytes: a msgpack `bin` (Uint8Array) or, in JSON, a base64 string. */
-const Bytes = z.union([z.instanceof(Uint8Array), z.base64().transform(fromBase64)])
+const Bytes = z.union([
+  z.instanceof(Uint8Array).openapi({ type: 'string', format: 'binary', description: 'msgpack bin' }),
+  z.base64().transform(fromBase64).openapi({ description: 'base64 (JSON bodies)' }),
+])
 
 /** A camera frame: PNG bytes, or raw RGB8 with its size (`data` = height × width × 3 bytes). */
 const Frame = z.union([
