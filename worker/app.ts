@@ -19,6 +19,8 @@ import { listModels, manifestOf } from './models.ts'
 import { problemOf, unwrap } from './problem.ts'
 import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
 import { serveOpenApi } from './openapi.ts'
+import { registerLifecycleRoutes } from './lifecycle-routes.ts'
+import { sessionTtlSeconds } from './lifecycle.ts'
 
 export const MEMORY_TYPE = 'application/x-stepkv-memory'
 const SESSION_ID = /^s_[0-9a-f]{32}$/
@@ -123,6 +125,7 @@ app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
       policy: body.policy,
       memoryDtype: body.memoryDtype,
       ...(body.kivi && { kivi: body.kivi }),
+      idleTtlSeconds: sessionTtlSeconds(c.env, body.idleTtlSeconds),
       createdAt: new Date().toISOString(),
     })
     .catch(async (e: unknown) => {
@@ -179,6 +182,9 @@ app.delete('/v1/sessions/:id', async (c) => {
   await quotaFor(c)?.release(id)
   return reply(c, done)
 })
+
+/** Reset, snapshots, rollback, fork, policy change (`lifecycle-routes.ts`). */
+registerLifecycleRoutes(app, { stubFor, quotaFor, reply, limit, limitsOf: (c) => tenantLimitsOf(c.env, c.get('tenant')) })
 
 /** A step reply for JSON: `logits.data` (raw float32 bytes in msgpack) becomes a number array. */
 function toJson(reply: Record<string, unknown>): Record<string, unknown> {

@@ -29,6 +29,11 @@ export interface Env {
   MAX_SESSIONS_PER_TENANT?: string
   MAX_MEMORY_BYTES_PER_SESSION?: string
   TENANT_LIMITS?: string
+  /** Idle TTL of a session (s): it expires (Durable Object alarm) after this long without a
+   * request; default 86400, "0" = never. A session may ask for a shorter one (`lifecycle.ts`). */
+  SESSION_IDLE_TTL_SECONDS?: string
+  /** Most snapshots per session; default 8. */
+  MAX_SNAPSHOTS_PER_SESSION?: string
   /** One `TenantObject` per tenant (session quota). Absent (e.g. the app mounted without it):
    * sessions are not counted. */
   TENANTS?: DurableObjectNamespace<TenantObject>

@@ -31,6 +31,7 @@ export const SessionInfoSchema = z
     createdAt: z.string().openapi({ format: 'date-time' }),
     seq: z.number().int().min(0).openapi({ description: 'last successful step (0 before any)' }),
     etag: z.string().openapi({ description: 'strong ETag `"<seq>.<generation>"`: If-Match of an import, reset or rollback' }),
+    idleTtlSeconds: z.number().int().min(0).openapi({ description: 'the session expires after this many idle seconds (0: never)' }),
     memory: SessionMemory,
   })
   .strict()

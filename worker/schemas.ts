@@ -26,6 +26,8 @@ export const CreateSession = z
       })
       .strict()
       .optional(),
+    /** Idle TTL (s): the session expires after this long without a request (≤ the deployment's). */
+    idleTtlSeconds: z.number().int().min(1).max(31_536_000).optional(),
   })
   .strict()
   .openapi('CreateSession')

@@ -20,6 +20,8 @@ import { logEvent } from './observe.ts'
 import { checkIfMatch, etagOf } from './precondition.ts'
 import { asResult, type Result } from './problem.ts'
 import { SessionStore, type SessionConfig } from './storage.ts'
+import { checkSnapshotRoom, defaultSnapshotName, idleTtlMs, nextAlarm, reconfiguredMemory } from './lifecycle.ts'
+import { SnapshotStore, type SnapshotMeta } from './snapshots.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -40,6 +42,8 @@ export interface SessionInfo {
   seq: number
   /** Strong ETag of the session state, `"<seq>.<generation>"`: the If-Match of a memory import. */
   etag: string
+  /** Idle TTL (s): the session expires after this long without a request; 0 = never. */
+  idleTtlSeconds: number
   memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
 }
 
@@ -232,6 +236,185 @@ export class SessionObject extends DurableObject<Env> {
     })
   }
 
+  // ── Lifecycle (worker/lifecycle.ts has the rules, lifecycle-routes.ts the routes) ──────────────
+
+  /** The alarm time now set (ms since the epoch; null: none), once read; undefined: not read yet. */
+  private alarmAt?: number | null
+
+  /** Moves the idle-expiry alarm after a successful call (at most once per slack, `nextAlarm`). */
+  private async keepAlive(): Promise<void> {
+    const config = this.store.config()
+    if (!config) return
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm()
+    const next = nextAlarm(Date.now(), idleTtlMs(this.env, config), this.alarmAt)
+    if (next === null) return
+    await this.ctx.storage.setAlarm(next)
+    this.alarmAt = next
+  }
+
+  /** Idle expiry: the session (memory, snapshots) is deleted and its quota slot freed, unless a
+   * request moved the alarm since (then it is set again for the later time). */
+  override async alarm(): Promise<void> {
+    const run = this.lock.then(async () => {
+      const due = this.alarmAt ?? 0
+      this.alarmAt = null
+      const config = this.store.config()
+      if (!config || idleTtlMs(this.env, config) <= 0) return
+      if (Date.now() < due) {
+        await this.ctx.storage.setAlarm(due)
+        this.alarmAt = due
+        return
+      }
+      const ns = this.env.TENANTS
+      if (ns) await ns.get(ns.idFromName(config.tenant)).release(config.id)
+      this.hot = undefined
+      await this.ctx.storage.deleteAll()
+      this.store = new SessionStore(this.ctx.storage)
+      console.log(JSON.stringify({ level: 'info', event: 'expire', tenant: config.tenant, session: config.id, idleTtlSeconds: idleTtlMs(this.env, config) / 1000 }))
+    })
+    this.lock = run.catch(() => undefined)
+    await run
+  }
+
+  /**
+   * A new episode with the same configuration: empty memory, seq 0 (the next step is seq 1), no
+   * stored reply. Snapshots are kept.
+   * @param ifMatch the If-Match tags, or null to reset whatever the state
+   * @throws StepkvError `precondition_failed` (412) when `ifMatch` does not name the current state
+   */
+  async reset(tenant: string, ifMatch: string[] | null): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
+      const manifest = manifestOf(config.model)
+      const memory = initialMemory(manifest, policyFor(manifest, config.policy.name, config.policy.params))
+      const blob = encodeMemory(memory, { policy: config.policy, ...storageOf(config) })
+      this.store.save({ seq: 0, memory: blob, reply: null })
+      this.hot = { memory, bytes: blob.byteLength }
+      return this.describe(config)
+    })
+  }
+
+  /**
+   * Keeps the current state (memory blob, seq, policy) as snapshot `name`.
+   * @param name default `seq-<seq>.<generation>`
+   * @param limit most snapshots per session
+   * @throws StepkvError `snapshot_exists` (409), `snapshot_limit` (409)
+   */
+  async snapshot(tenant: string, name: string | undefined, limit: number): Promise<Result<SnapshotMeta>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      const snapshots = new SnapshotStore(this.ctx.storage)
+      const etag = this.etag()
+      const snapshotName = name ?? defaultSnapshotName(etag)
+      if (snapshots.meta(snapshotName))
+        throw new StepkvError('snapshot_exists', 409, `snapshot '${snapshotName}' exists: delete it or choose another name`, { snapshot: snapshotName })
+      checkSnapshotRoom(snapshots.count(), limit)
+      const blob = this.store.memory()!
+      const meta: SnapshotMeta = {
+        name: snapshotName,
+        seq: this.store.seq(),
+        etag,
+        createdAt: new Date().toISOString(),
+        policy: config.policy,
+        bytes: blob.byteLength,
+        tokensPerLayer: summary(this.load(config).memory).tokensPerLayer,
+      }
+      snapshots.put(meta, blob)
+      return meta
+    })
+  }
+
+  /** The session's snapshots, oldest first. */
+  async listSnapshots(tenant: string): Promise<Result<SnapshotMeta[]>> {
+    return this.exclusive(() => {
+      this.configFor(tenant)
+      return new SnapshotStore(this.ctx.storage).list()
+    })
+  }
+
+  /** Deletes snapshot `name`. @throws NotFoundError `unknown_snapshot` */
+  async deleteSnapshot(tenant: string, name: string): Promise<Result<{ deleted: true }>> {
+    return this.exclusive(() => {
+      this.configFor(tenant)
+      if (!new SnapshotStore(this.ctx.storage).delete(name)) throw unknownSnapshot(name)
+      return { deleted: true as const }
+    })
+  }
+
+  /**
+   * Goes back to snapshot `name`: its memory, seq and policy (the next step is its seq + 1). The
+   * snapshot stays, so a GUI agent can backtrack to it again.
+   * @throws NotFoundError `unknown_snapshot`; StepkvError `precondition_failed` (412) as `reset`
+   */
+  async rollback(tenant: string, name: string, ifMatch: string[] | null): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
+      const { meta, blob } = this.snapshotOf(name)
+      const restored: SessionConfig = { ...config, policy: meta.policy }
+      const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), restored))
+      this.store.replace(restored, { seq: meta.seq, memory: blob, reply: null })
+      this.hot = { memory, bytes: blob.byteLength }
+      return this.describe(restored)
+    })
+  }
+
+  /** What a fork copies: the configuration and the memory blob + seq of the current state or of
+   * snapshot `snapshot`. @throws NotFoundError `unknown_snapshot` */
+  async forkSource(tenant: string, snapshot?: string): Promise<Result<{ config: SessionConfig; blob: Uint8Array; seq: number }>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      if (snapshot === undefined) return { config, blob: this.store.memory()!, seq: this.store.seq() }
+      const { meta, blob } = this.snapshotOf(snapshot)
+      return { config: { ...config, policy: meta.policy }, blob, seq: meta.seq }
+    })
+  }
+
+  /** Creates this (new) session as a fork: `config` (its own id), the source's memory blob and
+   * seq, in one transaction. @throws StepkvError `session_exists` (409) if this object holds one */
+  async adopt(config: SessionConfig, blob: Uint8Array, seq: number): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => {
+      if (this.store.config()) throw new StepkvError('session_exists', 409, `session ${config.id} exists`)
+      const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
+      this.store.replace(config, { seq, memory: blob, reply: null })
+      this.hot = { memory, bytes: blob.byteLength }
+      return this.describe(config)
+    })
+  }
+
+  /**
+   * Changes the session's policy (or its budget, a parameter) keeping its memory, where the memory
+   * allows it (`reconfiguredMemory`); the stored memory is re-encoded under the new policy, so
+   * exports before the change no longer import (422 `policy_mismatch`).
+   * @throws PolicyConfigError (400) for an invalid policy or one the model cannot serve;
+   *   StepkvError `policy_incompatible` (409); `precondition_failed` (412) as `reset`
+   */
+  async reconfigure(tenant: string, policy: { name: string; params: Record<string, number | string | boolean> }, ifMatch: string[] | null): Promise<Result<SessionInfo>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
+      const manifest = manifestOf(config.model)
+      const from = policyFor(manifest, config.policy.name, config.policy.params)
+      const to = policyFor(manifest, policy.name, policy.params)
+      const ref = { name: to.name, params: { ...to.params } }
+      const memory = reconfiguredMemory(this.load(config).memory, from, to)
+      const blob = encodeMemory(memory, { policy: ref, ...storageOf(config) })
+      const next: SessionConfig = { ...config, policy: ref }
+      this.store.replace(next, { seq: this.store.seq(), memory: blob, reply: this.store.reply() })
+      this.hot = { memory, bytes: blob.byteLength }
+      return this.describe(next)
+    })
+  }
+
+  private snapshotOf(name: string): { meta: SnapshotMeta; blob: Uint8Array } {
+    const snapshots = new SnapshotStore(this.ctx.storage)
+    const meta = snapshots.meta(name)
+    const blob = meta && snapshots.blob(name)
+    if (!meta || !blob) throw unknownSnapshot(name)
+    return { meta, blob }
+  }
+
   private load(config: SessionConfig): { memory: SessionMemory; bytes: number } {
     if (this.hot) return this.hot
     const blob = this.store.memory()
@@ -258,6 +441,7 @@ export class SessionObject extends DurableObject<Env> {
       createdAt: config.createdAt,
       seq,
       etag: this.etag(),
+      idleTtlSeconds: idleTtlMs(this.env, config) / 1000,
       memory: { tokensPerLayer: s.tokensPerLayer, bytes, nextPosition: s.nextPosition, durableSeq: seq },
     }
   }
@@ -266,10 +450,21 @@ export class SessionObject extends DurableObject<Env> {
     return etagOf(this.store.seq(), this.store.generation())
   }
 
-  /** Runs `fn` after every earlier call on this object finished (steps never interleave). */
+  /** Runs `fn` after every earlier call on this object finished (steps never interleave); a call
+   * that succeeds on a live session postpones its idle expiry (`keepAlive`). */
   private exclusive<T>(fn: () => T | Promise<T>): Promise<Result<T>> {
-    const run = this.lock.then(() => asResult(fn))
+    const run = this.lock.then(() =>
+      asResult(async () => {
+        const value = await fn()
+        await this.keepAlive()
+        return value
+      }),
+    )
     this.lock = run.catch(() => undefined)
     return run
   }
+}
+
+function unknownSnapshot(name: string): NotFoundError {
+  return new NotFoundError(`unknown snapshot '${name}'`, { snapshot: name }, 'unknown_snapshot')
 }

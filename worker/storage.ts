@@ -18,6 +18,8 @@ export interface SessionConfig {
   /** KIVI options when memoryDtype is 'kivi' (defaults: 4 bits, G = 32, R = 32). */
   kivi?: { bits?: 2 | 4; groupSize?: number; residualTokens?: number; layerBits?: (2 | 4)[] }
   createdAt: string
+  /** Idle TTL (s) the session expires after; 0 = never; absent = the deployment's (`lifecycle.ts`). */
+  idleTtlSeconds?: number
 }
 
 /** What `save` writes after a successful step. */
@@ -92,6 +94,16 @@ export class SessionStore {
   /** Replaces seq, memory and reply and advances the generation, in one transaction. */
   save(state: SessionState): void {
     this.storage.transactionSync(() => {
+      this.put('generation', new TextEncoder().encode(String(this.generation() + 1)))
+      this.writeState(state)
+    })
+  }
+
+  /** Replaces the config (e.g. a new policy) and the state, advancing the generation, in one
+   * transaction (lifecycle: rollback, policy change). */
+  replace(config: SessionConfig, state: SessionState): void {
+    this.storage.transactionSync(() => {
+      this.put('config', new TextEncoder().encode(JSON.stringify(config)))
       this.put('generation', new TextEncoder().encode(String(this.generation() + 1)))
       this.writeState(state)
     })

@@ -70,7 +70,8 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0')
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/healthz', '/v1/models', '/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/steps', '/v1/sessions/{id}/memory']),
+      expect.arrayContaining(['/healthz', '/v1/models', '/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/steps', '/v1/sessions/{id}/memory',
+        '/v1/sessions/{id}/reset', '/v1/sessions/{id}/snapshots', '/v1/sessions/{id}/snapshots/{name}', '/v1/sessions/{id}/rollback', '/v1/sessions/{id}/fork']),
     )
     // The request schemas are the ones the Worker validates with (strict objects).
     expect(doc.components.schemas.StepRequest.additionalProperties).toBe(false)
@@ -104,6 +105,20 @@ describe('GET /openapi.json', () => {
     })
     expect(put.status).toBe(200)
     check(`/paths/${ptr('/v1/sessions/{id}/memory')}/put/responses/200/content/application~1json/schema`, await put.json())
+    // Lifecycle: snapshot, list, rollback, fork, policy change, reset, snapshot delete.
+    expect((await call('POST', '/v1/sessions/{id}/snapshots', p, { name: 'two' })).status).toBe(201)
+    expect((await call('POST', '/v1/sessions/{id}/snapshots', p, { name: 'two' })).status).toBe(409)
+    expect((await call('GET', '/v1/sessions/{id}/snapshots', p)).data.snapshots).toHaveLength(1)
+    expect((await call('POST', '/v1/sessions/{id}/rollback', p, { snapshot: 'two' })).status).toBe(200)
+    expect((await call('POST', '/v1/sessions/{id}/rollback', p, { snapshot: 'none' })).status).toBe(404)
+    const fork = await call('POST', '/v1/sessions/{id}/fork', p, {})
+    expect(fork.status).toBe(201)
+    expect((await call('PATCH', '/v1/sessions/{id}', p, { policy: { name: 'window', params: { recentTokens: 16 } } })).status).toBe(200)
+    expect((await call('PATCH', '/v1/sessions/{id}', p, { policy: { name: 'window', params: { recentTokens: 'x' } } })).status).toBe(400)
+    expect((await call('POST', '/v1/sessions/{id}/reset', p, {}, { 'if-match': '"99.99"' })).status).toBe(412)
+    expect((await call('POST', '/v1/sessions/{id}/reset', p, {})).status).toBe(200)
+    expect((await call('DELETE', '/v1/sessions/{id}/snapshots/{name}', { id, name: 'two' })).status).toBe(200)
+    expect((await call('DELETE', '/v1/sessions/{id}', { id: fork.data.id })).status).toBe(200)
     expect((await call('DELETE', '/v1/sessions/{id}', p)).status).toBe(200)
   })
 
