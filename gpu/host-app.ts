@@ -115,7 +115,8 @@ export function hostApp({ sessions, secret, bodyLimitBytes = 64 << 20, reason = 
     const base = c.req.header(BASE_HEADER)
     const next = c.req.header(NEXT_HEADER)
     const forwarding = base && next ? { base, next } : undefined
-    const r = await sessions.step(id, request, forwarding)
+    const maxPrefix = Number(c.req.header('x-stepkv-max-prefix-tokens'))
+    const r = await sessions.step(id, request, forwarding, Number.isInteger(maxPrefix) && maxPrefix > 0 ? { maxPrefixTokens: maxPrefix } : {})
     if (forwarding) {
       // The forwarding Durable Object reads msgpack: the reply bytes as they are, and the durable copy.
       return c.body(packReply({ reply: r.packed, ...(r.durable && { durable: r.durable }) }) as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MSGPACK })

@@ -138,10 +138,11 @@ export class HostSessions {
    * again replays its reply); forwarded steps carry the caller's state tags instead (the Durable
    * Object enforced the seq rules) and get 409 `host_state_mismatch` when the host holds another
    * state, or 404 when it holds none: the caller then seeds it (`seed`).
+   * @param limits per-step limits tighter than the host's (the forwarding tenant's tokens per step)
    * @throws SeqConflictError (409), NotFoundError (404), the engine's 4xx errors; a device loss is
    *   recovered from once (the step retried), a second one is StepkvError `gpu_device_lost` (503)
    */
-  async step(id: string, request: StepRequest, forwarding?: Forwarding): Promise<HostStepReply> {
+  async step(id: string, request: StepRequest, forwarding?: Forwarding, limits: Partial<EngineLimits> = {}): Promise<HostStepReply> {
     return this.exclusive(id, async () => {
       const h = await this.load(id)
       if (forwarding) {
@@ -154,13 +155,13 @@ export class HostSessions {
       let cur = h
       let result: { reply: Record<string, unknown>; durable?: HostStepReply['durable'] }
       try {
-        result = await this.run(cur, request, forwarding)
+        result = await this.run(cur, request, forwarding, limits)
       } catch (e) {
         if (!isDeviceLoss(e)) throw e
         await this.recover()
         cur = await this.load(id)
         try {
-          result = await this.run(cur, request, forwarding)
+          result = await this.run(cur, request, forwarding, limits)
         } catch (again) {
           if (!isDeviceLoss(again)) throw again
           await this.recover()
@@ -250,7 +251,8 @@ export class HostSessions {
     return this.o.resident && residentSupported(h.policy, h.config.memoryDtype)
   }
 
-  private async run(h: Hot, request: StepRequest, forwarding?: Forwarding) {
+  private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}) {
+    const limits = { ...this.o.limits, maxPrefixTokens: Math.min(this.o.limits.maxPrefixTokens, overrides.maxPrefixTokens ?? Infinity) }
     const adapter = this.adapterFor(h.config.model)
     const restored = h.restored
     let memoryOut: SessionMemory | undefined
@@ -261,13 +263,13 @@ export class HostSessions {
       const current = h.resident ?? residentFrom(h.memory!, runtime)
       h.resident = current
       h.memory = undefined
-      const r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, this.o.limits, adapter)
+      const r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
       h.resident = r.resident
       outcome = r.outcome
       kvPath = 'resident'
     } else {
       const runtime = this.runtimeFor(h.config.model, false)
-      outcome = await runStep(runtime, h.memory!, h.policy, request, this.o.limits, adapter)
+      outcome = await runStep(runtime, h.memory!, h.policy, request, limits, adapter)
       memoryOut = roundTrip(outcome.memory, storageOf(h.config))
       h.memory = memoryOut
       kvPath = 'roundtrip'

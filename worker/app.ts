@@ -21,6 +21,7 @@ import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
 import { serveOpenApi } from './openapi.ts'
 import { registerLifecycleRoutes } from './lifecycle-routes.ts'
 import { sessionTtlSeconds } from './lifecycle.ts'
+import { checkBackend } from './gpu-forward.ts'
 
 export const MEMORY_TYPE = 'application/x-stepkv-memory'
 const SESSION_ID = /^s_[0-9a-f]{32}$/
@@ -111,6 +112,7 @@ function quotaFor(c: Context<AppEnv>) {
 app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
   const body = parse(CreateSession, await readBody(c.req.raw))
   manifestOf(body.model)
+  checkBackend(c.env, body.backend)
   if (body.kivi && body.memoryDtype !== 'kivi')
     throw new BadRequestError(`kivi options need memoryDtype 'kivi' (got '${body.memoryDtype}')`, {}, 'invalid_storage')
   const bytes = crypto.getRandomValues(new Uint8Array(16))
@@ -126,6 +128,7 @@ app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
       memoryDtype: body.memoryDtype,
       ...(body.kivi && { kivi: body.kivi }),
       idleTtlSeconds: sessionTtlSeconds(c.env, body.idleTtlSeconds),
+      ...(body.backend === 'gpu' && { backend: 'gpu' as const }),
       createdAt: new Date().toISOString(),
     })
     .catch(async (e: unknown) => {

@@ -39,6 +39,15 @@ export interface Env {
   TENANTS?: DurableObjectNamespace<TenantObject>
   /** Workers Analytics Engine dataset for per-tenant counters (`observe.ts`); absent → no-op. */
   METRICS?: AnalyticsEngineDataset
+  /** GPU hosts (`gpu-forward.ts`): a service binding, or the URL, of the host that runs the steps of
+   * sessions created with `backend: "gpu"`; the shared secret it checks; `GPU_FALLBACK` "wasm" runs
+   * a step in the Worker from the last durable state when the host is down ("none": 503); the
+   * host's answer timeout (ms, default 30000). */
+  GPU_HOST?: Fetcher
+  GPU_HOST_URL?: string
+  GPU_HOST_SECRET?: string
+  GPU_FALLBACK?: string
+  GPU_HOST_TIMEOUT_MS?: string
 }
 
 /** Hono's Env for the app. */

@@ -28,6 +28,8 @@ export const CreateSession = z
       .optional(),
     /** Idle TTL (s): the session expires after this long without a request (≤ the deployment's). */
     idleTtlSeconds: z.number().int().min(1).max(31_536_000).optional(),
+    /** Where the steps run: in the Worker (wasm) or on a GPU host (`gpu`; README "GPU hosts"). */
+    backend: z.enum(['wasm', 'gpu']).optional(),
   })
   .strict()
   .openapi('CreateSession')

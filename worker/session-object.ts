@@ -20,6 +20,7 @@ import { logEvent } from './observe.ts'
 import { checkIfMatch, etagOf } from './precondition.ts'
 import { asResult, type Result } from './problem.ts'
 import { SessionStore, type SessionConfig } from './storage.ts'
+import { forwardAndSave, type FallbackInfo } from './gpu-forward.ts'
 import { checkSnapshotRoom, defaultSnapshotName, idleTtlMs, nextAlarm, reconfiguredMemory } from './lifecycle.ts'
 import { SnapshotStore, type SnapshotMeta } from './snapshots.ts'
 
@@ -130,6 +131,16 @@ export class SessionObject extends DurableObject<Env> {
         lastSeq: last,
         expectedSeq: last + 1,
       })
+    let fallback: FallbackInfo | undefined
+    if (config.backend === 'gpu') {
+      // Forwarded to the GPU host (gpu-forward.ts); on its fallback the step runs here, below.
+      const f = await forwardAndSave(this.env, this.store, this.ctx.id.toString(), config, request, stepLimits)
+      if (!('fallback' in f)) {
+        if (f.memoryChanged) this.hot = undefined
+        return f
+      }
+      fallback = f.fallback
+    }
     const t0 = performance.now()
     const current = this.load(config)
     const loadMs = performance.now() - t0
@@ -162,6 +173,7 @@ export class SessionObject extends DurableObject<Env> {
       // Object's output gate releases the reply, so the reply is never ahead of storage.
       timings,
       backend: runtime.backend,
+      ...(fallback && { fallback }),
       ...(logits && {
         logits: {
           dtype: 'float32',

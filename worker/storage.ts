@@ -20,6 +20,8 @@ export interface SessionConfig {
   createdAt: string
   /** Idle TTL (s) the session expires after; 0 = never; absent = the deployment's (`lifecycle.ts`). */
   idleTtlSeconds?: number
+  /** Where steps run: in the Worker (absent or 'wasm') or forwarded to a GPU host ('gpu', `gpu-forward.ts`). */
+  backend?: 'wasm' | 'gpu'
 }
 
 /** What `save` writes after a successful step. */
@@ -59,6 +61,24 @@ export class SessionStore {
   generation(): number {
     const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'generation'`).toArray()[0]
     return row ? Number(new TextDecoder().decode(row.v)) : 0
+  }
+
+  /** The step whose memory is stored: `seq`, except for a GPU session whose host wrote its durable
+   * copy at an earlier step (write-behind, `saveForwarded`). */
+  durableSeq(): number {
+    const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'durableSeq'`).toArray()[0]
+    return row ? Number(new TextDecoder().decode(row.v)) : this.seq()
+  }
+
+  /** A forwarded GPU step without a new durable copy: seq and reply advance, the stored memory
+   * (of step `durableSeq`) stays; one transaction. */
+  saveForwarded(seq: number, reply: Uint8Array, durableSeq: number): void {
+    this.storage.transactionSync(() => {
+      this.put('generation', new TextEncoder().encode(String(this.generation() + 1)))
+      this.put('seq', new TextEncoder().encode(String(seq)))
+      this.put('reply', reply)
+      this.put('durableSeq', new TextEncoder().encode(String(durableSeq)))
+    })
   }
 
   /** The stored reply of the last successful step, or null. */
@@ -119,6 +139,7 @@ export class SessionStore {
 
   private writeState({ seq, memory, reply }: SessionState): void {
     this.put('seq', new TextEncoder().encode(String(seq)))
+    this.storage.sql.exec(`DELETE FROM meta WHERE k = 'durableSeq'`) // the memory written is of step seq
     if (reply) this.put('reply', reply)
     else this.storage.sql.exec(`DELETE FROM meta WHERE k = 'reply'`)
     this.storage.sql.exec(`DELETE FROM memory_chunks`)
