@@ -35,6 +35,7 @@ class Dataset:
     instructions: np.ndarray  # uint8 [E, Lmax]
     cameras: list[dict]
     memory_np: np.ndarray  # bool [rows], host copy
+    glyphs: torch.Tensor | None = None  # gui: uint8 [rows, 12, 16] glyph class per 8x8 cell (aux target)
 
     @property
     def rows(self) -> int:
@@ -61,7 +62,8 @@ def load_dataset(path: str, device: str | torch.device = 'cpu') -> Dataset:
         ep[:, EP_FIRST] += offset
         eps.append(ep)
         instrs.append(load('instructions'))
-        names = ['targets', 'memory'] + (['frames'] if domain == 'gui' else
+        names = ['targets', 'memory'] + (['frames'] + (['glyphs'] if 'glyphs' in shard['files'] else [])
+                                         if domain == 'gui' else
                                          [f"frames.{c['name']}" for c in cams] + ['proprio'])
         for n in names:
             parts.setdefault(n, []).append(load(n))
@@ -80,7 +82,9 @@ def load_dataset(path: str, device: str | torch.device = 'cpu') -> Dataset:
         targets = to(cat('targets').astype(np.float32))
     memory_np = cat('memory').astype(bool)
     memory = to(memory_np)
-    return Dataset(index, domain, images, proprio, targets, memory, np.concatenate(eps), instructions, cams, memory_np)
+    glyphs = to(cat('glyphs')) if 'glyphs' in parts and len(parts['glyphs']) == len(index['shards']) else None
+    return Dataset(index, domain, images, proprio, targets, memory, np.concatenate(eps), instructions, cams,
+                   memory_np, glyphs)
 
 
 @dataclass

@@ -99,6 +99,7 @@ function runShard(o: Options, shard: number, shards: number) {
   write('instructions', instr)
   if (gui) {
     write('frames', gui.frames)
+    write('glyphs', gui.glyphs)
     write('targets', gui.targets)
     write('memory', gui.memory)
     write('random', gui.random)

@@ -394,6 +394,50 @@ class PrefixEncoder(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class ReadingHead(nn.Module):
+    """Auxiliary reading loss for GUI screens (training only; not exported): from each visual
+    token, predict the glyph class of each 8x8 cell of its patch (sim/gui/raster.ts Frame.glyphs:
+    0 none, 1-95 ASCII 33-126 at scale 1, 96-190 at scale 2). The classifier is tied to the
+    instruction's byte embeddings (class c of a character scores against byte_embed[code], plus a
+    learned offset at scale 2), so reading a label and matching it with the instruction's words
+    share one space. Dense supervision on every frame, where the action head supervises reading
+    only through the few steps that depend on it."""
+
+    CLASSES = 191
+
+    def __init__(self, encoder: 'PrefixEncoder', cells_per_side: int):
+        super().__init__()
+        D = encoder.c.hidden_size
+        self.encoder = [encoder]  # not a submodule: its weights are the policy's
+        self.k = cells_per_side
+        self.proj = nn.Linear(D, self.k * self.k * D)
+        self.none = nn.Parameter(torch.zeros(D))
+        self.big = nn.Parameter(torch.zeros(D))
+        self.scale = nn.Parameter(torch.tensor(1.0 / math.sqrt(D)))
+
+    def class_embeddings(self) -> torch.Tensor:
+        chars = self.encoder[0].byte_embed.weight[33:127]  # [94, D] ASCII 33..126
+        space = self.encoder[0].byte_embed.weight[32:33]  # class 1 is ASCII 32 in the map's offset
+        small = torch.cat([space, chars])  # classes 1..95 = code - 31 for codes 32..126
+        return torch.cat([self.none.unsqueeze(0), small, small + self.big])  # [191, D]
+
+    def loss(self, visual: torch.Tensor, glyphs: torch.Tensor, grid: tuple[int, int],
+             empty_weight: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+        """visual [F, V, D] (V = gh * gw tokens, row-major); glyphs uint8 [F, gh * k, gw * k].
+        Returns (weighted CE, accuracy on non-empty cells)."""
+        F_, V, D = visual.shape
+        gh, gw = grid
+        k = self.k
+        q = self.proj(visual.float()).view(F_, V, k * k, D)
+        logits = torch.matmul(q, self.class_embeddings().float().t()) * self.scale  # [F, V, k*k, C]
+        t = glyphs.long().view(F_, gh, k, gw, k).permute(0, 1, 3, 2, 4).reshape(F_, V, k * k)
+        ce = F.cross_entropy(logits.reshape(-1, self.CLASSES), t.reshape(-1), reduction='none')
+        w = torch.where(t.reshape(-1) > 0, 1.0, empty_weight)
+        on = t.reshape(-1) > 0
+        acc = (logits.reshape(-1, self.CLASSES).argmax(-1) == t.reshape(-1))[on].float().mean()
+        return (ce * w).sum() / w.sum(), acc
+
+
 # ---------------------------------------------------------------------------------------------
 # Action heads
 

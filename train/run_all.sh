@@ -56,7 +56,9 @@ for id in "${IDS[@]}"; do
   domain=${id%%-*}; regime=${id#*-}
   init=()
   # INIT=1: all models continue; INIT=robot (or gui): only that domain's models do
-  if { [ "${INIT:-0}" = 1 ] || [ "${INIT:-0}" = "$domain" ]; } && [ -f "$WORK/ckpt/$id.pt" ]; then
+  if [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$id.pt" ]; then  # checkpoints carried from an earlier run's stepkv-ckpt.tar.gz
+    init=(--init "$INIT_DIR/$id.pt")
+  elif { [ "${INIT:-0}" = 1 ] || [ "${INIT:-0}" = "$domain" ]; } && [ -f "$WORK/ckpt/$id.pt" ]; then
     cp "$WORK/ckpt/$id.pt" "$WORK/ckpt/$id.init.pt"; init=(--init "$WORK/ckpt/$id.init.pt")
     [ -f "$WORK/logs/$id.txt" ] && cat "$WORK/logs/$id.txt" >> "$WORK/logs/$id.earlier.txt"
   fi
@@ -121,6 +123,8 @@ for domain in gui robot; do
   fi
 done
 tar -czf "$OUT/stepkv-logs.tar.gz" -C "$WORK" logs
+# the checkpoints (weights, float32), to continue training in a later call: INIT_DIR=<extracted ckpt/>
+tar -czf "$OUT/stepkv-ckpt.tar.gz" -C "$WORK" $(cd "$WORK" && ls ckpt/*.pt | grep -v '\.init\.pt$')
 {
   echo "stepkv training run, $(date -u +%FT%TZ), commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
   for id in "${IDS[@]}"; do

@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import (EP_ROWS, carried_batch, encode_frames, load_dataset, tempo_batch)  # noqa: E402
 from heads import gui_correct, gui_loss, robot_correct, robot_loss  # noqa: E402
-from model import (GUI_SEGMENTS, CameraSpec, DecoderConfig, EncoderConfig, Policy,  # noqa: E402
+from model import (GUI_SEGMENTS, CameraSpec, DecoderConfig, EncoderConfig, Policy, ReadingHead,  # noqa: E402
                    middle_third_layers, robot_segments, tempo_bias_per_gap)
 
 TEMPO_FRAMES = 8
@@ -74,6 +74,7 @@ class Runner:
         cb = carried_batch(self.ds, ids, rng, self.visual, self.proprio_tokens, self.device, augment=augment, mode=mode)
         with self.autocast():
             emb = encode_frames(self.p.encoder, self.ds, cb.frames)
+            self.visual_out = (emb[:, :self.visual], cb.frames.rows)  # for the reading loss
             D = emb.shape[-1]
             x = emb.reshape(-1, D)[cb.gather] * cb.valid.unsqueeze(-1)
             h, _ = self.p.decoder.forward_train(x, cb.positions, cb.allowed())
@@ -94,6 +95,7 @@ class Runner:
         N = TEMPO_FRAMES
         with self.autocast():
             emb = encode_frames(self.p.encoder, self.ds, tb.frames)  # [B * n, S, D]
+            self.visual_out = (emb[:, :self.visual], tb.frames.rows)  # for the reading loss
             B, n = tb.frame_valid.shape
             S = emb.shape[1]
             dev = self.device
@@ -251,6 +253,8 @@ def main(argv=None):
     ap.add_argument('--layers', type=int, default=4)
     ap.add_argument('--memory-weight', type=float, default=3.0, help='loss weight of memory-dependent steps')
     ap.add_argument('--digit-weight', type=float, default=6.0, help='GUI: loss weight of the typed-digit segments')
+    ap.add_argument('--reading-weight', type=float, default=1.0,
+                    help='GUI: weight of the auxiliary reading loss (model.ReadingHead; 0 = off)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--init', default='', help='start from this checkpoint\'s weights (same architecture); '
                     'a fresh optimizer and schedule (continued training across device calls)')
@@ -297,7 +301,15 @@ def main(argv=None):
     say(f'model: {args.id} regime={args.regime} params={n_params} decoder={policy.decoder.c.to_dict()} '
         f'visual_tokens={policy.encoder.c.visual_tokens} device={device} amp={runner.amp}', True)
 
-    opt = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    reading = None
+    if ds.glyphs is not None and args.reading_weight > 0:
+        cam = policy.encoder.c.cameras[0]
+        cells = (cam.height // cam.grid[0]) // 8
+        reading = ReadingHead(policy.encoder, cells).to(device)
+        say(f'reading loss: weight {args.reading_weight}, {cells}x{cells} cells per visual token', True)
+    params = list(policy.parameters()) + (list(reading.parameters()) if reading else [])
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    read_accs: list[float] = []
     warmup = args.warmup
     step = 0
     metrics: dict = {}
@@ -320,14 +332,20 @@ def main(argv=None):
                 g['lr'] = lr
             logits, rows, weight = runner.run(order[k:k + args.batch], rng)
             loss = loss_fn(ds, logits, rows, weight, args.memory_weight, args.digit_weight)
+            if reading is not None:
+                visual, vrows = runner.visual_out
+                r_loss, r_acc = reading.loss(visual, ds.glyphs.index_select(0, vrows), policy.encoder.c.cameras[0].grid)
+                loss = loss + args.reading_weight * r_loss
+                read_accs.append(float(r_acc))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             losses.append(float(loss))
             step += 1
             if step % args.log_every == 0:
-                say(f'step {step} loss {np.mean(losses[-args.log_every:]):.4f} lr {lr:.2e} t {time.time() - t_train:.0f}s')
+                read = f' reading acc {np.mean(read_accs[-args.log_every:]):.3f}' if read_accs else ''
+                say(f'step {step} loss {np.mean(losses[-args.log_every:]):.4f}{read} lr {lr:.2e} t {time.time() - t_train:.0f}s')
             if time.time() - t_train >= budget or (args.max_steps and step >= args.max_steps):
                 done = True
                 break

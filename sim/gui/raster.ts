@@ -6,11 +6,30 @@
 import { CELL_PX } from './grid.ts'
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from './font.ts'
 
-/** An RGB8 image: `data` is Uint8Array [height, width, 3], row-major, no padding. */
+/**
+ * An RGB8 image: `data` is Uint8Array [height, width, 3], row-major, no padding. `glyphs` is the
+ * text drawn on it per 8×8 px cell, Uint8Array [ceil(height / 8), ceil(width / 8)] of glyph
+ * classes (see `glyphClass`): the cell holding a glyph's centre gets its class, others 0. Used
+ * only as an auxiliary training target (train/gen.ts); the pixels do not depend on it.
+ */
 export interface Frame {
   readonly width: number
   readonly height: number
   readonly data: Uint8Array
+  readonly glyphs: Uint8Array
+}
+
+/** Number of glyph classes: 0 none, 1–95 ASCII 32–126 at scale 1, 96–190 the same at scale 2. */
+export const GLYPH_CLASSES = 191
+
+/**
+ * Glyph class of a character drawn at `scale`: 0 for a space or a character outside ASCII
+ * 33–126 (drawn as the font's fallback), else `code − 31` (+ 95 at scale 2).
+ */
+export function glyphClass(char: string, scale: TextScale): number {
+  const code = char.charCodeAt(0)
+  if (!(code > 32 && code < 127)) return 0
+  return code - 31 + (scale === 2 ? 95 : 0)
 }
 
 /** A colour: red, green, blue in 0–255. */
@@ -28,7 +47,8 @@ export type TextScale = 1 | 2
 export function createFrame(width: number, height: number, color: Rgb): Frame {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
     throw new RangeError(`frame size must be positive integers, got ${width}×${height}`)
-  const frame = { width, height, data: new Uint8Array(width * height * 3) }
+  const glyphs = new Uint8Array(Math.ceil(height / CELL_PX) * Math.ceil(width / CELL_PX))
+  const frame = { width, height, data: new Uint8Array(width * height * 3), glyphs }
   fillRect(frame, 0, 0, width, height, color)
   return frame
 }
@@ -73,9 +93,14 @@ export function drawText(
   c: Rgb,
   scale: TextScale = 1,
 ) {
+  const cols = Math.ceil(f.width / CELL_PX)
   for (let i = 0; i < text.length; i++) {
     const bits = glyph(text[i])
     const left = x + i * CELL_PX * scale + scale
+    const cx = Math.floor((x + i * CELL_PX * scale + (CELL_PX / 2) * scale) / CELL_PX)
+    const cy = Math.floor((y + (CELL_PX / 2) * scale) / CELL_PX)
+    const cls = glyphClass(text[i], scale)
+    if (cls && cx >= 0 && cx < cols && cy >= 0 && cy * cols < f.glyphs.length) f.glyphs[cy * cols + cx] = cls
     for (let gy = 0; gy < GLYPH_HEIGHT; gy++)
       for (let gx = 0; gx < GLYPH_WIDTH; gx++)
         if (bits[gy * GLYPH_WIDTH + gx])

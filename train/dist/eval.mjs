@@ -1691,10 +1691,16 @@ function glyph(char) {
 }
 
 // sim/gui/raster.ts
+function glyphClass(char, scale) {
+  const code = char.charCodeAt(0);
+  if (!(code > 32 && code < 127)) return 0;
+  return code - 31 + (scale === 2 ? 95 : 0);
+}
 function createFrame(width, height, color) {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
     throw new RangeError(`frame size must be positive integers, got ${width}\xD7${height}`);
-  const frame = { width, height, data: new Uint8Array(width * height * 3) };
+  const glyphs = new Uint8Array(Math.ceil(height / CELL_PX) * Math.ceil(width / CELL_PX));
+  const frame = { width, height, data: new Uint8Array(width * height * 3), glyphs };
   fillRect(frame, 0, 0, width, height, color);
   return frame;
 }
@@ -1718,9 +1724,14 @@ function strokeRect(f, x2, y, width, height, c) {
   fillRect(f, x2 + width - 1, y, 1, height, c);
 }
 function drawText(f, x2, y, text, c, scale = 1) {
+  const cols = Math.ceil(f.width / CELL_PX);
   for (let i2 = 0; i2 < text.length; i2++) {
     const bits = glyph(text[i2]);
     const left = x2 + i2 * CELL_PX * scale + scale;
+    const cx = Math.floor((x2 + i2 * CELL_PX * scale + CELL_PX / 2 * scale) / CELL_PX);
+    const cy = Math.floor((y + CELL_PX / 2 * scale) / CELL_PX);
+    const cls = glyphClass(text[i2], scale);
+    if (cls && cx >= 0 && cx < cols && cy >= 0 && cy * cols < f.glyphs.length) f.glyphs[cy * cols + cx] = cls;
     for (let gy = 0; gy < GLYPH_HEIGHT; gy++)
       for (let gx = 0; gx < GLYPH_WIDTH; gx++)
         if (bits[gy * GLYPH_WIDTH + gx])

@@ -51,6 +51,8 @@ export function guiTarget(action: Action): number[] {
 export function guiColumns() {
   return {
     frames: new NpyColumn('|u1', [SCREEN_HEIGHT, SCREEN_WIDTH, 3]),
+    // glyph class per 8×8 cell (sim/gui/raster.ts Frame.glyphs): the auxiliary reading target
+    glyphs: new NpyColumn('|u1', [GRID_ROWS, GRID_COLS]),
     targets: new NpyColumn('<i2', [GUI_TARGET_COLUMNS.length]),
     memory: new NpyColumn('|u1', []),
     random: new NpyColumn('|u1', []),
@@ -118,6 +120,7 @@ export function guiEpisode(
   for (;;) {
     const expert = expertAction(env)
     cols.frames.push(obs.frame.data)
+    cols.glyphs.push(obs.frame.glyphs)
     cols.targets.push(guiTarget(expert))
     cols.memory.push([obs.memoryDependent ? 1 : 0])
     let action = expert
