@@ -70,9 +70,17 @@ export const StepReplySchema = z
         policyMs: z.number(),
         persistMs: z.number(),
       })
-      .strict()
-      .openapi({ description: 'server-side step timings (ms)' }),
-    backend: z.string().openapi({ description: "where the model ran: 'wasm' in the Worker" }),
+      .catchall(z.number())
+      .openapi({ description: 'server-side step timings (ms); a GPU host may add more' }),
+    backend: z.string().openapi({ description: "where the model ran: 'wasm' in the Worker, 'webgpu' or 'wasm' on a GPU host" }),
+    kvPath: z.enum(['resident', 'roundtrip']).optional().openapi({ description: 'GPU sessions: K/V kept on the device, or restored from the durable copy' }),
+    durableSeq: z.number().int().min(0).optional().openapi({ description: 'GPU sessions: the step whose memory the host last wrote durably' }),
+    restored: z.unknown().optional().openapi({ description: 'GPU sessions: the host restored the session from its durable copy before this step' }),
+    fallback: z
+      .object({ from: z.literal('gpu'), reason: z.string(), restoredFromSeq: z.number().int().min(0), lostSteps: z.number().int().min(0) })
+      .catchall(z.unknown())
+      .optional()
+      .openapi({ description: 'GPU sessions with GPU_FALLBACK=wasm: the host was down and the step ran in the Worker' }),
     logits: z
       .object({
         dtype: z.literal('float32'),

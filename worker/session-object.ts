@@ -316,6 +316,7 @@ export class SessionObject extends DurableObject<Env> {
   async snapshot(tenant: string, name: string | undefined, limit: number): Promise<Result<SnapshotMeta>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
+      this.checkDurable('snapshot')
       const snapshots = new SnapshotStore(this.ctx.storage)
       const etag = this.etag()
       const snapshotName = name ?? defaultSnapshotName(etag)
@@ -377,7 +378,10 @@ export class SessionObject extends DurableObject<Env> {
   async forkSource(tenant: string, snapshot?: string): Promise<Result<{ config: SessionConfig; blob: Uint8Array; seq: number }>> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
-      if (snapshot === undefined) return { config, blob: this.store.memory()!, seq: this.store.seq() }
+      if (snapshot === undefined) {
+        this.checkDurable('fork')
+        return { config, blob: this.store.memory()!, seq: this.store.seq() }
+      }
       const { meta, blob } = this.snapshotOf(snapshot)
       return { config: { ...config, policy: meta.policy }, blob, seq: meta.seq }
     })
@@ -406,6 +410,7 @@ export class SessionObject extends DurableObject<Env> {
     return this.exclusive(() => {
       const config = this.configFor(tenant)
       if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
+      this.checkDurable('policy change')
       const manifest = manifestOf(config.model)
       const from = policyFor(manifest, config.policy.name, config.policy.params)
       const to = policyFor(manifest, policy.name, policy.params)
@@ -417,6 +422,16 @@ export class SessionObject extends DurableObject<Env> {
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(next)
     })
+  }
+
+  /** Snapshot, fork and a policy change copy the stored memory, which must be of the last step: a
+   * GPU session's host may hold steps past its durable copy (write-behind, `gpu-forward.ts`).
+   * @throws StepkvError `memory_not_durable` (409) naming both seqs */
+  private checkDurable(what: string): void {
+    const seq = this.store.seq()
+    const durableSeq = this.store.durableSeq()
+    if (durableSeq !== seq)
+      throw new StepkvError('memory_not_durable', 409, `cannot ${what}: the stored memory is of step ${durableSeq}, the GPU host holds the session up to step ${seq}; retry after the host writes its durable copy`, { seq, durableSeq })
   }
 
   private snapshotOf(name: string): { meta: SnapshotMeta; blob: Uint8Array } {

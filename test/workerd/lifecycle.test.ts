@@ -4,10 +4,11 @@
  * and idle expiry by Durable Object alarm (quota slot freed). Refused calls change nothing: the
  * exported memory is compared byte for byte before and after.
  */
-import { env, runDurableObjectAlarm } from 'cloudflare:test'
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { api, logitsOf } from '../../sim/client.ts'
+import { SessionStore } from '../../worker/storage.ts'
 
 const client = api((url, init) => exports.default.fetch(new Request(url, init)))
 const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 48 } }
@@ -178,6 +179,20 @@ describe('session lifecycle', () => {
     expect(after.memory.tokensPerLayer[0]).toBe(frameTokens)
     const toCarried = await client.call('PATCH', `/v1/sessions/${t}`, { policy: WINDOW })
     expect([toCarried.status, toCarried.data.code]).toEqual([409, 'policy_incompatible'])
+  })
+
+  it('a GPU session whose host holds steps past the durable copy: snapshot, fork and policy change → 409 memory_not_durable', async () => {
+    const id = await create()
+    await step(id, 1)
+    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(`dev/${id}`))
+    // What gpu-forward.ts stores for a forwarded step without a new durable copy (write-behind).
+    await runInDurableObject(stub, (_o, state) => new SessionStore(state.storage).saveForwarded(2, new Uint8Array([0x80]), 1))
+    for (const [route, body] of [['snapshots', { name: 'x' }], ['fork', {}]] as const) {
+      const r = await post(id, route, body)
+      expect([r.status, r.data.code, r.data.durableSeq, r.data.seq]).toEqual([409, 'memory_not_durable', 1, 2])
+    }
+    const patch = await client.call('PATCH', `/v1/sessions/${id}`, { policy: { name: 'window', params: { recentTokens: 8 } } })
+    expect([patch.status, patch.data.code]).toEqual([409, 'memory_not_durable'])
   })
 
   it('idle TTL: a session asks for a shorter one (not longer); it expires by alarm and frees its quota slot', async () => {
