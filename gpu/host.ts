@@ -145,7 +145,8 @@ async function main() {
 }
 
 const entry = process.argv[1] && path.resolve(process.argv[1])
-if (entry && entry === path.resolve(new URL(import.meta.url).pathname))
+// Run as a program (`gpu/host.ts`, or the bundle `gpu/dist/host.mjs`), not when imported or bundled into another entry.
+if (entry && entry === path.resolve(new URL(import.meta.url).pathname) && /host\.(ts|mjs)$/.test(entry))
   main().catch((e) => {
     console.error(String((e as Error).stack ?? e))
     process.exit(1)

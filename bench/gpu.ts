@@ -1,0 +1,348 @@
+/**
+ * @module GPU bench, Node side (bundled to `gpu/dist/bench.mjs` for the GPU machine; `bench/gpu/run.sh`
+ * drives it). Each subcommand writes one JSON file and survives its own failures; run.sh runs each
+ * configuration in its own process, so a crash (a segfault in Dawn) loses only that configuration.
+ *
+ *   time   --model ID --config wasm|webgpu-roundtrip|webgpu-resident --work DIR --out FILE [--iters N]
+ *          The step of bench/gpu/torch_bench.py (same inputs, read from DIR/inputs/ID.{json,bin}):
+ *          prefill of S prefix tokens against P memory tokens, then the action argmax; fp32. The
+ *          clock stops after the logits are on the host and `queue.onSubmittedWorkDone()`.
+ *          resident: past K/V uploaded once as GPU buffers, present.* left on the device
+ *          (`preferredOutputLocation: 'gpu-buffer'`, disposed each step); roundtrip: K/V uploaded
+ *          and present.* downloaded every step. Also GPU dispatches per step (counted on
+ *          `dispatchWorkgroups`) and the logits' error vs torch float64.
+ *   parity --work DIR --out FILE [--backend webgpu]
+ *          The GPU host's sessions (gpu/host-sessions.ts) on WebGPU vs on wasm, same steps: first
+ *          step with an empty past, steps after window / SnapKV pruning (device gather), resident
+ *          and round-trip paths; max|a − b| / max(1, max|b|) ≤ 1e-3 per step. FILE is the fixture.
+ *   growth --out FILE [--steps 1000 --sessions 100 --backend webgpu]
+ *          Live GPU buffers over 1,000 steps of one session and after 100 sessions created, stepped
+ *          and closed.
+ *   report --dir DIR   DIR/raw/*.json + DIR/torch.json → DIR/gpu-bench.json (ratioVsTorch per
+ *          configuration) and a table on stdout.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Tensor } from 'onnxruntime-web'
+import { MemoryStore } from '../gpu/durable.ts'
+import { defaultModelsDir, modelsFrom } from '../gpu/host.ts'
+import { HostSessions } from '../gpu/host-sessions.ts'
+import { nodeModelSource } from '../gpu/node-models.ts'
+import { ModelRuntime } from '../gpu/session.ts'
+import { countGpuObjects, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
+import { unpackBody } from '../worker/body.ts'
+
+type Json = Record<string, unknown>
+const now = () => performance.now()
+const write = (file: string, value: unknown) => {
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, JSON.stringify(value, null, 2))
+}
+
+/** max|a − b| / max(1, max|b|) (the issue's tolerance measure). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity
+  let num = 0
+  let den = 1
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]))
+    den = Math.max(den, Math.abs(b[i]))
+  }
+  return num / den
+}
+
+function percentiles(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b)
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))]
+  return { p50: q(0.5), p90: q(0.9), min: s[0] }
+}
+
+// -- time ------------------------------------------------------------------------------------
+
+/** Times one configuration of one model. @returns the result record (ok false with the error) */
+export async function timeStep(opts: { model: string; config: string; work: string; iters: number }): Promise<Json> {
+  const { model, config, work, iters } = opts
+  const meta = JSON.parse(readFileSync(path.join(work, 'inputs', `${model}.json`), 'utf8'))
+  const bin = readFileSync(path.join(work, 'inputs', `${model}.bin`))
+  const f32 = new Float32Array(bin.buffer, bin.byteOffset, bin.byteLength / 4)
+  const { S, P, hiddenSize: D, layers, kvHeads, headDim } = meta
+  const kvLen = kvHeads * P * headDim
+  const embeds = f32.slice(0, S * D)
+  const past = Array.from({ length: 2 * layers }, (_, i) => f32.slice(S * D + i * kvLen, S * D + (i + 1) * kvLen))
+  const backend: Backend = config === 'wasm' ? 'wasm' : 'webgpu'
+  const choice = await selectBackend(backend)
+  const counters = backend === 'webgpu' ? countGpuObjects() : undefined
+  const source = nodeModelSource(model, path.dirname(meta.dir))
+  const m = source.manifest
+  const resident = config === 'webgpu-resident'
+  const present = Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()
+  const runtime = ModelRuntime.for(choice.ort, source, choice.backend, {
+    executionProviders: choice.executionProviders,
+    key: `bench-${config}`,
+    ...(resident && { preferredOutputLocation: Object.fromEntries(present.map((n) => [n, 'gpu-buffer' as const])) }),
+  })
+  const ort = choice.ort
+  const dims = [1, kvHeads, P, headDim]
+  const tCreate = now()
+  // Device copies of the memory for the resident configuration (made once, outside the clock).
+  let pastTensors: Tensor[] | undefined
+  const makeFeeds = async (): Promise<Record<string, Tensor>> => {
+    const feeds: Record<string, Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', embeds, [1, S, D]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), [1, S]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
+    }
+    const port = m.inputs.find((p) => p.name === 'obs_window')
+    if (port) feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
+    if (resident && !pastTensors) pastTensors = past.map((data) => gpuTensor(ort, data, dims))
+    for (let l = 0; l < layers; l++)
+      for (const [j, part] of (['key', 'value'] as const).entries())
+        feeds[`past_key_values.${l}.${part}`] = resident ? pastTensors![2 * l + j] : new ort.Tensor('float32', past[2 * l + j], dims)
+    return feeds
+  }
+  const fetches = ['logits', ...present]
+  const step = async () => {
+    const feeds = await makeFeeds()
+    const t0 = now()
+    const out = await runtime.runTensors(feeds, fetches)
+    const logits = out.logits.data as Float32Array
+    const row = logits.subarray(logits.length - meta.vocabSize)
+    let action = 0
+    for (let i = 1; i < row.length; i++) if (row[i] > row[action]) action = i
+    await syncDevice(ort)
+    const ms = now() - t0
+    for (const n of present) if (out[n].location !== 'cpu') out[n].dispose()
+    return { ms, row: Float32Array.from(row), action }
+  }
+  const first = await step() // creates the session (outside the clock) on the first call…
+  const createMs = now() - tCreate
+  const compile = await step() // …and compiles shaders for these shapes
+  const d0 = counters?.dispatches ?? 0
+  await step()
+  const dispatches = counters ? counters.dispatches - d0 : undefined
+  const times: number[] = []
+  let last = first
+  for (let i = 0; i < iters; i++) times.push((last = await step()).ms)
+  return {
+    model,
+    config,
+    ok: true,
+    S,
+    P,
+    params: meta.params,
+    backend: choice.backend,
+    backendReason: choice.reason,
+    stepMs: percentiles(times),
+    iters,
+    firstRunsMs: { createAndFirst: createMs, second: compile.ms },
+    dispatchesPerStep: dispatches,
+    action: last.action,
+    relErrVsTorch: meta.torchLogitsFloat64 ? relErr(last.row, meta.torchLogitsFloat64) : undefined,
+  }
+}
+
+/** A float32 tensor in a fresh GPU buffer on ORT's WebGPU device. */
+function gpuTensor(ort: typeof import('onnxruntime-web'), data: Float32Array, dims: number[]): Tensor {
+  type Device = { createBuffer(d: { size: number; usage: number }): unknown; queue: { writeBuffer(b: unknown, o: number, d: Uint8Array): void } }
+  const device = (ort.env as unknown as { webgpu: { device: Device } }).webgpu.device
+  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16)
+  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+  const buffer = device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
+  if (data.byteLength) device.queue.writeBuffer(buffer, 0, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+  return ort.Tensor.fromGpuBuffer(buffer as never, { dataType: 'float32', dims })
+}
+
+// -- parity and growth through the GPU host's sessions ---------------------------------------------
+
+function robotObservation(i: number) {
+  let x = 12345 + i * 7919
+  const rand = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+  const frame = (w: number, h: number) => ({ width: w, height: h, data: Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rand() * 256)) })
+  return { images: [frame(32, 32), frame(16, 16)], proprio: [rand(), rand(), rand() - 0.5, rand() - 0.5, rand() > 0.5 ? 1 : 0], instruction: `reach the red block ${i % 3}` }
+}
+
+const textObservation = (i: number) => ({ text: `step ${i}: the code is ${(i * 7919) % 1000}; remember the blue door` })
+
+async function hostOn(backend: Backend, resident: boolean) {
+  const choice = await selectBackend(backend)
+  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, maxHot: 128 })
+}
+
+async function stepLogits(h: HostSessions, id: string, seq: number, observation: Json) {
+  const r = await h.step(id, { seq, observation, options: { returnLogits: true } })
+  const reply = unpackBody(r.packed) as { logits: { data: Uint8Array }; memory: { tokensPerLayer: number[] }; kvPath: string }
+  const bytes = new Uint8Array(reply.logits.data)
+  return { logits: new Float32Array(bytes.buffer, 0, bytes.byteLength / 4), tokens: reply.memory.tokensPerLayer[0], kvPath: reply.kvPath }
+}
+
+/** WebGPU vs wasm through the host's sessions. @returns the fixture */
+export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Json> {
+  type Case = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
+  const cases: Case[] = [
+    { model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }, obs: textObservation },
+    { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation },
+    { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 80 } }, obs: robotObservation },
+    { model: 'robot-carried', policy: { name: 'full', params: {} }, obs: robotObservation },
+  ]
+  const wasm = await hostOn('wasm', false)
+  const out: Json[] = []
+  for (const resident of [true, false]) {
+    const gpu = await hostOn(backend, resident)
+    for (const [k, c] of cases.entries()) {
+      const id = `parity-${resident ? 'r' : 't'}-${k}`
+      try {
+        await gpu.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float32' })
+        if (resident) await wasm.create(`${id}-ref`, { model: c.model, policy: c.policy, memoryDtype: 'float32' }).catch(() => undefined)
+        const rows = []
+        for (let seq = 1; seq <= steps; seq++) {
+          const a = await stepLogits(gpu, id, seq, c.obs(seq))
+          const b = resident ? await stepLogits(wasm, `${id}-ref`, seq, c.obs(seq)) : await refStep(wasm, `parity-r-${k}-ref2`, c, seq)
+          rows.push({ seq, memoryTokens: a.tokens, kvPath: a.kvPath, relErr: relErr(a.logits, b.logits), sample: Array.from(a.logits.subarray(0, 4)) })
+        }
+        const maxRelErr = Math.max(...rows.map((r) => r.relErr))
+        out.push({ model: c.model, policy: c.policy, resident, steps: rows, maxRelErr, pass: maxRelErr <= 1e-3 })
+      } catch (e) {
+        out.push({ model: c.model, policy: c.policy, resident, pass: false, error: String((e as Error)?.stack ?? e) })
+      }
+    }
+  }
+  return { tolerance: 1e-3, measure: 'max|a-b| / max(1, max|b|), logits of every prefix position', backend, cases: out, pass: out.every((c) => c.pass) }
+}
+
+const refSessions = new Set<string>()
+async function refStep(wasm: HostSessions, id: string, c: { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }, seq: number) {
+  if (!refSessions.has(id)) {
+    refSessions.add(id)
+    await wasm.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float32' })
+  }
+  return stepLogits(wasm, id, seq, c.obs(seq))
+}
+
+/** Live GPU buffers over a long session and over many short ones. */
+export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions = 100): Promise<Json> {
+  const h = await hostOn(backend, true)
+  const counters = countGpuObjects()
+  const policy = { name: 'window', params: { sinkTokens: 4, recentTokens: 60 } }
+  await h.create('long', { model: 'tiny-gqa', policy, memoryDtype: 'float32' })
+  const long: Json[] = []
+  const marks = new Set([1, 10, 50, 100, 250, 500, 750, steps])
+  const t0 = now()
+  for (let seq = 1; seq <= steps; seq++) {
+    await h.step('long', { seq, observation: textObservation(seq) })
+    if (marks.has(seq)) long.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+  }
+  const longMs = now() - t0
+  await h.close('long')
+  const many: Json[] = [{ sessions: 0, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes }]
+  for (let i = 1; i <= sessions; i++) {
+    const id = `short-${i}`
+    await h.create(id, { model: i % 2 ? 'tiny-gqa' : 'robot-carried', policy, memoryDtype: 'float32' })
+    for (let seq = 1; seq <= 3; seq++) await h.step(id, { seq, observation: i % 2 ? textObservation(seq) : robotObservation(seq) })
+    await h.close(id)
+    if (i % 10 === 0) many.push({ sessions: i, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+  }
+  const at = (rows: Json[], k: number) => rows[k] as { liveBuffers: number; liveBytes: number }
+  const longGrowth = at(long, long.length - 1).liveBuffers - at(long, 3).liveBuffers // after step 100 → end
+  const manyGrowth = at(many, many.length - 1).liveBuffers - at(many, 1).liveBuffers // after 10 sessions → end
+  return {
+    backend: h.backend,
+    counted: backend === 'webgpu',
+    long: { steps, ms: longMs, marks: long, growthAfterStep100: longGrowth },
+    sessions: { count: sessions, marks: many, growthAfter10: manyGrowth },
+    pass: backend === 'webgpu' ? longGrowth <= 0 && manyGrowth <= 0 : null,
+  }
+}
+
+// -- report --------------------------------------------------------------------------------------
+
+/** Combines the raw results into DIR/gpu-bench.json and prints the table. */
+export function report(dir: string): Json {
+  const raw = existsSync(path.join(dir, 'raw')) ? readdirSync(path.join(dir, 'raw')).filter((f) => f.endsWith('.json')) : []
+  const results: Json[] = raw.map((f) => JSON.parse(readFileSync(path.join(dir, 'raw', f), 'utf8')))
+  const torchFile = path.join(dir, 'torch.json')
+  if (existsSync(torchFile)) results.push(...(JSON.parse(readFileSync(torchFile, 'utf8')).results as Json[]))
+  const p50 = (r: Json) => (r.ok ? (r.stepMs as { p50: number }).p50 : undefined)
+  for (const r of results) {
+    const torch = results.find((t) => t.model === r.model && t.config === 'torch-cuda-eager' && t.ok)
+    r.ratioVsTorch = r.ok && torch ? p50(r)! / p50(torch)! : null
+  }
+  const order = ['webgpu-resident', 'webgpu-roundtrip', 'wasm', 'torch-cuda-eager']
+  results.sort((a, b) => String(a.model).localeCompare(String(b.model)) || order.indexOf(String(a.config)) - order.indexOf(String(b.config)))
+  const read = (f: string) => {
+    try {
+      return existsSync(path.join(dir, f)) ? JSON.parse(readFileSync(path.join(dir, f), 'utf8')) : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const parityFix = read('fixtures/gpu-parity.json')
+  const growthRes = read('growth.json')
+  const synth = results.find((r) => r.model === 'synth-12x768' && r.config === 'webgpu-resident')
+  const doc = {
+    results,
+    parity: parityFix ? { pass: parityFix.pass, maxRelErr: Math.max(...((parityFix.cases ?? []) as Json[]).map((c) => Number(c.maxRelErr ?? Infinity))), error: parityFix.error } : null,
+    growth: growthRes ? { pass: growthRes.pass, long: growthRes.long?.growthAfterStep100, sessions: growthRes.sessions?.growthAfter10 } : null,
+    targets: { residentWithin2xTorchOnLargeModel: synth?.ratioVsTorch != null ? Number(synth.ratioVsTorch) <= 2 : null },
+  }
+  write(path.join(dir, 'gpu-bench.json'), doc)
+  const fmt = (x: unknown, d = 2) => (typeof x === 'number' ? x.toFixed(d) : '—')
+  const lines = ['| model | configuration | step p50 ms | p90 ms | ratioVsTorch | dispatches/step | rel err vs torch fp64 |', '|---|---|---:|---:|---:|---:|---:|']
+  for (const r of results) {
+    const s = r.stepMs as { p50: number; p90: number } | undefined
+    lines.push(r.ok
+      ? `| ${r.model} | ${r.config} | ${fmt(s?.p50)} | ${fmt(s?.p90)} | ${fmt(r.ratioVsTorch)} | ${r.dispatchesPerStep ?? '—'} | ${typeof (r.relErrVsTorch ?? r.relErrVsFloat64) === 'number' ? Number(r.relErrVsTorch ?? r.relErrVsFloat64).toExponential(1) : '—'} |`
+      : `| ${r.model} | ${r.config} | FAILED: ${String(r.error).split('\n')[0].slice(0, 80)} | | | | |`)
+  }
+  lines.push('', `parity WebGPU vs wasm (≤ 1e-3): ${doc.parity ? (doc.parity.error ? `FAILED: ${String(doc.parity.error).split('\n')[0].slice(0, 100)}` : `${doc.parity.pass ? 'pass' : 'FAIL'}, max ${Number(doc.parity.maxRelErr).toExponential(2)}`) : 'not run'}`)
+  const growthText = !doc.growth ? 'not run' : doc.growth.pass === true ? 'none' : doc.growth.pass === false && growthRes?.counted ? 'GROWTH' : 'not measured (failed or not on WebGPU)'
+  lines.push(`GPU memory growth (live buffers after step 100 → 1,000 / after 10 → 100 sessions): ${growthText}${doc.growth ? ` (${doc.growth.long ?? '—'} / ${doc.growth.sessions ?? '—'})` : ''}`)
+  lines.push(`target: WebGPU resident ≤ 2× torch on the 12×768 decoder: ${doc.targets.residentWithin2xTorchOnLargeModel ?? 'not measured'}`)
+  console.log(lines.join('\n'))
+  return doc
+}
+
+// -- CLI ------------------------------------------------------------------------------------------
+
+async function main() {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      config: { type: 'string' },
+      work: { type: 'string' },
+      out: { type: 'string' },
+      dir: { type: 'string' },
+      iters: { type: 'string' },
+      steps: { type: 'string' },
+      sessions: { type: 'string' },
+      backend: { type: 'string' },
+    },
+  })
+  const cmd = positionals[0]
+  const backend = (values.backend ?? 'webgpu') as Backend
+  const guard = async (file: string, base: Json, fn: () => Promise<Json>) => {
+    try {
+      write(file, { ...base, ...(await fn()) })
+    } catch (e) {
+      write(file, { ...base, ok: false, pass: false, error: String((e as Error)?.stack ?? e) })
+      console.error(`${cmd} ${JSON.stringify(base)} failed: ${(e as Error)?.message ?? e}`)
+      process.exitCode = 1
+    }
+  }
+  if (cmd === 'time') {
+    const base = { model: values.model!, config: values.config! }
+    await guard(values.out!, base, () => timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20) }))
+  } else if (cmd === 'parity') await guard(values.out!, {}, () => parity(backend, Number(values.steps ?? 6)))
+  else if (cmd === 'growth') await guard(values.out!, {}, () => growth(backend, Number(values.steps ?? 1000), Number(values.sessions ?? 100)))
+  else if (cmd === 'report') report(values.dir!)
+  else throw new Error(`unknown command '${cmd}': time | parity | growth | report`)
+  process.exit(process.exitCode ?? 0) // Dawn keeps the event loop alive
+}
+
+const entry = process.argv[1] && path.resolve(process.argv[1])
+if (entry && entry === path.resolve(new URL(import.meta.url).pathname) && /(gpu\.ts|bench\.mjs)$/.test(entry))
+  main().catch((e) => {
+    console.error(String((e as Error)?.stack ?? e))
+    process.exit(1)
+  })
