@@ -10,6 +10,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { Command, CommanderError, Option } from 'commander'
 import { formatSummary, inspectBlob, InspectError } from './inspect.ts'
+import { formatLatency, measureLatency } from './latency.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const require = createRequire(import.meta.url)
@@ -113,6 +114,46 @@ export function program(): Command {
       process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(file, summary))
     })
 
+  cli
+    .command('latency')
+    .description('per-step latency of the WebSocket transport vs HTTP on the same steps (starts wrangler dev unless --url)')
+    .option('--url <url>', 'a running stepkv (default: start wrangler dev on loopback)')
+    .addOption(new Option('--key <key>', 'API key').env('STEPKV_KEY').default('dev-key-stepkv-0000000000000000'))
+    .option('--steps <n>', 'measured steps per transport', '200')
+    .option('--warmup <n>', 'unmeasured steps per transport first', '10')
+    .addOption(new Option('--model <model>', 'robot-carried (camera frames) or tiny-gqa (text)').choices(['robot-carried', 'tiny-gqa']).default('robot-carried'))
+    .option('--json <file>', 'also write the result as JSON')
+    .action(async (o: { url?: string; key: string; steps: string; warmup: string; model: 'robot-carried' | 'tiny-gqa'; json?: string }) => {
+      const steps = Number(o.steps)
+      const warmup = Number(o.warmup)
+      if (!Number.isInteger(steps) || steps < 1 || steps > 100_000 || !Number.isInteger(warmup) || warmup < 0)
+        throw new CommanderError(2, 'stepkv.usage', '--steps must be an integer in 1..100000 and --warmup ≥ 0')
+      const log = (line: string) => process.stderr.write(`stepkv: ${line}\n`)
+      const { startWrangler } = await import('../sim/wrangler.ts')
+      const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+      const { tmpdir } = await import('node:os')
+      let stop = async () => {}
+      let url = o.url
+      if (!url) {
+        const dir = mkdtempSync(path.join(tmpdir(), 'stepkv-latency-'))
+        log('starting wrangler dev …')
+        const server = await startWrangler(dir)
+        url = server.url
+        stop = async () => {
+          await server.kill()
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }
+      try {
+        log(`measuring ${steps} steps per transport on ${o.model} against ${url} …`)
+        const r = await measureLatency({ url, apiKey: o.key, steps, warmup, model: o.model, progress: log })
+        process.stdout.write(formatLatency(r))
+        if (o.json) writeFileSync(o.json, JSON.stringify({ ...r, url: o.url ? url : 'wrangler dev (started by stepkv latency)', measuredAt: new Date().toISOString() }, null, 2) + '\n')
+      } finally {
+        await stop()
+      }
+    })
+
   return cli
 }
 
@@ -127,7 +168,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
-      if (e.code === 'stepkv.port') process.stderr.write(`stepkv: ${e.message}\n`)
+      if (e.code === 'stepkv.port' || e.code === 'stepkv.usage') process.stderr.write(`stepkv: ${e.message}\n`)
       return 2
     }
     if (e instanceof InspectError) {

@@ -21,6 +21,7 @@ import { CreateSession, parse, StepRequestSchema } from './schemas.ts'
 import { serveOpenApi } from './openapi.ts'
 import { registerLifecycleRoutes } from './lifecycle-routes.ts'
 import { sessionTtlSeconds } from './lifecycle.ts'
+import { registerWebSocketRoute } from './ws.ts'
 import { checkBackend } from './gpu-forward.ts'
 
 export const MEMORY_TYPE = 'application/x-stepkv-memory'
@@ -188,6 +189,9 @@ app.delete('/v1/sessions/:id', async (c) => {
 
 /** Reset, snapshots, rollback, fork, policy change (`lifecycle-routes.ts`). */
 registerLifecycleRoutes(app, { stubFor, quotaFor, reply, limit, limitsOf: (c) => tenantLimitsOf(c.env, c.get('tenant')) })
+
+/** `GET /v1/sessions/:id/ws`: msgpack step frames over a WebSocket to the session's object (`ws.ts`). */
+registerWebSocketRoute(app, stubFor)
 
 /** A step reply for JSON: `logits.data` (raw float32 bytes in msgpack) becomes a number array. */
 function toJson(reply: Record<string, unknown>): Record<string, unknown> {

@@ -53,6 +53,7 @@ const TITLES: Record<number, string> = {
   412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  426: 'Upgrade Required',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
   429: 'Too Many Requests',

@@ -23,6 +23,7 @@ import { SessionStore, type SessionConfig } from './storage.ts'
 import { forwardAndSave, type FallbackInfo } from './gpu-forward.ts'
 import { checkSnapshotRoom, defaultSnapshotName, idleTtlMs, nextAlarm, reconfiguredMemory } from './lifecycle.ts'
 import { SnapshotStore, type SnapshotMeta } from './snapshots.ts'
+import { acceptSocket, answerFrame } from './ws.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -248,6 +249,23 @@ export class SessionObject extends DurableObject<Env> {
     })
   }
 
+  // ── WebSocket steps (worker/ws.ts): hibernation API, one msgpack step per binary frame ─────────
+
+  /** The WebSocket upgrade the Worker forwards (`GET /v1/sessions/:id/ws`). */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptSocket(this.ctx, request, (tenant) => void this.configFor(tenant))
+  }
+
+  /** One step frame: answered with the packed step reply or a problem, in order (`step` queues). */
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await answerFrame(this.ctx, this.env, ws, message, (tenant, request, limits, requestId) => this.step(tenant, request, limits, requestId))
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    // Echo the client's close; 1005/1006/1015 are reserved (never sent), so answer those with 1000.
+    ws.close([1005, 1006, 1015].includes(code) ? 1000 : code, reason)
+  }
+
   // ── Lifecycle (worker/lifecycle.ts has the rules, lifecycle-routes.ts the routes) ──────────────
 
   /** The alarm time now set (ms since the epoch; null: none), once read; undefined: not read yet. */
@@ -279,6 +297,7 @@ export class SessionObject extends DurableObject<Env> {
       }
       const ns = this.env.TENANTS
       if (ns) await ns.get(ns.idFromName(config.tenant)).release(config.id)
+      for (const ws of this.ctx.getWebSockets()) ws.close(1001, 'session expired')
       this.hot = undefined
       await this.ctx.storage.deleteAll()
       this.store = new SessionStore(this.ctx.storage)

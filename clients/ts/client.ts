@@ -7,6 +7,7 @@
  */
 import { pack, unpack } from 'msgpackr'
 import { problemError, StepkvNetworkError, StepkvProblem, StepkvTimeout, type Problem } from './errors.ts'
+import { SocketSession } from './socket.ts'
 import type {
   CreateSessionRequest,
   ModelList,
@@ -143,6 +144,12 @@ export class StepkvClient {
       body: { seq, observation, ...(options && { options }) },
       retry: 'idempotent',
     })
+  }
+
+  /** Opens the session's WebSocket (`SocketSession`, Node only: the upgrade carries the key as a
+   * header); its steps continue after `seq` (the session's last successful step). */
+  connect(id: string, seq: number): Promise<SocketSession> {
+    return SocketSession.connect(this, id, seq)
   }
 
   /** `GET /v1/sessions/:id/memory`: the signed blob and the ETag of the state it is. */
@@ -335,6 +342,12 @@ export class Session {
     this.seq = reply.seq
     this.etag = reply.memory.etag
     return reply
+  }
+
+  /** The same session over its WebSocket, continuing from `seq` (steps sent there do not advance
+   * this object's `seq`: `resync()` after closing it). */
+  connect(): Promise<SocketSession> {
+    return this.client.connect(this.id, this.seq)
   }
 
   /** Re-reads the session (seq, ETag) from the server. */

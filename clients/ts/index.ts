@@ -21,5 +21,6 @@ export {
   problemError,
   type Problem,
 } from './errors.ts'
+export { SocketSession } from './socket.ts'
 export { runControlLoop, realClock, type Clock, type ControlLoopOptions, type ControlLoopStats, type TickCommand } from './control-loop.ts'
 export type * from './types.ts'

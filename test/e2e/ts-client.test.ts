@@ -12,6 +12,7 @@ import { Conflict, InvalidRequest, NotFound, PreconditionFailed, StepkvClient, l
 import { DEV_KEY } from '../../sim/client.ts'
 import { RobotEnv, type Action } from '../../sim/robot/index.ts'
 import { startWrangler, type Wrangler } from '../../sim/wrangler.ts'
+import { formatLatency, measureLatency } from '../../cli/latency.ts'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'stepkv-ts-client-'))
 let server: Wrangler
@@ -86,6 +87,34 @@ describe('TypeScript client against wrangler dev', () => {
     await f.delete()
     await s.delete()
     expect(await kv.info(s.id).catch((e) => e)).toBeInstanceOf(NotFound)
+  })
+
+  it('WebSocket steps: the same replies as HTTP, typed problem rejections, numbering continues', async () => {
+    const http = await kv.open({ policy: WINDOW })
+    const viaWs = await kv.open({ policy: WINDOW })
+    const socket = await viaWs.connect()
+    for (const text of ['one', 'two', 'three']) {
+      const a = await http.step({ text }, { returnLogits: true })
+      const b = await socket.step({ text }, { returnLogits: true })
+      expect([...logitsOf(b)!]).toEqual([...logitsOf(a)!])
+      expect(b.memory).toEqual(a.memory)
+    }
+    expect(socket.seq).toBe(3)
+    const conflict = await socket.send(9, { text: 'x' }).catch((e) => e)
+    expect(conflict).toBeInstanceOf(Conflict)
+    expect((await socket.step({ text: 'four' })).seq).toBe(4) // the connection survived the problem
+    socket.close()
+    await viaWs.resync()
+    expect(viaWs.seq).toBe(4)
+    await expect(kv.connect('s_' + '0'.repeat(32), 0)).rejects.toThrow(/refused or failed/)
+  })
+
+  it('stepkv latency measures both transports on the same steps', async () => {
+    const r = await measureLatency({ url: server.url, apiKey: DEV_KEY, steps: 6, warmup: 1, model: 'tiny-gqa' })
+    expect(r.steps).toBe(6)
+    for (const t of [r.http, r.websocket]) expect(t.minMs).toBeGreaterThan(0)
+    expect(r.p50Ratio).toBeCloseTo(r.websocket.p50Ms / r.http.p50Ms, 1)
+    expect(formatLatency(r)).toContain('| WebSocket frame (msgpack) |')
   })
 
   it('control loop: the robot simulator at 10 Hz, one command per tick, deadline misses counted', async () => {
