@@ -1,6 +1,6 @@
 /**
  * @module `npm run bench -- <suite> [--json FILE] [--episodes N] [--steps T]`.
- * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `history` (step latency
+ * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `gui-fidelity`, `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
  * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
@@ -17,6 +17,8 @@ import { bytesTable, codecTable, latencyTable, targetsTable } from './report.ts'
 import { defaultConfigs, fidelity } from './fidelity.ts'
 import { runMeta } from './meta.ts'
 import { robotConfigs, robotFidelity } from './robot-fidelity.ts'
+import { guiConfigs, guiFidelity } from './gui-fidelity.ts'
+import { GuiEnv, TASKS as GUI_TASKS } from '../sim/gui/index.ts'
 import { RobotEnv } from '../sim/robot/index.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
 
@@ -43,10 +45,11 @@ const log = (s: string) => process.stdout.write(s + '\n')
 
 async function main() {
   if (suite === 'robot-fidelity') return robotSuite()
+  if (suite === 'gui-fidelity') return guiSuite()
   if (suite === 'history') return historySuite()
   if (suite === 'codec') return codecSuite()
   if (suite === 'report') return reportSuite()
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, history, codec, report)`)
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, history, codec, report)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -75,6 +78,18 @@ async function main() {
     chart,
   )
   log(`wrote ${file} and ${chart}`)
+}
+
+async function guiSuite() {
+  const episodes = Number(values.episodes)
+  if (!(Number.isInteger(episodes) && episodes > 0)) throw new Error('--episodes must be a positive integer')
+  const instr = GUI_TASKS.map((t) => new TextEncoder().encode(new GuiEnv().reset(t.name, 1).instruction).length)
+  const frameTokens = Math.round(48 + instr.reduce((a, b) => a + b, 0) / instr.length)
+  log(`gui-fidelity: ${episodes} episodes per task (${GUI_TASKS.length} tasks), gui-carried / gui-tempo, ${frameTokens} prompt tokens per frame (mean) …`)
+  const rows = await guiFidelity(guiConfigs(frameTokens), episodes, log)
+  const file = values.json ?? path.join(RESULTS, 'gui-fidelity.json')
+  writeJson(file, { suite: 'gui-fidelity', meta: runMeta(), episodes, frameTokens, rows })
+  log(`wrote ${file}`)
 }
 
 async function robotSuite() {
