@@ -39,12 +39,34 @@ export function orthonormalBasis(
   if (vectors.length !== count * dim) {
     throw new RangeError(`vectors has ${vectors.length} values, expected [${count}, ${dim}]`)
   }
+  return basisOfRows(
+    vectors,
+    Int32Array.from({ length: count }, (_, i) => i * dim),
+    dim,
+    maxRank,
+  )
+}
+
+/**
+ * `orthonormalBasis` of rows read in place: vector i is `data[starts[i] … starts[i] + dim)` (e.g.
+ * rows of a `[kvHeads, tokens, headDim]` key tensor). Reads only the rows it needs (it stops once
+ * `maxRank` vectors are found); the same arithmetic, so the same basis bit for bit.
+ * @param starts `[count]` offsets into `data`, each with `dim` values after it
+ * @returns `Basis` with `rank ≤ min(maxRank, count, dim)`
+ */
+export function basisOfRows(
+  data: ArrayLike<number>,
+  starts: ArrayLike<number>,
+  dim: number,
+  maxRank: number,
+): Basis {
+  const count = starts.length
   const limit = Math.min(maxRank, count, dim)
   const basis = new Float64Array(limit * dim)
   const u = new Float64Array(dim)
   let rank = 0
   for (let i = 0; i < count && rank < limit; i++) {
-    for (let d = 0; d < dim; d++) u[d] = vectors[i * dim + d]
+    for (let d = 0; d < dim; d++) u[d] = data[starts[i] + d]
     const norm = norm2(u)
     if (norm === 0 || !Number.isFinite(norm)) continue
     for (let pass = 0; pass < 2; pass++) removeSpan(basis, rank, dim, u)
@@ -54,6 +76,62 @@ export function orthonormalBasis(
     rank++
   }
   return { dim, rank, vectors: basis.subarray(0, rank * dim) }
+}
+
+/**
+ * `residualNorm` of many rows read in place: ‖v_j − Q Qᵀ v_j‖₂ for v_j = `data[starts[j] …
+ * starts[j] + dim)`. Four rows go through the projections together (four independent dot-product
+ * chains instead of one, which is what bounds the speed), each with exactly `residualNorm`'s
+ * operations in its order, so every result is the same bit for bit.
+ * @returns Float64Array `[starts.length]`
+ */
+export function residualNorms(
+  basis: Basis,
+  data: ArrayLike<number>,
+  starts: ArrayLike<number>,
+): Float64Array {
+  const { dim, rank, vectors } = basis
+  const n = starts.length
+  const out = new Float64Array(n)
+  const u = new Float64Array(4 * dim) // rows j … j + 3, one after another
+  let j = 0
+  for (; j + 4 <= n; j += 4) {
+    for (let r = 0; r < 4; r++)
+      for (let d = 0; d < dim; d++) u[r * dim + d] = data[starts[j + r] + d]
+    for (let k = 0; k < rank; k++) {
+      const q = k * dim
+      let dot0 = 0
+      let dot1 = 0
+      let dot2 = 0
+      let dot3 = 0
+      for (let d = 0; d < dim; d++) {
+        const b = vectors[q + d]
+        dot0 += b * u[d]
+        dot1 += b * u[dim + d]
+        dot2 += b * u[2 * dim + d]
+        dot3 += b * u[3 * dim + d]
+      }
+      for (let d = 0; d < dim; d++) {
+        const b = vectors[q + d]
+        u[d] -= dot0 * b
+        u[dim + d] -= dot1 * b
+        u[2 * dim + d] -= dot2 * b
+        u[3 * dim + d] -= dot3 * b
+      }
+    }
+    for (let r = 0; r < 4; r++) {
+      let sum = 0 // norm2 of row r, in its order
+      for (let d = r * dim; d < (r + 1) * dim; d++) sum += u[d] * u[d]
+      out[j + r] = Math.sqrt(sum)
+    }
+  }
+  const one = u.subarray(0, dim)
+  for (; j < n; j++) {
+    for (let d = 0; d < dim; d++) one[d] = data[starts[j] + d]
+    removeSpan(vectors, rank, dim, one)
+    out[j] = norm2(one)
+  }
+  return out
 }
 
 /**

@@ -3,7 +3,7 @@
  * on the current screenshot's visual tokens, minus temporal redundancy (earlier screenshots' visual
  * keys that the current screenshot's key subspace already explains). Uniform budget per layer.
  */
-import { orthonormalBasis, residualNorm } from '../linalg.ts'
+import { basisOfRows, residualNorms } from '../linalg.ts'
 import { KIND_MASK, TokenKind, type Policy, type SessionMemory, type StepInfo } from '../types.ts'
 import { MAX_TOKENS, readIntParams } from './params.ts'
 import { keepTopScores } from './select.ts'
@@ -86,12 +86,9 @@ export function temporalResiduals(
   previous: readonly number[],
   subspaceRank: number,
 ): Float64Array {
-  const rowOf = (t: number) =>
-    keys.subarray((head * tokens + t) * headDim, (head * tokens + t + 1) * headDim)
-  const frame = new Float64Array(current.length * headDim)
-  current.forEach((t, i) => frame.set(rowOf(t), i * headDim))
-  const basis = orthonormalBasis(frame, current.length, headDim, subspaceRank)
-  return Float64Array.from(previous, (t) => residualNorm(basis, rowOf(t)))
+  const startOf = (t: number) => (head * tokens + t) * headDim
+  const basis = basisOfRows(keys, Int32Array.from(current, startOf), headDim, subspaceRank)
+  return residualNorms(basis, keys, Int32Array.from(previous, startOf))
 }
 
 /**

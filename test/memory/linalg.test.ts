@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { orthonormalBasis, residualNorm } from '../../memory/linalg.ts'
+import { basisOfRows, orthonormalBasis, residualNorm, residualNorms } from '../../memory/linalg.ts'
 import { dot, gramDeterminant, leastSquaresResidual } from './least-squares.ts'
 
 describe('orthonormalBasis / residualNorm', () => {
@@ -62,5 +62,45 @@ describe('orthonormalBasis / residualNorm', () => {
     expect(orthonormalBasis([...a, ...a], 2, 3, 3).rank).toBe(1)
     expect(residualNorm(orthonormalBasis([], 0, 3, 32), [3, 4, 0])).toBe(5)
     expect(() => orthonormalBasis([1, 2], 1, 3, 1)).toThrow(RangeError)
+  })
+})
+
+describe('basisOfRows / residualNorms (rows read in place)', () => {
+  it('property: the same basis and residuals, bit for bit, as orthonormalBasis / residualNorm', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.float32Array({
+          minLength: 600,
+          maxLength: 600,
+          noNaN: true,
+          noDefaultInfinity: true,
+          min: -8,
+          max: 8,
+        }),
+        fc.nat(),
+        (dim, rows, maxRank, pool, seed) => {
+          // A [rows, dim] matrix inside `pool` at an offset; current rows 0, 2, 4, …, previous the others
+          const offset = seed % (600 - rows * dim + 1)
+          const starts = Int32Array.from({ length: rows }, (_, r) => offset + r * dim)
+          const current = starts.filter((_, r) => r % 2 === 0)
+          const previous = starts.filter((_, r) => r % 2 === 1)
+          const copy = Float64Array.from(
+            [...current].flatMap((s) => [...pool.subarray(s, s + dim)]),
+          )
+          const expected = orthonormalBasis(copy, current.length, dim, maxRank)
+          const basis = basisOfRows(pool, current, dim, maxRank)
+          expect(basis.rank).toBe(expected.rank)
+          expect([...basis.vectors]).toEqual([...expected.vectors])
+          const rho = residualNorms(basis, pool, previous)
+          previous.forEach((s, j) =>
+            expect(rho[j]).toBe(residualNorm(expected, pool.subarray(s, s + dim))),
+          )
+        },
+      ),
+      { numRuns: 500 },
+    )
   })
 })
