@@ -1,10 +1,10 @@
 /**
- * @module The memory wire format (ARCHITECTURE.md, "Memory wire format"), version 1:
+ * @module The memory wire format (ARCHITECTURE.md, "Memory wire format"), version 2:
  *
  * | bytes | content |
  * |---|---|
  * | 0–3 | magic `"SKVM"` |
- * | 4–5 | u16 LE format version (1) |
+ * | 4–5 | u16 LE format version (2; version 1 is still read) |
  * | 6–9 | u32 LE header length H |
  * | 10 … 10+H | header, MessagePack (`MemoryHeader`, plain data) |
  * | … P | zero padding; P = payload offset = 10+H rounded up to 8 |
@@ -19,14 +19,18 @@
  *
  * The CRC also covers the 10-byte prelude (a flipped header-length byte is caught too).
  * Tensors (`tensor-table.ts`), per layer: K/V as float32 or float16 `[kvHeads, tokens, headDim]`,
- * or as KIVI parts (`kivi.ts`: packed codes, float32 min/max statistics, float32 residual rows);
- * then positions, frames, kinds and, when carried, scores. The header records the storage dtype,
- * KIVI settings and per-head counts, `scores: true` and `layerIds` (`header.ts`).
+ * or as KIVI parts (`kivi.ts`: packed codes, min/max statistics and residual rows, each float16
+ * or float32 as the header says per layer); then `meta`, the layer's positions, frames and kinds
+ * run-length coded (`meta-codec.ts`); then, when carried, scores. The header records the storage
+ * dtype, KIVI settings and per-head counts, `scores: true` and `layerIds` (`header.ts`).
+ *
+ * Version 1 (written until 2026-11) stored positions, frames (int32) and kinds (uint8) as plain
+ * `[kvHeads, tokens]` tensors and KIVI statistics and residual in float32; it is decoded as it
+ * was (same checks), and a session that loads one writes version 2 at its next save. A version
+ * this build does not know is refused with `memory_version`.
  */
 import { crc32 } from './crc32.ts'
 import { MemoryCodecError } from './errors.ts'
-import { f16BitsToF32 } from './float16.ts'
-import { decodeKiviLayer } from './kivi-blob.ts'
 import {
   packHeader,
   unpackHeader,
@@ -37,27 +41,33 @@ import {
 import {
   kiviCutoff,
   kiviLayerCounts,
-  quantizeLayer,
   resolveKivi,
   type KiviOptions,
+  type KiviPrecision,
 } from './kivi.ts'
+import { quantizeLayer } from './kivi-quant.ts'
+import { decodeLayers, layerTensors, type StoredKV } from './layer-codec.ts'
 import { checkModelShape, type MemoryShape } from './model-check.ts'
+import { packedOf } from './packed-cache.ts'
 import {
   checkFinite,
+  HALF_KEY,
   halfBits,
   isStorageDType,
+  kiviLayerKey,
   type StorageDType,
   type StorageOptions,
 } from './storage.ts'
-import { decodeTensor, encodeTensor, type Tensor } from './tensor.ts'
+import { encodeTensor, type Tensor } from './tensor.ts'
 import {
   align8,
   checkTensorTable,
   declaredPayloadBytes,
-  kiviCountsOf,
   tensorSpecs,
+  type FormatVersion,
+  type TensorSpec,
 } from './tensor-table.ts'
-import type { LayerMemory, SessionMemory } from './types.ts'
+import type { SessionMemory } from './types.ts'
 import { memoryProblem, shapeProblem } from './validate.ts'
 
 export type { PolicyRef } from './header.ts'
@@ -65,8 +75,10 @@ export type { StorageDType, StorageOptions } from './storage.ts'
 
 /** First four bytes of every memory blob. */
 export const MEMORY_MAGIC = 'SKVM'
-/** The format version this build writes and reads. */
-export const MEMORY_FORMAT_VERSION = 1
+/** The format version this build writes (it also reads `READ_VERSIONS`). */
+export const MEMORY_FORMAT_VERSION = 2
+/** Format versions this build decodes. */
+export const READ_VERSIONS: readonly FormatVersion[] = [1, 2]
 /** Magic + version + header length, in bytes. */
 export const PRELUDE_BYTES = 10
 /** CRC-32 trailer, in bytes. */
@@ -79,7 +91,8 @@ export const MAX_HEADER_BYTES = 1 << 20
 /**
  * Options of `encodeMemory`: the session's policy (stored with the memory) and the K/V storage:
  * `dtype` 'float32' | 'float16' | 'kivi', and for 'kivi' its `kivi` options (bits 2 | 4, default
- * 4; groupSize G, default 32; residualTokens R, default 32; layerBits, one per stored layer).
+ * 4; groupSize G, default 32; residualTokens R, default 32; layerBits, one per stored layer;
+ * statsDtype and residualDtype, default 'float16' where the data allows).
  */
 export interface EncodeOptions extends StorageOptions {
   policy: PolicyRef
@@ -88,44 +101,98 @@ export interface EncodeOptions extends StorageOptions {
 /**
  * What `decodeMemory` returns: plain data; create the policy with `createPolicy(name, params)`.
  * `kivi` (for dtype 'kivi') holds the blob's settings as options, so `{ dtype, kivi }` re-encodes
- * with the same storage.
+ * with the same storage: `statsDtype`/`residualDtype` are 'float16' when some layer stores them so
+ * (the other layers needed float32 and get it again), else 'float32' (all of version 1).
  */
 export interface DecodedMemory {
   memory: SessionMemory
   policy: PolicyRef
   dtype: StorageDType
-  kivi?: Required<Pick<KiviOptions, 'groupSize' | 'residualTokens' | 'layerBits'>>
+  /** The blob's format version (1 or 2). */
+  version: FormatVersion
+  kivi?: Required<
+    Pick<KiviOptions, 'groupSize' | 'residualTokens' | 'layerBits' | 'statsDtype' | 'residualDtype'>
+  >
 }
 
-type TensorData = Tensor['data']
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
 
-/** The KIVI header of a memory: settings and per-layer, per-head counts. */
-function kiviHeaderOf(mem: SessionMemory, options: KiviOptions | undefined): KiviHeader {
-  const { bits, groupSize, residualTokens } = resolveKivi(options, mem.layers.length)
-  const cutoff = kiviCutoff(mem.nextPosition, groupSize, residualTokens)
-  const header: KiviHeader = { bits, groupSize, residualTokens, quantizedTokens: [], keyBlocks: [] }
-  for (const layer of mem.layers) {
-    const counts = kiviLayerCounts(layer.positions, mem, cutoff, groupSize)
-    header.quantizedTokens.push(...counts.quantizedTokens)
-    header.keyBlocks.push(...counts.keyBlocks)
+/** How each layer's K/V are stored, reusing what `roundTrip` computed where it can. */
+function storedLayers(
+  mem: SessionMemory,
+  options: StorageOptions,
+): {
+  stored: StoredKV[]
+  kivi?: KiviHeader
+} {
+  const { dtype } = options
+  if (dtype === 'float32') return { stored: mem.layers.map(() => ({ dtype })) }
+  if (dtype === 'float16') {
+    const stored = mem.layers.map((layer, l): StoredKV => {
+      const form = packedOf(layer, HALF_KEY)
+      const half =
+        form && 'half' in form
+          ? form.half
+          : {
+              keys: halfBits(layer.keys, `layers.${l}.keys`),
+              values: halfBits(layer.values, `layers.${l}.values`),
+            }
+      return { dtype, ...half }
+    })
+    return { stored }
   }
-  return header
+  const settings = resolveKivi(options.kivi, mem.layers.length)
+  const { bits, groupSize, residualTokens } = settings
+  const cutoff = kiviCutoff(mem.nextPosition, groupSize, residualTokens)
+  const kivi: KiviHeader = {
+    bits,
+    groupSize,
+    residualTokens,
+    quantizedTokens: [],
+    keyBlocks: [],
+    statsDtype: [],
+    residualDtype: [],
+  }
+  const stored = mem.layers.map((layer, l): StoredKV => {
+    const counts = kiviLayerCounts(layer.positions, mem, cutoff, groupSize)
+    kivi.quantizedTokens.push(...counts.quantizedTokens)
+    kivi.keyBlocks.push(...counts.keyBlocks)
+    const form = packedOf(layer, kiviLayerKey(settings, l, cutoff))
+    let packed = form && 'kivi' in form ? form.kivi : undefined
+    if (!packed) {
+      checkFinite(layer.keys, `layers.${l}.keys`)
+      checkFinite(layer.values, `layers.${l}.values`)
+      packed = quantizeLayer(layer, mem, counts, bits[l], groupSize, settings)
+    }
+    kivi.statsDtype!.push(packed.statsDtype)
+    kivi.residualDtype!.push(packed.residualDtype)
+    return {
+      dtype,
+      packed: {
+        parts: packed.parts,
+        statsDtype: packed.statsDtype,
+        residualDtype: packed.residualDtype,
+      },
+    }
+  })
+  return { stored, kivi }
 }
 
 /**
- * Serialize a memory to a blob (layout in the module note; KIVI parts in `kivi.ts`).
- * Deterministic for equal inputs, and `encodeMemory(roundTrip(mem, s), s)` equals
- * `encodeMemory(mem, s)` byte for byte (`storage.ts`).
+ * Serialize a memory to a blob (format version 2, layout in the module note; KIVI parts in
+ * `kivi.ts`, metadata in `meta-codec.ts`). Deterministic for equal inputs, and
+ * `encodeMemory(roundTrip(mem, s), s)` equals `encodeMemory(mem, s)` byte for byte (`storage.ts`;
+ * after a `roundTrip` the KIVI parts or float16 bits it computed are reused, not recomputed).
  * @param mem K/V Float32Array `[kvHeads, tokens, headDim]` per layer, metadata (and scores, when
  *   carried) `[kvHeads, tokens]`; `layerIds` is stored when present
  * @param options policy and storage (`EncodeOptions`)
  * @returns Uint8Array of `align8(10 + H) + payload + 4` bytes; payload = Σ align8(tensor bytes):
- *   ≈ `memoryBytes(mem)` for float32, K/V halved for float16, K/V as in `kivi.ts` for KIVI
- * @throws RangeError if the memory is malformed or KIVI options are invalid; TypeError for an
- *   unknown dtype or a policy parameter that is not a finite number, string or boolean;
- *   NumericError if a K/V value overflows float16 (|x| > 65504 after rounding) for 'float16', or
- *   is not finite for 'kivi'
+ *   K/V bytes (float32 4, float16 2 per value; KIVI as in `kivi.ts`), + per layer the metadata
+ *   stream (a few bytes per run of consecutive positions, per frame, per kind run) and scores
+ * @throws RangeError if the memory is malformed (positions not strictly increasing from 0 within a
+ *   head included) or KIVI options are invalid; TypeError for an unknown dtype or a policy
+ *   parameter that is not a finite number, string or boolean; NumericError if a K/V value
+ *   overflows float16 (|x| > 65504 after rounding) for 'float16', or is not finite for 'kivi'
  * @see KIVI, arXiv:2402.02750
  */
 export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8Array {
@@ -134,7 +201,7 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
   if (malformed) throw new RangeError(`malformed memory: ${malformed}`)
   if (!isStorageDType(dtype)) throw new TypeError(`unknown storage dtype '${String(dtype)}'`)
   const scores = mem.layers[0].scores !== undefined
-  const kivi = dtype === 'kivi' ? kiviHeaderOf(mem, options.kivi) : undefined
+  const { stored, kivi } = storedLayers(mem, options)
   const layout = {
     layers: mem.layers.length,
     kvHeads: mem.kvHeads,
@@ -143,25 +210,18 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
     dtype,
     scores,
     kivi,
+    version: MEMORY_FORMAT_VERSION as FormatVersion,
   }
-  const kiviParts = mem.layers.map((layer, l) => {
-    if (!kivi) return undefined
-    checkFinite(layer.keys, `layers.${l}.keys`)
-    checkFinite(layer.values, `layers.${l}.values`)
-    const counts = kiviCountsOf(kivi, l, mem.kvHeads)
-    return quantizeLayer(layer, mem, counts, kivi.bits[l], kivi.groupSize)
-  })
+  const sources = mem.layers.map((_, l) => layerTensors(mem, l, stored[l]))
   let payloadBytes = 0
-  const parts = tensorSpecs(layout).map((spec) => {
-    const fields = (kiviParts[spec.layer] ?? mem.layers[spec.layer]) as Record<string, TensorData>
-    const source =
-      fields[spec.field] ?? (mem.layers[spec.layer][spec.field as 'kinds'] as TensorData)
-    const data = spec.dtype === 'float16' ? halfBits(source as Float32Array, spec.name) : source
-    const bytes = encodeTensor({ dtype: spec.dtype, dims: spec.dims, data } as Tensor)
+  const parts = tensorSpecs(layout).map((spec: TensorSpec) => {
+    const data = sources[spec.layer][spec.field]
+    const dims = spec.variable ? [data.length] : spec.dims
+    const bytes = encodeTensor({ dtype: spec.dtype, dims, data } as Tensor)
     const entry = {
       name: spec.name,
       dtype: spec.dtype,
-      dims: spec.dims,
+      dims,
       offset: payloadBytes,
       byteLength: bytes.byteLength,
     }
@@ -204,6 +264,7 @@ function openEnvelope(
   hmacVerified = false,
 ): {
   header: MemoryHeader
+  version: FormatVersion
   payloadOffset: number
   payloadBytes: number
 } {
@@ -219,9 +280,9 @@ function openEnvelope(
       `not a memory blob: magic is ${JSON.stringify(magic)}, expected "${MEMORY_MAGIC}"`,
     )
   }
-  const version = view.getUint16(4, true)
-  if (version !== MEMORY_FORMAT_VERSION) {
-    const message = `unknown memory format version ${version} (this build reads ${MEMORY_FORMAT_VERSION})`
+  const version = view.getUint16(4, true) as FormatVersion
+  if (!READ_VERSIONS.includes(version)) {
+    const message = `unknown memory format version ${version} (this build reads ${READ_VERSIONS.join(' and ')})`
     throw new MemoryCodecError(message, { version }, 'memory_version')
   }
   const headerBytes = view.getUint32(6, true)
@@ -269,25 +330,26 @@ function openEnvelope(
       'memory_signature',
     )
   }
-  return { header, payloadOffset, payloadBytes: crcOffset - payloadOffset }
+  return { header, version, payloadOffset, payloadBytes: crcOffset - payloadOffset }
 }
 
 /**
- * Deserialize and validate a blob (layout in the module note). Float32 arrays may be views into
- * `bytes.buffer` (zero copy); the blob is copied once when its byteOffset is not 4-aligned.
- * KIVI K/V are dequantized into new arrays (`kivi.ts`).
+ * Deserialize and validate a blob (layout in the module note; format versions 1 and 2). Float32
+ * arrays may be views into `bytes.buffer` (zero copy); the blob is copied once when its byteOffset
+ * is not 4-aligned. KIVI K/V are dequantized and float16 widened into new arrays.
  * @param bytes the blob, as a Uint8Array view (any byteOffset, e.g. a Node Buffer)
  * @param expect the model and geometry the memory must match (refused otherwise); `layers` is the
  *   model's layer count and `layerIds` the model layers the memory must store (absent = all)
  * @param options `hmacVerified`: the caller checked the HMAC-SHA256 trailer (`verifyMemory`); then
  *   the blob must be flagged `hmac: true` (36-byte trailer), else it must not be
  * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`, scores and layerIds when stored),
- *   its policy as data, the dtype and (KIVI) its settings
+ *   its policy as data, the dtype, the format version and (KIVI) its settings
  * @throws MemoryCodecError (`code` memory_corrupt | memory_truncated | memory_version |
- *   memory_signature (the `hmac` flag disagrees with `options.hmacVerified`)): wrong magic, unknown version, header past the end, truncation,
- *   "CRC32 mismatch: stored X, computed Y", invalid header or tensor table, unknown dtype, KIVI
- *   counts that disagree with the positions, bad statistics or code padding, data that breaks the
- *   memory's invariants (NaN/Inf, positions, frames, kinds, scores, layerIds);
+ *   memory_signature (the `hmac` flag disagrees with `options.hmacVerified`)): wrong magic, unknown
+ *   version, header past the end, truncation, "CRC32 mismatch: stored X, computed Y", invalid
+ *   header or tensor table, unknown dtype, a malformed metadata stream, KIVI counts that disagree
+ *   with the positions, bad statistics or code padding, data that breaks the memory's invariants
+ *   (NaN/Inf, positions, frames, kinds, scores, layerIds);
  *   ModelMismatchError: another model (sha256), stored layers or shapes that disagree with `expect`
  */
 export function decodeMemory(
@@ -296,25 +358,22 @@ export function decodeMemory(
   options: { hmacVerified?: boolean } = {},
 ): DecodedMemory {
   const blob = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes)
-  const { header, payloadOffset, payloadBytes } = openEnvelope(blob, options.hmacVerified ?? false)
+  const opened = openEnvelope(blob, options.hmacVerified ?? false)
+  const { header, version, payloadOffset, payloadBytes } = opened
   const { dtype } = header
   if (!isStorageDType(dtype)) throw new MemoryCodecError(`unknown storage dtype '${dtype}'`)
   if (expect) checkModelShape(header, expect)
-  const pairs = checkTensorTable(header, payloadBytes)
-  const tensors = Array.from({ length: header.layers }, () => ({}) as Record<string, unknown>)
+  const pairs = checkTensorTable(header, payloadBytes, version)
+  const tensors = Array.from(
+    { length: header.layers },
+    () => new Map<string, { spec: TensorSpec; raw: Uint8Array }>(),
+  )
   for (const { spec, entry } of pairs) {
     const start = blob.byteOffset + payloadOffset + entry.offset
     const raw = new Uint8Array(blob.buffer, start, entry.byteLength)
-    const data = decodeTensor(spec.dtype, spec.dims, raw)
-    tensors[spec.layer][spec.field] =
-      spec.dtype === 'float16' ? f16BitsToF32(data as Uint16Array) : data
+    tensors[spec.layer].set(spec.field, { spec: { ...spec, dims: entry.dims }, raw })
   }
-  const layers = tensors.map((parts, l): LayerMemory => {
-    const layer = parts as unknown as LayerMemory
-    if (header.kivi) Object.assign(layer, decodeKiviLayer(header, l, parts))
-    const { keys, values, positions, frames, kinds, scores } = layer
-    return { keys, values, positions, frames, kinds, ...(scores && { scores }) }
-  })
+  const layers = decodeLayers(header, version, tensors)
   const { model, seq, nextPosition, kvHeads, headDim, tokens, layerIds } = header
   const memory: SessionMemory = {
     model,
@@ -326,15 +385,22 @@ export function decodeMemory(
     seq,
     ...(layerIds && { layerIds }),
   }
-  const problem = memoryProblem(memory)
+  // Version 2 checked data and metadata while decoding; version 1 gets the full check here.
+  const problem = version === 1 ? memoryProblem(memory) : shapeProblem(memory)
   if (problem) throw new MemoryCodecError(`memory blob breaks an invariant: ${problem}`)
   const kivi = header.kivi && {
     groupSize: header.kivi.groupSize,
     residualTokens: header.kivi.residualTokens,
     layerBits: [...header.kivi.bits],
+    statsDtype: anyHalf(header.kivi.statsDtype),
+    residualDtype: anyHalf(header.kivi.residualDtype),
   }
-  return { memory, policy: header.policy, dtype, ...(kivi && { kivi }) }
+  return { memory, policy: header.policy, dtype, version, ...(kivi && { kivi }) }
 }
+
+/** 'float16' when some layer uses it (the option that re-encodes the same), else 'float32'. */
+const anyHalf = (list: KiviPrecision[] | undefined): KiviPrecision =>
+  list?.includes('float16') ? 'float16' : 'float32'
 
 /**
  * Re-frame an unsigned blob for signing: the header's `hmac` flag set, the CRC recomputed over the

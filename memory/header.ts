@@ -6,7 +6,7 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { z } from 'zod'
 import { MemoryCodecError } from './errors.ts'
-import { MAX_GROUP_SIZE } from './kivi.ts'
+import { MAX_GROUP_SIZE, type KiviPrecision } from './kivi.ts'
 import { plainMsgpackProblem } from './msgpack-scan.ts'
 
 /** One entry of the tensor table: `offset` is from the payload start (8-byte aligned), in bytes. */
@@ -27,7 +27,8 @@ export interface PolicyRef {
 /**
  * KIVI layout of a blob (`kivi.ts`): settings and, flat `[layers, kvHeads]`, each head's quantized
  * rows and key blocks (from which every part's dims follow; the decoder re-derives both from the
- * positions and refuses a mismatch).
+ * positions and refuses a mismatch). Format version 2 adds, per layer, the dtype of the
+ * statistics and of the residual rows (version 1: float32, and the fields absent).
  */
 export interface KiviHeader {
   bits: number[]
@@ -35,6 +36,8 @@ export interface KiviHeader {
   residualTokens: number
   quantizedTokens: number[]
   keyBlocks: number[]
+  statsDtype?: KiviPrecision[]
+  residualDtype?: KiviPrecision[]
 }
 
 /**
@@ -89,6 +92,14 @@ const HeaderSchema = z.strictObject({
       residualTokens: count,
       quantizedTokens: z.array(count),
       keyBlocks: z.array(count),
+      statsDtype: z
+        .array(z.enum(['float16', 'float32']))
+        .max(MAX_LAYERS)
+        .optional(),
+      residualDtype: z
+        .array(z.enum(['float16', 'float32']))
+        .max(MAX_LAYERS)
+        .optional(),
     })
     .optional(),
   tensors: z.array(

@@ -1,26 +1,21 @@
 /**
  * @module Decoding one layer's KIVI parts read from an untrusted blob: the header's counts must be
  * the ones the stored positions give, statistics finite with min ≤ max, code padding zero; then
- * the layer is dequantized (`kivi.ts`).
+ * the layer is dequantized (`kivi-quant.ts`).
  */
 import { paddingIsZero } from './bitpack.ts'
 import { MemoryCodecError } from './errors.ts'
 import type { MemoryHeader } from './header.ts'
-import {
-  badStatistic,
-  dequantizeLayer,
-  kiviCutoff,
-  kiviLayerCounts,
-  type KiviLayerParts,
-} from './kivi.ts'
+import { kiviCutoff, kiviLayerCounts, type KiviLayerParts } from './kivi.ts'
+import { badStatistic, dequantizeLayer } from './kivi-quant.ts'
 import { kiviCountsOf } from './tensor-table.ts'
 
 /**
  * Check and dequantize layer `layer` of a KIVI blob.
  * @param header a header whose tensor table `checkTensorTable` accepted (so `kivi` is present and
  *   every part has its dims)
- * @param parts the layer's decoded tensors by field: the KIVI parts and `positions` (Int32Array
- *   `[kvHeads, tokens]`)
+ * @param parts the layer's decoded tensors by field: the KIVI parts (float16 ones widened to
+ *   float32) and `positions` (Int32Array `[kvHeads, tokens]`)
  * @returns keys, values Float32Array `[kvHeads, tokens, headDim]`
  * @throws MemoryCodecError naming the layer (and head) whose counts disagree with its positions,
  *   the first bad statistic, or non-zero code padding

@@ -1,6 +1,6 @@
 /**
  * @module KIVI as a storage format: keys quantized per channel over blocks of token positions,
- * values per token over groups of channels, the newest tokens kept in float32 (the residual).
+ * values per token over groups of channels, the newest tokens kept unquantized (the residual).
  * Wraps any policy's memory and the TempoFit bank; the codec calls it for `dtype: 'kivi'`.
  *
  * Geometry, per stored layer l and KV head h (G = `groupSize`, R = `residualTokens`):
@@ -9,44 +9,66 @@
  * - Quantized tokens: those with `position < cutoff`, `cutoff = G · max(0, ⌊(nextPosition − R)/G⌋)`,
  *   i.e. whole blocks whose last position `(b + 1)·G − 1 < nextPosition − R`; positions increase
  *   per head, so they are the first `quantizedTokens[l][h]` rows. The rest (between R and
- *   R + G − 1 positions when nothing was evicted) stay float32.
+ *   R + G − 1 positions when nothing was evicted) stay unquantized.
  * - Keys: one group per (head, block, channel): the block's kept rows of that channel.
  * - Values: one group per (head, quantized token, channel group), channel groups of
  *   `g = min(G, headDim)` channels (the last one shorter when g does not divide headDim).
- * Each group is quantized by `minmax-quant.ts`: float32 min and max stored, the scale derived
- * from them, so re-encoding dequantized data recovers the same statistics and codes bit for bit.
- * Statistics are float32, not float16: float16 cannot recover them exactly, cannot hold
- * |x| > 65504, and would swamp outlier key channels whose offset dwarfs their range (1000 ± 0.1 has
- * float16 spacing 0.5). They cost 64 bits per group: 2 bits per key element at G = 32, 64/g per
- * value element.
+ * Each group is quantized by `minmax-quant.ts` from its stored min and max (the scale derived from
+ * them), so re-encoding dequantized data recovers the same statistics and codes bit for bit.
  *
- * Parts of one layer (tensors `layers.{l}.{part}` of the blob), rows in head order, each head's
- * rows in memory order:
- * | part | dtype | dims |
- * |---|---|---|
- * | keys.codes, values.codes | uint8 | [⌈Q · headDim · bits / 8⌉]: codes of the Q quantized rows, row-major (row, channel), packed by `bitpack.ts` |
- * | keys.min, keys.max | float32 | [B, headDim]: per (head, block) in order, per channel |
- * | values.min, values.max | float32 | [Q, ⌈headDim / g⌉]: per quantized row, per channel group |
- * | keys.residual, values.residual | float32 | [kvHeads · tokens − Q, headDim]: the other rows |
- * with Q = Σ_h quantizedTokens[l][h] and B = Σ_h keyBlocks[l][h].
+ * Precision of the statistics and the residual, per layer (format version 2; version 1 blobs are
+ * float32 throughout):
+ * - Statistics are float16 when every group of the layer allows it (`statsDtype` 'float16', the
+ *   default): min rounded down and max rounded up to float16 (a constant group: its value rounded
+ *   to nearest), provided that with those levels the group's own min still gets code 0 and its
+ *   max code 2^bits − 1. The dequantized group then has exactly the stored min and max, so
+ *   re-encoding it gives the same statistics: the fixed point holds. A layer where some group
+ *   fails (a value beyond ±65504, or a range of only a few float16 steps of its magnitude, e.g.
+ *   1000 ± 0.1 where float16 spacing is 0.5) keeps exact float32 statistics, as version 1 did.
+ *   The trained models' K/V (|x| < 10) widen a group's range by < 0.3 % this way. A group's
+ *   statistics cost 32 bits in float16: 1 bit per key element at G = 32, 32/g per value element
+ *   (float32: twice that).
+ * - Residual rows are float16 (rounded to nearest) when every residual value of the layer fits
+ *   (|x| < 65520; `residualDtype` 'float16', the default), else float32. KIVI keeps the residual
+ *   in the model's own precision, float16 in the paper.
+ * Both choices are functions of the data, so `roundTrip` stays a fixed point and a memory has one
+ * encoding; `{ statsDtype: 'float32', residualDtype: 'float32' }` gives version 1's values.
+ *
+ * Parts of one layer, rows in head order, each head's rows in memory order:
+ * | part | dims |
+ * |---|---|
+ * | keys.codes, values.codes (uint8) | [⌈Q · headDim · bits / 8⌉]: codes of the Q quantized rows, row-major (row, channel), packed by `bitpack.ts` |
+ * | keys.min, keys.max | [B, headDim]: per (head, block) in order, per channel |
+ * | values.min, values.max | [Q, ⌈headDim / g⌉]: per quantized row, per channel group |
+ * | keys.residual, values.residual | [kvHeads · tokens − Q, headDim]: the other rows |
+ * with Q = Σ_h quantizedTokens[l][h] and B = Σ_h keyBlocks[l][h]. The blob's tensors
+ * `layers.{l}.{part}` (float16 as raw bits): version 2 stores codes, `keys.stats` /
+ * `values.stats` (`[2, …]`: the min part, then the max part, in the statistics dtype) and the
+ * residuals (residual dtype), `KIVI_STORED_PARTS`; version 1 stored each of the 8 parts, float32.
+ * Quantizing and dequantizing are in `kivi-quant.ts`.
  * @see KIVI, Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache",
  *   arXiv:2402.02750 (per-channel keys, per-token values, full-precision residual)
  */
-import { getCode, packedBytes, putCode } from './bitpack.ts'
-import { canonicalStats, fillLevels, nearestLevel } from './minmax-quant.ts'
-import type { LayerMemory } from './types.ts'
+import { packedBytes } from './bitpack.ts'
+
+/** Precision of a layer's statistics or residual: float16 where the layer's data allows it. */
+export type KiviPrecision = 'float16' | 'float32'
 
 /**
  * KIVI storage options (per memory).
  * - `bits`: 2 | 4, default 4; `layerBits` (one per stored layer) overrides it.
  * - `groupSize` G: tokens per key block and channels per value group, integer ≥ 1, default 32.
- * - `residualTokens` R: newest positions always kept in float32, integer ≥ 0, default 32.
+ * - `residualTokens` R: newest positions always kept unquantized, integer ≥ 0, default 32.
+ * - `statsDtype`, `residualDtype`: 'float16' (default: per layer, when the data allows, see the
+ *   module note) or 'float32' (always).
  */
 export interface KiviOptions {
   bits?: 2 | 4
   groupSize?: number
   residualTokens?: number
   layerBits?: readonly number[]
+  statsDtype?: KiviPrecision
+  residualDtype?: KiviPrecision
 }
 
 /** Resolved options: `bits` has one entry per stored layer. */
@@ -54,6 +76,8 @@ export interface KiviSettings {
   bits: number[]
   groupSize: number
   residualTokens: number
+  statsDtype: KiviPrecision
+  residualDtype: KiviPrecision
 }
 
 /** Where a layer's groups are: per head, quantized rows and key blocks (each `[kvHeads]`). */
@@ -80,7 +104,7 @@ export type KiviPart =
   | 'values.max'
   | 'values.residual'
 
-/** Part names, in payload order. */
+/** Part names, in payload order (format version 1 stores each as a tensor). */
 export const KIVI_PARTS: readonly KiviPart[] = [
   'keys.codes',
   'keys.min',
@@ -92,9 +116,36 @@ export const KIVI_PARTS: readonly KiviPart[] = [
   'values.residual',
 ]
 
-/** One layer's parts: codes Uint8Array, the others Float32Array (dims from `kiviPartDims`). */
+/** A tensor of a version 2 KIVI layer: min and max statistics travel together as `*.stats`. */
+export type KiviStoredPart =
+  | 'keys.codes'
+  | 'keys.stats'
+  | 'keys.residual'
+  | 'values.codes'
+  | 'values.stats'
+  | 'values.residual'
+
+/** Version 2 tensor names of a KIVI layer, in payload order. */
+export const KIVI_STORED_PARTS: readonly KiviStoredPart[] = [
+  'keys.codes',
+  'keys.stats',
+  'keys.residual',
+  'values.codes',
+  'values.stats',
+  'values.residual',
+]
+
+/** One layer's parts: codes Uint8Array, the others Float32Array (dims from `kiviPartDims`);
+ * float16 statistics and residual rows are held as their float32 values. */
 export type KiviLayerParts = {
   [P in KiviPart]: P extends `${string}.codes` ? Uint8Array : Float32Array
+}
+
+/** A quantized layer: its parts and the precision its statistics and residual are stored in. */
+export interface PackedKiviLayer {
+  parts: KiviLayerParts
+  statsDtype: KiviPrecision
+  residualDtype: KiviPrecision
 }
 
 /** Largest group size accepted (a block of 2^16 positions). */
@@ -103,14 +154,26 @@ export const MAX_GROUP_SIZE = 1 << 16
 const isInt = (value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
 
+const isPrecision = (value: unknown): value is KiviPrecision =>
+  value === 'float16' || value === 'float32'
+
 /**
- * Resolve options with defaults (bits 4, G 32, R 32).
+ * Resolve options with defaults (bits 4, G 32, R 32, float16 statistics and residual where the
+ * data allows).
  * @param layers stored layers of the memory
  * @throws RangeError if bits/layerBits are not 2 or 4, layerBits has ≠ layers entries, G is not
- *   an integer in 1 … 65536 or R not an integer ≥ 0
+ *   an integer in 1 … 65536, R not an integer ≥ 0, or a precision not 'float16' | 'float32'
  */
 export function resolveKivi(options: KiviOptions = {}, layers: number): KiviSettings {
-  const { bits = 4, groupSize = 32, residualTokens = 32, layerBits } = options
+  const { bits = 4, groupSize = 32, residualTokens = 0, layerBits } = options
+  const { statsDtype = 'float16', residualDtype = 'float16' } = options
+  for (const [name, value] of [
+    ['statsDtype', statsDtype],
+    ['residualDtype', residualDtype],
+  ] as const) {
+    if (!isPrecision(value))
+      throw new RangeError(`kivi ${name} must be 'float16' or 'float32', got ${String(value)}`)
+  }
   const perLayer = layerBits ? [...layerBits] : Array.from({ length: layers }, () => bits)
   if (perLayer.length !== layers) {
     throw new RangeError(
@@ -128,7 +191,7 @@ export function resolveKivi(options: KiviOptions = {}, layers: number): KiviSett
   if (!isInt(residualTokens, 0)) {
     throw new RangeError(`kivi residualTokens must be an integer ≥ 0, got ${residualTokens}`)
   }
-  return { bits: perLayer, groupSize, residualTokens }
+  return { bits: perLayer, groupSize, residualTokens, statsDtype, residualDtype }
 }
 
 /**
@@ -197,179 +260,4 @@ export function kiviPartDims(
     'values.max': [quantized, valueGroups],
     'values.residual': [residual, headDim],
   }
-}
-
-/** Visit every group of a layer: `visit(stat, count, offset, stride)` for key groups (the
- * channel's rows in a block) and value groups (a row's channel span); `code` indexes are the
- * element's index among quantized rows (row-major), `src` its index in `[kvHeads, tokens, headDim]`. */
-function forEachGroup(
-  positions: Int32Array,
-  { kvHeads, tokens, headDim }: LayerGeometry,
-  counts: KiviLayerCounts,
-  groupSize: number,
-  keyGroup: (stat: number, src: number, code: number, count: number, stride: number) => void,
-  valueGroup: (stat: number, src: number, code: number, count: number) => void,
-): void {
-  const valueWidth = Math.min(groupSize, headDim)
-  const valueGroups = Math.ceil(headDim / valueWidth)
-  let row = 0 // quantized rows before this head
-  let block = 0 // key blocks before this head
-  for (let h = 0; h < kvHeads; h++) {
-    const rows = counts.quantizedTokens[h]
-    for (let start = 0; start < rows; block++) {
-      const b = Math.floor(positions[h * tokens + start] / groupSize)
-      let end = start + 1
-      while (end < rows && Math.floor(positions[h * tokens + end] / groupSize) === b) end++
-      for (let c = 0; c < headDim; c++) {
-        const src = (h * tokens + start) * headDim + c
-        keyGroup(block * headDim + c, src, (row + start) * headDim + c, end - start, headDim)
-      }
-      start = end
-    }
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < valueGroups; j++) {
-        const c = j * valueWidth
-        const src = (h * tokens + r) * headDim + c
-        const code = (row + r) * headDim + c
-        valueGroup((row + r) * valueGroups + j, src, code, Math.min(valueWidth, headDim - c))
-      }
-    }
-    row += rows
-  }
-}
-
-/** Copy the non-quantized rows of `data` `[kvHeads, tokens, headDim]` to or from `residual`. */
-function moveResidual(
-  data: Float32Array,
-  residual: Float32Array,
-  { kvHeads, tokens, headDim }: LayerGeometry,
-  counts: KiviLayerCounts,
-  toResidual: boolean,
-): void {
-  let at = 0
-  for (let h = 0; h < kvHeads; h++) {
-    const from = (h * tokens + counts.quantizedTokens[h]) * headDim
-    const to = (h + 1) * tokens * headDim
-    if (toResidual) residual.set(data.subarray(from, to), at)
-    else data.set(residual.subarray(at, at + to - from), from)
-    at += to - from
-  }
-}
-
-/**
- * Quantize one layer's keys and values.
- * @param layer keys/values Float32Array `[kvHeads, tokens, headDim]` (finite), positions
- *   Int32Array `[kvHeads, tokens]` (strictly increasing per head)
- * @param counts from `kiviLayerCounts(layer.positions, …)`
- * @param bits 2 or 4
- * @returns the layer's parts (dims from `kiviPartDims`)
- */
-export function quantizeLayer(
-  layer: Pick<LayerMemory, 'keys' | 'values' | 'positions'>,
-  geometry: LayerGeometry,
-  counts: KiviLayerCounts,
-  bits: number,
-  groupSize: number,
-): KiviLayerParts {
-  const dims = kiviPartDims(geometry, counts, bits, groupSize)
-  const size = (part: KiviPart): number => dims[part].reduce((a, b) => a * b, 1)
-  const parts = Object.fromEntries(
-    KIVI_PARTS.map((part) => [
-      part,
-      part.endsWith('.codes') ? new Uint8Array(size(part)) : new Float32Array(size(part)),
-    ]),
-  ) as KiviLayerParts
-  const levels = (1 << bits) - 1
-  const table = new Float32Array(levels + 1)
-  const quantize = (
-    data: Float32Array,
-    min: Float32Array,
-    max: Float32Array,
-    codes: Uint8Array,
-  ) => {
-    return (stat: number, src: number, code: number, count: number, stride = 1): void => {
-      let [lo, hi] = [data[src], data[src]]
-      for (let i = 1; i < count; i++) {
-        const x = data[src + i * stride]
-        if (x < lo) lo = x
-        else if (x > hi) hi = x
-      }
-      const stats = canonicalStats(lo, hi)
-      ;[min[stat], max[stat]] = [stats.min, stats.max]
-      const scale = fillLevels(stats.min, stats.max, levels, table)
-      for (let i = 0; i < count; i++) {
-        const q = nearestLevel(data[src + i * stride], table, levels, scale)
-        if (q !== 0) putCode(codes, code + i * stride, q, bits)
-      }
-    }
-  }
-  forEachGroup(
-    layer.positions,
-    geometry,
-    counts,
-    groupSize,
-    quantize(layer.keys, parts['keys.min'], parts['keys.max'], parts['keys.codes']),
-    quantize(layer.values, parts['values.min'], parts['values.max'], parts['values.codes']),
-  )
-  moveResidual(layer.keys, parts['keys.residual'], geometry, counts, true)
-  moveResidual(layer.values, parts['values.residual'], geometry, counts, true)
-  return parts
-}
-
-/**
- * Rebuild one layer's keys and values from its parts (the inverse of `quantizeLayer`, up to the
- * quantization error; residual rows bit-exact).
- * @param parts as `quantizeLayer` returns them or as read from a blob (dims already checked,
- *   statistics finite with min ≤ max)
- * @param positions Int32Array `[kvHeads, tokens]` whose counts are `counts`
- * @returns keys, values Float32Array `[kvHeads, tokens, headDim]`
- */
-export function dequantizeLayer(
-  parts: KiviLayerParts,
-  positions: Int32Array,
-  geometry: LayerGeometry,
-  counts: KiviLayerCounts,
-  bits: number,
-  groupSize: number,
-): { keys: Float32Array; values: Float32Array } {
-  const { kvHeads, tokens, headDim } = geometry
-  const keys = new Float32Array(kvHeads * tokens * headDim)
-  const values = new Float32Array(kvHeads * tokens * headDim)
-  const levels = (1 << bits) - 1
-  const table = new Float32Array(levels + 1)
-  const dequantize = (
-    data: Float32Array,
-    min: Float32Array,
-    max: Float32Array,
-    codes: Uint8Array,
-  ) => {
-    return (stat: number, src: number, code: number, count: number, stride = 1): void => {
-      fillLevels(min[stat], max[stat], levels, table)
-      for (let i = 0; i < count; i++) {
-        data[src + i * stride] = table[getCode(codes, code + i * stride, bits)]
-      }
-    }
-  }
-  forEachGroup(
-    positions,
-    geometry,
-    counts,
-    groupSize,
-    dequantize(keys, parts['keys.min'], parts['keys.max'], parts['keys.codes']),
-    dequantize(values, parts['values.min'], parts['values.max'], parts['values.codes']),
-  )
-  moveResidual(keys, parts['keys.residual'], geometry, counts, false)
-  moveResidual(values, parts['values.residual'], geometry, counts, false)
-  return { keys, values }
-}
-
-/**
- * Index of the first statistic that is not finite or has min > max, or −1.
- * @param min, max Float32Array of equal length
- */
-export function badStatistic(min: Float32Array, max: Float32Array): number {
-  for (let i = 0; i < min.length; i++) {
-    if (!(min[i] <= max[i]) || min[i] - min[i] !== 0 || max[i] - max[i] !== 0) return i
-  }
-  return -1
 }

@@ -64,6 +64,17 @@ export function fillLevels(min: number, max: number, levels: number, table: Floa
 }
 
 /**
+ * Where the search for `x`'s level starts: ⌊(x − min)/scale + ½⌋ clamped to `[0, levels]`, an
+ * integer (never −0, which would make V8 box it). Only a start: the search moves from it to the
+ * first level ≥ x, so the result does not depend on it.
+ */
+function firstGuess(x: number, min: number, scale: number, levels: number): number {
+  if (!(scale > 0)) return 0
+  const guess = (x - min) / scale + 0.5
+  return guess <= 0 ? 0 : guess >= levels ? levels : guess | 0
+}
+
+/**
  * The code of `x`: the level nearest `x` (ties go to the upper level, as `Math.round`), and among
  * equal levels the lowest code. Re-quantizing `table[q]` of an encoder-chosen `q` returns `q`.
  * @param x a value within `[table[0], table[levels]]`
@@ -77,8 +88,7 @@ export function nearestLevel(
   levels: number,
   scale: number,
 ): number {
-  const guess = scale > 0 ? Math.round((x - table[0]) / scale) : 0
-  let upper = guess < 0 ? 0 : guess > levels ? levels : guess
+  let upper = firstGuess(x, table[0], scale, levels)
   // Move to the first level ≥ x (the table is nondecreasing and table[levels] ≥ x).
   while (upper > 0 && table[upper - 1] >= x) upper--
   while (upper < levels && table[upper] < x) upper++
@@ -87,4 +97,87 @@ export function nearestLevel(
   if (x - table[lower] >= table[upper] - x) return upper // upper is the first of its value
   while (lower > 0 && table[lower - 1] === table[lower]) lower--
   return lower
+}
+
+/**
+ * Level `q` of a group without a table: the value `fillLevels` writes at `table[q]`
+ * (`min` for 0, `max` for `levels`, else `min(fround(min + q · scale), max)`).
+ * @param scale `levelScale(min, max, levels)`
+ */
+export function levelOf(
+  min: number,
+  max: number,
+  scale: number,
+  q: number,
+  levels: number,
+): number {
+  if (q === 0) return min
+  if (q === levels) return max
+  const level = Math.fround(min + q * scale)
+  return level < max ? level : max
+}
+
+/**
+ * `nearestLevel` without a table (the same code for every x): the level nearest `x`, ties to the
+ * upper level, lowest code among equal levels. Usually settles with two or three levels computed
+ * around ⌊(x − min)/scale + ½⌋; where float32 rounding makes levels collide or stray it walks like
+ * `nearestLevel`. For small groups (a key block of a few rows) this saves building a table per
+ * group.
+ * @param x a value within `[min, max]`
+ * @param scale `levelScale(min, max, levels)`
+ * @returns an integer code in `[0, levels]`
+ */
+export function nearestCode(
+  x: number,
+  min: number,
+  max: number,
+  scale: number,
+  levels: number,
+): number {
+  const guess = firstGuess(x, min, scale, levels)
+  const at = levelOf(min, max, scale, guess, levels)
+  if (at >= x) {
+    if (guess === 0) return 0
+    const below = levelOf(min, max, scale, guess - 1, levels)
+    // The first level ≥ x is `guess`: nearest of (guess − 1, guess), ties up.
+    if (below < x)
+      return x - below >= at - x ? guess : lowestEqual(below, guess - 1, min, max, scale, levels)
+  } else if (guess < levels) {
+    const above = levelOf(min, max, scale, guess + 1, levels)
+    // The first level ≥ x is `guess + 1`.
+    if (above >= x)
+      return x - at >= above - x ? guess + 1 : lowestEqual(at, guess, min, max, scale, levels)
+  }
+  return nearestCodeWalk(x, min, max, scale, levels, guess)
+}
+
+/** The lowest code whose level equals `level`, the level of code `code` (levels nondecreasing). */
+function lowestEqual(
+  level: number,
+  code: number,
+  min: number,
+  max: number,
+  scale: number,
+  levels: number,
+): number {
+  while (code > 0 && levelOf(min, max, scale, code - 1, levels) === level) code--
+  return code
+}
+
+/** `nearestLevel`'s search from `start`, levels computed as needed. */
+function nearestCodeWalk(
+  x: number,
+  min: number,
+  max: number,
+  scale: number,
+  levels: number,
+  start: number,
+): number {
+  let upper = start
+  while (upper > 0 && levelOf(min, max, scale, upper - 1, levels) >= x) upper--
+  while (upper < levels && levelOf(min, max, scale, upper, levels) < x) upper++
+  if (upper === 0) return 0
+  const below = levelOf(min, max, scale, upper - 1, levels)
+  if (x - below >= levelOf(min, max, scale, upper, levels) - x) return upper
+  return lowestEqual(below, upper - 1, min, max, scale, levels)
 }

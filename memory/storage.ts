@@ -1,18 +1,21 @@
 /**
  * @module How a memory's K/V are stored (float32, float16, KIVI) and `roundTrip`: the memory a
  * reload of the stored blob gives, without building the blob. The engine runs the next step on
- * `roundTrip(policy.update(…), storage)`, so a hot memory and a reloaded one never differ.
+ * `roundTrip(policy.update(…), storage)`, so a hot memory and a reloaded one never differ; the
+ * stored form `roundTrip` computes on the way (KIVI parts, float16 bits) is remembered for the
+ * `encodeMemory` that persists it (`packed-cache.ts`), so a step quantizes once.
  */
 import { NumericError } from './errors.ts'
 import { f16BitsToF32, f32ToF16Bits, firstNonFiniteHalf } from './float16.ts'
 import {
-  dequantizeLayer,
   kiviCutoff,
   kiviLayerCounts,
-  quantizeLayer,
   resolveKivi,
   type KiviOptions,
+  type KiviSettings,
 } from './kivi.ts'
+import { quantizeLayer } from './kivi-quant.ts'
+import { rememberPacked } from './packed-cache.ts'
 import type { LayerMemory, SessionMemory } from './types.ts'
 import { firstNonFinite, shapeProblem } from './validate.ts'
 
@@ -46,6 +49,18 @@ export function halfBits(values: Float32Array, name: string): Uint16Array {
 }
 
 /**
+ * The `packed-cache.ts` key of a KIVI layer: every setting that changes its stored bytes.
+ * @param cutoff `kiviCutoff(nextPosition, G, R)` of the memory
+ */
+export function kiviLayerKey(settings: KiviSettings, layer: number, cutoff: number): string {
+  const { bits, groupSize, statsDtype, residualDtype } = settings
+  return `kivi:${bits[layer]}:${groupSize}:${cutoff}:${statsDtype}:${residualDtype}`
+}
+
+/** The `packed-cache.ts` key of float16 K/V bits. */
+export const HALF_KEY = 'float16'
+
+/**
  * Refuse non-finite K/V before KIVI hides them in statistics.
  * @throws NumericError naming the tensor, index and value
  */
@@ -58,9 +73,11 @@ export function checkFinite(values: Float32Array, name: string): void {
 /**
  * What `decodeMemory(encodeMemory(mem, { policy, ...storage })).memory` gives, computed directly
  * (same quantizer, no envelope): float32 keeps K/V (the arrays are shared, not copied), float16
- * rounds them to nearest even, KIVI quantizes and dequantizes (residual rows bit-exact). Metadata,
- * scores and layerIds are carried over. A fixed point: `roundTrip(roundTrip(m, s), s)` equals
- * `roundTrip(m, s)` bit for bit, and encoding either gives the same blob.
+ * rounds them to nearest even, KIVI quantizes and dequantizes (residual rows as stored: float16
+ * where the layer allows, `kivi.ts`). Metadata, scores and layerIds are carried over. A fixed
+ * point: `roundTrip(roundTrip(m, s), s)` equals `roundTrip(m, s)` bit for bit, and encoding either
+ * gives the same blob. The stored form (KIVI parts, float16 bits) is remembered for the returned
+ * layers, so `encodeMemory(roundTrip(m, s), s)` does not quantize again (`packed-cache.ts`).
  * @param mem a valid memory (`memoryProblem` finds nothing; the codec's decoder would refuse it
  *   otherwise)
  * @param storage the session's storage
@@ -79,26 +96,42 @@ export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionM
   const cutoff = kivi ? kiviCutoff(mem.nextPosition, kivi.groupSize, kivi.residualTokens) : 0
   const layers = mem.layers.map((layer, l): LayerMemory => {
     const { positions, frames, kinds, scores } = layer
-    let { keys, values } = layer
-    if (dtype === 'float16') {
-      keys = f16BitsToF32(halfBits(keys, `layers.${l}.keys`))
-      values = f16BitsToF32(halfBits(values, `layers.${l}.values`))
-    } else if (kivi) {
-      checkFinite(keys, `layers.${l}.keys`)
-      checkFinite(values, `layers.${l}.values`)
-      const geometry = { kvHeads, tokens, headDim }
-      const counts = kiviLayerCounts(positions, geometry, cutoff, kivi.groupSize)
-      const parts = quantizeLayer(layer, geometry, counts, kivi.bits[l], kivi.groupSize)
-      ;({ keys, values } = dequantizeLayer(
-        parts,
+    if (dtype === 'float32')
+      return {
+        keys: layer.keys,
+        values: layer.values,
         positions,
-        geometry,
-        counts,
-        kivi.bits[l],
-        kivi.groupSize,
-      ))
+        frames,
+        kinds,
+        ...(scores && { scores }),
+      }
+    let out: LayerMemory
+    if (dtype === 'float16') {
+      const half = {
+        keys: halfBits(layer.keys, `layers.${l}.keys`),
+        values: halfBits(layer.values, `layers.${l}.values`),
+      }
+      const [keys, values] = [f16BitsToF32(half.keys), f16BitsToF32(half.values)]
+      out = { keys, values, positions, frames, kinds, ...(scores && { scores }) }
+      rememberPacked(out, HALF_KEY, { half })
+      return out
     }
-    return { keys, values, positions, frames, kinds, ...(scores && { scores }) }
+    checkFinite(layer.keys, `layers.${l}.keys`)
+    checkFinite(layer.values, `layers.${l}.values`)
+    const geometry = { kvHeads, tokens, headDim }
+    const counts = kiviLayerCounts(positions, geometry, cutoff, kivi!.groupSize)
+    const { keys, values, ...packed } = quantizeLayer(
+      layer,
+      geometry,
+      counts,
+      kivi!.bits[l],
+      kivi!.groupSize,
+      kivi,
+      true,
+    )
+    out = { keys: keys!, values: values!, positions, frames, kinds, ...(scores && { scores }) }
+    rememberPacked(out, kiviLayerKey(kivi!, l, cutoff), { kivi: packed })
+    return out
   })
   return {
     model: { id: mem.model.id, sha256: mem.model.sha256 },

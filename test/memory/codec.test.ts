@@ -44,6 +44,7 @@ describe('memory codec round trip', () => {
     expect(new TextDecoder().decode(blob.subarray(0, 4))).toBe('SKVM')
     const view = new DataView(blob.buffer)
     expect(view.getUint16(4, true)).toBe(MEMORY_FORMAT_VERSION)
+    expect(MEMORY_FORMAT_VERSION).toBe(2)
     const { header } = splitBlob(blob)
     expect(header).toMatchObject({
       seq: 2,
@@ -59,7 +60,7 @@ describe('memory codec round trip', () => {
       policy: POLICY,
       model: mem.model,
     })
-    expect(header.tensors).toHaveLength(15)
+    expect(header.tensors).toHaveLength(9) // per layer: keys, values, meta
     expect(header.tensors[0]).toEqual({
       name: 'layers.0.keys',
       dtype: 'float32',
@@ -67,14 +68,28 @@ describe('memory codec round trip', () => {
       offset: 0,
       byteLength: 160,
     })
-    expect(header.tensors[4]).toEqual({
-      name: 'layers.0.kinds',
+    // The fixture's metadata, worked by hand (meta-codec.ts): head 0 has positions 10, 12, …, 18
+    // (5 runs of one: gap 10, then gap 1 four times), frames 1 1 1 1 2 (delta +1 ×4, then +1 ×1:
+    // zigzag 2), kinds 0 1 2 0 1 (5 runs of one); head 1 repeats head 0 (marker 1). Layers 1 and 2
+    // repeat layer 0: empty.
+    expect(header.tensors[2]).toEqual({
+      name: 'layers.0.meta',
       dtype: 'uint8',
-      dims: [2, 5],
-      offset: 400,
-      byteLength: 10,
+      dims: [26],
+      offset: 320,
+      byteLength: 26,
     })
-    expect(header.tensors[5].offset).toBe(416) // 410 rounded up to 8
+    const { payload } = splitBlob(blob)
+    // prettier-ignore
+    expect([...payload.subarray(320, 346)]).toEqual([
+      0, // head 0: written out
+      10, 1, 1, 1, 1, 1, 1, 1, 1, 1, // positions: (gap, count) × 5
+      2, 4, 2, 1, // frames: (zigzag +1, 4), (zigzag +1, 1)
+      0, 1, 1, 1, 2, 1, 0, 1, 1, 1, // kinds: (kind, 1) × 5
+      1, // head 1: same as head 0
+    ])
+    expect(header.tensors[5]).toMatchObject({ name: 'layers.1.meta', dims: [0], byteLength: 0 })
+    expect(header.tensors[3].offset).toBe(352) // 346 rounded up to 8
     expect((blob.byteLength - 4) % 8).toBe(0)
     expect(view.getUint32(blob.byteLength - 4, true)).toBe(
       referenceCrc32(blob.subarray(0, blob.byteLength - 4)),
@@ -165,7 +180,7 @@ describe('memory codec refusals', () => {
 
   it('refuses a single flipped byte anywhere in header, padding, payload or CRC with the CRC error', () => {
     const { header } = splitBlob(blob)
-    expect(header.tensors.length).toBe(10)
+    expect(header.tensors.length).toBe(6)
     for (let at = 10; at < blob.byteLength; at++) {
       for (const mask of [0x01, 0x80, 0xff]) {
         const bad = blob.slice()
@@ -214,11 +229,13 @@ describe('memory codec refusals', () => {
     const magic = blob.slice()
     magic[3] = 'X'.charCodeAt(0)
     expect(() => decodeMemory(magic)).toThrow('not a memory blob: magic is "SKVX", expected "SKVM"')
-    const version = blob.slice()
-    new DataView(version.buffer).setUint16(4, 2, true)
-    expect(() => decodeMemory(version)).toThrow(
-      'unknown memory format version 2 (this build reads 1)',
-    )
+    for (const unknown of [0, 3, 0xffff]) {
+      const version = blob.slice()
+      new DataView(version.buffer).setUint16(4, unknown, true)
+      expect(() => decodeMemory(version)).toThrow(
+        `unknown memory format version ${unknown} (this build reads 1 and 2)`,
+      )
+    }
   })
 
   it('refuses a blob of another model, or shapes that disagree with expect', () => {
@@ -245,8 +262,8 @@ describe('carried scores and layerIds in the blob', () => {
       const blob = encodeMemory(scored, { policy: POLICY, dtype })
       const { header } = splitBlob(blob)
       expect(header.scores).toBe(true)
-      expect(header.tensors).toHaveLength(12)
-      expect(header.tensors[5]).toMatchObject({
+      expect(header.tensors).toHaveLength(8)
+      expect(header.tensors[3]).toMatchObject({
         name: 'layers.0.scores',
         dtype: 'float32',
         dims: [2, 3],
@@ -285,14 +302,12 @@ describe('carried scores and layerIds in the blob', () => {
   it('refuses a scores flag without tensors, tensors without the flag, bad layerIds', () => {
     const blob = encodeMemory(scored, { policy: POLICY, dtype: 'float32' })
     const noFlag = editBlob(blob, ({ header }) => void delete header.scores)
-    expect(() => decodeMemory(noFlag)).toThrow(
-      'tensor table has 12 entries, a 2-layer memory has 10',
-    )
+    expect(() => decodeMemory(noFlag)).toThrow('tensor table has 8 entries, a 2-layer memory has 6')
     const falseFlag = editBlob(blob, ({ header }) => void (header.scores = false))
     expect(() => decodeMemory(falseFlag)).toThrow(/memory header is invalid: scores/)
     const plain = encodeMemory(makeMemory(), { policy: POLICY, dtype: 'float32' })
     const flagOnly = editBlob(plain, ({ header }) => void (header.scores = true))
-    expect(() => decodeMemory(flagOnly)).toThrow('a 2-layer memory has 12')
+    expect(() => decodeMemory(flagOnly)).toThrow('a 2-layer memory has 8')
     const nanScore = editBlob(blob, ({ header, payload }) => {
       const at = header.tensors.find((t: { name: string }) => t.name === 'layers.1.scores').offset
       new DataView(payload.buffer, payload.byteOffset).setFloat32(at + 8, NaN, true)

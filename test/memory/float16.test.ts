@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { f16BitsToF32, f32ToF16Bits } from '../../memory/float16.ts'
-import { referenceHalf } from './reference.ts'
+import fc from 'fast-check'
+import {
+  f16BitsToF32,
+  f32ToF16Bits,
+  halfBitsDirected,
+  halfBitsOf,
+  halfValue,
+  roundToHalfInPlace,
+} from '../../memory/float16.ts'
+import { referenceHalf, referenceHalfDirected } from './reference.ts'
 
 // Hand-checked (sign · exponent−15 · 1.fraction):
 //   1.0      = 2^0 · 1.0            → 0 01111 0000000000 = 0x3C00
@@ -67,5 +75,60 @@ describe('float16', () => {
       if (!Object.is(got[i], referenceHalf(f32[i])))
         expect.fail(`${f32[i]}: got ${got[i]}, reference ${referenceHalf(f32[i])}`)
     }
+  })
+})
+
+describe('scalar float16 rounding', () => {
+  const float32 = fc.float({ noNaN: true, noDefaultInfinity: true })
+  const nearHalfRange = fc
+    .tuple(
+      fc.integer({ min: -27, max: 16 }),
+      fc.double({ min: 1, max: 2, noNaN: true }),
+      fc.boolean(),
+    )
+    .map(([e, m, negative]) => Math.fround((negative ? -1 : 1) * m * 2 ** e))
+
+  it('halfBitsOf rounds like f32ToF16Bits (nearest, ties to even), the table values included', () => {
+    for (const [x, bits] of TABLE) expect(halfBitsOf(x)).toBe(bits)
+    expect(halfBitsOf(NaN) & 0x7c00).toBe(0x7c00)
+    expect(halfBitsOf(-Infinity)).toBe(0xfc00)
+    fc.assert(
+      fc.property(fc.oneof(float32, nearHalfRange), (x) => {
+        expect(halfBitsOf(x)).toBe(f32ToF16Bits(Float32Array.of(x))[0])
+        expect(Object.is(halfValue(halfBitsOf(x)), referenceHalf(x))).toBe(true)
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it('halfBitsDirected gives the largest float16 ≤ x and the smallest ≥ x, as the reference', () => {
+    // 1 + 2^-12 lies between 1 and 1 + 2^-10; 65505 above 65504 (up: ∞); −0 comes back +0.
+    expect(halfValue(halfBitsDirected(1 + 2 ** -12, true))).toBe(1)
+    expect(halfValue(halfBitsDirected(1 + 2 ** -12, false))).toBe(1 + 2 ** -10)
+    expect(halfValue(halfBitsDirected(65505, true))).toBe(65504)
+    expect(halfValue(halfBitsDirected(65505, false))).toBe(Infinity)
+    expect(halfValue(halfBitsDirected(-(2 ** -30), true))).toBe(-(2 ** -24))
+    expect(Object.is(halfValue(halfBitsDirected(-0, true)), 0)).toBe(true)
+    fc.assert(
+      fc.property(fc.oneof(float32, nearHalfRange), fc.boolean(), (x, down) => {
+        expect(
+          Object.is(halfValue(halfBitsDirected(x, down)), referenceHalfDirected(x, down)),
+        ).toBe(true)
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it('roundToHalfInPlace rounds to nearest when every value fits, else leaves the array alone', () => {
+    const values = Float32Array.of(1 / 3, -2, 65519, 6.1e-5)
+    expect(roundToHalfInPlace(values)).toBe(true)
+    expect([...values]).toEqual(
+      [1 / 3, -2, 65519, 6.1e-5].map((x) => referenceHalf(Math.fround(x))),
+    )
+    const over = Float32Array.of(1, 65520) // 65520 rounds to 2^16: overflow
+    expect(roundToHalfInPlace(over)).toBe(false)
+    expect([...over]).toEqual([1, 65520])
+    expect(roundToHalfInPlace(Float32Array.of(0, NaN))).toBe(false)
+    expect(roundToHalfInPlace(new Float32Array(0))).toBe(true)
   })
 })

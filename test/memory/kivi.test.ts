@@ -5,7 +5,13 @@ import { roundTrip } from '../../memory/storage.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { editBlob, splitBlob } from './blob-tools.ts'
 import { bitsOf, shapeOf } from './fixtures.ts'
-import { halfStepBound, referenceLayout, referencePayloadBytes } from './kivi-reference.ts'
+import {
+  expectWithinGroups,
+  precisionOf,
+  referenceLayout,
+  referencePayloadBytes,
+} from './kivi-reference.ts'
+import { referenceHalf } from './reference.ts'
 
 const POLICY = { name: 'full', params: {} }
 
@@ -92,13 +98,31 @@ function realisticMemory(
   return mem
 }
 
-/** A tensor of a blob by name, as the typed array of its dtype. */
-function tensorOf(blob: Uint8Array, name: string): Float32Array | Uint8Array | Int32Array {
+/** float16 bits → value, from the definition (sign · 2^(e − 15) · 1.f, subnormal 2^−14 · 0.f). */
+function halfBitsValue(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1
+  const [e, f] = [(bits >> 10) & 0x1f, bits & 0x3ff]
+  if (e === 31) return f ? NaN : sign * Infinity
+  return sign * (e === 0 ? 2 ** -14 * (f / 1024) : 2 ** (e - 15) * (1 + f / 1024))
+}
+
+/** A tensor of a blob by name, as numbers (float16 widened); `keys.min` etc. are read out of the
+ * version 2 `keys.stats` tensor (min part, then max part). */
+function tensorOf(blob: Uint8Array, name: string): number[] {
   const { header, payload } = splitBlob(blob)
-  const entry = header.tensors.find((t: { name: string }) => t.name === name)
+  const stat = /^(layers\.\d+\.(?:keys|values))\.(min|max)$/.exec(name)
+  const entry = header.tensors.find(
+    (t: { name: string }) => t.name === (stat ? `${stat[1]}.stats` : name),
+  )
   const bytes = payload.slice(entry.offset, entry.offset + entry.byteLength)
-  if (entry.dtype === 'uint8') return bytes
-  return entry.dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer)
+  const all =
+    entry.dtype === 'uint8'
+      ? [...bytes]
+      : entry.dtype === 'float16'
+        ? [...new Uint16Array(bytes.buffer)].map(halfBitsValue)
+        : [...new Float32Array(bytes.buffer)]
+  if (!stat) return all
+  return stat[2] === 'min' ? all.slice(0, all.length / 2) : all.slice(all.length / 2)
 }
 
 describe('KIVI worked by hand', () => {
@@ -136,26 +160,56 @@ describe('KIVI worked by hand', () => {
   const blob = encodeMemory(mem, { policy: POLICY, ...storage })
 
   it('stores the expected codes, statistics and no residual', () => {
-    expect([...tensorOf(blob, 'layers.0.keys.codes')]).toEqual([0x00, 0x01, 0x0a, 0x3f])
-    expect([...tensorOf(blob, 'layers.0.keys.min')]).toEqual([0, 0, -1, 5])
-    expect([...tensorOf(blob, 'layers.0.keys.max')]).toEqual([3, 3, 2, 5])
-    expect([...tensorOf(blob, 'layers.0.values.codes')]).toEqual([0xe4, 0xe8, 0x00, 0xe8])
-    expect([...tensorOf(blob, 'layers.0.values.min')]).toEqual([0, -3, 0.25, -1])
-    expect([...tensorOf(blob, 'layers.0.values.max')]).toEqual([3, 3, 0.25, 0.5].map(Math.fround))
+    // Every statistic is a float16 value and each group's min and max take codes 0 and 3 with
+    // the float16 levels, so the statistics are stored as float16 (2 bytes each): same values.
+    expect(tensorOf(blob, 'layers.0.keys.codes')).toEqual([0x00, 0x01, 0x0a, 0x3f])
+    expect(tensorOf(blob, 'layers.0.keys.min')).toEqual([0, 0, -1, 5])
+    expect(tensorOf(blob, 'layers.0.keys.max')).toEqual([3, 3, 2, 5])
+    expect(tensorOf(blob, 'layers.0.values.codes')).toEqual([0xe4, 0xe8, 0x00, 0xe8])
+    expect(tensorOf(blob, 'layers.0.values.min')).toEqual([0, -3, 0.25, -1])
+    expect(tensorOf(blob, 'layers.0.values.max')).toEqual([3, 3, 0.25, 0.5])
     expect(tensorOf(blob, 'layers.0.keys.residual')).toHaveLength(0)
-    expect(splitBlob(blob).header.kivi).toEqual({
+    const { header } = splitBlob(blob)
+    expect(header.kivi).toEqual({
       bits: [2],
       groupSize: 4,
       residualTokens: 0,
       quantizedTokens: [4],
       keyBlocks: [1],
+      statsDtype: ['float16'],
+      residualDtype: ['float16'],
     })
+    expect(header.tensors.map((t: { name: string }) => t.name)).toEqual([
+      'layers.0.keys.codes',
+      'layers.0.keys.stats',
+      'layers.0.keys.residual',
+      'layers.0.values.codes',
+      'layers.0.values.stats',
+      'layers.0.values.residual',
+      'layers.0.meta',
+    ])
+    expect(header.tensors[1]).toMatchObject({ dtype: 'float16', dims: [2, 1, 4], byteLength: 16 })
+    expect(header.tensors[4]).toMatchObject({ dtype: 'float16', dims: [2, 4, 1], byteLength: 16 })
+    // The same with float32 statistics: the version 1 values, 4 bytes each.
+    const exact = { ...storage, kivi: { ...storage.kivi, statsDtype: 'float32' } } as const
+    const single = encodeMemory(mem, { policy: POLICY, ...exact })
+    expect(splitBlob(single).header.tensors[1]).toMatchObject({ dtype: 'float32', byteLength: 32 })
+    expect(tensorOf(single, 'layers.0.values.max')).toEqual([3, 3, 0.25, 0.5].map(Math.fround))
+    expect(decodeMemory(single).memory.layers[0].keys).toEqual(
+      decodeMemory(blob).memory.layers[0].keys,
+    )
   })
 
   it('dequantizes to the levels', () => {
     const decoded = decodeMemory(blob, shapeOf(mem))
     expect(decoded.dtype).toBe('kivi')
-    expect(decoded.kivi).toEqual({ groupSize: 4, residualTokens: 0, layerBits: [2] })
+    expect(decoded.kivi).toEqual({
+      groupSize: 4,
+      residualTokens: 0,
+      layerBits: [2],
+      statsDtype: 'float16',
+      residualDtype: 'float16',
+    })
     const { keys: k, values: v } = decoded.memory.layers[0]
     expect([...k]).toEqual([0, 0, -1, 5, 1, 0, -1, 5, 2, 2, -1, 5, 3, 3, 2, 5])
     expect([...v]).toEqual([0, 1, 2, 3, -3, 1, 1, 3, 0.25, 0.25, 0.25, 0.25, -1, 0, 0, 0.5])
@@ -169,7 +223,7 @@ describe('KIVI worked by hand', () => {
     const k = [Array.from({ length: 10 }, (_, t) => rows(t))]
     const v = [Array.from({ length: 10 }, (_, t) => rows(t).reverse())]
     const residual = memoryOf(k, v, [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], 10)
-    const kivi = { bits: 4, groupSize: 4, residualTokens: 3 } as const
+    const kivi = { bits: 4, groupSize: 4, residualTokens: 3, residualDtype: 'float32' } as const
     const stored = encodeMemory(residual, { policy: POLICY, dtype: 'kivi', kivi })
     expect(splitBlob(stored).header.kivi).toMatchObject({ quantizedTokens: [4], keyBlocks: [1] })
     const back = decodeMemory(stored).memory.layers[0]
@@ -178,6 +232,24 @@ describe('KIVI worked by hand', () => {
     expect(tail(back.values)).toEqual(tail(residual.layers[0].values))
     expect(bitsOf(back.keys.subarray(0, 16))).not.toEqual(
       bitsOf(residual.layers[0].keys.subarray(0, 16)),
+    )
+    // By default the residual rows are stored as float16: their nearest float16 (t + 0.1 is not
+    // one), 2 bytes a value.
+    const half = encodeMemory(residual, {
+      policy: POLICY,
+      dtype: 'kivi',
+      kivi: { ...kivi, residualDtype: 'float16' },
+    })
+    const entry = splitBlob(half).header.tensors.find(
+      (t: { name: string }) => t.name === 'layers.0.keys.residual',
+    )
+    expect(entry).toMatchObject({ dtype: 'float16', dims: [6, 4], byteLength: 48 })
+    const halfBack = decodeMemory(half).memory.layers[0]
+    expect([...halfBack.keys.subarray(16)]).toEqual(
+      [...residual.layers[0].keys.subarray(16)].map(referenceHalf),
+    )
+    expect([...halfBack.values.subarray(16)]).toEqual(
+      [...residual.layers[0].values.subarray(16)].map(referenceHalf),
     )
   })
 
@@ -208,39 +280,21 @@ describe('KIVI worked by hand', () => {
 describe('KIVI reconstruction error', () => {
   it.each([2, 4] as const)('stays within half a step of every group at %i bits', (bits) => {
     const mem = realisticMemory(2, 2, 100, 16)
-    const settings = { bits: [bits, bits], groupSize: 8, residualTokens: 5 }
-    const back = decodeMemory(
-      encodeMemory(mem, {
-        policy: POLICY,
-        dtype: 'kivi',
-        kivi: { bits, groupSize: 8, residualTokens: 5 },
-      }),
-    ).memory
-    const layout = referenceLayout(mem, settings)
-    const quantized = mem.layers.map(() => ({
-      keys: new Uint8Array(mem.kvHeads * mem.tokens * mem.headDim),
-      values: new Uint8Array(mem.kvHeads * mem.tokens * mem.headDim),
-    }))
-    let worst = 0
-    for (const { part, layer, elements } of layout.groups) {
-      const original = elements.map((i) => mem.layers[layer][part][i])
-      const bound = halfStepBound(original, bits)
-      for (const i of elements) {
-        const error = Math.abs(mem.layers[layer][part][i] - back.layers[layer][part][i])
-        if (error > bound) expect.fail(`${part} layer ${layer} [${i}]: error ${error} > ${bound}`)
-        worst = Math.max(worst, error / (bound || 1))
-        quantized[layer][part][i] = 1
+    for (const precision of ['float16', 'float32'] as const) {
+      const kivi = {
+        bits,
+        groupSize: 8,
+        residualTokens: 5,
+        statsDtype: precision,
+        residualDtype: precision,
       }
+      const back = decodeMemory(encodeMemory(mem, { policy: POLICY, dtype: 'kivi', kivi })).memory
+      const stored = precisionOf(mem, kivi)
+      // Realistic K/V (outlier channel 25 ± 40σ, ×30 value outliers) fit float16 everywhere.
+      expect(stored.stats).toEqual([precision === 'float16', precision === 'float16'])
+      expect(stored.residual).toEqual([precision === 'float16', precision === 'float16'])
+      expectWithinGroups(mem, back, { bits: [bits, bits], groupSize: 8, residualTokens: 5 }, stored)
     }
-    expect(worst).toBeGreaterThan(0.3) // the bound is not vacuous
-    mem.layers.forEach((layer, l) => {
-      for (const part of ['keys', 'values'] as const) {
-        for (let i = 0; i < layer[part].length; i++) {
-          if (!quantized[l][part][i] && !Object.is(layer[part][i], back.layers[l][part][i]))
-            expect.fail(`residual ${part} layer ${l} [${i}] changed`)
-        }
-      }
-    })
   })
 
   it('honours per-layer bits', () => {
@@ -272,6 +326,7 @@ describe('KIVI blob size', () => {
   it.each([
     [4, 2, 1024, 16, 4, 32, 32],
     [4, 2, 1024, 16, 2, 32, 32],
+    [4, 2, 1024, 16, 4, 32, 0],
     [3, 2, 37, 6, 2, 4, 3],
   ] as const)(
     '%i layers × %i heads × %i tokens × headDim %i at %i bits (G %i, R %i) matches the layout formula',
@@ -281,14 +336,40 @@ describe('KIVI blob size', () => {
       const kivi = { bits, groupSize, residualTokens }
       const blob = encodeMemory(mem, { policy: POLICY, dtype: 'kivi', kivi })
       const headerLength = new DataView(blob.buffer).getUint32(6, true)
-      const payload = referencePayloadBytes(mem, { ...kivi, bits: mem.layers.map(() => bits) })
+      const settings = { ...kivi, bits: mem.layers.map(() => bits) }
+      const half = { statsBytes: mem.layers.map(() => 2), residualBytes: mem.layers.map(() => 2) }
+      const payload = referencePayloadBytes(mem, settings, half)
       expect(blob.byteLength).toBe(Math.ceil((10 + headerLength) / 8) * 8 + payload + 4)
       const float32 = encodeMemory(mem, { policy: POLICY, dtype: 'float32' }).byteLength
       // G = 4 over headDim 6 stores more statistics than values: only the G = 32 cases shrink
-      if (groupSize === 32) expect(blob.byteLength).toBeLessThan(float32 / 2.5)
-      else expect(blob.byteLength).toBeGreaterThan(float32 / 2)
+      if (groupSize === 32) expect(blob.byteLength).toBeLessThan(float32 / (bits === 4 ? 4.5 : 6))
+      else expect(blob.byteLength).toBeGreaterThan(float32 / 3)
     },
   )
+
+  it('takes float32 statistics and residual in a layer whose values do not fit float16', () => {
+    const mem = realisticMemory(3, 2, 80, 8, 3)
+    mem.layers[1].keys[3] = 1e6 // quantized row 0 of head 0: a key statistic beyond ±65504
+    mem.layers[2].values[mem.layers[2].values.length - 1] = -7e4 // the last residual row
+    const kivi = { bits: 4, groupSize: 16, residualTokens: 16 } as const
+    const blob = encodeMemory(mem, { policy: POLICY, dtype: 'kivi', kivi })
+    const { header } = splitBlob(blob)
+    expect(header.kivi.statsDtype).toEqual(['float16', 'float32', 'float16'])
+    expect(header.kivi.residualDtype).toEqual(['float16', 'float16', 'float32'])
+    const headerLength = new DataView(blob.buffer).getUint32(6, true)
+    const payload = referencePayloadBytes(
+      mem,
+      { ...kivi, bits: [4, 4, 4] },
+      {
+        statsBytes: [2, 4, 2],
+        residualBytes: [2, 2, 4],
+      },
+    )
+    expect(blob.byteLength).toBe(Math.ceil((10 + headerLength) / 8) * 8 + payload + 4)
+    const back = decodeMemory(blob).memory
+    expectWithinGroups(mem, back, { ...kivi, bits: [4, 4, 4] }, precisionOf(mem, kivi))
+    expect(back.layers[2].values[mem.layers[2].values.length - 1]).toBe(-7e4)
+  })
 })
 
 describe('KIVI decoding stays strict', () => {
@@ -332,17 +413,29 @@ describe('KIVI decoding stays strict', () => {
     [
       'counts that disagree with the tensor table',
       ({ header }) => void (header.kivi.keyBlocks[1] = 1),
-      /tensor layers\.0\.keys\.min has dims/,
+      /tensor layers\.0\.keys\.stats has dims/,
     ],
     [
       'a NaN statistic',
-      (parts) => view(parts).setFloat32(at(parts, 'layers.1.keys.min') + 4, NaN, true),
+      // keys.stats: float16 [2, B, headDim], min part first; 0x7e00 is a float16 NaN
+      (parts) => view(parts).setUint16(at(parts, 'layers.1.keys.stats') + 2, 0x7e00, true),
       'kivi layer 1: keys statistic 1 has min NaN',
     ],
     [
       'min > max',
-      (parts) => view(parts).setFloat32(at(parts, 'layers.0.values.max'), -1e30, true),
-      /kivi layer 0: values statistic 0 has min .*, max -1\.0000000150474662e\+30/,
+      // values.stats of layer 0: min part [Q = 22, 1] then max part; 0xfbff = −65504
+      (parts) => view(parts).setUint16(at(parts, 'layers.0.values.stats') + 2 * 22, 0xfbff, true),
+      /kivi layer 0: values statistic 0 has min .*, max -65504/,
+    ],
+    [
+      'float32 statistics where the header says float16',
+      ({ header }) => void (header.kivi.statsDtype[1] = 'float32'),
+      'tensor layers.1.keys.stats is float16, expected float32',
+    ],
+    [
+      'a residual dtype list of the wrong length',
+      ({ header }) => void header.kivi.residualDtype.pop(),
+      'kivi residualDtype has 1 entries, 2 layers',
     ],
     [
       'non-zero code padding',
@@ -400,9 +493,18 @@ describe('KIVI options', () => {
     expect(() => roundTrip(mem, { dtype: 'kivi', kivi: { bits: 1 as never } })).toThrow(RangeError)
   })
 
-  it('uses 4 bits, G = 32, R = 32 by default', () => {
+  it('uses 4 bits, G = 32, R = 0, float16 statistics and residual by default', () => {
     const { header } = splitBlob(encodeMemory(mem, { policy: POLICY, dtype: 'kivi' }))
-    expect(header.kivi).toMatchObject({ bits: [4, 4], groupSize: 32, residualTokens: 32 })
+    expect(header.kivi).toMatchObject({
+      bits: [4, 4],
+      groupSize: 32,
+      residualTokens: 0,
+      statsDtype: ['float16', 'float16'],
+      residualDtype: ['float16', 'float16'],
+    })
+    expect(encode({ statsDtype: 'bfloat16' })).toThrow(
+      "kivi statsDtype must be 'float16' or 'float32', got bfloat16",
+    )
   })
 
   it('refuses NaN and ±Infinity instead of hiding them in statistics', () => {

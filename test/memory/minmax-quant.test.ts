@@ -1,7 +1,14 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { getCode, packedBytes, paddingIsZero, putCode } from '../../memory/bitpack.ts'
-import { canonicalStats, fillLevels, levelScale, nearestLevel } from '../../memory/minmax-quant.ts'
+import {
+  canonicalStats,
+  fillLevels,
+  levelOf,
+  levelScale,
+  nearestCode,
+  nearestLevel,
+} from '../../memory/minmax-quant.ts'
 
 /** Quantize one group as kivi.ts does: canonical stats, levels, codes; and the dequantized values. */
 function quantize(values: Float32Array, bits: number) {
@@ -86,5 +93,61 @@ describe('bit packing', () => {
     expect(paddingIsZero(four, 3, 4)).toBe(false)
     expect(paddingIsZero(two, 5, 2)).toBe(true)
     expect(packedBytes(0, 2)).toBe(0)
+  })
+})
+
+describe('table-free levels and codes', () => {
+  // Groups: a realistic range, a range of a few float32 steps (levels collide), subnormals, and
+  // a huge range; values drawn inside the group.
+  const group = fc.oneof(
+    fc.tuple(
+      fc.float({ min: -8, max: 8, noNaN: true }),
+      fc.float({ min: 0, max: 16, noNaN: true }),
+    ),
+    fc
+      .tuple(
+        fc.float({ min: Math.fround(-1e30), max: Math.fround(1e30), noNaN: true }),
+        fc.integer({ min: 0, max: 40 }),
+      )
+      .map(([lo, steps]) => {
+        const bits = new Uint32Array(Float32Array.of(lo).buffer)
+        const hi = new Float32Array(Uint32Array.of(bits[0] + (lo < 0 ? -steps : steps)).buffer)[0]
+        return [lo, hi - lo] as [number, number]
+      }),
+    fc
+      .tuple(fc.integer({ min: -300, max: 300 }), fc.integer({ min: 0, max: 300 }))
+      .map(([a, b]) => [a * 2 ** -149, b * 2 ** -149] as [number, number]),
+    fc.constant([-3.4e38, 6.8e38] as [number, number]),
+  )
+  const cases = fc.tuple(
+    group,
+    fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 20 }),
+    fc.constantFrom(2, 4),
+  )
+
+  it('property: levelOf = the fillLevels table, nearestCode = nearestLevel', () => {
+    fc.assert(
+      fc.property(cases, ([[base, width], fractions, bits]) => {
+        const min = Math.fround(base)
+        const max = Math.fround(Math.min(3.4e38, base + width))
+        if (!(min <= max) || !Number.isFinite(max)) return
+        const levels = (1 << bits) - 1
+        const table = new Float32Array(levels + 1)
+        const scale = fillLevels(min, max, levels, table)
+        for (let q = 0; q <= levels; q++)
+          expect(Object.is(levelOf(min, max, scale, q, levels), table[q])).toBe(true)
+        for (const f of [0, 1, ...fractions]) {
+          const x = Math.min(max, Math.max(min, Math.fround(min + f * (max - min))))
+          expect(nearestCode(x, min, max, scale, levels)).toBe(
+            nearestLevel(x, table, levels, scale),
+          )
+        }
+        for (let q = 0; q <= levels; q++)
+          expect(nearestCode(table[q], min, max, scale, levels)).toBe(
+            nearestLevel(table[q], table, levels, scale),
+          )
+      }),
+      { numRuns: 5000 },
+    )
   })
 })

@@ -6,11 +6,16 @@ import { editBlob, joinBlob, splitBlob } from './blob-tools.ts'
 import { makeMemory } from './fixtures.ts'
 
 // Blobs crafted with a valid CRC but a bad header or table: the checks after the CRC must hold.
-// The fixture: 2 layers, 2 KV heads, 3 tokens, headDim 4 → per layer keys/values 96 B,
-// positions/frames 24 B, kinds 6 B (padded to 8); tensors 0…4 are layer 0.
+// The fixture: 2 layers, 2 KV heads, 3 tokens, headDim 4 → per layer keys/values 96 B each, then
+// the run-length coded metadata (meta-codec.ts), by hand: layer 0 head 0 = marker 0, positions
+// 10, 12, 14 as (gap, count) (10, 1) (1, 1) (1, 1), frames 1 1 1 as (zigzag 1 = 2, 3), kinds 0 1 2
+// as (0, 1) (1, 1) (2, 1); head 1 = marker 1 (repeat): 16 B at payload offset 192. Layer 1 repeats
+// layer 0: meta empty. Tensors 0…2 are layer 0 (keys, values, meta), 3…5 layer 1.
 const mem = makeMemory({ layers: 2, kvHeads: 2, headDim: 4, tokens: 3 })
 const blob = encodeMemory(mem, { policy: { name: 'full', params: {} }, dtype: 'float32' })
-const PAYLOAD_BYTES = 2 * (96 + 96 + 24 + 24 + 8)
+const META_AT = 192
+const META = [0, 10, 1, 1, 1, 1, 1, 2, 3, 0, 1, 1, 1, 2, 1, 1]
+const PAYLOAD_BYTES = 2 * (96 + 96) + 16
 
 type Parts = ReturnType<typeof splitBlob>
 const refuse = (edit: (parts: Parts) => void, message: string | RegExp): void => {
@@ -22,6 +27,11 @@ const refuse = (edit: (parts: Parts) => void, message: string | RegExp): void =>
 describe('tensor table checks', () => {
   it('accepts the untouched blob re-assembled by the test tools', () => {
     expect(splitBlob(blob).payload.byteLength).toBe(PAYLOAD_BYTES)
+    expect([...splitBlob(blob).payload.subarray(META_AT, META_AT + 16)]).toEqual(META)
+    expect(splitBlob(blob).header.tensors[5]).toMatchObject({
+      name: 'layers.1.meta',
+      byteLength: 0,
+    })
     expect(decodeMemory(editBlob(blob, () => {})).memory.tokens).toBe(3)
   })
 
@@ -38,18 +48,28 @@ describe('tensor table checks', () => {
     ],
     [
       'a tensor past the payload',
-      ({ header }) => void (header.tensors[9].offset = PAYLOAD_BYTES),
+      ({ header }) => void (header.tensors[4].offset = PAYLOAD_BYTES),
       `points past the ${PAYLOAD_BYTES}-byte payload`,
     ],
     [
       'an unknown tensor dtype',
       ({ header }) => void (header.tensors[2].dtype = 'bfloat16'),
-      "unknown dtype 'bfloat16' for tensor layers.0.positions",
+      "unknown dtype 'bfloat16' for tensor layers.0.meta",
     ],
     [
       'an unexpected tensor dtype',
-      ({ header }) => void (header.tensors[2].dtype = 'uint8'),
-      'tensor layers.0.positions is uint8, expected int32',
+      ({ header }) => void (header.tensors[2].dtype = 'int32'),
+      'tensor layers.0.meta is int32, expected uint8',
+    ],
+    [
+      'a metadata tensor of rank 2',
+      ({ header }) => void (header.tensors[2].dims = [4, 4]),
+      'tensor layers.0.meta has dims [4,4], expected [n]',
+    ],
+    [
+      'a metadata tensor whose byteLength disagrees with its dims',
+      ({ header }) => void (header.tensors[2].dims = [15]),
+      'tensor layers.0.meta has byteLength 16, [15] uint8 needs 15',
     ],
     [
       'an unknown storage dtype',
@@ -68,23 +88,23 @@ describe('tensor table checks', () => {
     ],
     [
       'a missing tensor',
-      ({ header }) => void (header.tensors[3].name = 'layers.0.other'),
-      'tensor table lacks layers.0.frames',
+      ({ header }) => void (header.tensors[2].name = 'layers.0.other'),
+      'tensor table lacks layers.0.meta',
     ],
     [
       'a duplicated tensor',
-      ({ header }) => void (header.tensors[3].name = 'layers.0.positions'),
-      'tensor table lists layers.0.positions twice',
+      ({ header }) => void (header.tensors[5].name = 'layers.0.meta'),
+      'tensor table lists layers.0.meta twice',
     ],
     [
       'a dropped tensor',
       ({ header }) => void header.tensors.pop(),
-      'tensor table has 9 entries, a 2-layer memory has 10',
+      'tensor table has 5 entries, a 2-layer memory has 6',
     ],
     [
       'a huge layer count',
       ({ header }) => void (header.layers = 1e9),
-      'a 1000000000-layer memory has 5000000000',
+      'a 1000000000-layer memory has 3000000000',
     ],
     [
       'payload bytes no tensor accounts for',
@@ -106,13 +126,28 @@ describe('tensor table checks', () => {
   it('refuses data that breaks the memory invariants even with a valid CRC', () => {
     const payloadView = (parts: Parts) =>
       new DataView(parts.payload.buffer, parts.payload.byteOffset)
-    refuse((parts) => payloadView(parts).setFloat32(0, NaN, true), 'layer 0 keys[0] is NaN')
+    const invariant = 'memory blob breaks an invariant: '
     refuse(
-      (parts) => payloadView(parts).setInt32(192 + 4, 10, true),
-      'layer 0 head 0 row 1: positions not strictly increasing',
+      (parts) => payloadView(parts).setFloat32(0, NaN, true),
+      `${invariant}layer 0 keys[0] is NaN`,
     )
-    refuse((parts) => void (parts.payload[240] = 9), 'layer 0 head 0 row 0: unknown token kind 9')
-    refuse(({ header }) => void (header.nextPosition = 14), 'position 14 ≥ nextPosition 14')
+    refuse(
+      (parts) => payloadView(parts).setFloat32(96 + 4 * 5, Infinity, true),
+      `${invariant}layer 0 values[5] is Infinity`,
+    )
+    // META[9] is head 0's first kind, META[7] its frame delta (zigzag 2 = +1; 20 = +10).
+    refuse(
+      (parts) => void (parts.payload[META_AT + 9] = 9),
+      `${invariant}layer 0 head 0 row 0: unknown token kind 9`,
+    )
+    refuse(
+      (parts) => void (parts.payload[META_AT + 7] = 20),
+      `${invariant}layer 0 head 0 row 0: frame 10 not in 1…1`,
+    )
+    refuse(
+      ({ header }) => void (header.nextPosition = 14),
+      `${invariant}layer 0 head 0 row 2: position 14 ≥ nextPosition 14`,
+    )
   })
 })
 

@@ -1,0 +1,403 @@
+/**
+ * @module Quantizing and dequantizing one layer in the KIVI layout of `kivi.ts` (groups, parts and
+ * the float16/float32 choice for statistics and residual are described there). Plain loops over
+ * typed arrays: one pass for each group's extremes, one for the codes; a key block's levels are
+ * built once for all its channels.
+ * @see KIVI, Liu et al., arXiv:2402.02750
+ */
+import { halfBitsDirected, halfBitsOf, halfValue, roundToHalfInPlace } from './float16.ts'
+import {
+  kiviPartDims,
+  KIVI_PARTS,
+  type KiviLayerCounts,
+  type KiviLayerParts,
+  type KiviPart,
+  type KiviPrecision,
+  type LayerGeometry,
+  type PackedKiviLayer,
+} from './kivi.ts'
+import { levelOf, levelScale, nearestCode } from './minmax-quant.ts'
+import type { LayerMemory } from './types.ts'
+
+/** Preferred precisions (`KiviSettings`); a layer falls back to float32 where its data needs it. */
+export interface KiviPrecisions {
+  statsDtype: KiviPrecision
+  residualDtype: KiviPrecision
+}
+
+const FLOAT32: KiviPrecisions = { statsDtype: 'float32', residualDtype: 'float32' }
+
+function emptyParts(dims: Record<KiviPart, number[]>): KiviLayerParts {
+  const parts = {} as Record<KiviPart, Uint8Array | Float32Array>
+  for (const part of KIVI_PARTS) {
+    const size = dims[part].reduce((a, b) => a * b, 1)
+    parts[part] = part.endsWith('.codes') ? new Uint8Array(size) : new Float32Array(size)
+  }
+  return parts as KiviLayerParts
+}
+
+/**
+ * Fill the statistics parts with each group's extremes: keys per (block, channel), values per
+ * (quantized row, channel group), in the layout's order.
+ * @param rows, blocks from `quantizedRows`
+ */
+function groupExtremes(
+  layer: Pick<LayerMemory, 'keys' | 'values'>,
+  headDim: number,
+  width: number,
+  rows: Int32Array,
+  blocks: Int32Array,
+  parts: KiviLayerParts,
+): void {
+  const { keys, values } = layer
+  const kMin = parts['keys.min']
+  const kMax = parts['keys.max']
+  const vMin = parts['values.min']
+  const vMax = parts['values.max']
+  const groups = Math.ceil(headDim / width)
+  for (let q = 0; q < rows.length; q++) {
+    const src = rows[q] * headDim
+    const stat = blocks[q] * headDim
+    if (q === 0 || blocks[q] !== blocks[q - 1]) {
+      for (let c = 0; c < headDim; c++) kMin[stat + c] = kMax[stat + c] = keys[src + c]
+    } else {
+      for (let c = 0; c < headDim; c++) {
+        const x = keys[src + c]
+        if (x < kMin[stat + c]) kMin[stat + c] = x
+        if (x > kMax[stat + c]) kMax[stat + c] = x
+      }
+    }
+    for (let j = 0; j < groups; j++) {
+      const end = src + Math.min(headDim, (j + 1) * width)
+      let lo = values[src + j * width]
+      let hi = lo
+      for (let i = src + j * width + 1; i < end; i++) {
+        const x = values[i]
+        if (x < lo) lo = x
+        if (x > hi) hi = x
+      }
+      vMin[q * groups + j] = lo
+      vMax[q * groups + j] = hi
+    }
+  }
+}
+
+/**
+ * float16 statistics of every group (`kivi.ts` module note), or false when some group does not
+ * allow them. Writes them to `min`/`max` only when all do.
+ * @param min, max Float32Array of the groups' extremes (finite)
+ */
+function halfStatistics(min: Float32Array, max: Float32Array, levels: number): boolean {
+  const lows = new Float32Array(min.length)
+  const highs = new Float32Array(min.length)
+  for (let i = 0; i < min.length; i++) {
+    const [lo, hi] = [min[i], max[i]]
+    if (lo === hi) {
+      const bits = halfBitsOf(lo)
+      if ((bits & 0x7c00) === 0x7c00) return false
+      lows[i] = highs[i] = halfValue(bits === 0x8000 ? 0 : bits)
+      continue
+    }
+    const [low, high] = [
+      halfValue(halfBitsDirected(lo, true)),
+      halfValue(halfBitsDirected(hi, false)),
+    ]
+    if (low - low !== 0 || high - high !== 0) return false // beyond ±65504
+    const scale = levelScale(low, high, levels)
+    if (nearestCode(lo, low, high, scale, levels) !== 0) return false
+    if (nearestCode(hi, low, high, scale, levels) !== levels) return false
+    lows[i] = low
+    highs[i] = high
+  }
+  min.set(lows)
+  max.set(highs)
+  return true
+}
+
+/** float32 statistics as stored: −0 becomes +0 (so equal values have one encoding). */
+function canonicalize(stats: Float32Array): void {
+  for (let i = 0; i < stats.length; i++) stats[i] += 0 // −0 + 0 = +0
+}
+
+/** The quantized rows of a layer, in stored order: each one's row in `[kvHeads, tokens]` and the
+ * index of its key block (per head, runs of equal `⌊position / G⌋`, numbered across heads). */
+function quantizedRows(
+  positions: Int32Array,
+  { kvHeads, tokens }: LayerGeometry,
+  counts: KiviLayerCounts,
+  groupSize: number,
+): { rows: Int32Array; blocks: Int32Array } {
+  const total = counts.quantizedTokens.reduce((a, b) => a + b, 0)
+  const rows = new Int32Array(total)
+  const blocks = new Int32Array(total)
+  let at = 0
+  let block = -1
+  for (let h = 0; h < kvHeads; h++) {
+    let current = NaN
+    for (let r = 0; r < counts.quantizedTokens[h]; r++, at++) {
+      const b = Math.floor(positions[h * tokens + r] / groupSize)
+      if (b !== current) (block++, (current = b))
+      rows[at] = h * tokens + r
+      blocks[at] = block
+    }
+  }
+  return { rows, blocks }
+}
+
+/**
+ * Per group: the level spacing (`levelScale` of its stored statistics), its inverse, and how close
+ * to a midpoint between levels (in units of the spacing s) a value may fall and still take the
+ * rounded guess without the exact search. A level strays from min + q·s by its float32 rounding,
+ * ≤ ½ ulp(v) ≤ |v|·2^−24 + 2^−150 with |v| ≤ 2·max(|min|, |max|), or (the top level, `max`) by
+ * L·(s − (max − min)/L) ≤ 15·(s·2^−23 + 2^−149) since s is rounded up; the margin is twice the
+ * larger over s, (magnitude·2^−20 + 2^−144)/s + 2^−18, plus 2^−30 for the guess's own rounding.
+ * Subnormal spacings get margins ≥ ½: always the search. 2 (always search) for a zero spacing.
+ */
+function levelGeometry(min: Float32Array, max: Float32Array, levels: number) {
+  const scales = new Float64Array(min.length)
+  const inverses = new Float64Array(min.length)
+  const margins = new Float64Array(min.length)
+  for (let i = 0; i < min.length; i++) {
+    const scale = levelScale(min[i], max[i], levels)
+    const magnitude = Math.max(Math.abs(min[i]), Math.abs(max[i]))
+    scales[i] = scale
+    inverses[i] = scale > 0 ? 1 / scale : 0
+    margins[i] = scale > 0 ? (magnitude * 2 ** -20 + 2 ** -144) / scale + 2 ** -18 + 2 ** -30 : 2
+  }
+  return { scales, inverses, margins }
+}
+
+/**
+ * Codes of one part, packed in order, and, when `restored` is given, the dequantized values.
+ * Code = `nearestCode` (the nearest level, ties up, lowest code among equal levels): the guess
+ * ⌊(x − min)/scale + ½⌋ whenever x is farther than the group's margin from a midpoint, where the
+ * levels' float32 rounding cannot change the answer; else the exact search. Groups: keys
+ * (`blocks` given) one per (block, channel); values one per (row, run of `width` channels).
+ */
+function encodePart(
+  data: Float32Array,
+  min: Float32Array,
+  max: Float32Array,
+  codes: Uint8Array,
+  rows: Int32Array,
+  blocks: Int32Array | undefined,
+  headDim: number,
+  width: number,
+  bits: number,
+  restored: Float32Array | undefined,
+): void {
+  const levels = (1 << bits) - 1
+  const { scales, inverses, margins } = levelGeometry(min, max, levels)
+  const groups = Math.ceil(headDim / width)
+  let byte = 0
+  let packed = 0
+  let filled = 0
+  for (let q = 0; q < rows.length; q++) {
+    const src = rows[q] * headDim
+    const base = blocks ? blocks[q] * headDim : q * groups
+    for (let c = 0; c < headDim; c++) {
+      const stat = blocks ? base + c : base + ((c / width) | 0)
+      const lo = min[stat]
+      const x = data[src + c]
+      const t = (x - lo) * inverses[stat] + 0.5
+      const guess = t >= levels ? levels : t | 0 // x ≥ lo, so t ≥ 0.5 (0.5 for a zero spacing)
+      const fraction = t - guess
+      const margin = margins[stat]
+      const code =
+        fraction > margin && fraction < 1 - margin
+          ? guess
+          : nearestCode(x, lo, max[stat], scales[stat], levels)
+      packed |= code << filled
+      filled += bits
+      if (filled === 8) {
+        codes[byte++] = packed
+        packed = filled = 0
+      }
+      if (restored) restored[src + c] = levelOf(lo, max[stat], scales[stat], code, levels)
+    }
+  }
+  if (filled > 0) codes[byte] = packed
+}
+
+/** The dequantized values of one part (the inverse of `encodePart`), written into `out`. */
+function decodePart(
+  out: Float32Array,
+  min: Float32Array,
+  max: Float32Array,
+  codes: Uint8Array,
+  rows: Int32Array,
+  blocks: Int32Array | undefined,
+  headDim: number,
+  width: number,
+  bits: number,
+): void {
+  const levels = (1 << bits) - 1
+  const scales = new Float64Array(min.length)
+  for (let i = 0; i < min.length; i++) scales[i] = levelScale(min[i], max[i], levels)
+  const groups = Math.ceil(headDim / width)
+  let bit = 0
+  for (let q = 0; q < rows.length; q++) {
+    const dst = rows[q] * headDim
+    const base = blocks ? blocks[q] * headDim : q * groups
+    for (let c = 0; c < headDim; c++, bit += bits) {
+      const stat = blocks ? base + c : base + ((c / width) | 0)
+      const code = (codes[bit >>> 3] >>> (bit & 7)) & levels
+      out[dst + c] = levelOf(min[stat], max[stat], scales[stat], code, levels)
+    }
+  }
+}
+
+/**
+ * Copy the non-quantized rows of `data` `[kvHeads, tokens, headDim]` to `residual` (or back, with
+ * `toResidual` false).
+ */
+function moveResidual(
+  data: Float32Array,
+  residual: Float32Array,
+  { kvHeads, tokens, headDim }: LayerGeometry,
+  counts: KiviLayerCounts,
+  toResidual: boolean,
+): void {
+  let at = 0
+  for (let h = 0; h < kvHeads; h++) {
+    const from = (h * tokens + counts.quantizedTokens[h]) * headDim
+    const to = (h + 1) * tokens * headDim
+    if (toResidual) residual.set(data.subarray(from, to), at)
+    else data.set(residual.subarray(at, at + to - from), from)
+    at += to - from
+  }
+}
+
+/** Round residual rows to float16 in place when every value of both fits; true if it did. */
+function halfResidual(keys: Float32Array, values: Float32Array): boolean {
+  const fits = (part: Float32Array) => {
+    const bits = new Uint32Array(part.buffer, part.byteOffset, part.length)
+    for (let i = 0; i < bits.length; i++) if ((bits[i] & 0x7fffffff) >= 0x477ff000) return false
+    return true
+  }
+  if (!fits(keys) || !fits(values)) return false
+  return roundToHalfInPlace(keys) && roundToHalfInPlace(values)
+}
+
+/**
+ * Quantize one layer's keys and values, optionally returning what `dequantizeLayer` gives for it
+ * (computed in the same pass, bit-identical).
+ * @param layer keys/values Float32Array `[kvHeads, tokens, headDim]` (finite), positions
+ *   Int32Array `[kvHeads, tokens]` (strictly increasing per head)
+ * @param counts from `kiviLayerCounts(layer.positions, …)`
+ * @param bits 2 or 4
+ * @param precisions preferred statistics/residual precision (default float32 for both, the
+ *   version 1 layout)
+ * @param restore also return the dequantized keys and values
+ * @returns the packed layer (parts with dims from `kiviPartDims`, the precisions chosen) and,
+ *   with `restore`, keys and values Float32Array `[kvHeads, tokens, headDim]`
+ */
+export function quantizeLayer(
+  layer: Pick<LayerMemory, 'keys' | 'values' | 'positions'>,
+  geometry: LayerGeometry,
+  counts: KiviLayerCounts,
+  bits: number,
+  groupSize: number,
+  precisions: KiviPrecisions = FLOAT32,
+  restore = false,
+): PackedKiviLayer & { keys?: Float32Array; values?: Float32Array } {
+  const parts = emptyParts(kiviPartDims(geometry, counts, bits, groupSize))
+  const levels = (1 << bits) - 1
+  const { rows, blocks } = quantizedRows(layer.positions, geometry, counts, groupSize)
+  const width = Math.min(groupSize, geometry.headDim)
+  groupExtremes(layer, geometry.headDim, width, rows, blocks, parts)
+  let statsDtype: KiviPrecision = 'float32'
+  if (
+    precisions.statsDtype === 'float16' &&
+    halfStatistics(parts['keys.min'], parts['keys.max'], levels) &&
+    halfStatistics(parts['values.min'], parts['values.max'], levels)
+  ) {
+    statsDtype = 'float16'
+  } else {
+    if (precisions.statsDtype === 'float16')
+      groupExtremes(layer, geometry.headDim, width, rows, blocks, parts)
+    for (const part of ['keys.min', 'keys.max', 'values.min', 'values.max'] as const)
+      canonicalize(parts[part])
+  }
+  moveResidual(layer.keys, parts['keys.residual'], geometry, counts, true)
+  moveResidual(layer.values, parts['values.residual'], geometry, counts, true)
+  const residualDtype: KiviPrecision =
+    precisions.residualDtype === 'float16' &&
+    halfResidual(parts['keys.residual'], parts['values.residual'])
+      ? 'float16'
+      : 'float32'
+  const size = layer.keys.length
+  const out = restore ? { keys: new Float32Array(size), values: new Float32Array(size) } : undefined
+  for (const part of ['keys', 'values'] as const) {
+    const [min, max, codes] = [parts[`${part}.min`], parts[`${part}.max`], parts[`${part}.codes`]]
+    const keyBlocks = part === 'keys' ? blocks : undefined
+    const restored = out?.[part]
+    encodePart(
+      layer[part],
+      min,
+      max,
+      codes,
+      rows,
+      keyBlocks,
+      geometry.headDim,
+      width,
+      bits,
+      restored,
+    )
+  }
+  if (!out) return { parts, statsDtype, residualDtype }
+  moveResidual(out.keys, parts['keys.residual'], geometry, counts, false)
+  moveResidual(out.values, parts['values.residual'], geometry, counts, false)
+  return { parts, statsDtype, residualDtype, keys: out.keys, values: out.values }
+}
+
+/**
+ * Rebuild one layer's keys and values from its parts (the inverse of `quantizeLayer`, up to the
+ * quantization error; residual rows as stored).
+ * @param parts as `quantizeLayer` returns them or as read from a blob (dims already checked,
+ *   statistics finite with min ≤ max; float16 parts widened to float32)
+ * @param positions Int32Array `[kvHeads, tokens]` whose counts are `counts`
+ * @returns keys, values Float32Array `[kvHeads, tokens, headDim]`
+ */
+export function dequantizeLayer(
+  parts: KiviLayerParts,
+  positions: Int32Array,
+  geometry: LayerGeometry,
+  counts: KiviLayerCounts,
+  bits: number,
+  groupSize: number,
+): { keys: Float32Array; values: Float32Array } {
+  const { kvHeads, tokens, headDim } = geometry
+  const out = {
+    keys: new Float32Array(kvHeads * tokens * headDim),
+    values: new Float32Array(kvHeads * tokens * headDim),
+  }
+  const { rows, blocks } = quantizedRows(positions, geometry, counts, groupSize)
+  const width = Math.min(groupSize, headDim)
+  for (const part of ['keys', 'values'] as const) {
+    decodePart(
+      out[part],
+      parts[`${part}.min`],
+      parts[`${part}.max`],
+      parts[`${part}.codes`],
+      rows,
+      part === 'keys' ? blocks : undefined,
+      headDim,
+      width,
+      bits,
+    )
+    moveResidual(out[part], parts[`${part}.residual`], geometry, counts, false)
+  }
+  return out
+}
+
+/**
+ * Index of the first statistic that is not finite or has min > max, or −1.
+ * @param min, max Float32Array of equal length
+ */
+export function badStatistic(min: Float32Array, max: Float32Array): number {
+  for (let i = 0; i < min.length; i++) {
+    if (!(min[i] <= max[i]) || min[i] - min[i] !== 0 || max[i] - max[i] !== 0) return i
+  }
+  return -1
+}
