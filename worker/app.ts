@@ -23,6 +23,7 @@ import { registerLifecycleRoutes } from './lifecycle-routes.ts'
 import { sessionTtlSeconds } from './lifecycle.ts'
 import { registerWebSocketRoute } from './ws.ts'
 import { checkBackend } from './gpu-forward.ts'
+import { registerViewLink, registerViewPage } from './view-routes.ts'
 
 export const MEMORY_TYPE = 'application/x-stepkv-memory'
 const SESSION_ID = /^s_[0-9a-f]{32}$/
@@ -70,6 +71,10 @@ app.get('/healthz', (c) => c.json({ ok: true, service: 'stepkv' }))
 
 /** `GET /openapi.json`: the OpenAPI 3.1 document from the same zod schemas (no auth; `openapi.ts`). */
 serveOpenApi(app)
+
+/** `GET /v1/sessions/:id/view?token=…`: the memory inspector page; its signed token replaces the
+ * bearer key, so it is registered before the bearer middleware (`view-routes.ts`). */
+registerViewPage(app, stubFor)
 
 app.use('/v1/*', bearerAuth)
 
@@ -192,6 +197,9 @@ registerLifecycleRoutes(app, { stubFor, quotaFor, reply, limit, limitsOf: (c) =>
 
 /** `GET /v1/sessions/:id/ws`: msgpack step frames over a WebSocket to the session's object (`ws.ts`). */
 registerWebSocketRoute(app, stubFor)
+
+/** `POST /v1/sessions/:id/view-link`: a short-lived signed URL of the inspector page (`view-routes.ts`). */
+registerViewLink(app, stubFor)
 
 /** A step reply for JSON: `logits.data` (raw float32 bytes in msgpack) becomes a number array. */
 function toJson(reply: Record<string, unknown>): Record<string, unknown> {

@@ -24,6 +24,7 @@ import { forwardAndSave, type FallbackInfo } from './gpu-forward.ts'
 import { checkSnapshotRoom, defaultSnapshotName, idleTtlMs, nextAlarm, reconfiguredMemory } from './lifecycle.ts'
 import { SnapshotStore, type SnapshotMeta } from './snapshots.ts'
 import { acceptSocket, answerFrame } from './ws.ts'
+import { ViewHistory, type ViewStep } from './view-history.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -186,7 +187,18 @@ export class SessionObject extends DurableObject<Env> {
     const packed = packReply(reply)
     this.store.save({ seq: request.seq, memory: blob, reply: packed })
     this.hot = { memory: kept, bytes: blob.byteLength }
+    new ViewHistory(this.ctx.storage).record(kept, request.seq, outcome.prefixTokens) // the inspector page's history (view.ts)
     return { reply: packed, replayed: false, prefixTokens: outcome.prefixTokens, memoryTokens: kept.tokens, memoryBytes: blob.byteLength, timings }
+  }
+
+  /** What the inspector page (`view.ts`) draws: the configuration, seq, unsigned memory blob and
+   * the per-step statistics up to the current seq (`view-history.ts`). Read-only. */
+  async viewState(tenant: string): Promise<Result<{ config: SessionConfig; seq: number; blob: Uint8Array; history: ViewStep[] }>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      const seq = this.store.seq()
+      return { config, seq, blob: this.store.memory()!, history: new ViewHistory(this.ctx.storage).list(seq) }
+    })
   }
 
   /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant) and

@@ -1,0 +1,148 @@
+/**
+ * The memory inspector page in workerd: a view link from `POST …/view-link`, the page it opens
+ * (HTML, security headers), its heat-map cells against the exported memory decoded independently
+ * (a frame's patch = position − the frame's first prefix position, taken from the step replies'
+ * `nextPosition`), and the refusals: forged, expired, other session's tokens (403), other tenant
+ * (404), bad body (400).
+ */
+import { env } from 'cloudflare:test'
+import { exports } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { decodeMemory } from '../../memory/codec.ts'
+import { verifyMemory } from '../../memory/signing.ts'
+import { KIND_MASK, TokenKind, type SessionMemory } from '../../memory/types.ts'
+import { api, DEV_KEY, OTHER_KEY } from '../../sim/client.ts'
+import { GuiEnv } from '../../sim/gui/index.ts'
+import { signViewToken } from '../../worker/view-link.ts'
+import { keyOf } from './signing-tools.ts'
+
+const fetcher = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init))
+const client = api(fetcher)
+const other = api(fetcher, 'http://stepkv.test', OTHER_KEY)
+
+async function viewLink(id: string, body?: unknown, key = DEV_KEY) {
+  const r = await fetcher(`http://stepkv.test/v1/sessions/${id}/view-link`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  return { status: r.status, data: (await r.json()) as any }
+}
+
+/** Cells `[frame, layer, patch, heads]` of the page's heat maps. */
+export function cellsOf(html: string): number[][] {
+  const re = /<rect class="patch" data-frame="(\d+)" data-camera="[^"]*" data-layer="(\d+)" data-patch="(\d+)" data-heads="(\d+)"/g
+  return [...html.matchAll(re)].map((m) => m.slice(1, 5).map(Number))
+}
+
+/** The same cells from a decoded memory: for each of `frames`, each layer and patch, the heads
+ * keeping a visual token at position `starts[frame] + patch`. */
+export function expectedCells(mem: SessionMemory, frames: number[], starts: Map<number, number>, patches = 48): number[][] {
+  const out: number[][] = []
+  for (const f of frames)
+    mem.layers.forEach((layer, l) => {
+      const heads = new Array(patches).fill(0)
+      for (let i = 0; i < layer.frames.length; i++)
+        if (layer.frames[i] === f && (layer.kinds[i] & KIND_MASK) === TokenKind.visual) heads[layer.positions[i] - starts.get(f)!]++
+      heads.forEach((n, p) => out.push([f, l, p, n]))
+    })
+  return out
+}
+
+/** A gui-carried session under GUI-KV with a small budget (evicts visual tokens), `steps` steps. */
+async function guiSession(steps: number) {
+  const id = (await client.createSession({ model: 'gui-carried', policy: { name: 'guikv', params: { budgetTokens: 96 } } })).data.id as string
+  const gui = new GuiEnv()
+  let obs = gui.reset('code-entry', 3)
+  const starts = new Map<number, number>()
+  let next = 0
+  for (let seq = 1; seq <= steps; seq++) {
+    starts.set(seq, next)
+    const r = await client.step(id, seq, { image: obs.png(), instruction: obs.instruction }, undefined, true)
+    expect(r.status, JSON.stringify(r.data)).toBe(200)
+    next = r.data.memory.nextPosition
+    if (!gui.done) obs = gui.step(r.data.action)
+  }
+  return { id, starts }
+}
+
+async function exported(id: string): Promise<SessionMemory> {
+  const blob = (await client.exportMemory(id)).data as Uint8Array
+  await verifyMemory(blob, await keyOf('dev'), 'dev')
+  return decodeMemory(blob, undefined, { hmacVerified: true }).memory
+}
+
+describe('memory inspector page', () => {
+  it('a view link opens the page; its heat-map cells are the memory’s kept visual tokens', async () => {
+    const { id, starts } = await guiSession(4)
+    const link = await viewLink(id)
+    expect(link.status, JSON.stringify(link.data)).toBe(201)
+    expect(link.data.ttlSeconds).toBe(600)
+    expect(link.data.url).toBe(`http://stepkv.test/v1/sessions/${id}/view?token=${link.data.token}`)
+    expect(Date.parse(link.data.expiresAt) - Date.now()).toBeGreaterThan(590_000)
+    const page = await fetcher(link.data.url)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(page.headers.get('cache-control')).toBe('no-store')
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'")
+    const html = await page.text()
+    expect(html).toContain('<svg id="layers-over-steps"')
+    expect(html.match(/class="layer-line"/g)).toHaveLength(4)
+    expect(html).not.toContain('<script')
+    const mem = await exported(id)
+    const frames = [4, 3, 2, 1] // all four frames keep some visual token at this budget (checked below)
+    const cells = cellsOf(html)
+    expect(cells).toHaveLength(4 * 4 * 48)
+    expect(cells).toEqual(expectedCells(mem, frames, starts))
+    // Eviction happened: some patch is gone from some layer, and some is kept.
+    expect(cells.some((c) => c[3] === 0)).toBe(true)
+    expect(cells.some((c) => c[3] > 0)).toBe(true)
+    // The per-frame table matches the memory: rows per head per frame and layer.
+    const row = html.match(/<tr data-frame="4">(.*?)<\/tr>/)![1]
+    const perHead = mem.layers.map((layer) => layer.frames.filter((f) => f === 4).length / mem.kvHeads)
+    expect([...row.matchAll(/<td>([\d.]+)<\/td>/g)].slice(1).map((m) => Number(m[1]))).toEqual(perHead.map((n) => +n.toFixed(2)))
+  })
+
+  it('a text session gets the charts without heat maps', async () => {
+    const id = (await client.createSession({ model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 24 } } })).data.id
+    for (let seq = 1; seq <= 3; seq++) expect((await client.step(id, seq, { text: `screen ${seq}: the quick brown fox` })).status).toBe(200)
+    const html = await (await fetcher((await viewLink(id, { ttlSeconds: 60 })).data.url)).text()
+    expect(html).toContain('id="frames-over-steps"')
+    expect(html.match(/class="frame-cell" data-step="3"/g)!.length).toBeGreaterThan(0)
+    expect(cellsOf(html)).toEqual([])
+    expect(html).toContain('<dd id="tokens">28</dd>')
+  })
+
+  it('refuses forged, expired and other sessions’ tokens (403), other tenants (404), bad bodies (400)', async () => {
+    const { id } = await guiSession(1)
+    const { token } = (await viewLink(id)).data as { token: string }
+    const view = async (t: string | undefined, sid = id) => {
+      const r = await fetcher(`http://stepkv.test/v1/sessions/${sid}/view${t === undefined ? '' : `?token=${encodeURIComponent(t)}`}`)
+      return { status: r.status, type: r.headers.get('content-type'), data: (await r.json()) as any }
+    }
+    const [payload, tag] = token.split('.')
+    const flipped = `${payload}.${tag[0] === 'A' ? 'B' : 'A'}${tag.slice(1)}`
+    for (const bad of [undefined, '', 'x', flipped, `${payload}.${tag}.x`, `${btoa('{"t":"dev","s":"' + id + '","e":9999999999}')}.${tag}`]) {
+      const r = await view(bad)
+      expect([r.status, r.data.code, r.type]).toEqual([403, 'view_link_invalid', 'application/problem+json'])
+    }
+    const now = Math.floor(Date.now() / 1000)
+    const expired = await view(await signViewToken(env, { tenant: 'dev', session: id, expiresAt: now - 1 }))
+    expect([expired.status, expired.data.code]).toEqual([403, 'view_link_expired'])
+    const tooLong = await view(await signViewToken(env, { tenant: 'dev', session: id, expiresAt: now + 3600 }))
+    expect([tooLong.status, tooLong.data.code]).toEqual([403, 'view_link_invalid'])
+    const second = (await guiSession(1)).id
+    expect((await view(token, second)).status).toBe(403) // another session's token
+    // Another tenant: no link for dev's session, and its own valid token does not reach it.
+    expect((await viewLink(id, undefined, OTHER_KEY)).status).toBe(404)
+    const foreign = await view(await signViewToken(env, { tenant: 'other', session: id, expiresAt: now + 60 }))
+    expect([foreign.status, foreign.data.code]).toEqual([404, 'unknown_session'])
+    expect((await other.info(id)).status).toBe(404)
+    for (const body of [{ ttlSeconds: 601 }, { ttlSeconds: 0 }, { ttlSeconds: 1.5 }, { extra: 1 }]) {
+      const r = await viewLink(id, body)
+      expect([r.status, r.data.code]).toEqual([400, 'invalid_request'])
+    }
+    // No bearer key on the link route: 401.
+    expect((await fetcher(`http://stepkv.test/v1/sessions/${id}/view-link`, { method: 'POST' })).status).toBe(401)
+  })
+})
