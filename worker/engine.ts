@@ -120,6 +120,7 @@ const now = () => performance.now()
  *   StepkvError `too_many_tokens` (413) for a prefix over `limits.maxPrefixTokens`
  * @throws NumericError when the model produced NaN/Inf (nothing may be stored)
  * @throws FeedError if a feed disagrees with the manifest (a bug: inputs are checked before)
+ * @param onStage called between inference and the policy update (fault tests, `faults.ts`)
  */
 export async function runStep(
   runtime: ModelRuntime,
@@ -128,6 +129,7 @@ export async function runStep(
   request: StepRequest,
   limits: EngineLimits,
   adapter: Adapter = textAdapter(runtime.manifest.vocabSize, limits.maxPrefixTokens),
+  onStage?: (stage: 'infer-policy') => void,
 ): Promise<StepOutcome> {
   const m = runtime.manifest
   const tempo = policy.memory === 'tempo'
@@ -173,6 +175,7 @@ export async function runStep(
   assertFinite(logits, 'logits')
   const action = adapter.decode(logits.data.subarray(logits.data.length - m.vocabSize))
   const t3 = now()
+  onStage?.('infer-policy')
   const info: StepInfo = {
     seq: request.seq,
     prefixTokens: S,

@@ -48,6 +48,8 @@ export interface Env {
   GPU_HOST_SECRET?: string
   GPU_FALLBACK?: string
   GPU_HOST_TIMEOUT_MS?: string
+  /** "1" enables test-only hooks (`faults.ts`); set in `.dev.vars` (local), never in production. */
+  STEPKV_TEST_HOOKS?: string
 }
 
 /** Hono's Env for the app. */

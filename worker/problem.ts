@@ -61,8 +61,21 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 }
 
-/** The problem body of an error (StepkvError → its code and details; anything else → internal). */
+/** Whether `e` is the error a Durable Object call throws when the object was reset mid-call
+ * (`ctx.abort()`, an exceeded limit, a code update): workerd marks it `durableObjectReset`. The
+ * call's writes were not committed unless they were durable before the reset, so it is safe to retry. */
+export function isObjectReset(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { durableObjectReset?: unknown }).durableObjectReset === true
+}
+
+/** The problem body of an error (StepkvError → its code and details; a Durable Object reset → 503
+ * `session_reset` with Retry-After; anything else → internal). */
 export function problemOf(e: unknown, requestId?: string): Problem {
+  if (isObjectReset(e))
+    return problemOf(
+      new StepkvError('session_reset', 503, "the session's Durable Object was reset during the request; retry it (a step with the same seq: the stored reply is replayed if the step completed)", { retryAfterSeconds: 1 }),
+      requestId,
+    )
   if (e instanceof StepkvError)
     return {
       type: `https://stepkv.dev/problems/${e.code}`,

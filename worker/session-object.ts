@@ -25,6 +25,7 @@ import { checkSnapshotRoom, defaultSnapshotName, idleTtlMs, nextAlarm, reconfigu
 import { SnapshotStore, type SnapshotMeta } from './snapshots.ts'
 import { acceptSocket, answerFrame } from './ws.ts'
 import { ViewHistory, type ViewStep } from './view-history.ts'
+import { faultPoint, type StepStage } from './faults.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -143,14 +144,17 @@ export class SessionObject extends DurableObject<Env> {
       }
       fallback = f.fallback
     }
+    this.fault('before-load')
     const t0 = performance.now()
     const current = this.load(config)
     const loadMs = performance.now() - t0
+    this.fault('load-infer')
     const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
     const runtime = runtimeOf(config.model)
     const limits = engineLimitsOf(this.env, stepLimits)
     const adapter = adapterOf(config.model, limits.maxPrefixTokens)
-    const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter)
+    const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter, (stage) => this.fault(stage))
+    this.fault('policy-persist')
     const t1 = performance.now()
     // The next step runs on what a reload would give (float16/KIVI round trip), so a hot session
     // and one reloaded after eviction never differ.
@@ -185,9 +189,11 @@ export class SessionObject extends DurableObject<Env> {
       }),
     }
     const packed = packReply(reply)
-    this.store.save({ seq: request.seq, memory: blob, reply: packed })
+    this.store.save({ seq: request.seq, memory: blob, reply: packed }, () => this.fault('mid-persist'))
     this.hot = { memory: kept, bytes: blob.byteLength }
     new ViewHistory(this.ctx.storage).record(kept, request.seq, outcome.prefixTokens) // the inspector page's history (view.ts)
+    const pending = this.fault('persist-reply')
+    if (pending) await pending
     return { reply: packed, replayed: false, prefixTokens: outcome.prefixTokens, memoryTokens: kept.tokens, memoryBytes: blob.byteLength, timings }
   }
 
@@ -471,6 +477,11 @@ export class SessionObject extends DurableObject<Env> {
     const blob = meta && snapshots.blob(name)
     if (!meta || !blob) throw unknownSnapshot(name)
     return { meta, blob }
+  }
+
+  /** A stage boundary of a step: test-only fault injection (`faults.ts`), inert in production. */
+  private fault(stage: StepStage): void | Promise<void> {
+    return faultPoint(this, this.env, stage)
   }
 
   private load(config: SessionConfig): { memory: SessionMemory; bytes: number } {

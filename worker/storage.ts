@@ -111,11 +111,13 @@ export class SessionStore {
     })
   }
 
-  /** Replaces seq, memory and reply and advances the generation, in one transaction. */
-  save(state: SessionState): void {
+  /** Replaces seq, memory and reply and advances the generation, in one transaction.
+   * @param midWrite called inside the transaction after the memory chunks, before seq and reply
+   *   (fault tests, `faults.ts`) */
+  save(state: SessionState, midWrite?: () => void): void {
     this.storage.transactionSync(() => {
       this.put('generation', new TextEncoder().encode(String(this.generation() + 1)))
-      this.writeState(state)
+      this.writeState(state, midWrite)
     })
   }
 
@@ -137,16 +139,17 @@ export class SessionStore {
     })
   }
 
-  private writeState({ seq, memory, reply }: SessionState): void {
-    this.put('seq', new TextEncoder().encode(String(seq)))
-    this.storage.sql.exec(`DELETE FROM meta WHERE k = 'durableSeq'`) // the memory written is of step seq
-    if (reply) this.put('reply', reply)
-    else this.storage.sql.exec(`DELETE FROM meta WHERE k = 'reply'`)
+  private writeState({ seq, memory, reply }: SessionState, midWrite?: () => void): void {
     this.storage.sql.exec(`DELETE FROM memory_chunks`)
     for (let i = 0, idx = 0; i < memory.byteLength; i += CHUNK_BYTES, idx++) {
       const chunk = memory.subarray(i, Math.min(i + CHUNK_BYTES, memory.byteLength))
       this.storage.sql.exec(`INSERT INTO memory_chunks (idx, data) VALUES (?, ?)`, idx, toBuffer(chunk))
     }
+    midWrite?.()
+    this.put('seq', new TextEncoder().encode(String(seq)))
+    this.storage.sql.exec(`DELETE FROM meta WHERE k = 'durableSeq'`) // the memory written is of step seq
+    if (reply) this.put('reply', reply)
+    else this.storage.sql.exec(`DELETE FROM meta WHERE k = 'reply'`)
   }
 
   private put(k: string, v: Uint8Array): void {
