@@ -91,21 +91,25 @@ function halfStatistics(min: Float32Array, max: Float32Array, levels: number): b
   const lows = new Float32Array(min.length)
   const highs = new Float32Array(min.length)
   for (let i = 0; i < min.length; i++) {
-    const [lo, hi] = [min[i], max[i]]
+    const lo = min[i]
+    const hi = max[i]
     if (lo === hi) {
       const bits = halfBitsOf(lo)
       if ((bits & 0x7c00) === 0x7c00) return false
       lows[i] = highs[i] = halfValue(bits === 0x8000 ? 0 : bits)
       continue
     }
-    const [low, high] = [
-      halfValue(halfBitsDirected(lo, true)),
-      halfValue(halfBitsDirected(hi, false)),
-    ]
+    const low = halfValue(halfBitsDirected(lo, true))
+    const high = halfValue(halfBitsDirected(hi, false))
     if (low - low !== 0 || high - high !== 0) return false // beyond ±65504
     const scale = levelScale(low, high, levels)
-    if (nearestCode(lo, low, high, scale, levels) !== 0) return false
-    if (nearestCode(hi, low, high, scale, levels) !== levels) return false
+    // lo must take code 0 and hi code `levels` (the guess settles it unless near a midpoint).
+    const margin = marginOf(low, high, scale)
+    const fromLow = (lo - low) / scale + 0.5
+    const fromHigh = (hi - low) / scale + 0.5
+    if (!(fromLow < 1 - margin) && nearestCode(lo, low, high, scale, levels) !== 0) return false
+    if (!(fromHigh > levels + margin) && nearestCode(hi, low, high, scale, levels) !== levels)
+      return false
     lows[i] = low
     highs[i] = high
   }
@@ -159,28 +163,88 @@ function levelGeometry(min: Float32Array, max: Float32Array, levels: number) {
   const margins = new Float64Array(min.length)
   for (let i = 0; i < min.length; i++) {
     const scale = levelScale(min[i], max[i], levels)
-    const magnitude = Math.max(Math.abs(min[i]), Math.abs(max[i]))
     scales[i] = scale
     inverses[i] = scale > 0 ? 1 / scale : 0
-    margins[i] = scale > 0 ? (magnitude * 2 ** -20 + 2 ** -144) / scale + 2 ** -18 + 2 ** -30 : 2
+    margins[i] = marginOf(min[i], max[i], scale)
   }
   return { scales, inverses, margins }
 }
 
+/** The margin of one group (`levelGeometry`). */
+function marginOf(min: number, max: number, scale: number): number {
+  const magnitude = Math.max(Math.abs(min), Math.abs(max))
+  return scale > 0 ? (magnitude * 2 ** -20 + 2 ** -144) / scale + 2 ** -18 + 2 ** -30 : 2
+}
+
 /**
- * Codes of one part, packed in order, and, when `restored` is given, the dequantized values.
- * Code = `nearestCode` (the nearest level, ties up, lowest code among equal levels): the guess
- * ⌊(x − min)/scale + ½⌋ whenever x is farther than the group's margin from a midpoint, where the
- * levels' float32 rounding cannot change the answer; else the exact search. Groups: keys
- * (`blocks` given) one per (block, channel); values one per (row, run of `width` channels).
+ * The code of `x` in a group: `nearestCode` (the nearest level, ties up, lowest code among equal
+ * levels). The guess ⌊(x − min)/scale + ½⌋ is taken whenever x is farther than the group's margin
+ * from a midpoint, where the levels' float32 rounding cannot change the answer; else the search.
  */
-function encodePart(
+function codeOf(
+  x: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  inverse: number,
+  margin: number,
+  levels: number,
+): number {
+  const t = (x - lo) * inverse + 0.5
+  const guess = t >= levels ? levels : t | 0 // x ≥ lo, so t ≥ 0.5 (0.5 for a zero spacing)
+  const fraction = t - guess
+  return fraction > margin && fraction < 1 - margin ? guess : nearestCode(x, lo, hi, scale, levels)
+}
+
+/**
+ * Codes of the keys (groups: (block, channel); a block's rows are consecutive in `rows`), written
+ * into zeroed `codes` at (row · headDim + channel), and, when `restored` is given, the
+ * dequantized keys. Channel by channel within a block, so a group's constants load once.
+ */
+function encodeKeys(
   data: Float32Array,
   min: Float32Array,
   max: Float32Array,
   codes: Uint8Array,
   rows: Int32Array,
-  blocks: Int32Array | undefined,
+  blocks: Int32Array,
+  headDim: number,
+  bits: number,
+  restored: Float32Array | undefined,
+): void {
+  const levels = (1 << bits) - 1
+  const { scales, inverses, margins } = levelGeometry(min, max, levels)
+  for (let first = 0; first < rows.length; ) {
+    let end = first + 1
+    while (end < rows.length && blocks[end] === blocks[first]) end++
+    for (let c = 0, stat = blocks[first] * headDim; c < headDim; c++, stat++) {
+      const lo = min[stat]
+      const hi = max[stat]
+      const scale = scales[stat]
+      const inverse = inverses[stat]
+      const margin = margins[stat]
+      for (let q = first; q < end; q++) {
+        const src = rows[q] * headDim + c
+        const code = codeOf(data[src], lo, hi, scale, inverse, margin, levels)
+        const bit = (q * headDim + c) * bits
+        codes[bit >>> 3] |= code << (bit & 7)
+        if (restored) restored[src] = levelOf(lo, hi, scale, code, levels)
+      }
+    }
+    first = end
+  }
+}
+
+/**
+ * Codes of the values (groups: (row, run of `width` channels)), packed in order into `codes`, and,
+ * when `restored` is given, the dequantized values.
+ */
+function encodeValues(
+  data: Float32Array,
+  min: Float32Array,
+  max: Float32Array,
+  codes: Uint8Array,
+  rows: Int32Array,
   headDim: number,
   width: number,
   bits: number,
@@ -194,26 +258,23 @@ function encodePart(
   let filled = 0
   for (let q = 0; q < rows.length; q++) {
     const src = rows[q] * headDim
-    const base = blocks ? blocks[q] * headDim : q * groups
-    for (let c = 0; c < headDim; c++) {
-      const stat = blocks ? base + c : base + ((c / width) | 0)
+    for (let j = 0, stat = q * groups; j < groups; j++, stat++) {
       const lo = min[stat]
-      const x = data[src + c]
-      const t = (x - lo) * inverses[stat] + 0.5
-      const guess = t >= levels ? levels : t | 0 // x ≥ lo, so t ≥ 0.5 (0.5 for a zero spacing)
-      const fraction = t - guess
+      const hi = max[stat]
+      const scale = scales[stat]
+      const inverse = inverses[stat]
       const margin = margins[stat]
-      const code =
-        fraction > margin && fraction < 1 - margin
-          ? guess
-          : nearestCode(x, lo, max[stat], scales[stat], levels)
-      packed |= code << filled
-      filled += bits
-      if (filled === 8) {
-        codes[byte++] = packed
-        packed = filled = 0
+      const end = src + Math.min(headDim, (j + 1) * width)
+      for (let i = src + j * width; i < end; i++) {
+        const code = codeOf(data[i], lo, hi, scale, inverse, margin, levels)
+        packed |= code << filled
+        filled += bits
+        if (filled === 8) {
+          codes[byte++] = packed
+          packed = filled = 0
+        }
+        if (restored) restored[i] = levelOf(lo, hi, scale, code, levels)
       }
-      if (restored) restored[src + c] = levelOf(lo, max[stat], scales[stat], code, levels)
     }
   }
   if (filled > 0) codes[byte] = packed
@@ -326,29 +387,25 @@ export function quantizeLayer(
     halfResidual(parts['keys.residual'], parts['values.residual'])
       ? 'float16'
       : 'float32'
-  const size = layer.keys.length
-  const out = restore ? { keys: new Float32Array(size), values: new Float32Array(size) } : undefined
-  for (const part of ['keys', 'values'] as const) {
-    const [min, max, codes] = [parts[`${part}.min`], parts[`${part}.max`], parts[`${part}.codes`]]
-    const keyBlocks = part === 'keys' ? blocks : undefined
-    const restored = out?.[part]
-    encodePart(
-      layer[part],
-      min,
-      max,
-      codes,
-      rows,
-      keyBlocks,
-      geometry.headDim,
-      width,
-      bits,
-      restored,
-    )
-  }
+  const out = restore ? restoredArrays(layer.keys.length) : undefined
+  const { headDim } = geometry
+  const [kMin, kMax, kCodes] = [parts['keys.min'], parts['keys.max'], parts['keys.codes']]
+  encodeKeys(layer.keys, kMin, kMax, kCodes, rows, blocks, headDim, bits, out?.keys)
+  const [vMin, vMax, vCodes] = [parts['values.min'], parts['values.max'], parts['values.codes']]
+  encodeValues(layer.values, vMin, vMax, vCodes, rows, headDim, width, bits, out?.values)
   if (!out) return { parts, statsDtype, residualDtype }
   moveResidual(out.keys, parts['keys.residual'], geometry, counts, false)
   moveResidual(out.values, parts['values.residual'], geometry, counts, false)
   return { parts, statsDtype, residualDtype, keys: out.keys, values: out.values }
+}
+
+/** Keys and values arrays of `size` values each, in one allocation (one buffer, two views). */
+function restoredArrays(size: number): { keys: Float32Array; values: Float32Array } {
+  const buffer = new ArrayBuffer(8 * size)
+  return {
+    keys: new Float32Array(buffer, 0, size),
+    values: new Float32Array(buffer, 4 * size, size),
+  }
 }
 
 /**
@@ -368,10 +425,7 @@ export function dequantizeLayer(
   groupSize: number,
 ): { keys: Float32Array; values: Float32Array } {
   const { kvHeads, tokens, headDim } = geometry
-  const out = {
-    keys: new Float32Array(kvHeads * tokens * headDim),
-    values: new Float32Array(kvHeads * tokens * headDim),
-  }
+  const out = restoredArrays(kvHeads * tokens * headDim)
   const { rows, blocks } = quantizedRows(positions, geometry, counts, groupSize)
   const width = Math.min(groupSize, headDim)
   for (const part of ['keys', 'values'] as const) {

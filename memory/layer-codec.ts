@@ -4,7 +4,7 @@
  * 2). The envelope (prelude, header, CRC, HMAC trailer) is `codec.ts`; the table `tensor-table.ts`.
  */
 import { MemoryCodecError } from './errors.ts'
-import { f16BitsToF32, halfBitsOf } from './float16.ts'
+import { f16BitsToF32, halfBitsOfFloatBits } from './float16.ts'
 import type { MemoryHeader } from './header.ts'
 import { decodeKiviLayer } from './kivi-blob.ts'
 import type { KiviPrecision, PackedKiviLayer } from './kivi.ts'
@@ -25,8 +25,9 @@ export type StoredKV =
 
 /** float16 bits of float32 values that are float16 values already (KIVI's float16 parts). */
 function exactHalfBits(values: Float32Array): Uint16Array {
+  const single = new Uint32Array(values.buffer, values.byteOffset, values.length)
   const bits = new Uint16Array(values.length)
-  for (let i = 0; i < values.length; i++) bits[i] = halfBitsOf(values[i])
+  for (let i = 0; i < values.length; i++) bits[i] = halfBitsOfFloatBits(single[i])
   return bits
 }
 
