@@ -10,10 +10,11 @@ import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { decodeMemory } from '../../memory/codec.ts'
 import { verifyMemory } from '../../memory/signing.ts'
-import { KIND_MASK, TokenKind, type SessionMemory } from '../../memory/types.ts'
+import type { SessionMemory } from '../../memory/types.ts'
 import { api, DEV_KEY, OTHER_KEY } from '../../sim/client.ts'
 import { GuiEnv } from '../../sim/gui/index.ts'
 import { signViewToken } from '../../worker/view-link.ts'
+import { cellsOf, expectedCells, visualFrames } from '../e2e/view-tools.ts'
 import { keyOf } from './signing-tools.ts'
 
 const fetcher = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init))
@@ -27,26 +28,6 @@ async function viewLink(id: string, body?: unknown, key = DEV_KEY) {
     body: body === undefined ? undefined : JSON.stringify(body),
   })
   return { status: r.status, data: (await r.json()) as any }
-}
-
-/** Cells `[frame, layer, patch, heads]` of the page's heat maps. */
-export function cellsOf(html: string): number[][] {
-  const re = /<rect class="patch" data-frame="(\d+)" data-camera="[^"]*" data-layer="(\d+)" data-patch="(\d+)" data-heads="(\d+)"/g
-  return [...html.matchAll(re)].map((m) => m.slice(1, 5).map(Number))
-}
-
-/** The same cells from a decoded memory: for each of `frames`, each layer and patch, the heads
- * keeping a visual token at position `starts[frame] + patch`. */
-export function expectedCells(mem: SessionMemory, frames: number[], starts: Map<number, number>, patches = 48): number[][] {
-  const out: number[][] = []
-  for (const f of frames)
-    mem.layers.forEach((layer, l) => {
-      const heads = new Array(patches).fill(0)
-      for (let i = 0; i < layer.frames.length; i++)
-        if (layer.frames[i] === f && (layer.kinds[i] & KIND_MASK) === TokenKind.visual) heads[layer.positions[i] - starts.get(f)!]++
-      heads.forEach((n, p) => out.push([f, l, p, n]))
-    })
-  return out
 }
 
 /** A gui-carried session under GUI-KV with a small budget (evicts visual tokens), `steps` steps. */
@@ -90,9 +71,10 @@ describe('memory inspector page', () => {
     expect(html.match(/class="layer-line"/g)).toHaveLength(4)
     expect(html).not.toContain('<script')
     const mem = await exported(id)
-    const frames = [4, 3, 2, 1] // all four frames keep some visual token at this budget (checked below)
+    const frames = visualFrames(mem)
+    expect(frames[0]).toBe(4)
     const cells = cellsOf(html)
-    expect(cells).toHaveLength(4 * 4 * 48)
+    expect(cells).toHaveLength(frames.length * 4 * 48)
     expect(cells).toEqual(expectedCells(mem, frames, starts))
     // Eviction happened: some patch is gone from some layer, and some is kept.
     expect(cells.some((c) => c[3] === 0)).toBe(true)
