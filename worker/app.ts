@@ -23,6 +23,8 @@ import { registerLifecycleRoutes } from './lifecycle-routes.ts'
 import { sessionTtlSeconds } from './lifecycle.ts'
 import { registerWebSocketRoute } from './ws.ts'
 import { checkBackend } from './gpu-forward.ts'
+import { maxRetainedFrames } from './frames.ts'
+import { registerFrameRoutes } from './frame-routes.ts'
 import { registerViewLink, registerViewPage } from './view-routes.ts'
 
 export const MEMORY_TYPE = 'application/x-stepkv-memory'
@@ -121,6 +123,7 @@ app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
   checkBackend(c.env, body.backend)
   if (body.kivi && body.memoryDtype !== 'kivi')
     throw new BadRequestError(`kivi options need memoryDtype 'kivi' (got '${body.memoryDtype}')`, {}, 'invalid_storage')
+  checkRetention(c, body.retainFrames ?? 0, body.backend)
   const bytes = crypto.getRandomValues(new Uint8Array(16))
   const id = `s_${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`
   const quota = quotaFor(c)
@@ -135,6 +138,7 @@ app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
       ...(body.kivi && { kivi: body.kivi }),
       idleTtlSeconds: sessionTtlSeconds(c.env, body.idleTtlSeconds),
       ...(body.backend === 'gpu' && { backend: 'gpu' as const }),
+      ...(body.retainFrames && { retainFrames: body.retainFrames }),
       createdAt: new Date().toISOString(),
     })
     .catch(async (e: unknown) => {
@@ -194,6 +198,19 @@ app.delete('/v1/sessions/:id', async (c) => {
 
 /** Reset, snapshots, rollback, fork, policy change (`lifecycle-routes.ts`). */
 registerLifecycleRoutes(app, { stubFor, quotaFor, reply, limit, limitsOf: (c) => tenantLimitsOf(c.env, c.get('tenant')) })
+
+/** `GET /v1/sessions/:id/frames[/:seq]`: observations a session asked to retain (`frame-routes.ts`). */
+registerFrameRoutes(app, stubFor)
+
+/** `retainFrames` within the deployment's `MAX_RETAINED_FRAMES`, and only for sessions whose steps
+ * run here. @throws BadRequestError `invalid_retention` */
+function checkRetention(c: Context<AppEnv>, retainFrames: number, backend: string | undefined): void {
+  if (retainFrames === 0) return
+  const max = maxRetainedFrames(c.env)
+  if (retainFrames > max)
+    throw new BadRequestError(`retainFrames ${retainFrames} is over this deployment's limit of ${max} (MAX_RETAINED_FRAMES)`, { retainFrames, limit: max }, 'invalid_retention')
+  if (backend === 'gpu') throw new BadRequestError('retainFrames is not available for GPU sessions', { retainFrames }, 'invalid_retention')
+}
 
 /** `GET /v1/sessions/:id/ws`: msgpack step frames over a WebSocket to the session's object (`ws.ts`). */
 registerWebSocketRoute(app, stubFor)

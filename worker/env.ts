@@ -32,6 +32,8 @@ export interface Env {
   /** Idle TTL of a session (s): it expires (Durable Object alarm) after this long without a
    * request; default 86400, "0" = never. A session may ask for a shorter one (`lifecycle.ts`). */
   SESSION_IDLE_TTL_SECONDS?: string
+  /** Most observations a session may retain (`retainFrames`, `frames.ts`); default 16, "0" = off. */
+  MAX_RETAINED_FRAMES?: string
   /** Most snapshots per session; default 8. */
   MAX_SNAPSHOTS_PER_SESSION?: string
   /** One `TenantObject` per tenant (session quota). Absent (e.g. the app mounted without it):

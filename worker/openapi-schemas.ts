@@ -32,6 +32,7 @@ export const SessionInfoSchema = z
     seq: z.number().int().min(0).openapi({ description: 'last successful step (0 before any)' }),
     etag: z.string().openapi({ description: 'strong ETag `"<seq>.<generation>"`: If-Match of an import, reset or rollback' }),
     idleTtlSeconds: z.number().int().min(0).openapi({ description: 'the session expires after this many idle seconds (0: never)' }),
+    retainFrames: z.number().int().min(0).openapi({ description: 'observations of the last N steps kept for the inspector (0: none is stored beyond its step)' }),
     memory: SessionMemory,
   })
   .strict()

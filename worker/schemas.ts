@@ -28,6 +28,9 @@ export const CreateSession = z
       .optional(),
     /** Idle TTL (s): the session expires after this long without a request (≤ the deployment's). */
     idleTtlSeconds: z.number().int().min(1).max(31_536_000).optional(),
+    /** Keep the observations (frames) of the last N steps for the inspector (≤ MAX_RETAINED_FRAMES);
+     * default 0: nothing of an observation is stored beyond its step. */
+    retainFrames: z.number().int().min(0).max(1024).optional(),
     /** Where the steps run: in the Worker (wasm) or on a GPU host (`gpu`; README "GPU hosts"). */
     backend: z.enum(['wasm', 'gpu']).optional(),
   })

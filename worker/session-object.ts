@@ -26,6 +26,7 @@ import { SnapshotStore, type SnapshotMeta } from './snapshots.ts'
 import { acceptSocket, answerFrame } from './ws.ts'
 import { ViewHistory, type ViewStep } from './view-history.ts'
 import { faultPoint, type StepStage } from './faults.ts'
+import { FrameStore, type RetainedFrame } from './frames.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -48,6 +49,8 @@ export interface SessionInfo {
   etag: string
   /** Idle TTL (s): the session expires after this long without a request; 0 = never. */
   idleTtlSeconds: number
+  /** Observations of the last N steps kept (`frames.ts`); 0: none is stored beyond its step. */
+  retainFrames: number
   memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
 }
 
@@ -192,6 +195,8 @@ export class SessionObject extends DurableObject<Env> {
     this.store.save({ seq: request.seq, memory: blob, reply: packed }, () => this.fault('mid-persist'))
     this.hot = { memory: kept, bytes: blob.byteLength }
     new ViewHistory(this.ctx.storage).record(kept, request.seq, outcome.prefixTokens) // the inspector page's history (view.ts)
+    // Retention (off by default): the observation, in the same synchronous block as the state.
+    if (config.retainFrames) new FrameStore(this.ctx.storage).keep(request.seq, packReply(request.observation), config.retainFrames)
     const pending = this.fault('persist-reply')
     if (pending) await pending
     return { reply: packed, replayed: false, prefixTokens: outcome.prefixTokens, memoryTokens: kept.tokens, memoryBytes: blob.byteLength, timings }
@@ -205,6 +210,30 @@ export class SessionObject extends DurableObject<Env> {
       const seq = this.store.seq()
       return { config, seq, blob: this.store.memory()!, history: new ViewHistory(this.ctx.storage).list(seq) }
     })
+  }
+
+  /** The retained observations' steps and sizes, oldest first (none unless created with
+   * `retainFrames`). */
+  async retainedFrames(tenant: string): Promise<Result<{ retainFrames: number; frames: RetainedFrame[] }>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      return { retainFrames: config.retainFrames ?? 0, frames: config.retainFrames ? new FrameStore(this.ctx.storage).list() : [] }
+    })
+  }
+
+  /** Step `seq`'s retained observation (msgpack). @throws NotFoundError `unknown_frame` */
+  async retainedFrame(tenant: string, seq: number): Promise<Result<Uint8Array>> {
+    return this.exclusive(() => {
+      const config = this.configFor(tenant)
+      const packed = config.retainFrames ? new FrameStore(this.ctx.storage).get(seq) : null
+      if (!packed) throw new NotFoundError(`no retained frame of step ${seq}`, { seq }, 'unknown_frame')
+      return packed
+    })
+  }
+
+  /** A new episode or another state: the retained observations no longer belong to it. */
+  private dropRetainedFrames(config: SessionConfig): void {
+    if (config.retainFrames) new FrameStore(this.ctx.storage).clear()
   }
 
   /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant) and
@@ -251,6 +280,7 @@ export class SessionObject extends DurableObject<Env> {
     // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
     const { memory, kept, stored } = checkImport(blob, manifestOf(config.model), config, memoryBytesPerSession)
     this.store.save({ seq: memory.seq, memory: stored, reply: null })
+    this.dropRetainedFrames(config)
     this.hot = { memory: kept, bytes: stored.byteLength }
     return this.describe(config)
   }
@@ -339,6 +369,7 @@ export class SessionObject extends DurableObject<Env> {
       const memory = initialMemory(manifest, policyFor(manifest, config.policy.name, config.policy.params))
       const blob = encodeMemory(memory, { policy: config.policy, ...storageOf(config) })
       this.store.save({ seq: 0, memory: blob, reply: null })
+      this.dropRetainedFrames(config)
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(config)
     })
@@ -405,6 +436,7 @@ export class SessionObject extends DurableObject<Env> {
       const restored: SessionConfig = { ...config, policy: meta.policy }
       const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), restored))
       this.store.replace(restored, { seq: meta.seq, memory: blob, reply: null })
+      this.dropRetainedFrames(config)
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(restored)
     })
@@ -511,6 +543,7 @@ export class SessionObject extends DurableObject<Env> {
       seq,
       etag: this.etag(),
       idleTtlSeconds: idleTtlMs(this.env, config) / 1000,
+      retainFrames: config.retainFrames ?? 0,
       memory: { tokensPerLayer: s.tokensPerLayer, bytes, nextPosition: s.nextPosition, durableSeq: seq },
     }
   }

@@ -20,6 +20,8 @@ export interface SessionConfig {
   createdAt: string
   /** Idle TTL (s) the session expires after; 0 = never; absent = the deployment's (`lifecycle.ts`). */
   idleTtlSeconds?: number
+  /** Observations of the last N steps kept for the inspector (`frames.ts`); absent or 0: none. */
+  retainFrames?: number
   /** Where steps run: in the Worker (absent or 'wasm') or forwarded to a GPU host ('gpu', `gpu-forward.ts`). */
   backend?: 'wasm' | 'gpu'
 }
