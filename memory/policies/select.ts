@@ -89,7 +89,7 @@ export function topScoreRows(
   const { kvHeads, tokens } = mem
   const kept = keptTokens(mem, budgetTokens)
   if (kept >= tokens) return undefined
-  const order = new Int32Array(tokens)
+  const free = new Float64Array(tokens) // scores of the head's unpinned rows
   return scores.map((score, l) => {
     if (score.length !== kvHeads * tokens) {
       throw new RangeError(
@@ -103,10 +103,25 @@ export function topScoreRows(
       const pins = kinds.subarray(h * tokens, (h + 1) * tokens)
       const nan = head.findIndex(Number.isNaN)
       if (nan >= 0) throw new NumericError(`score of layer ${l} head ${h} row ${nan} is NaN`)
-      for (let t = 0; t < tokens; t++) order[t] = t
-      // Pinned first, then by score, then newer first (±Infinity − ±Infinity is NaN: falls through).
-      order.sort((a, b) => (pins[b] & PINNED) - (pins[a] & PINNED) || head[b] - head[a] || b - a)
-      rows.set(order.subarray(0, kept).slice().sort(), h * kept)
+      // Pinned rows first (kept ≥ every head's pins), then the `wanted` best unpinned rows by
+      // score, the newer of equal scores first: all above the threshold score and the newest
+      // of those at it. (±0 compare equal; +∞ ties with +∞.)
+      let unpinned = 0
+      for (let t = 0; t < tokens; t++) if (!(pins[t] & PINNED)) free[unpinned++] = head[t] + 0
+      const wanted = kept - (tokens - unpinned)
+      const threshold = wanted > 0 ? free.subarray(0, unpinned).sort()[unpinned - wanted] : Infinity
+      let above = 0
+      for (let t = 0; t < tokens; t++) if (!(pins[t] & PINNED) && head[t] > threshold) above++
+      let atThreshold = wanted - above // the newest rows scoring exactly `threshold`
+      let from = tokens
+      for (let t = tokens - 1; t >= 0 && atThreshold > 0; t--) {
+        if (!(pins[t] & PINNED) && head[t] === threshold) (atThreshold--, (from = t))
+      }
+      let at = h * kept
+      for (let t = 0; t < tokens; t++) {
+        if (pins[t] & PINNED || head[t] > threshold || (head[t] === threshold && t >= from))
+          rows[at++] = t
+      }
     }
     return rows
   })

@@ -1,6 +1,14 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { NumericError } from '../../../memory/errors.ts'
-import { keepMasked, keepRows, keepTopScores } from '../../../memory/policies/select.ts'
+import {
+  keepMasked,
+  keepRows,
+  keepTopScores,
+  topScoreRows,
+} from '../../../memory/policies/select.ts'
+import { keptTokens } from '../../../memory/policies/pins.ts'
+import { PINNED } from '../../../memory/types.ts'
 import { fixturePosition, makeMemory } from '../fixtures.ts'
 
 const positionsOf = (rows: number[]) => rows.map(fixturePosition)
@@ -32,5 +40,47 @@ describe('shared selection', () => {
     const nan = scores.slice()
     nan[7] = NaN
     expect(() => keepTopScores(mem, [nan], 3)).toThrow(NumericError)
+  })
+})
+
+describe('topScoreRows against a sort by the documented order', () => {
+  // Reference: per head sort rows by (pinned first, higher score, newer row), take keptTokens,
+  // return them ascending. Scores from a small set (many ties, ±0, ±∞), some rows pinned.
+  const value = fc.constantFrom(0, -0, 1, 2, 2.5, -3, Infinity, -Infinity, 1e-30)
+  it('property: the same rows, every budget', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.array(fc.tuple(value, fc.nat(9)), { minLength: 90, maxLength: 90 }),
+        (kvHeads, tokens, budget, drawn) => {
+          const mem = makeMemory({ layers: 1, kvHeads, headDim: 1, tokens })
+          const cells = drawn.slice(0, kvHeads * tokens)
+          const score = Float32Array.from(cells, ([x]) => x)
+          mem.layers[0].kinds = Uint8Array.from(
+            cells,
+            ([, roll], i) => (roll === 0 ? PINNED : 0) | i % 3,
+          )
+          const kept = keptTokens(mem, budget)
+          const rows = topScoreRows(mem, [score], budget)
+          if (kept >= tokens) {
+            expect(rows).toBeUndefined()
+            return
+          }
+          for (let h = 0; h < kvHeads; h++) {
+            const at = (t: number) => score[h * tokens + t]
+            const pinned = (t: number) => (mem.layers[0].kinds[h * tokens + t] & PINNED ? 1 : 0)
+            const order = Array.from({ length: tokens }, (_, t) => t).sort(
+              (a, b) =>
+                pinned(b) - pinned(a) || (at(b) === at(a) ? 0 : at(b) > at(a) ? 1 : -1) || b - a,
+            )
+            const expected = order.slice(0, kept).sort((a, b) => a - b)
+            expect([...rows![0].subarray(h * kept, (h + 1) * kept)]).toEqual(expected)
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    )
   })
 })
