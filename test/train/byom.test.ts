@@ -2,7 +2,8 @@
  * @module Bring your own model (train/byom.py): runs the CPU unittest suite (test/train/test_byom.py:
  * logits parity with the user's module, split prefill, ports, misfits, export), then loads the
  * model.onnx it exported in ORT-web (wasm, Node) and checks the manifest's ports are the graph's
- * and the outputs agree with torch's (max|a − b| / max(1, max|b|) ≤ 1e-4). Needs a python3 with
+ * and the outputs agree with torch's (max|a − b| / max(1, max|b|) ≤ 1e-4), then serves it through
+ * the Worker's step engine (`runStep`) under full, SnapKV, H2O and TempoFit. Needs a python3 with
  * torch (≥ 1.13): CI has none, so there it SKIPS (loudly); `STEPKV_PYTHON` picks the interpreter.
  */
 import { spawnSync } from 'node:child_process'
@@ -10,7 +11,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import type { ModelManifest } from '../../gpu/manifest.ts'
 import { ortForNode } from '../../gpu/ort-node.ts'
+import { ModelRuntime } from '../../gpu/session.ts'
+import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const PYTHON = [process.env.STEPKV_PYTHON, 'python3', '/usr/bin/python3'].find(
@@ -49,6 +53,21 @@ describe.skipIf(!PYTHON)('train/byom.py', () => {
       const scale = Math.max(1, ...want.data.map(Math.abs))
       const worst = want.data.reduce((w, b, i) => Math.max(w, Math.abs(a[i] - b)), 0) / scale
       expect(worst, name).toBeLessThanOrEqual(1e-4)
+    }
+    // The step engine serves it: the first step's logits are torch's; bounded policies stay at budget.
+    const manifest = m as ModelManifest
+    const runtime = ModelRuntime.for(ort, { manifest, bytes: () => new Uint8Array(readFileSync(path.join(out, m.file))) })
+    const limits = { maxPrefixTokens: 4096 }
+    const text = String.fromCharCode(...fixture.inputIds)
+    const first = await runStep(runtime, initialMemory(manifest, policyFor(manifest, 'full', {})), policyFor(manifest, 'full', {}), { seq: 1, observation: { text }, options: { returnLogits: true } }, limits)
+    const want = fixture.outputs.logits.data as number[]
+    expect(Math.max(...want.map((b, i) => Math.abs(first.logits!.data[i] - b)))).toBeLessThanOrEqual(1e-4 * Math.max(1, ...want.map(Math.abs)))
+    for (const [name, params, tokens] of [['snapkv', { budgetTokens: 16, observationWindow: 4 }, 16], ['h2o', { budgetTokens: 16 }, 16], ['tempofit', { frames: 2 }, 0]] as const) {
+      const policy = policyFor(manifest, name, params)
+      let mem = initialMemory(manifest, policy)
+      for (let seq = 1; seq <= 4; seq++) mem = (await runStep(runtime, mem, policy, { seq, observation: { text: `step ${seq}: open the menu` } }, limits)).memory
+      if (name === 'tempofit') expect(mem.layerIds, name).toEqual([1])
+      else expect(mem.tokens, name).toBe(tokens)
     }
   })
 })
