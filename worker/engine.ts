@@ -19,6 +19,7 @@ import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memor
 import type { HostTensor } from '../gpu/feeds.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import type { HostOutput, ModelRuntime } from '../gpu/session.ts'
+import { checkIsolateBudget, stepWorkingSetBytes } from './isolate-budget.ts'
 
 /** A validated step request (worker/schemas.ts). */
 export interface StepRequest {
@@ -63,6 +64,9 @@ export interface EngineLimits {
   /** Most tokens per layer the memory may hold after a step (tokens); default 65,536. A policy
    * with no budget (full) fails closed here rather than growing until the isolate runs out. */
   maxMemoryTokens?: number
+  /** The isolate memory budget (bytes, `isolate-budget.ts`): a step whose working set would exceed
+   * it fails closed before inference; absent or 0: unchecked. */
+  isolateBudgetBytes?: number
 }
 
 const PORT_FLAGS = { attnWindow: 'attnWindow', attnTotal: 'attnTotal', hiddenNorm: 'hiddenNorm', tempo: 'tempo' } as const
@@ -117,7 +121,8 @@ const now = () => performance.now()
  * Runs one step: the prefix prefilled against `memory`, action = greedy next token, memory =
  * policy(memory ⊕ prefix). Generated tokens are not kept (ARCHITECTURE.md, step semantics).
  * @throws BadRequestError for an invalid observation or a position past the model's `maxPosition`;
- *   StepkvError `too_many_tokens` (413) for a prefix over `limits.maxPrefixTokens`
+ *   StepkvError `too_many_tokens` (413) for a prefix over `limits.maxPrefixTokens`,
+ *   `isolate_memory_budget` (422) when the step's working set would exceed `limits.isolateBudgetBytes`
  * @throws NumericError when the model produced NaN/Inf (nothing may be stored)
  * @throws FeedError if a feed disagrees with the manifest (a bug: inputs are checked before)
  * @param onStage called between inference and the policy update (fault tests, `faults.ts`)
@@ -143,6 +148,12 @@ export async function runStep(
   if (S > limits.maxPrefixTokens)
     throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
   pinKinds(prefix.kinds, request.options)
+  if (limits.isolateBudgetBytes)
+    checkIsolateBudget(
+      stepWorkingSetBytes(m, memory.tokens, S, tempo ? memory.layers.length : undefined),
+      limits.isolateBudgetBytes,
+      `step ${request.seq} (${memory.tokens} memory tokens + ${S} prefix tokens)`,
+    )
   const P = tempo ? 0 : memory.tokens
   const start = tempo ? 0 : memory.nextPosition
   if (start + S > m.maxPosition)

@@ -6,6 +6,7 @@ import type { SessionObject } from './session-object.ts'
 import type { EngineLimits } from './engine.ts'
 import { intVar, type TenantLimits } from './limits.ts'
 import type { TenantObject } from './tenant-object.ts'
+import { isolateBudgetBytes } from './isolate-budget.ts'
 
 /** Bindings of the stepkv Worker. Limits are strings because Worker vars are. */
 export interface Env {
@@ -32,6 +33,9 @@ export interface Env {
   /** Idle TTL of a session (s): it expires (Durable Object alarm) after this long without a
    * request; default 86400, "0" = never. A session may ask for a shorter one (`lifecycle.ts`). */
   SESSION_IDLE_TTL_SECONDS?: string
+  /** A session's step may hold at most this many bytes (`isolate-budget.ts`); default 96 MiB of the
+   * 128 MB isolate; "0" = unchecked. Over it: 422 `isolate_memory_budget`. */
+  ISOLATE_MEMORY_BUDGET_BYTES?: string
   /** Most observations a session may retain (`retainFrames`, `frames.ts`); default 16, "0" = off. */
   MAX_RETAINED_FRAMES?: string
   /** Most snapshots per session; default 8. */
@@ -75,5 +79,6 @@ export function engineLimitsOf(env: Env, limits: StepLimits): EngineLimits {
   return {
     maxPrefixTokens: limits.prefixTokensPerStep,
     maxMemoryTokens: intVar(env.MAX_MEMORY_TOKENS, 65_536),
+    isolateBudgetBytes: isolateBudgetBytes(env),
   }
 }

@@ -27,6 +27,7 @@ import { acceptSocket, answerFrame } from './ws.ts'
 import { ViewHistory, type ViewStep } from './view-history.ts'
 import { faultPoint, type StepStage } from './faults.ts'
 import { FrameStore, type RetainedFrame } from './frames.ts'
+import { checkIsolateBudget, decodeFactor, isolateBudgetBytes } from './isolate-budget.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -277,6 +278,7 @@ export class SessionObject extends DurableObject<Env> {
 
   private importChecked(config: SessionConfig, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number): SessionInfo {
     checkIfMatch(ifMatch, this.etag(), this.store.seq())
+    this.checkDecodeBudget(config, blob.byteLength, 'the imported memory')
     // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
     const { memory, kept, stored } = checkImport(blob, manifestOf(config.model), config, memoryBytesPerSession)
     this.store.save({ seq: memory.seq, memory: stored, reply: null })
@@ -518,10 +520,19 @@ export class SessionObject extends DurableObject<Env> {
 
   private load(config: SessionConfig): { memory: SessionMemory; bytes: number } {
     if (this.hot) return this.hot
+    // Fail closed before reading and decoding a memory this isolate cannot hold (`isolate-budget.ts`).
+    this.checkDecodeBudget(config, this.store.memoryBytes(), "the session's stored memory")
     const blob = this.store.memory()
     if (!blob) throw new NotFoundError('session has no stored memory')
     const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
     return (this.hot = { memory, bytes: blob.byteLength })
+  }
+
+  /** @throws StepkvError `isolate_memory_budget` (422) when decoding `blobBytes` of this session's
+   * storage (the blob and its float32 form) would exceed the isolate memory budget */
+  private checkDecodeBudget(config: SessionConfig, blobBytes: number, what: string): void {
+    const bits = Math.min(config.kivi?.bits ?? 4, ...(config.kivi?.layerBits ?? []))
+    checkIsolateBudget(blobBytes * decodeFactor(config.memoryDtype, bits), isolateBudgetBytes(this.env), `decoding ${what} (${blobBytes} bytes, ${config.memoryDtype})`)
   }
 
   private configFor(tenant: string): SessionConfig {

@@ -89,6 +89,12 @@ export class SessionStore {
     return row ? new Uint8Array(row.v) : null
   }
 
+  /** Size of the stored memory blob (bytes), without reading it. */
+  memoryBytes(): number {
+    const row = this.storage.sql.exec<{ n: number | null }>(`SELECT SUM(length(data)) AS n FROM memory_chunks`).toArray()[0]
+    return row?.n ?? 0
+  }
+
   /** The memory blob reassembled from its chunks, or null. */
   memory(): Uint8Array | null {
     const rows = this.storage.sql
