@@ -112,6 +112,12 @@ describe('request ids, step logs, per-tenant counters', () => {
     expect(steps[1]).toMatchObject({ session: id, seq: 5 })
   })
 
+  it('METRICS is declared in wrangler.toml (a local dataset here) and requests through it succeed', async () => {
+    expect(typeof env.METRICS?.writeDataPoint).toBe('function')
+    const r = await a.info(idA) // exports.default: the Worker with the configured binding
+    expect(r.status).toBe(200)
+  })
+
   it('per-tenant counters: one Analytics Engine data point per authenticated request (tenant, route, outcome, tokens, bytes)', async () => {
     const points: AnalyticsEngineDataPoint[] = []
     const metrics = { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } as AnalyticsEngineDataset
