@@ -22,6 +22,9 @@ export interface HeatMap {
   startInferred: boolean
   /** Per stored layer: `heads[patch]` = KV heads keeping that patch, 0…kvHeads. */
   layers: { layer: number; heads: number[] }[]
+  /** The frame's retained camera image as a PNG data URL (`view-screens.ts`), when the session
+   * retains it; set by the route, not here. */
+  screenshot?: string
 }
 
 /** The page's data. */

@@ -19,6 +19,7 @@ import { parse } from './schemas.ts'
 import type { SessionObject } from './session-object.ts'
 import { viewModelOf } from './view-data.ts'
 import { MAX_VIEW_LINK_SECONDS, signViewToken, verifyViewToken } from './view-link.ts'
+import { retainedScreens } from './view-screens.ts'
 import { renderViewPage } from './view.ts'
 
 type StubFor = (c: Context<AppEnv>, id: string) => DurableObjectStub<SessionObject>
@@ -52,9 +53,14 @@ export function registerViewPage(app: OpenAPIHono<AppEnv>, stubFor: StubFor): vo
     const grant = await verifyViewToken(c.env, c.req.query('token'), id, Math.floor(Date.now() / 1000))
     c.set('tenant', grant.tenant)
     chargeRequest(grant.tenant, tenantLimitsOf(c.env, grant.tenant))
-    const state = unwrap(await stubFor(c, id).viewState(grant.tenant))
+    const stub = stubFor(c, id)
+    const state = unwrap(await stub.viewState(grant.tenant))
     const manifest = manifestOf(state.config.model)
     const { memory } = decodeMemory(state.blob, expectedShape(manifest, state.config))
+    const model = viewModelOf(memory, manifest, state.history)
+    const retainFrames = state.config.retainFrames ?? 0
+    const screens = retainFrames > 0 ? await retainedScreens(stub, grant.tenant, [...new Set(model.heatMaps.map((m) => m.frame))], manifest.encoder?.cameras ?? []) : new Map<string, string>()
+    for (const m of model.heatMaps) m.screenshot = screens.get(`${m.frame}/${m.camera}`)
     const page = renderViewPage(
       {
         id,
@@ -64,8 +70,9 @@ export function registerViewPage(app: OpenAPIHono<AppEnv>, stubFor: StubFor): vo
         seq: state.seq,
         memoryBytes: state.blob.byteLength,
         expiresAt: new Date(grant.expiresAt * 1000).toISOString(),
+        retainFrames,
       },
-      viewModelOf(memory, manifest, state.history),
+      model,
     )
     return c.body(page, 200, VIEW_HEADERS)
   })

@@ -19,13 +19,15 @@ export interface ViewHeader {
   memoryBytes: number
   /** When the link expires (ISO 8601). */
   expiresAt: string
+  /** Observations the session retains (`retainFrames`; 0 = none, so no screenshots). */
+  retainFrames: number
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2']
 /** Steps drawn in the frame × step matrix (the newest). */
 const MATRIX_STEPS = 64
-/** Heat-map cell size, px. */
-const CELL_PX = 14
+/** Heat-map cell size, px (16: a GUI screenshot's patches at 1:1, 128×96 px). */
+const CELL_PX = 16
 
 /** HTML-escapes text and attribute values. */
 export function esc(text: string | number): string {
@@ -94,19 +96,27 @@ function heatMapSvg(map: HeatMap, layer: { layer: number; heads: number[] }, kvH
   const cells = layer.heads.map((n, patch) => {
     const x = (patch % cols) * CELL_PX, y = Math.floor(patch / cols) * CELL_PX
     const fill = n === 0 ? '#eeeeee' : '#d62728'
-    const opacity = n === 0 ? 1 : 0.3 + 0.7 * (n / kvHeads)
+    // Over a screenshot: evicted patches greyed out, kept ones tinted so the screen shows through.
+    const opacity = map.screenshot ? (n === 0 ? 0.75 : 0.15 + 0.35 * (n / kvHeads)) : n === 0 ? 1 : 0.3 + 0.7 * (n / kvHeads)
     return `<rect class="patch" data-frame="${map.frame}" data-camera="${esc(map.camera)}" data-layer="${layer.layer}" data-patch="${patch}" data-heads="${n}" x="${x}" y="${y}" width="${CELL_PX - 1}" height="${CELL_PX - 1}" fill="${fill}" fill-opacity="${opacity.toFixed(3)}"><title>patch ${patch} (row ${Math.floor(patch / cols)}, col ${patch % cols}): kept by ${n}/${kvHeads} heads</title></rect>`
   })
-  return `<figure class="heatmap"><svg width="${cols * CELL_PX}" height="${rows * CELL_PX}" role="img" aria-label="frame ${map.frame} ${esc(map.camera)} layer ${layer.layer}">${cells.join('')}</svg><figcaption>layer ${layer.layer}</figcaption></figure>`
+  const w = cols * CELL_PX, h = rows * CELL_PX
+  const screen = map.screenshot ? `<image class="screenshot" href="${esc(map.screenshot)}" x="0" y="0" width="${w}" height="${h}" preserveAspectRatio="none"/>` : ''
+  return `<figure class="heatmap"><svg width="${w}" height="${h}" role="img" aria-label="frame ${map.frame} ${esc(map.camera)} layer ${layer.layer}">${screen}${cells.join('')}</svg><figcaption>layer ${layer.layer}</figcaption></figure>`
 }
 
-function heatMaps(model: ViewModel): string {
+function heatMaps(model: ViewModel, retainFrames: number): string {
   if (model.heatMaps.length === 0) return ''
+  const shown = model.heatMaps.filter((m) => m.screenshot).length
+  const screens =
+    retainFrames === 0
+      ? 'Screenshots are not shown: this session retains no observations (create it with <code>retainFrames: N</code> to see them under the grids).'
+      : `The session retains its last ${retainFrames} observations: ${shown} of these grids lie over their frame's screenshot (tinted = kept, greyed = evicted)${shown < model.heatMaps.length ? '; the others are of frames no longer retained' : ''}.`
   const blocks = model.heatMaps.map(
     (m) =>
       `<section class="frame" data-frame="${m.frame}" data-camera="${esc(m.camera)}"><h3>frame ${m.frame} · ${esc(m.camera)} (${m.grid[0]}×${m.grid[1]} patches, prefix at position ${m.prefixStart}${m.startInferred ? ', inferred' : ''})</h3>${m.layers.map((l) => heatMapSvg(m, l, model.kvHeads)).join('')}</section>`,
   )
-  return `<h2>Kept visual tokens of the newest frames</h2><p class="note">Each grid is a camera's patch grid (row-major, as the encoder emits them); red = the patch's token is kept in that layer, darker = by more of the ${model.kvHeads} KV heads; grey = evicted. Screenshots are not shown: this deployment does not retain frames, so the grids are drawn alone.</p>${blocks.join('')}`
+  return `<h2>Kept visual tokens of the newest frames</h2><p class="note">Each grid is a camera's patch grid (row-major, as the encoder emits them); red = the patch's token is kept in that layer, darker = by more of the ${model.kvHeads} KV heads; grey = evicted. ${screens}</p>${blocks.join('')}`
 }
 
 /**
@@ -128,6 +138,6 @@ ${framesOverSteps(model.history, model.kvHeads, model.layerIds.length)}
 <h2>Tokens kept now per frame and layer</h2>
 <p class="note">Rows per KV head (a head may keep other tokens than its neighbours; fractions are means over the ${model.kvHeads} heads).</p>
 ${framesTable(model.frames, model.layerIds, model.kvHeads)}
-${heatMaps(model)}
+${heatMaps(model, header.retainFrames)}
 </body></html>`
 }

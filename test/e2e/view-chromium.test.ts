@@ -1,9 +1,9 @@
 /**
  * The memory inspector page in headless Chromium (Debian's `chromium`, driven by `playwright-core`)
  * against `wrangler dev`: a GUI session under GUI-KV runs a few steps, its view link opens in the
- * browser, the page renders (no console error, no CSP violation, the charts and heat maps laid out),
- * and the rendered heat-map cells equal the kept visual tokens of the memory exported through the
- * API and decoded with `memory/codec.ts`. A full-page screenshot is kept in `test/artifacts/`
+ * browser, the page renders (no console error, no CSP violation, the charts and heat maps laid out,
+ * each grid over its frame's retained screenshot), and the rendered heat-map cells equal the kept
+ * visual tokens of the memory exported through the API and decoded with `memory/codec.ts`. A full-page screenshot is kept in `test/artifacts/`
  * (gitignored). Without a Chromium the browser test skips, loudly, and the page is checked
  * structurally (its HTML parsed) instead; `.ci/run` installs one.
  */
@@ -35,10 +35,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** A gui-carried session under GUI-KV (budget 96: visual tokens get evicted), 4 steps of the
- * code-entry task; the link to its page, the decoded memory and each frame's first position. */
+/** A gui-carried session under GUI-KV (budget 96: visual tokens get evicted) that retains its
+ * observations, 4 steps of the code-entry task; the link to its page and the expected cells. */
 async function guiSessionWithLink() {
-  const created = await client.createSession({ model: 'gui-carried', policy: { name: 'guikv', params: { budgetTokens: 96 } } })
+  const created = await client.createSession({ model: 'gui-carried', policy: { name: 'guikv', params: { budgetTokens: 96 } }, retainFrames: 4 })
   expect(created.status, JSON.stringify(created.data)).toBe(201)
   const id = created.data.id as string
   const gui = new GuiEnv()
@@ -95,6 +95,10 @@ describe('memory inspector page', () => {
       expect(rendered.every((r) => r.visible)).toBe(true)
       // Kept patches are drawn red, evicted ones grey: the colour a viewer sees follows the memory.
       for (const r of rendered) expect(r.fill).toBe(r.cell[3] > 0 ? 'rgb(214, 39, 40)' : 'rgb(238, 238, 238)')
+      // Every grid lies over its frame's screenshot (retainFrames: 4 keeps all four), drawn at the grid's size.
+      const frames = new Set(expected.map((c) => c[0])).size
+      const screens = await page.$$eval('image.screenshot', (els) => els.map((e: any) => { const b = e.getBBox(); return [b.width, b.height] }))
+      expect(screens).toEqual(new Array(frames * 4).fill([128, 96]))
       const lines = await page.$$eval('#layers-over-steps polyline', (ls) => ls.map((l: any) => Number(l.points.numberOfItems)))
       expect(lines).toEqual([4, 4, 4, 4]) // one point per step, one line per layer
       expect(errors).toEqual([])

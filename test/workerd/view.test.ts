@@ -30,21 +30,26 @@ async function viewLink(id: string, body?: unknown, key = DEV_KEY) {
   return { status: r.status, data: (await r.json()) as any }
 }
 
-/** A gui-carried session under GUI-KV with a small budget (evicts visual tokens), `steps` steps. */
-async function guiSession(steps: number) {
-  const id = (await client.createSession({ model: 'gui-carried', policy: { name: 'guikv', params: { budgetTokens: 96 } } })).data.id as string
+/** A gui-carried session under GUI-KV with a small budget (evicts visual tokens), `steps` steps;
+ * the PNG sent at each step. */
+async function guiSession(steps: number, extra: Record<string, unknown> = {}) {
+  const created = await client.createSession({ model: 'gui-carried', policy: { name: 'guikv', params: { budgetTokens: 96 } }, ...extra })
+  expect(created.status, JSON.stringify(created.data)).toBe(201)
+  const id = created.data.id as string
   const gui = new GuiEnv()
   let obs = gui.reset('code-entry', 3)
   const starts = new Map<number, number>()
+  const pngs = new Map<number, Uint8Array>()
   let next = 0
   for (let seq = 1; seq <= steps; seq++) {
     starts.set(seq, next)
+    pngs.set(seq, obs.png().slice())
     const r = await client.step(id, seq, { image: obs.png(), instruction: obs.instruction }, undefined, true)
     expect(r.status, JSON.stringify(r.data)).toBe(200)
     next = r.data.memory.nextPosition
     if (!gui.done) obs = gui.step(r.data.action)
   }
-  return { id, starts }
+  return { id, starts, pngs }
 }
 
 async function exported(id: string): Promise<SessionMemory> {
@@ -83,6 +88,22 @@ describe('memory inspector page', () => {
     const row = html.match(/<tr data-frame="4">(.*?)<\/tr>/)![1]
     const perHead = mem.layers.map((layer) => layer.frames.filter((f) => f === 4).length / mem.kvHeads)
     expect([...row.matchAll(/<td>([\d.]+)<\/td>/g)].slice(1).map((m) => Number(m[1]))).toEqual(perHead.map((n) => +n.toFixed(2)))
+  })
+
+  it('with retainFrames, each heat map lies over its frame’s screenshot (the PNG sent); without, the page says why not', async () => {
+    const { id, pngs } = await guiSession(3, { retainFrames: 2 })
+    const html = await (await fetcher((await viewLink(id)).data.url)).text()
+    const images = [...html.matchAll(/<image class="screenshot" href="data:image\/png;base64,([^"]+)"/g)].map((m) => m[1])
+    const frames = [...new Set(cellsOf(html).map((c) => c[0]))]
+    const retained = frames.filter((f) => f >= 2) // the last 2 steps' observations are retained
+    expect(images).toHaveLength(retained.length * 4) // one per layer's grid
+    const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes))
+    expect(new Set(images)).toEqual(new Set(retained.map((f) => b64(pngs.get(f)!))))
+    expect(html).toContain('The session retains its last 2 observations')
+    const plain = await guiSession(1)
+    const none = await (await fetcher((await viewLink(plain.id)).data.url)).text()
+    expect(none).not.toContain('<image')
+    expect(none).toContain('this session retains no observations')
   })
 
   it('a text session gets the charts without heat maps', async () => {
