@@ -13,6 +13,7 @@ import { verifyMemory } from '../../memory/signing.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { api, DEV_KEY, OTHER_KEY } from '../../sim/client.ts'
 import { GuiEnv } from '../../sim/gui/index.ts'
+import { RobotEnv } from '../../sim/robot/index.ts'
 import { signViewToken } from '../../worker/view-link.ts'
 import { cellsOf, expectedCells, visualFrames } from '../e2e/view-tools.ts'
 import { keyOf } from './signing-tools.ts'
@@ -104,6 +105,53 @@ describe('memory inspector page', () => {
     const none = await (await fetcher((await viewLink(plain.id)).data.url)).text()
     expect(none).not.toContain('<image')
     expect(none).toContain('this session retains no observations')
+  })
+
+  it('robot: two cameras per frame (top then wrist, 4×4 each) placed by their offset in the prefix; RGB8 frames become PNG screenshots', async () => {
+    const id = (await client.createSession({ model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 60 } }, retainFrames: 3 })).data.id
+    const robot = new RobotEnv()
+    let obs = robot.reset('hidden-target', 2)
+    const starts = new Map<number, number>()
+    let next = 0
+    for (let seq = 1; seq <= 3; seq++) {
+      starts.set(seq, next)
+      const r = await client.step(id, seq, { images: obs.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...obs.proprio], instruction: obs.instruction }, undefined, true)
+      expect(r.status, JSON.stringify(r.data)).toBe(200)
+      next = r.data.memory.nextPosition
+      obs = robot.step(r.data.action)
+    }
+    const html = await (await fetcher((await viewLink(id)).data.url)).text()
+    const mem = await exported(id)
+    const re = /<rect class="patch" data-frame="(\d+)" data-camera="(top|wrist)" data-layer="(\d+)" data-patch="(\d+)" data-heads="(\d+)"/g
+    const cells = [...html.matchAll(re)].map((m) => [Number(m[1]), m[2], Number(m[3]), Number(m[4]), Number(m[5])] as const)
+    expect(cells.length).toBeGreaterThan(0)
+    for (const [frame, camera, layer, patch, heads] of cells) {
+      const position = starts.get(frame)! + (camera === 'wrist' ? 16 : 0) + patch
+      const l = mem.layers[layer]
+      let kept = 0
+      for (let i = 0; i < l.frames.length; i++) if (l.frames[i] === frame && l.positions[i] === position) kept++
+      expect(heads, `frame ${frame} ${camera} layer ${layer} patch ${patch}`).toBe(kept)
+    }
+    expect(new Set(cells.map((c) => c[1]))).toEqual(new Set(['top', 'wrist']))
+    expect(html.match(/<image class="screenshot" href="data:image\/png;base64,/g)!.length).toBe(new Set(cells.map((c) => `${c[0]}/${c[1]}/${c[2]}`)).size)
+  })
+
+  it('a TempoFit session (gui-tempo): the bank’s layers and frames', async () => {
+    const id = (await client.createSession({ model: 'gui-tempo', policy: { name: 'tempofit', params: { frames: 2 } } })).data.id
+    const gui = new GuiEnv()
+    let obs = gui.reset('click-button', 4)
+    for (let seq = 1; seq <= 3; seq++) {
+      const r = await client.step(id, seq, { image: obs.png(), instruction: obs.instruction }, undefined, true)
+      expect(r.status, JSON.stringify(r.data)).toBe(200)
+      if (!gui.done) obs = gui.step(r.data.action)
+    }
+    const page = await fetcher((await viewLink(id)).data.url)
+    expect(page.status).toBe(200)
+    const html = await page.text()
+    const mem = await exported(id)
+    const layerIds = mem.layerIds!
+    expect(html.match(/class="layer-line" data-layer="(\d+)"/g)!.map((m) => Number(m.match(/\d+/)![0]))).toEqual(layerIds)
+    expect([...html.matchAll(/<tr data-frame="(\d+)">/g)].map((m) => Number(m[1]))).toEqual([3, 2]) // the bank: the last 2 frames
   })
 
   it('a text session gets the charts without heat maps', async () => {
