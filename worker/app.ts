@@ -6,12 +6,12 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import type { Context, MiddlewareHandler } from 'hono'
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
-import { signMemory, verifyMemory } from '../memory/signing.ts'
+import { signMemory } from '../memory/signing.ts'
 import { bearerAuth } from './auth.ts'
 import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
 import type { AppEnv } from './env.ts'
 import { tenantLimitsOf, type TenantLimits } from './limits.ts'
-import { memoryKeyFor } from './memory-keys.ts'
+import { KEY_ID_HEADER, signingKeyFor, verifyMemoryRotating } from './memory-keys.ts'
 import { ifMatchTags } from './precondition.ts'
 import { chargeRequest } from './rate-limit.ts'
 import { recordRequest, requestIdOf, routeLabel } from './observe.ts'
@@ -166,23 +166,26 @@ app.post('/v1/sessions/:id/steps', limit((l) => l.stepBodyBytes), async (c) => {
   return c.json(toJson(unpackBody(packed) as Record<string, unknown>))
 })
 
-/** The memory blob, signed with the tenant's key (HMAC-SHA256 trailer, `memory/signing.ts`). */
+/** The memory blob, signed with the tenant's key under the current secret (HMAC-SHA256 trailer,
+ * `memory/signing.ts`); `X-Stepkv-Key-Id` names the secret (`memory-keys.ts`). */
 app.get('/v1/sessions/:id/memory', async (c) => {
   const tenant = c.get('tenant')
   const { blob, etag } = unwrap(await stubFor(c, c.req.param('id')).exportMemory(tenant))
-  const signed = await signMemory(blob, await memoryKeyFor(c.env, tenant))
-  return c.body(signed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE, ETag: etag })
+  const { key, keyId } = await signingKeyFor(c.env, tenant)
+  const signed = await signMemory(blob, key)
+  return c.body(signed as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': MEMORY_TYPE, ETag: etag, [KEY_ID_HEADER]: keyId })
 })
 
 /** Imports a blob this service exported for the same tenant, if the session is still at the
  * If-Match ETag (`precondition.ts`): the tag is verified here, before the Durable Object parses
- * anything. */
+ * anything. The current secret or a retired one (`MEMORY_HMAC_SECRETS_OLD`) may have signed it; an
+ * `X-Stepkv-Key-Id` header (as the export gave it) restricts the check to that key. */
 app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBodyBytes), async (c) => {
   const tenant = c.get('tenant')
   const stub = stubFor(c, c.req.param('id'))
   const ifMatch = ifMatchTags(c.req.header('if-match') ?? null)
   const blob = new Uint8Array(await c.req.arrayBuffer())
-  await verifyMemory(blob, await memoryKeyFor(c.env, tenant), tenant)
+  c.header(KEY_ID_HEADER, await verifyMemoryRotating(c.env, tenant, blob, c.req.header(KEY_ID_HEADER)))
   const info = unwrap(await stub.importMemory(tenant, blob, ifMatch, tenantLimitsOf(c.env, tenant).memoryBytesPerSession, c.get('requestId')))
   c.set('stats', { memoryBytes: info.memory.bytes })
   c.header('ETag', info.etag)

@@ -15,6 +15,8 @@ export interface Env {
   API_KEYS: string
   /** Secret (≥ 32 bytes) from which each tenant's memory-blob HMAC key is derived (HKDF-SHA256). */
   MEMORY_HMAC_SECRET?: string
+  /** Retired memory signing secrets still accepted on import (JSON array of strings; `memory-keys.ts`). */
+  MEMORY_HMAC_SECRETS_OLD?: string
   /** Largest step body (bytes); default 8 MiB. */
   STEP_BODY_LIMIT_BYTES?: string
   /** Largest memory import body (bytes); default 64 MiB. */

@@ -5,7 +5,7 @@
  */
 import { exports } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { CRC_BYTES, HMAC_BYTES } from '../../memory/codec.ts'
+import { CRC_BYTES, HMAC_BYTES, READ_VERSIONS } from '../../memory/codec.ts'
 import { verifyMemory } from '../../memory/signing.ts'
 import { api, OTHER_KEY } from '../../sim/client.ts'
 import { crc32 } from '../../memory/crc32.ts'
@@ -62,9 +62,10 @@ describe('signed memory export and import', () => {
 
   it('behind a valid tag, the format version and the model hash are still checked', async () => {
     const before = await blobOf(dev, devId)
-    // Version 2: prelude bytes 4–5; fix the CRC and re-sign so only the version is wrong.
+    // A version this build does not read (prelude bytes 4–5; it reads READ_VERSIONS, writes the
+    // newest); fix the CRC and re-sign so only the version is wrong.
     const v2 = exported.slice()
-    new DataView(v2.buffer).setUint16(4, 2, true)
+    new DataView(v2.buffer).setUint16(4, Math.max(...READ_VERSIONS) + 1, true)
     const crcAt = v2.byteLength - HMAC_BYTES - CRC_BYTES
     new DataView(v2.buffer).setUint32(crcAt, crc32(v2.subarray(0, crcAt)), true)
     const r = await importCurrent(dev, devId, await resign(v2))
