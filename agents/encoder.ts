@@ -4,6 +4,7 @@
  * model's encoder ONNX, with a token kind per prefix token (visual…, proprio, text…).
  */
 import { decode as decodePng } from 'fast-png'
+import { checkPng } from './png-check.ts'
 import { BadRequestError } from '../memory/errors.ts'
 import { TokenKind } from '../memory/types.ts'
 import type { HostTensor } from '../gpu/feeds.ts'
@@ -33,6 +34,12 @@ export function frameRgb(frame: unknown, camera: CameraSpec): Uint8Array {
       throw new BadRequestError(`camera '${camera.name}': not a PNG (no signature and IHDR)`, { camera: camera.name }, 'invalid_image')
     if (declared.width !== camera.width || declared.height !== camera.height)
       throw new BadRequestError(`camera '${camera.name}' must be ${camera.width}×${camera.height} px, got ${declared.width}×${declared.height}`, { camera: camera.name }, 'invalid_image')
+    try {
+      // framing, CRCs and a bounded inflate first: fast-png would inflate a bomb whole
+      checkPng(frame, camera.height * (1 + camera.width * 8) + 8 * camera.height)
+    } catch (e) {
+      throw new BadRequestError(`camera '${camera.name}': not a valid PNG (${(e as Error).message})`, { camera: camera.name }, 'invalid_image')
+    }
     try {
       const png = decodePng(frame)
       if (png.depth !== 8) throw new Error(`bit depth ${png.depth}`)
