@@ -66,7 +66,8 @@ export function listModels(): ModelManifest[] {
 
 /** The manifest of `id`. @throws NotFoundError (`unknown_model`) */
 export function manifestOf(id: string): ModelManifest {
-  const s = SOURCES[id]
+  // own keys only: `__proto__`, `constructor`, `toString` are not models
+  const s = Object.hasOwn(SOURCES, id) ? SOURCES[id] : undefined
   if (!s) throw new NotFoundError(`unknown model '${id}'`, { known: Object.keys(SOURCES) }, 'unknown_model')
   return s.manifest
 }
@@ -79,6 +80,7 @@ export function runtimeOf(id: string): ModelRuntime {
 
 /** The adapter of model `id` (agent models get their encoder's runtime). */
 export function adapterOf(id: string, maxPrefixTokens: number): Adapter {
+  manifestOf(id)
   const s = SOURCES[id]
   const encoder = s.encoderBytes
     ? ModelRuntime.for(ortForWorkerd(), { manifest: encoderManifest(s.manifest), bytes: s.encoderBytes }, 'wasm')

@@ -56,6 +56,14 @@ describe('bad input', () => {
     await expectProblem(await client.info('not-an-id'), 404, 'unknown_session')
   })
 
+  it('model names that are Object.prototype keys → 404 unknown_model (not 500)', async () => {
+    for (const model of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      const res = await client.createSession({ model, policy: { name: 'full', params: {} } } as never)
+      expect(res.status, model).toBe(404)
+      expect((res.data as { code: string }).code).toBe('unknown_model')
+    }
+  })
+
   it('malformed msgpack → 400', async () => {
     const res = await raw(`/v1/sessions/${id}/steps`, {
       method: 'POST',
