@@ -5,10 +5,14 @@
  */
 import { z } from '@hono/zod-openapi'
 
-/** Snapshot names: 1–64 of `[A-Za-z0-9._-]`. */
+/**
+ * Snapshot names: 1–64 of `[A-Za-z0-9._-]`, not only dots (URL parsers turn `.`/`..` path
+ * segments into directory moves, so such a snapshot could be created but never addressed).
+ */
 export const SnapshotName = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,64}$/, 'a snapshot name is 1–64 characters of A-Z a-z 0-9 . _ -')
+  .refine((s) => !/^\.+$/.test(s), 'a snapshot name cannot be only dots')
   .openapi({ example: 'before-dialog' })
 
 const params = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]))

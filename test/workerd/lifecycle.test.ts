@@ -104,6 +104,12 @@ describe('session lifecycle', () => {
     expect([unknown.status, unknown.data.code]).toEqual([404, 'unknown_snapshot'])
     const bad = await post(id, 'snapshots', { name: 'a b/c' })
     expect([bad.status, bad.data.code]).toEqual([400, 'invalid_request'])
+    for (const name of ['.', '..', '...']) {
+      const dots = await post(id, 'snapshots', { name }) // could be created, never addressed in a URL
+      expect([dots.status, dots.data.code]).toEqual([400, 'invalid_request'])
+    }
+    expect((await post(id, 'snapshots', { name: '.a.' })).status).toBe(201)
+    expect((await client.call('DELETE', `/v1/sessions/${id}/snapshots/.a.`)).status).toBe(200)
     const limit = Number(env.MAX_SNAPSHOTS_PER_SESSION ?? 8)
     for (let i = 1; i < limit; i++) expect((await post(id, 'snapshots', { name: `s${i}` })).status).toBe(201)
     const over = await post(id, 'snapshots', { name: 'one-more' })
