@@ -16,7 +16,7 @@ import {
   type LayerGeometry,
   type PackedKiviLayer,
 } from './kivi.ts'
-import { levelOf, levelScale, nearestCode } from './minmax-quant.ts'
+import { fillLevels, levelOf, levelScale, nearestCode } from './minmax-quant.ts'
 import type { LayerMemory } from './types.ts'
 
 /** Preferred precisions (`KiviSettings`); a layer falls back to float32 where its data needs it. */
@@ -26,6 +26,10 @@ export interface KiviPrecisions {
 }
 
 const FLOAT32: KiviPrecisions = { statsDtype: 'float32', residualDtype: 'float32' }
+
+/** Groups of at least this many elements are dequantized through a table of their levels
+ * (`fillLevels`), smaller ones level by level (`levelOf`, the same values). */
+const TABLE_MIN_ELEMENTS = 6
 
 function emptyParts(dims: Record<KiviPart, number[]>): KiviLayerParts {
   const parts = {} as Record<KiviPart, Uint8Array | Float32Array>
@@ -214,21 +218,24 @@ function encodeKeys(
 ): void {
   const levels = (1 << bits) - 1
   const { scales, inverses, margins } = levelGeometry(min, max, levels)
+  const table = new Float32Array(levels + 1)
   for (let first = 0; first < rows.length; ) {
     let end = first + 1
     while (end < rows.length && blocks[end] === blocks[first]) end++
+    const tabled = restored && end - first >= TABLE_MIN_ELEMENTS
     for (let c = 0, stat = blocks[first] * headDim; c < headDim; c++, stat++) {
       const lo = min[stat]
       const hi = max[stat]
       const scale = scales[stat]
       const inverse = inverses[stat]
       const margin = margins[stat]
+      if (tabled) fillLevels(lo, hi, levels, table)
       for (let q = first; q < end; q++) {
         const src = rows[q] * headDim + c
         const code = codeOf(data[src], lo, hi, scale, inverse, margin, levels)
         const bit = (q * headDim + c) * bits
         codes[bit >>> 3] |= code << (bit & 7)
-        if (restored) restored[src] = levelOf(lo, hi, scale, code, levels)
+        if (restored) restored[src] = tabled ? table[code] : levelOf(lo, hi, scale, code, levels)
       }
     }
     first = end
@@ -252,6 +259,7 @@ function encodeValues(
 ): void {
   const levels = (1 << bits) - 1
   const { scales, inverses, margins } = levelGeometry(min, max, levels)
+  const table = new Float32Array(levels + 1)
   const groups = Math.ceil(headDim / width)
   let byte = 0
   let packed = 0
@@ -265,6 +273,8 @@ function encodeValues(
       const inverse = inverses[stat]
       const margin = margins[stat]
       const end = src + Math.min(headDim, (j + 1) * width)
+      const tabled = restored && end - src - j * width >= TABLE_MIN_ELEMENTS
+      if (tabled) fillLevels(lo, hi, levels, table)
       for (let i = src + j * width; i < end; i++) {
         const code = codeOf(data[i], lo, hi, scale, inverse, margin, levels)
         packed |= code << filled
@@ -273,37 +283,79 @@ function encodeValues(
           codes[byte++] = packed
           packed = filled = 0
         }
-        if (restored) restored[i] = levelOf(lo, hi, scale, code, levels)
+        if (restored) restored[i] = tabled ? table[code] : levelOf(lo, hi, scale, code, levels)
       }
     }
   }
   if (filled > 0) codes[byte] = packed
 }
 
-/** The dequantized values of one part (the inverse of `encodePart`), written into `out`. */
-function decodePart(
+/** The dequantized keys (the inverse of `encodeKeys`), channel by channel within a block. */
+function decodeKeys(
   out: Float32Array,
   min: Float32Array,
   max: Float32Array,
   codes: Uint8Array,
   rows: Int32Array,
-  blocks: Int32Array | undefined,
+  blocks: Int32Array,
+  headDim: number,
+  bits: number,
+): void {
+  const levels = (1 << bits) - 1
+  const table = new Float32Array(levels + 1)
+  for (let first = 0; first < rows.length; ) {
+    let end = first + 1
+    while (end < rows.length && blocks[end] === blocks[first]) end++
+    for (let c = 0, stat = blocks[first] * headDim; c < headDim; c++, stat++) {
+      const [lo, hi] = [min[stat], max[stat]]
+      if (end - first >= TABLE_MIN_ELEMENTS) {
+        fillLevels(lo, hi, levels, table)
+        for (let q = first; q < end; q++) {
+          const bit = (q * headDim + c) * bits
+          out[rows[q] * headDim + c] = table[(codes[bit >>> 3] >>> (bit & 7)) & levels]
+        }
+      } else {
+        const scale = levelScale(lo, hi, levels)
+        for (let q = first; q < end; q++) {
+          const bit = (q * headDim + c) * bits
+          const code = (codes[bit >>> 3] >>> (bit & 7)) & levels
+          out[rows[q] * headDim + c] = levelOf(lo, hi, scale, code, levels)
+        }
+      }
+    }
+    first = end
+  }
+}
+
+/** The dequantized values (the inverse of `encodeValues`), group by group. */
+function decodeValues(
+  out: Float32Array,
+  min: Float32Array,
+  max: Float32Array,
+  codes: Uint8Array,
+  rows: Int32Array,
   headDim: number,
   width: number,
   bits: number,
 ): void {
   const levels = (1 << bits) - 1
-  const scales = new Float64Array(min.length)
-  for (let i = 0; i < min.length; i++) scales[i] = levelScale(min[i], max[i], levels)
+  const table = new Float32Array(levels + 1)
   const groups = Math.ceil(headDim / width)
   let bit = 0
   for (let q = 0; q < rows.length; q++) {
     const dst = rows[q] * headDim
-    const base = blocks ? blocks[q] * headDim : q * groups
-    for (let c = 0; c < headDim; c++, bit += bits) {
-      const stat = blocks ? base + c : base + ((c / width) | 0)
-      const code = (codes[bit >>> 3] >>> (bit & 7)) & levels
-      out[dst + c] = levelOf(min[stat], max[stat], scales[stat], code, levels)
+    for (let j = 0, stat = q * groups; j < groups; j++, stat++) {
+      const end = dst + Math.min(headDim, (j + 1) * width)
+      const scale = fillLevels(min[stat], max[stat], levels, table)
+      if (end - dst - j * width >= TABLE_MIN_ELEMENTS) {
+        for (let i = dst + j * width; i < end; i++, bit += bits)
+          out[i] = table[(codes[bit >>> 3] >>> (bit & 7)) & levels]
+      } else {
+        for (let i = dst + j * width; i < end; i++, bit += bits) {
+          const code = (codes[bit >>> 3] >>> (bit & 7)) & levels
+          out[i] = levelOf(min[stat], max[stat], scale, code, levels)
+        }
+      }
     }
   }
 }
@@ -428,20 +480,12 @@ export function dequantizeLayer(
   const out = restoredArrays(kvHeads * tokens * headDim)
   const { rows, blocks } = quantizedRows(positions, geometry, counts, groupSize)
   const width = Math.min(groupSize, headDim)
-  for (const part of ['keys', 'values'] as const) {
-    decodePart(
-      out[part],
-      parts[`${part}.min`],
-      parts[`${part}.max`],
-      parts[`${part}.codes`],
-      rows,
-      part === 'keys' ? blocks : undefined,
-      headDim,
-      width,
-      bits,
-    )
-    moveResidual(out[part], parts[`${part}.residual`], geometry, counts, false)
-  }
+  const [kMin, kMax, kCodes] = [parts['keys.min'], parts['keys.max'], parts['keys.codes']]
+  decodeKeys(out.keys, kMin, kMax, kCodes, rows, blocks, headDim, bits)
+  const [vMin, vMax, vCodes] = [parts['values.min'], parts['values.max'], parts['values.codes']]
+  decodeValues(out.values, vMin, vMax, vCodes, rows, headDim, width, bits)
+  moveResidual(out.keys, parts['keys.residual'], geometry, counts, false)
+  moveResidual(out.values, parts['values.residual'], geometry, counts, false)
   return out
 }
 

@@ -4,7 +4,7 @@
  * 2). The envelope (prelude, header, CRC, HMAC trailer) is `codec.ts`; the table `tensor-table.ts`.
  */
 import { MemoryCodecError } from './errors.ts'
-import { f16BitsToF32, halfBitsOfFloatBits } from './float16.ts'
+import { f16BitsToF32, firstNonFiniteHalf, halfBitsOfFloatBits } from './float16.ts'
 import type { MemoryHeader } from './header.ts'
 import { decodeKiviLayer } from './kivi-blob.ts'
 import type { KiviPrecision, PackedKiviLayer } from './kivi.ts'
@@ -66,16 +66,26 @@ export function layerTensors(
   return out
 }
 
-/** A decoded tensor: float16 widened to float32 (exact), other dtypes as read. */
-function widened(spec: TensorSpec, raw: Uint8Array): TensorData {
+/** A decoded tensor: float16 widened to float32 (exact), other dtypes as read; `halfBad` gets the
+ * index of the first non-finite float16 (−1 if none), read from the bits. */
+function widened(spec: TensorSpec, raw: Uint8Array, halfBad?: { index: number }): TensorData {
   const data = decodeTensor(spec.dtype, spec.dims, raw)
-  return spec.dtype === 'float16' ? f16BitsToF32(data as Uint16Array) : data
+  if (spec.dtype !== 'float16') return data
+  if (halfBad) halfBad.index = firstNonFiniteHalf(data as Uint16Array)
+  return f16BitsToF32(data as Uint16Array)
 }
+
+const invariant = (l: number, name: string, data: Float32Array, index: number) =>
+  new MemoryCodecError(
+    `memory blob breaks an invariant: layer ${l} ${name}[${index}] is ${data[index]}`,
+  )
 
 /**
  * Rebuild every layer from the blob's tensors: version 1 metadata tensors as read (the caller
  * checks the memory's invariants after), version 2 `meta` decoded and checked (`meta-codec.ts`);
- * KIVI layers checked and dequantized (`kivi-blob.ts`); K/V and scores checked finite.
+ * KIVI layers checked and dequantized (`kivi-blob.ts`); version 2 K/V and scores checked finite
+ * (float32 and scores by value, float16 by their bits, KIVI by the residual rows: levels between
+ * finite statistics are finite).
  * @param tensors per layer, the raw bytes of each tensor by field, with its spec
  * @returns the layers (float32 K/V may be views into the blob)
  * @throws MemoryCodecError for a malformed meta stream, KIVI counts, statistics or padding, or data
@@ -90,6 +100,7 @@ export function decodeLayers(
   const layers: LayerMemory[] = []
   tensors.forEach((byField, l) => {
     const parts: Record<string, unknown> = {}
+    const halfBad: Record<string, { index: number }> = {}
     for (const [field, { spec, raw }] of byField) {
       if (field === 'meta') {
         const previous = layers[l - 1]
@@ -100,24 +111,25 @@ export function decodeLayers(
         const half = stats.length / 2
         parts[`${kind}.min`] = stats.subarray(0, half)
         parts[`${kind}.max`] = stats.subarray(half)
-      } else parts[field] = widened(spec, raw)
+      } else parts[field] = widened(spec, raw, (halfBad[field] = { index: -1 }))
     }
     if (header.kivi) Object.assign(parts, decodeKiviLayer(header, l, parts))
     const layer = parts as unknown as LayerMemory
     const { keys, values, positions, frames, kinds, scores } = layer
     if (version === 2) {
-      for (const [name, data] of [
-        ['keys', keys],
-        ['values', values],
-        ['scores', scores],
-      ] as const) {
-        const bad = data ? firstNonFinite(data) : -1
-        if (bad >= 0) {
-          throw new MemoryCodecError(
-            `memory blob breaks an invariant: layer ${l} ${name}[${bad}] is ${data![bad]}`,
-          )
+      for (const name of ['keys', 'values'] as const) {
+        const data = layer[name]
+        if (header.dtype === 'float16') {
+          if (halfBad[name].index >= 0) throw invariant(l, name, data, halfBad[name].index)
+          continue
         }
+        const residual = parts[`${name}.residual`] as Float32Array | undefined
+        if (residual && firstNonFinite(residual) < 0) continue // KIVI: levels are finite
+        const bad = firstNonFinite(data)
+        if (bad >= 0) throw invariant(l, name, data, bad)
       }
+      const bad = scores ? firstNonFinite(scores) : -1
+      if (bad >= 0) throw invariant(l, 'scores', scores!, bad)
     }
     layers.push({ keys, values, positions, frames, kinds, ...(scores && { scores }) })
   })

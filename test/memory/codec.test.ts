@@ -146,6 +146,22 @@ describe('float16 storage', () => {
     )
   })
 
+  it('refuses float16 bits of ±Infinity or NaN, naming the value', () => {
+    const { header } = splitBlob(blob)
+    const at = header.tensors.find((t: { name: string }) => t.name === 'layers.2.values').offset
+    for (const [bits, shown] of [
+      [0x7c00, 'Infinity'],
+      [0xfe01, 'NaN'],
+    ] as const) {
+      const bad = editBlob(blob, ({ payload }) => {
+        new DataView(payload.buffer, payload.byteOffset).setUint16(at + 2 * 5, bits, true)
+      })
+      expect(() => decodeMemory(bad)).toThrow(
+        `memory blob breaks an invariant: layer 2 values[5] is ${shown}`,
+      )
+    }
+  })
+
   it('decodes to the reference rounding of every value, and the bits survive a second trip', () => {
     const decoded = decodeMemory(atOffset(blob, 3), shapeOf(mem))
     expect(decoded.dtype).toBe('float16')

@@ -444,6 +444,13 @@ describe('KIVI decoding stays strict', () => {
       'kivi layer 0: values.codes has non-zero padding bits',
     ],
     [
+      'a NaN residual value',
+      // layer 0's key residual rows are float16: head 0 quantizes 10 of its 12 rows (layer 1 all),
+      // so the first residual value is keys[10 · 3]
+      (parts) => view(parts).setUint16(at(parts, 'layers.0.keys.residual'), 0x7e00, true),
+      'memory blob breaks an invariant: layer 0 keys[30] is NaN',
+    ],
+    [
       'a kivi dtype without its header',
       ({ header }) => void delete header.kivi,
       "memory header is invalid: dtype 'kivi' needs a kivi header",
