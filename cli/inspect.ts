@@ -86,7 +86,13 @@ export async function inspectBlob(bytes: Uint8Array, o: InspectOptions = {}): Pr
   let signature: SignatureStatus = hmac ? 'unverified' : 'unsigned'
   if (hmac && o.secret !== undefined && o.tenant !== undefined) {
     progress('verifying HMAC-SHA256')
-    signature = await verifyMemory(bytes, await tenantMemoryKey(o.secret, o.tenant), o.tenant).then(
+    let key
+    try {
+      key = await tenantMemoryKey(o.secret, o.tenant)
+    } catch (e) {
+      throw new InspectError(`--secret/--tenant: ${(e as Error).message}`)
+    }
+    signature = await verifyMemory(bytes, key, o.tenant).then(
       () => 'valid' as const,
       () => 'invalid' as const,
     )

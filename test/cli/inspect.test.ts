@@ -109,6 +109,10 @@ describe('stepkv inspect', () => {
       { frame: 1, tokens: { text: 2 }, pinned: 0 },
       { frame: 2, tokens: { text: 8 }, pinned: 0 },
     ])
+    const short = await inspect(file, '-q', '--secret', 'short', '--tenant', 'dev') // a secret too short for a key
+    expect(short.code).toBe(2)
+    expect(short.stderr).toMatch(/^stepkv: --secret\/--tenant: /)
+    expect(short.stderr).not.toMatch(/\n\s+at /)
     const stored = await blobFile('stored.skvm', 'tiny-gqa', { name: 'full', params: {} }, [{ observation: { text: 'x' } }], undefined, null)
     expect(JSON.parse((await inspect(stored.file, '--json', '-q')).stdout).signature).toBe('unsigned')
   })
