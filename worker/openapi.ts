@@ -41,8 +41,9 @@ export const SessionIdParam = z.object({
 })
 
 const etagHeader = { ETag: { description: 'the session state, `"<seq>.<generation>"`', schema: { type: 'string' as const } } }
-/** Statuses every authenticated route may answer. */
-export const COMMON = [401, 429, 500]
+/** Statuses every authenticated route may answer (503 `session_reset`: the session's Durable Object
+ * was reset during the request; retry it). */
+export const COMMON = [401, 429, 500, 503]
 
 /** The routes of `app.ts` (lifecycle routes register their own, `lifecycle-routes.ts`). */
 const ROUTES: Route[] = [
