@@ -83,8 +83,8 @@ export function registerViewPage(app: OpenAPIHono<AppEnv>, stubFor: StubFor): vo
 export function registerViewLink(app: OpenAPIHono<AppEnv>, stubFor: StubFor): void {
   app.post('/v1/sessions/:id/view-link', async (c) => {
     const id = c.req.param('id')
-    const text = c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await readBody(c.req.raw)
-    const { ttlSeconds = MAX_VIEW_LINK_SECONDS } = parse(ViewLinkRequest, text)
+    const body = c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await readBody(c.req.raw)
+    const { ttlSeconds = MAX_VIEW_LINK_SECONDS } = parse(ViewLinkRequest, body)
     const tenant = c.get('tenant')
     unwrap(await stubFor(c, id).info(tenant))
     const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds

@@ -1,9 +1,9 @@
 /**
  * @module The memory inspector page: one self-contained HTML document with server-side inline SVG
  * (no script, no external resource; the reply's CSP forbids both). Charts: tokens kept per layer
- * over steps, tokens kept per frame over steps, tokens kept now per frame and layer, and for models
- * with cameras the kept visual tokens of the newest frames as heat maps over each camera's patch
- * grid, one per stored layer (`<rect class="patch" data-frame data-camera data-layer data-patch
+ * over steps, tokens kept per frame and layer over steps, tokens kept now per frame and layer, and
+ * for models with cameras the kept visual tokens of the newest frames as heat maps over each
+ * camera's patch grid, one per stored layer (`<rect class="patch" data-frame data-camera data-layer data-patch
  * data-heads>`, so tests and tools can read the cells back).
  */
 import type { HeatMap, ViewModel } from './view-data.ts'
@@ -59,27 +59,30 @@ function layersOverSteps(history: ViewStep[], layerIds: number[]): string {
   return `<svg id="layers-over-steps" width="${w}" height="${h}" role="img" aria-label="tokens kept per layer over steps">${axes.join('')}${lines.join('')}</svg><p class="legend">${legend} (rows kept per KV head)</p>`
 }
 
-/** Matrix: rows = frames (newest on top), columns = steps; shade = tokens of that frame kept after that step (mean per layer and head). */
-function framesOverSteps(history: ViewStep[], kvHeads: number, layers: number): string {
+/** Small multiples, one per stored layer: rows = frames (newest on top), columns = steps; shade =
+ * that frame's tokens kept in that layer after that step (rows per KV head). */
+function framesOverSteps(history: ViewStep[], kvHeads: number, layerIds: number[]): string {
   const steps = history.slice(-MATRIX_STEPS)
   if (steps.length === 0) return ''
   const frames = [...new Set(steps.flatMap((s) => s.frames.map((r) => r[0])))].sort((a, b) => b - a)
-  const per = (row: number[]) => row.slice(1).reduce((a, b) => a + b, 0) / (kvHeads * layers)
-  const max = Math.max(1, ...steps.flatMap((s) => s.frames.map(per)))
-  const cw = Math.max(4, Math.min(16, Math.floor(560 / steps.length))), ch = Math.max(4, Math.min(12, Math.floor(360 / Math.max(1, frames.length))))
-  const left = 64, top = 4
-  const cells: string[] = []
-  steps.forEach((s, c) => {
-    const byFrame = new Map(s.frames.map((r) => [r[0], per(r)]))
-    frames.forEach((f, r) => {
-      const n = byFrame.get(f)
-      if (n === undefined) return
-      cells.push(`<rect class="frame-cell" data-step="${s.seq}" data-frame="${f}" data-tokens="${n.toFixed(2)}" x="${left + c * cw}" y="${top + r * ch}" width="${cw - 1}" height="${ch - 1}" fill="#1f77b4" fill-opacity="${(0.15 + 0.85 * (n / max)).toFixed(3)}"><title>frame ${f} after step ${s.seq}: ${n.toFixed(1)} tokens per layer and head</title></rect>`)
-    })
-  })
+  const max = Math.max(1, ...steps.flatMap((s) => s.frames.flatMap((r) => r.slice(1).map((n) => n / kvHeads))))
+  const cw = Math.max(3, Math.min(12, Math.floor(300 / steps.length))), ch = Math.max(3, Math.min(10, Math.floor(240 / Math.max(1, frames.length))))
+  const left = 58, top = 4
   const w = left + steps.length * cw + 8, h = top + frames.length * ch + 20
-  const labels = [`<text x="${left - 4}" y="${top + ch}" text-anchor="end">frame ${frames[0]}</text>`, `<text x="${left - 4}" y="${top + frames.length * ch}" text-anchor="end">frame ${frames[frames.length - 1]}</text>`, `<text x="${left}" y="${h - 4}">step ${steps[0].seq} → ${steps[steps.length - 1].seq}</text>`]
-  return `<h2>Tokens kept per frame over steps</h2><svg id="frames-over-steps" width="${w}" height="${h}" role="img" aria-label="tokens kept per frame over steps">${labels.join('')}${cells.join('')}</svg><p class="legend">Darker = more of that frame's tokens kept (mean per layer and KV head, max ${max.toFixed(1)}); a blank cell: none kept.</p>`
+  const figures = layerIds.map((layer, l) => {
+    const cells: string[] = []
+    steps.forEach((s, c) => {
+      const byFrame = new Map(s.frames.map((r) => [r[0], r[1 + l] / kvHeads]))
+      frames.forEach((f, r) => {
+        const n = byFrame.get(f)
+        if (!n) return
+        cells.push(`<rect class="frame-cell" data-layer="${layer}" data-step="${s.seq}" data-frame="${f}" data-tokens="${+n.toFixed(2)}" x="${left + c * cw}" y="${top + r * ch}" width="${cw - 1}" height="${ch - 1}" fill="#1f77b4" fill-opacity="${(0.15 + 0.85 * (n / max)).toFixed(3)}"><title>layer ${layer}, frame ${f} after step ${s.seq}: ${+n.toFixed(2)} rows per KV head</title></rect>`)
+      })
+    })
+    const labels = [`<text x="${left - 4}" y="${top + ch}" text-anchor="end">frame ${frames[0]}</text>`, `<text x="${left - 4}" y="${top + frames.length * ch}" text-anchor="end">frame ${frames[frames.length - 1]}</text>`, `<text x="${left}" y="${h - 4}">step ${steps[0].seq} → ${steps[steps.length - 1].seq}</text>`]
+    return `<figure class="matrix"><svg class="frames-over-steps" data-layer="${layer}" width="${w}" height="${h}" role="img" aria-label="layer ${layer}: tokens kept per frame over steps">${labels.join('')}${cells.join('')}</svg><figcaption>layer ${layer}</figcaption></figure>`
+  })
+  return `<h2>Tokens kept per frame and layer over steps</h2><div id="frames-over-steps">${figures.join('')}</div><p class="legend">Darker = more of that frame's tokens kept in that layer after that step (rows per KV head, max ${+max.toFixed(2)}); a blank cell: none kept. The last ${MATRIX_STEPS} steps.</p>`
 }
 
 /** Table of tokens kept now per frame (rows, newest first) and stored layer (columns), per head. */
@@ -128,13 +131,13 @@ export function renderViewPage(header: ViewHeader, model: ViewModel): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer">
 <title>stepkv · ${esc(header.id)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}svg text{font-size:11px;fill:#444}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}.key{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}.heatmap{display:inline-block;margin:4px 12px 4px 0}.heatmap figcaption{text-align:center;font-size:12px}.note,.legend,.empty{color:#555}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}</style>
+<style>body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}svg text{font-size:11px;fill:#444}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}.key{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}.heatmap,.matrix{display:inline-block;margin:4px 12px 4px 0}.matrix figcaption{text-align:center;font-size:12px}.heatmap figcaption{text-align:center;font-size:12px}.note,.legend,.empty{color:#555}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}</style>
 </head><body>
 <h1>Session memory</h1>
 <dl id="session"><dt>session</dt><dd>${esc(header.id)}</dd><dt>model</dt><dd>${esc(header.model)}</dd><dt>policy</dt><dd>${esc(policy)}</dd><dt>storage</dt><dd>${esc(header.memoryDtype)}</dd><dt>last step</dt><dd id="seq">${header.seq}</dd><dt>rows per layer and head</dt><dd id="tokens">${model.tokens}</dd><dt>next position</dt><dd>${model.nextPosition}</dd><dt>stored bytes</dt><dd>${header.memoryBytes}</dd><dt>link expires</dt><dd>${esc(header.expiresAt)}</dd></dl>
 <h2>Tokens kept per layer over steps</h2>
 ${layersOverSteps(model.history, model.layerIds)}
-${framesOverSteps(model.history, model.kvHeads, model.layerIds.length)}
+${framesOverSteps(model.history, model.kvHeads, model.layerIds)}
 <h2>Tokens kept now per frame and layer</h2>
 <p class="note">Rows per KV head (a head may keep other tokens than its neighbours; fractions are means over the ${model.kvHeads} heads).</p>
 ${framesTable(model.frames, model.layerIds, model.kvHeads)}

@@ -159,7 +159,12 @@ describe('memory inspector page', () => {
     for (let seq = 1; seq <= 3; seq++) expect((await client.step(id, seq, { text: `screen ${seq}: the quick brown fox` })).status).toBe(200)
     const html = await (await fetcher((await viewLink(id, { ttlSeconds: 60 })).data.url)).text()
     expect(html).toContain('id="frames-over-steps"')
-    expect(html.match(/class="frame-cell" data-step="3"/g)!.length).toBeGreaterThan(0)
+    // Per layer after step 3: the frames' rows per head add up to the 28 kept (4 sinks + 24 recent).
+    for (const layer of [0, 1, 2, 3]) {
+      const cells = [...html.matchAll(new RegExp(`class="frame-cell" data-layer="${layer}" data-step="3" data-frame="(\\d+)" data-tokens="([\\d.]+)"`, 'g'))]
+      expect(cells.reduce((n, m) => n + Number(m[2]), 0), `layer ${layer}`).toBe(28)
+      expect(cells.map((m) => Number(m[1]))).toEqual([3, 1]) // newest first: 24 recent of frame 3 (29 tokens), 4 sinks of frame 1
+    }
     expect(cellsOf(html)).toEqual([])
     expect(html).toContain('<dd id="tokens">28</dd>')
   })
