@@ -47,6 +47,7 @@ import {
 } from './kivi.ts'
 import { quantizeLayer } from './kivi-quant.ts'
 import { decodeLayers, layerTensors, type StoredKV } from './layer-codec.ts'
+import { ByteWriter } from './meta-codec.ts'
 import { checkModelShape, type MemoryShape } from './model-check.ts'
 import { packedOf } from './packed-cache.ts'
 import {
@@ -116,6 +117,9 @@ export interface DecodedMemory {
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
+
+/** The metadata streams of the memory being encoded (reused from call to call). */
+const metaScratch = new ByteWriter()
 
 /** How each layer's K/V are stored, reusing what `roundTrip` computed where it can. */
 function storedLayers(
@@ -212,7 +216,11 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
     kivi,
     version: MEMORY_FORMAT_VERSION as FormatVersion,
   }
-  const sources = mem.layers.map((_, l) => layerTensors(mem, l, stored[l]))
+  // Metadata streams go to one reused buffer (views of it until this call returns): besides the
+  // blob, a float32 encode then allocates no buffer, which spares Node's allocator a fresh,
+  // page-faulting blob each call (measured: ~1.8 ms of kernel time per 3.5 MB blob otherwise).
+  metaScratch.reset()
+  const sources = mem.layers.map((_, l) => layerTensors(mem, l, stored[l], metaScratch))
   let payloadBytes = 0
   const parts = tensorSpecs(layout).map((spec: TensorSpec) => {
     const data = sources[spec.layer][spec.field]
@@ -244,7 +252,7 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
     ...(kivi && { kivi }),
     tensors: parts.map((p) => p.entry),
   }
-  const headerBytes = packHeader(header)
+  const headerBytes = packHeader(header, { view: true })
   const payloadOffset = align8(PRELUDE_BYTES + headerBytes.byteLength)
   const blob = new Uint8Array(payloadOffset + payloadBytes + CRC_BYTES)
   const view = new DataView(blob.buffer)

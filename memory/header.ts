@@ -117,13 +117,16 @@ const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
 
 /**
- * Pack a header to MessagePack bytes (a fresh array; msgpackr's own buffer is reused).
+ * Pack a header to MessagePack bytes: a fresh array, or with `view` a view of msgpackr's own
+ * buffer, valid only until the next pack (copy it at once; saves an allocation).
  * @throws TypeError if the header is not valid (e.g. a non-finite policy parameter)
  */
-export function packHeader(header: MemoryHeader): Uint8Array {
+export function packHeader(header: MemoryHeader, options: { view?: boolean } = {}): Uint8Array {
   const checked = HeaderSchema.safeParse(header)
   if (!checked.success) throw new TypeError(`invalid memory header: ${firstIssue(checked.error)}`)
-  return new Uint8Array(packr.pack(checked.data))
+  const packed = packr.pack(checked.data)
+  if (!options.view) return new Uint8Array(packed)
+  return new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)
 }
 
 /**

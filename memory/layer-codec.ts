@@ -8,7 +8,7 @@ import { f16BitsToF32, firstNonFiniteHalf, halfBitsOfFloatBits } from './float16
 import type { MemoryHeader } from './header.ts'
 import { decodeKiviLayer } from './kivi-blob.ts'
 import type { KiviPrecision, PackedKiviLayer } from './kivi.ts'
-import { decodeLayerMeta, encodeLayerMeta } from './meta-codec.ts'
+import { decodeLayerMeta, writeLayerMeta, type ByteWriter } from './meta-codec.ts'
 import { decodeTensor, type DType, type DTypeArrays } from './tensor.ts'
 import type { FormatVersion, TensorSpec } from './tensor-table.ts'
 import type { LayerMemory, SessionMemory } from './types.ts'
@@ -34,13 +34,14 @@ function exactHalfBits(values: Float32Array): Uint16Array {
 /**
  * The data of each version 2 tensor of layer `l`, by field (`tensorSpecs` order is the caller's).
  * @param stored the layer's K/V storage; `meta` is coded here (`meta-codec.ts`, against layer
- *   l − 1's metadata)
+ *   l − 1's metadata) into `metaBytes`, and is a view of it: valid until `metaBytes` is reset
  * @throws RangeError if positions are not strictly increasing and ≥ 0 within a head
  */
 export function layerTensors(
   mem: SessionMemory,
   l: number,
   stored: StoredKV,
+  metaBytes: ByteWriter,
 ): Record<string, TensorData> {
   const layer = mem.layers[l]
   const out: Record<string, TensorData> = {}
@@ -61,7 +62,8 @@ export function layerTensors(
       out[`${kind}.residual`] = asStored(parts[`${kind}.residual`], residualDtype)
     }
   }
-  out.meta = encodeLayerMeta(layer, mem.kvHeads, mem.tokens, l > 0 ? mem.layers[l - 1] : undefined)
+  const previous = l > 0 ? mem.layers[l - 1] : undefined
+  out.meta = writeLayerMeta(metaBytes, layer, mem.kvHeads, mem.tokens, previous)
   if (layer.scores) out.scores = layer.scores
   return out
 }

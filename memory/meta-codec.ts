@@ -28,10 +28,14 @@ const MAX_VARINT = 0xffffffff
 /** Largest position or frame (int32). */
 const MAX_INT32 = 0x7fffffff
 
-/** A growable byte buffer for the encoder. */
-class ByteWriter {
+/** A growable byte buffer for the encoder; `reset()` reuses it for the next memory. */
+export class ByteWriter {
   bytes = new Uint8Array(256)
   length = 0
+  /** Empty it, keeping its buffer. */
+  reset(): void {
+    this.length = 0
+  }
   varint(value: number): void {
     if (this.length + 5 > this.bytes.length) {
       const grown = new Uint8Array(this.bytes.length * 2)
@@ -79,13 +83,31 @@ export function encodeLayerMeta(
   tokens: number,
   previous?: LayerMeta,
 ): Uint8Array {
+  const out = new ByteWriter()
+  writeLayerMeta(out, meta, kvHeads, tokens, previous)
+  return out.bytes.slice(0, out.length)
+}
+
+/**
+ * `encodeLayerMeta` appended to `out` (no allocation once `out` has room).
+ * @returns the stream's bytes: a view into `out.bytes`, valid until `out` grows or is reset
+ * @throws RangeError as `encodeLayerMeta`
+ */
+export function writeLayerMeta(
+  out: ByteWriter,
+  meta: LayerMeta,
+  kvHeads: number,
+  tokens: number,
+  previous?: LayerMeta,
+): Uint8Array {
   const { positions, frames, kinds } = meta
-  if (tokens === 0) return new Uint8Array(0)
+  const begin = out.length
+  const written = () => out.bytes.subarray(begin, out.length)
+  if (tokens === 0) return written()
   if (previous && sameRows(meta, previous, 0, 0, kvHeads * tokens)) {
     checkPositions(positions, kvHeads, tokens)
-    return new Uint8Array(0)
+    return written()
   }
-  const out = new ByteWriter()
   for (let h = 0; h < kvHeads; h++) {
     const from = h * tokens
     const to = from + tokens
@@ -122,7 +144,7 @@ export function encodeLayerMeta(
       start = stop
     }
   }
-  return out.bytes.slice(0, out.length)
+  return written()
 }
 
 /** @throws RangeError unless positions increase strictly from ≥ 0 within each head */
