@@ -36,7 +36,8 @@ export function esc(text: string | number): string {
 
 /** Line chart of rows kept per head in each stored layer after each step. */
 function layersOverSteps(history: ViewStep[], layerIds: number[]): string {
-  if (history.length === 0) return '<p class="empty">No steps recorded yet.</p>'
+  if (history.length === 0)
+    return '<p class="empty">No steps on this trajectory yet: a reset, rollback, fork, import or policy change starts a new one (earlier steps no longer describe the memory).</p>'
   const w = 640, h = 200, left = 48, bottom = 24, top = 8, right = 12
   const seqs = history.map((s) => s.seq)
   const lo = seqs[0], hi = Math.max(seqs[seqs.length - 1], lo + 1)

@@ -154,6 +154,37 @@ describe('memory inspector page', () => {
     expect([...html.matchAll(/<tr data-frame="(\d+)">/g)].map((m) => Number(m[1]))).toEqual([3, 2]) // the bank: the last 2 frames
   })
 
+  it('after reset, new steps and a rollback, the page does not use the other episode’s history', async () => {
+    const id = (await client.createSession({ model: 'gui-carried', policy: { name: 'full' } })).data.id as string
+    const episode = async (task: string, steps: number) => {
+      const gui = new GuiEnv()
+      let obs = gui.reset(task, 1)
+      const starts = new Map<number, number>()
+      let next = 0
+      for (let seq = 1; seq <= steps; seq++) {
+        starts.set(seq, next)
+        const r = await client.step(id, seq, { image: obs.png(), instruction: obs.instruction }, undefined, true)
+        expect(r.status, JSON.stringify(r.data)).toBe(200)
+        next = r.data.memory.nextPosition
+        if (!gui.done) obs = gui.step(r.data.action)
+      }
+      return starts
+    }
+    const post = (route: string, body: unknown) => client.call('POST', `/v1/sessions/${id}/${route}`, body)
+    const first = await episode('code-entry', 2)
+    expect((await post('snapshots', { name: 'two' })).status).toBe(201)
+    expect((await post('reset', {})).status).toBe(200)
+    const second = await episode('click-button', 3)
+    expect(second.get(2)).not.toBe(first.get(2)) // the instructions differ in length: so do the prefix starts
+    const page = async () => (await fetcher((await viewLink(id)).data.url)).text()
+    expect(cellsOf(await page())).toEqual(expectedCells(await exported(id), [3, 2, 1], second)) // the live episode's history
+    expect((await post('rollback', { snapshot: 'two' })).status).toBe(200)
+    const html = await page()
+    expect(html).toContain('No steps on this trajectory yet')
+    expect(html).toContain('prefix at position 0, inferred') // starts inferred from the kept positions (full cache: exact)
+    expect(cellsOf(html)).toEqual(expectedCells(await exported(id), [2, 1], first))
+  })
+
   it('a text session gets the charts without heat maps', async () => {
     const id = (await client.createSession({ model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 24 } } })).data.id
     for (let seq = 1; seq <= 3; seq++) expect((await client.step(id, seq, { text: `screen ${seq}: the quick brown fox` })).status).toBe(200)
