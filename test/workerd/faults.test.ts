@@ -5,13 +5,16 @@
  * the old state (the step did not happen: the retry runs it exactly once) or the new one (the retry
  * replays the stored reply byte for byte), and the session then ends exactly where an uninterrupted
  * session does: same replies, same ETag (one memory write per step), the same exported memory.
- * The hook is installed from inside the object (`runInDurableObject`, `worker/faults.ts`).
+ * The hook is installed from inside the object (`runInDurableObject`, `worker/faults.ts`). Also: a
+ * step refused after its policy update (the stored-memory limit) leaves the object's live memory as
+ * it was, so the next step runs on exactly the stored state.
  */
-import { env, runInDurableObject } from 'cloudflare:test'
+import { createExecutionContext, env, runInDurableObject } from 'cloudflare:test'
 import { exports } from 'cloudflare:workers'
 import { unpack } from 'msgpackr'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { api, DEV_KEY, logitsOf } from '../../sim/client.ts'
+import { app } from '../../worker/app.ts'
 import { setFaultHook, STEP_STAGES, type StepStage } from '../../worker/faults.ts'
 import type { SessionObject } from '../../worker/session-object.ts'
 import { SessionStore } from '../../worker/storage.ts'
@@ -151,3 +154,33 @@ describe('Durable Object reset inside a step', () => {
   })
 })
 
+
+describe('a step refused after the policy update leaves the live memory as it was', () => {
+  // The stored-memory limit is checked after the policy update and the encode (session-object.ts):
+  // if a policy changed the hot memory in place, the next step would run on a memory that was never
+  // stored. Each request runs app.fetch with a tenant whose memoryBytesPerSession the test sets.
+  it.each(['window', 'h2o', 'tempofit'] as ConfigName[])('%s: refused at the memory limit, then the same step gives the uninterrupted replies', async (config) => {
+    const KEY = 'faults-test-key-0000000000000000'
+    const tenant = `faults-${crypto.randomUUID()}`
+    let memoryBytesPerSession = 64 << 20
+    const limited = api(
+      async (url: string, init?: RequestInit): Promise<Response> =>
+        app.fetch(new Request(url, init), { ...env, API_KEYS: JSON.stringify({ [KEY]: tenant }), TENANT_LIMITS: JSON.stringify({ [tenant]: { memoryBytesPerSession } }) }, createExecutionContext()),
+      'http://stepkv.test',
+      KEY,
+    )
+    const ref = reference[config]
+    const id = (await limited.createSession(CONFIGS[config])).data.id as string
+    for (let seq = 1; seq < FAULT_SEQ; seq++) expect((await limited.step(id, seq, { text: text(seq) }, { returnLogits: true }, true)).status).toBe(200)
+    memoryBytesPerSession = 1000 // under any memory of these sessions
+    const refused = await limited.step(id, FAULT_SEQ, { text: text(FAULT_SEQ) }, undefined, true)
+    expect([refused.status, refused.data.code]).toEqual([422, 'memory_limit'])
+    memoryBytesPerSession = 64 << 20
+    for (let seq = FAULT_SEQ; seq <= STEPS; seq++) {
+      const r = await limited.step(id, seq, { text: text(seq) }, { returnLogits: true }, true)
+      expect(r.status).toBe(200)
+      expect(r.data.memory).toEqual(ref.replies[seq - 1].memory)
+      expect([...logitsOf(r.data)]).toEqual([...logitsOf(ref.replies[seq - 1])])
+    }
+  })
+})
