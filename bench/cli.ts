@@ -1,6 +1,7 @@
 /**
  * @module `npm run bench -- <suite> [--json FILE] [--episodes N] [--steps T]`.
- * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `gui-fidelity`, `history` (step latency
+ * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `gui-fidelity`,
+ * `transport` (WebSocket vs HTTP per-step latency against wrangler dev), `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
  * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
@@ -46,10 +47,11 @@ const log = (s: string) => process.stdout.write(s + '\n')
 async function main() {
   if (suite === 'robot-fidelity') return robotSuite()
   if (suite === 'gui-fidelity') return guiSuite()
+  if (suite === 'transport') return transportSuite()
   if (suite === 'history') return historySuite()
   if (suite === 'codec') return codecSuite()
   if (suite === 'report') return reportSuite()
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, history, codec, report)`)
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, transport, history, codec, report)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -78,6 +80,33 @@ async function main() {
     chart,
   )
   log(`wrote ${file} and ${chart}`)
+}
+
+/** `transport`: WebSocket vs HTTP per-step latency against `wrangler dev` (cli/latency.ts), both models. */
+async function transportSuite() {
+  const steps = Number(values.steps === '24' ? '200' : values.steps)
+  if (!(Number.isInteger(steps) && steps > 0)) throw new Error('--steps must be a positive integer')
+  const { startWrangler } = await import('../sim/wrangler.ts')
+  const { measureLatency, formatLatency } = await import('../cli/latency.ts')
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'stepkv-transport-'))
+  log('transport: starting wrangler dev …')
+  const server = await startWrangler(dir)
+  const runs = []
+  try {
+    for (const model of ['robot-carried', 'tiny-gqa'] as const) {
+      log(`transport: ${steps} steps per transport on ${model} …`)
+      const r = await measureLatency({ url: server.url, apiKey: 'dev-key-stepkv-0000000000000000', steps, warmup: 10, model })
+      log(formatLatency(r).trimEnd())
+      runs.push(r)
+    }
+  } finally {
+    await server.kill()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const file = values.json ?? path.join(RESULTS, 'transport.json')
+  writeJson(file, { suite: 'transport', meta: runMeta(), steps, runs })
+  log(`wrote ${file}`)
 }
 
 async function guiSuite() {
