@@ -3,7 +3,8 @@
  * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `gui-fidelity`,
  * `transport` (WebSocket vs HTTP per-step latency against wrangler dev), `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
- * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
+ * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts), `peer` (transformers.js'
+ * `past_key_values` path on the same model, bench/peer/; `--steps N` repetitions) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -51,7 +52,8 @@ async function main() {
   if (suite === 'history') return historySuite()
   if (suite === 'codec') return codecSuite()
   if (suite === 'report') return reportSuite()
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, transport, history, codec, report)`)
+  if (suite === 'peer') return peerSuite()
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, transport, history, codec, peer, report)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -158,6 +160,19 @@ async function historySuite() {
   const charts = await writeHistoryCharts(result.records, path.join(dir, 'history-latency.svg'), path.join(dir, 'history-bytes.svg'))
   for (const t of result.targets) log(targetLine(t))
   log(`wrote ${file}, ${charts.join(', ')} (${meta.seconds} s)`)
+}
+
+/** `peer`: transformers.js' own KV handling vs stepkv's step on the same model (bench/peer/peer.ts). */
+async function peerSuite() {
+  const { runPeer } = await import('./peer/peer.ts')
+  const reps = values.steps === '24' ? 100 : Number(values.steps)
+  if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--steps must be a positive integer')
+  const result = await runPeer({ reps, log })
+  const file = values.json ?? path.join(RESULTS, 'peer.json')
+  writeJson(file, { suite: 'peer', meta: { ...runMeta(), loadAverage: os.loadavg() }, models: modelShas([result.model]), ...result })
+  log(`logits parity: max rel ${result.maxLogitsRel.toExponential(2)}, cache ${result.cacheParity.rel.toExponential(2)} (${result.parityOk ? 'ok' : 'FAILED'})`)
+  log(`wrote ${file}`)
+  if (!result.parityOk) process.exitCode = 1
 }
 
 /** Prints the README tables from the history and codec results. */

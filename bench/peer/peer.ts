@@ -1,0 +1,276 @@
+/**
+ * @module `npm run bench -- peer`: the same model and text steps through transformers.js' own KV
+ * handling — `@huggingface/transformers`' causal-LM `forward` with `past_key_values` carried between
+ * steps in its `DynamicCache` — against stepkv's in-process step (`runStep`, full cache) on the same
+ * weights (`tiny-gqa`, exported to the Llama layout by `./export.ts`).
+ *
+ * transformers.js is not a dependency of stepkv: it lives in `bench/peer/package.json`, which this
+ * suite installs into `bench/peer/node_modules` with `--ignore-scripts` (no onnxruntime-node
+ * postinstall download). In Node transformers.js would run on onnxruntime-node (native CPU); here
+ * its `require('onnxruntime-node')` is resolved to the onnxruntime-web it ships with (a module
+ * resolve hook), so both sides run ORT's WebAssembly CPU backend, one thread, no proxy worker.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import module from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { textAdapter } from '../../agents/text.ts'
+import { nodeModelSource } from '../../gpu/node-models.ts'
+import { ortForNode } from '../../gpu/ort-node.ts'
+import { ModelRuntime } from '../../gpu/session.ts'
+import type { SessionMemory } from '../../memory/types.ts'
+import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
+import { textEpisodes } from '../episodes.ts'
+import { latencySummary, median, type LatencySummary } from '../stats.ts'
+import { exportLlama } from './export.ts'
+
+const PEER_DIR = path.dirname(fileURLToPath(import.meta.url))
+const MODELS_DIR = path.resolve(PEER_DIR, '../../models')
+const PKG = '@huggingface/transformers'
+const LIMITS = { maxPrefixTokens: 4096, maxMemoryTokens: 1 << 20 }
+
+/** The pinned transformers.js version (bench/peer/package.json). */
+export const peerVersion = (): string => JSON.parse(readFileSync(path.join(PEER_DIR, 'package.json'), 'utf8')).dependencies[PKG]
+
+/** Installs bench/peer's dependencies unless the pinned transformers.js is already there:
+ * `npm ci` (or `npm install` without a lock) with `--ignore-scripts`, into bench/peer/node_modules. */
+export function ensurePeerInstall(log: (s: string) => void): string {
+  const want = peerVersion()
+  const installed = path.join(PEER_DIR, 'node_modules', PKG, 'package.json')
+  if (existsSync(installed) && JSON.parse(readFileSync(installed, 'utf8')).version === want) return want
+  const verb = existsSync(path.join(PEER_DIR, 'package-lock.json')) ? 'ci' : 'install'
+  log(`peer: npm ${verb} --ignore-scripts in bench/peer (${PKG}@${want}) …`)
+  execFileSync('npm', [verb, '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', PEER_DIR], { stdio: 'inherit' })
+  return want
+}
+
+/** The parts of transformers.js this bench uses (it is not installed for the type checker). */
+interface TjsTensor {
+  dims: number[]
+  data: Float32Array
+}
+interface Tjs {
+  env: { allowRemoteModels: boolean; allowLocalModels: boolean; backends: { onnx: { versions: Record<string, string>; wasm: Record<string, unknown> } } }
+  Tensor: new (type: string, data: BigInt64Array, dims: number[]) => TjsTensor
+  DynamicCache: new (entries?: Record<string, TjsTensor>) => object
+  AutoModelForCausalLM: { from_pretrained(dir: string, options: Record<string, unknown>): Promise<TjsModel> }
+}
+interface TjsModel {
+  constructor: { name: string }
+  forward(inputs: Record<string, unknown>): Promise<Record<string, TjsTensor>>
+  dispose(): Promise<unknown>
+}
+
+let hooked = false
+/** Loads transformers.js from bench/peer with onnxruntime-node resolved to its onnxruntime-web, or
+ * with `STEPKV_PEER_ORT=main` to stepkv's own onnxruntime-web (the same ORT build on both sides). */
+async function loadTransformers(): Promise<Tjs> {
+  if (!hooked) {
+    const main = process.env.STEPKV_PEER_ORT === 'main'
+    const mainOrt = pathToFileURL(module.createRequire(path.resolve(PEER_DIR, '../../package.json')).resolve('onnxruntime-web')).href
+    module.registerHooks({
+      resolve: (spec, ctx, next) => {
+        if (spec !== 'onnxruntime-node') return next(spec, ctx)
+        return main ? { url: mainOrt, format: 'commonjs', shortCircuit: true } : next('onnxruntime-web', ctx)
+      },
+    })
+    hooked = true
+  }
+  const entry = path.join(PEER_DIR, 'node_modules', PKG, 'dist', 'transformers.node.mjs')
+  const t = (await import(entry)) as Tjs
+  t.env.allowRemoteModels = false
+  t.env.allowLocalModels = true
+  const wasm = t.env.backends.onnx.wasm
+  // transformers.js points wasmPaths at a CDN; the Node build of onnxruntime-web finds its own.
+  delete wasm.wasmPaths
+  wasm.numThreads = 1
+  wasm.proxy = false
+  return t
+}
+
+const argmax = (x: Float32Array, from: number, n: number) => {
+  let best = 0
+  for (let v = 1; v < n; v++) if (x[from + v] > x[from + best]) best = v
+  return best
+}
+
+/** Largest |a − b| and that over max |a| (the normwise relative error). */
+function diff(a: Float32Array, b: Float32Array): { maxAbs: number; rel: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`)
+  let maxAbs = 0
+  let scale = 0
+  for (let i = 0; i < a.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]))
+    scale = Math.max(scale, Math.abs(a[i]))
+  }
+  return { maxAbs, rel: scale ? maxAbs / scale : maxAbs }
+}
+
+/** One measured history length. */
+export interface PeerPoint {
+  T: number
+  /** Tokens the step prefills (its text) and tokens of cache it attends to. */
+  prefillTokens: number
+  pastTokens: number
+  stepkv: LatencySummary
+  /** Medians of stepkv's step parts (ms, `runStep` timings): tokenize, ORT run, greedy decode,
+   * memory update (the full cache appends the step's K/V). */
+  stepkvParts: { encodeMs: number; prefillMs: number; decodeMs: number; policyMs: number }
+  /** transformers.js on the Llama-layout export (outputs: logits and present.* only). */
+  transformersjs: LatencySummary
+  /** transformers.js on the same export that keeps stepkv's policy outputs (attn_window,
+   * attn_total, hidden_norm): the same ORT graph work as stepkv's step. */
+  transformersjsSameGraph: LatencySummary
+  /** transformers.js p50 / stepkv p50 (Llama-layout export, same-graph export). */
+  ratioP50: number
+  ratioP50SameGraph: number
+  /** Logits of the step, all S positions: stepkv vs transformers.js. */
+  logits: { maxAbs: number; rel: number }
+  sameToken: boolean
+}
+
+export interface PeerResult {
+  model: string
+  steps: number
+  reps: number
+  warmup: number
+  versions: { transformersjs: string; peerOrtWeb: string; stepkvOrtWeb: string }
+  backend: string
+  points: PeerPoint[]
+  /** K/V cache after the last step, stepkv's memory vs transformers.js' DynamicCache. */
+  cacheParity: { maxAbs: number; rel: number }
+  maxLogitsRel: number
+  parityOk: boolean
+}
+
+/** Runs the peer comparison on `model` over steps 1 … max(Ts) of one text episode. */
+export async function runPeer(opts: { Ts?: number[]; reps?: number; warmup?: number; model?: string; log?: (s: string) => void } = {}): Promise<PeerResult> {
+  const log = opts.log ?? (() => {})
+  const Ts = opts.Ts ?? [1, 8, 32]
+  const reps = opts.reps ?? 100
+  const warmup = opts.warmup ?? 5
+  const modelId = opts.model ?? 'tiny-gqa'
+  const version = ensurePeerInstall(log)
+  const t = await loadTransformers()
+
+  const source = nodeModelSource(modelId)
+  const m = source.manifest
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'stepkv-peer-'))
+  try {
+    const bytes = await source.bytes()
+    exportLlama(m, bytes, path.join(dir, 'llama'))
+    exportLlama(m, bytes, path.join(dir, 'llama-ports'), 8, true)
+    const load = (sub: string) => t.AutoModelForCausalLM.from_pretrained(path.join(dir, sub), { local_files_only: true, dtype: 'fp32', device: 'cpu' })
+    const peer = await load('llama')
+    const peerPorts = await load('llama-ports')
+    const runtime = ModelRuntime.for(ortForNode(), source)
+    const adapter = textAdapter(m.vocabSize, LIMITS.maxPrefixTokens)
+    const policy = policyFor(m, 'full', {})
+    const maxT = Math.max(...Ts)
+    const texts = textEpisodes(1, maxT, 11)[0].map((s) => s.text)
+    log(`peer: ${modelId} on ${peer.constructor.name} (transformers.js ${version}), steps 1 … ${maxT}, T ∈ {${Ts.join(', ')}}, ${reps} reps …`)
+
+    // One step of each side from a given state; both are pure in their inputs.
+    const stepkv = (mem: SessionMemory, seq: number, text: string, returnLogits = false) =>
+      runStep(runtime, mem, policy, { seq, observation: { text }, ...(returnLogits && { options: { returnLogits } }) }, LIMITS)
+    const peerStep = async (past: Record<string, TjsTensor> | null, pastTokens: number, text: string, model = peer) => {
+      const ids = (await adapter.encode({ text })).inputIds!
+      const S = ids.length
+      const input_ids = new t.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, S])
+      const attention_mask = new t.Tensor('int64', new BigInt64Array(pastTokens + S).fill(1n), [1, pastTokens + S])
+      const out = await model.forward({ input_ids, attention_mask, past_key_values: past ? new t.DynamicCache(past) : null })
+      const logits = out.logits
+      const token = argmax(logits.data, logits.data.length - m.vocabSize, m.vocabSize)
+      const next: Record<string, TjsTensor> = {}
+      for (const name in out) if (name.startsWith('present')) next[name.replace('present', 'past_key_values')] = out[name]
+      return { logits, token, next, S }
+    }
+
+    let mem = initialMemory(m, policy)
+    let past: Record<string, TjsTensor> | null = null
+    let pastTokens = 0
+    const points: PeerPoint[] = []
+    for (let T = 1; T <= maxT; T++) {
+      const text = texts[T - 1]
+      if (Ts.includes(T)) {
+        const a: number[] = []
+        const b: number[] = []
+        const c: number[] = []
+        const parts: Record<'encodeMs' | 'prefillMs' | 'decodeMs' | 'policyMs', number[]> = { encodeMs: [], prefillMs: [], decodeMs: [], policyMs: [] }
+        for (let r = 0; r < warmup + reps; r++) {
+          // Interleaved so all three see the same machine load.
+          const t0 = performance.now()
+          const s = await stepkv(mem, T, text)
+          const t1 = performance.now()
+          await peerStep(past, pastTokens, text)
+          const t2 = performance.now()
+          await peerStep(past, pastTokens, text, peerPorts)
+          const t3 = performance.now()
+          if (r < warmup) continue
+          a.push(t1 - t0), b.push(t2 - t1), c.push(t3 - t2)
+          for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k].push(s.timings[k])
+        }
+        const med = (xs: number[]) => Math.round(median(xs) * 100) / 100
+        const ref = await stepkv(mem, T, text, true)
+        const got = await peerStep(past, pastTokens, text)
+        const d = diff(ref.logits!.data, got.logits.data)
+        const point: PeerPoint = {
+          T,
+          prefillTokens: got.S,
+          pastTokens,
+          stepkv: latencySummary(a),
+          stepkvParts: { encodeMs: med(parts.encodeMs), prefillMs: med(parts.prefillMs), decodeMs: med(parts.decodeMs), policyMs: med(parts.policyMs) },
+          transformersjs: latencySummary(b),
+          transformersjsSameGraph: latencySummary(c),
+          ratioP50: 0,
+          ratioP50SameGraph: 0,
+          logits: d,
+          sameToken: (ref.action as { token: number }).token === got.token,
+        }
+        point.ratioP50 = Math.round((point.transformersjs.p50 / point.stepkv.p50) * 100) / 100
+        point.ratioP50SameGraph = Math.round((point.transformersjsSameGraph.p50 / point.stepkv.p50) * 100) / 100
+        const same = await peerStep(past, pastTokens, text, peerPorts)
+        const d2 = diff(ref.logits!.data, same.logits.data)
+        point.logits = { maxAbs: Math.max(d.maxAbs, d2.maxAbs), rel: Math.max(d.rel, d2.rel) }
+        point.sameToken &&= same.token === got.token
+        points.push(point)
+        log(
+          `T=${String(T).padStart(2)} (${got.S} + ${pastTokens} tokens)  stepkv ${point.stepkv.p50} / ${point.stepkv.p95} ms (ORT ${point.stepkvParts.prefillMs}, memory ${point.stepkvParts.policyMs})   transformers.js ${point.transformersjs.p50} / ${point.transformersjs.p95} ms ×${point.ratioP50}, same graph ${point.transformersjsSameGraph.p50} / ${point.transformersjsSameGraph.p95} ms ×${point.ratioP50SameGraph}   logits rel ${point.logits.rel.toExponential(2)}  same token ${point.sameToken}`,
+        )
+      }
+      const s = await stepkv(mem, T, text)
+      const p = await peerStep(past, pastTokens, text)
+      mem = s.memory
+      past = p.next
+      pastTokens += p.S
+    }
+    // The caches both carried after the last step.
+    let cache = { maxAbs: 0, rel: 0 }
+    for (let l = 0; l < m.layers; l++)
+      for (const [part, mine] of [['key', mem.layers[l].keys], ['value', mem.layers[l].values]] as const) {
+        const theirs = past![`past_key_values.${l}.${part}`].data
+        const d = diff(mine.subarray(0, theirs.length), theirs)
+        if (mine.length !== theirs.length) throw new Error(`cache length ${mine.length} vs ${theirs.length} at layer ${l} ${part}`)
+        cache = { maxAbs: Math.max(cache.maxAbs, d.maxAbs), rel: Math.max(cache.rel, d.rel) }
+      }
+    await peer.dispose()
+    await peerPorts.dispose()
+    const maxLogitsRel = Math.max(...points.map((p) => p.logits.rel))
+    return {
+      model: modelId,
+      steps: maxT,
+      reps,
+      warmup,
+      versions: { transformersjs: version, peerOrtWeb: t.env.backends.onnx.versions.web, stepkvOrtWeb: ortForNode().env.versions.web ?? '' },
+      backend: `onnxruntime-web wasm (CPU), 1 thread, both sides; transformers.js on ${process.env.STEPKV_PEER_ORT === 'main' ? "stepkv's own" : 'its bundled'} onnxruntime-web`,
+      points,
+      cacheParity: cache,
+      maxLogitsRel,
+      parityOk: maxLogitsRel < 1e-4 && cache.rel < 1e-4 && points.every((p) => p.sameToken),
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
