@@ -81,7 +81,7 @@ export function program(): Command {
 
   cli
     .command('bench')
-    .description('run a benchmark suite (bench/cli.ts): fidelity, robot-fidelity, history, codec, load, report')
+    .description('run a benchmark suite (bench/cli.ts): fidelity, robot-fidelity, gui-fidelity, history, codec, transport, peer, load, report')
     .allowUnknownOption()
     .helpOption(false)
     .argument('[args...]', 'suite and options, passed to the bench')
