@@ -165,7 +165,7 @@ const isPrecision = (value: unknown): value is KiviPrecision =>
  *   an integer in 1 … 65536, R not an integer ≥ 0, or a precision not 'float16' | 'float32'
  */
 export function resolveKivi(options: KiviOptions = {}, layers: number): KiviSettings {
-  const { bits = 4, groupSize = 32, residualTokens = 0, layerBits } = options
+  const { bits = 4, groupSize = 32, residualTokens = 32, layerBits } = options
   const { statsDtype = 'float16', residualDtype = 'float16' } = options
   for (const [name, value] of [
     ['statsDtype', statsDtype],

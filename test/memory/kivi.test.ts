@@ -500,12 +500,12 @@ describe('KIVI options', () => {
     expect(() => roundTrip(mem, { dtype: 'kivi', kivi: { bits: 1 as never } })).toThrow(RangeError)
   })
 
-  it('uses 4 bits, G = 32, R = 0, float16 statistics and residual by default', () => {
+  it('uses 4 bits, G = 32, R = 32 (as in the KIVI example script), float16 statistics and residual by default', () => {
     const { header } = splitBlob(encodeMemory(mem, { policy: POLICY, dtype: 'kivi' }))
     expect(header.kivi).toMatchObject({
       bits: [4, 4],
       groupSize: 32,
-      residualTokens: 0,
+      residualTokens: 32,
       statsDtype: ['float16', 'float16'],
       residualDtype: ['float16', 'float16'],
     })
