@@ -8,7 +8,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
 import { signMemory } from '../memory/signing.ts'
 import { bearerAuth } from './auth.ts'
-import { MSGPACK, packReply, readBody, unpackBody, wantsMsgpack } from './body.ts'
+import { MSGPACK, packReply, readBody, readOptionalBody, unpackBody, wantsMsgpack } from './body.ts'
 import type { AppEnv } from './env.ts'
 import { tenantLimitsOf, type TenantLimits } from './limits.ts'
 import { KEY_ID_HEADER, signingKeyFor, verifyMemoryRotating } from './memory-keys.ts'
@@ -118,7 +118,7 @@ function quotaFor(c: Context<AppEnv>) {
 }
 
 app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
-  const body = parse(CreateSession, await readBody(c.req.raw))
+  const body = parse(CreateSession, await readOptionalBody(c.req.raw)) // every field is optional
   manifestOf(body.model)
   checkBackend(c.env, body.backend)
   if (body.kivi && body.memoryDtype !== 'kivi')

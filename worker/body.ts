@@ -58,6 +58,16 @@ export async function readBody(req: Request): Promise<unknown> {
   throw new StepkvError('unsupported_media_type', 415, `unsupported content type '${type}': use application/json or ${MSGPACK}`)
 }
 
+/**
+ * A body whose every field is optional: no body (or zero bytes) reads as `{}`, anything else as
+ * `readBody`. @throws as `readBody`
+ */
+export async function readOptionalBody(req: Request): Promise<unknown> {
+  if (req.headers.get('content-length') === '0' || !req.body) return {}
+  const bytes = await req.clone().arrayBuffer()
+  return bytes.byteLength === 0 ? {} : readBody(req)
+}
+
 /** True when the client asked for msgpack replies. */
 export function wantsMsgpack(req: Request): boolean {
   const accept = req.headers.get('accept') ?? ''

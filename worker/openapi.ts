@@ -64,7 +64,7 @@ const ROUTES: Route[] = [
     method: 'post',
     path: '/v1/sessions',
     summary: 'Create a session (model, memory policy, storage dtype)',
-    request: { body: { content: bodyOf(CreateSession), required: true } },
+    request: { body: { content: bodyOf(CreateSession), required: false, description: 'optional: no body creates a session with the defaults' } },
     responses: { 201: ok('the new session', SessionInfoSchema), ...problems(400, 404, 413, 415, ...COMMON) },
   },
   {

@@ -56,6 +56,16 @@ describe('bad input', () => {
     await expectProblem(await client.info('not-an-id'), 404, 'unknown_session')
   })
 
+  it('POST /v1/sessions with no body creates a session with the defaults (every field is optional)', async () => {
+    const res = await raw('/v1/sessions', { method: 'POST', headers: { authorization: `Bearer ${DEV_KEY}` } })
+    expect(res.status).toBe(201)
+    const info = (await res.json()) as { id: string; model: string }
+    expect(info.model).toBe('tiny-gqa')
+    expect((await client.step(info.id, 1, { text: 'hello' })).status).toBe(200)
+    const bad = await raw('/v1/sessions', { method: 'POST', headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/json' }, body: '{' })
+    expect(bad.status).toBe(400)
+  })
+
   it('model names that are Object.prototype keys → 404 unknown_model (not 500)', async () => {
     for (const model of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
       const res = await client.createSession({ model, policy: { name: 'full', params: {} } } as never)
