@@ -29,14 +29,25 @@ export function tenantMemoryKey(secret: string, tenant: string): Promise<CryptoK
   const ikm = new TextEncoder().encode(secret)
   if (ikm.byteLength < MIN_SECRET_BYTES)
     throw new RangeError(`the memory HMAC secret must be ≥ ${MIN_SECRET_BYTES} bytes, got ${ikm.byteLength}`)
-  const cacheKey = `${tenant.length}:${tenant}:${secret}`
+  return tenantHmacKey(secret, tenant, SALT)
+}
+
+/**
+ * HKDF-SHA256(ikm = secret, salt, info = UTF-8 tenant id) → a 256-bit HMAC-SHA256 key,
+ * non-extractable, usages sign + verify; cached per (salt, secret, tenant) in the isolate. One
+ * derivation for every per-tenant key: a distinct salt per purpose (memory blobs, view links)
+ * keeps the keys apart. Callers check the secret's length first.
+ * @see RFC 5869 (HKDF), RFC 2104 (HMAC)
+ */
+export function tenantHmacKey(secret: string, tenant: string, salt: Uint8Array): Promise<CryptoKey> {
+  const cacheKey = `${new TextDecoder().decode(salt)}\0${tenant.length}:${tenant}:${secret}`
   let key = keys.get(cacheKey)
   if (!key) {
     key = crypto.subtle
-      .importKey('raw', ikm, 'HKDF', false, ['deriveKey'])
+      .importKey('raw', new TextEncoder().encode(secret), 'HKDF', false, ['deriveKey'])
       .then((base) =>
         crypto.subtle.deriveKey(
-          { name: 'HKDF', hash: 'SHA-256', salt: SALT, info: new TextEncoder().encode(tenant) },
+          { name: 'HKDF', hash: 'SHA-256', salt, info: new TextEncoder().encode(tenant) },
           base,
           { name: 'HMAC', hash: 'SHA-256', length: 256 },
           false,

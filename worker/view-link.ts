@@ -9,7 +9,7 @@
  * id, e: expiry (s since the epoch)}`; tag = HMAC-SHA256(key(tenant), `view/v1.` + payload).
  */
 import { StepkvError } from '../memory/errors.ts'
-import { MIN_SECRET_BYTES } from '../memory/signing.ts'
+import { MIN_SECRET_BYTES, tenantHmacKey } from '../memory/signing.ts'
 import type { Env } from './env.ts'
 
 /** Longest lifetime of a link, seconds (10 min): it is a bearer credential sitting in a URL. */
@@ -17,7 +17,6 @@ export const MAX_VIEW_LINK_SECONDS = 600
 /** Longest token accepted, characters (a real one is ≈ 140); longer ones are refused unparsed. */
 const MAX_TOKEN_CHARS = 1024
 const SALT = new TextEncoder().encode('stepkv/view-link/v1')
-const keys = new Map<string, Promise<CryptoKey>>()
 
 /** What a valid token grants: view `session` of `tenant` until `expiresAt` (s since the epoch). */
 export interface ViewGrant {
@@ -33,26 +32,9 @@ export interface ViewGrant {
  */
 export function viewKeyFor(env: Env, tenant: string): Promise<CryptoKey> {
   const secret = env.MEMORY_HMAC_SECRET ?? ''
-  const ikm = new TextEncoder().encode(secret)
-  if (ikm.byteLength < MIN_SECRET_BYTES)
+  if (new TextEncoder().encode(secret).byteLength < MIN_SECRET_BYTES)
     throw new StepkvError('view_link_unconfigured', 503, 'view links are disabled: the server has no signing secret (MEMORY_HMAC_SECRET)')
-  const cacheKey = `${tenant.length}:${tenant}:${secret}`
-  let key = keys.get(cacheKey)
-  if (!key) {
-    key = crypto.subtle
-      .importKey('raw', ikm, 'HKDF', false, ['deriveKey'])
-      .then((base) =>
-        crypto.subtle.deriveKey(
-          { name: 'HKDF', hash: 'SHA-256', salt: SALT, info: new TextEncoder().encode(tenant) },
-          base,
-          { name: 'HMAC', hash: 'SHA-256', length: 256 },
-          false,
-          ['sign', 'verify'],
-        ),
-      )
-    keys.set(cacheKey, key)
-  }
-  return key
+  return tenantHmacKey(secret, tenant, SALT)
 }
 
 const b64url = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
