@@ -17,11 +17,12 @@ import { ortForNode } from '../gpu/ort-node.ts'
 import { ModelRuntime } from '../gpu/session.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { encodeMemory } from '../memory/codec.ts'
-import { roundTrip, type StorageOptions } from '../memory/storage.ts'
+import { roundTrip } from '../memory/storage.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { GuiEnv, TASKS } from '../sim/gui/index.ts'
 import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
 import { wilson } from '../sim/clients/stats.ts'
+import { closedLoopSuccess, configLabel, storageOf } from './sweep.ts'
 
 /** One configuration: model, policy and storage width. */
 export interface GuiConfig {
@@ -36,7 +37,6 @@ export interface GuiConfig {
 type Obs = { image: { width: number; height: number; data: Uint8Array }; instruction: string }
 
 const LIMITS = { maxPrefixTokens: 4096 }
-const storageOf = (bits: 32 | 4 | 2): StorageOptions => (bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits } })
 
 /** The step's action-head logits [vocabSize] (the last prefix position) and its decoded action. */
 interface Decision {
@@ -166,15 +166,8 @@ export async function guiFidelity(configs: GuiConfig[], episodes: number, log: (
         bytes += agent.bytes()
       }
     }
-    let wins = 0, runs = 0, winsMem = 0, runsMem = 0
-    for (const t of TASKS)
-      for (let i = 0; i < episodes; i++) {
-        const success = config === full ? refSuccess[runs] : (await episode(config, t.name, 5000 + i)).success
-        wins += +success
-        runs++
-        if (t.memory) (winsMem += +success), runsMem++
-      }
-    const label = `${config.memoryless ? 'memoryless' : config.policy}${config.budgetTokens ? ` ${config.budgetTokens}` : ''}${config.bits === 32 ? '' : ` kivi${config.bits}`} (${config.model})`
+    const closed = await closedLoopSuccess(TASKS, episodes, async (task, seed, index) => config === full ? refSuccess[index] : (await episode(config, task, seed)).success)
+    const label = configLabel(config)
     const row = {
       ...config,
       label,
@@ -187,11 +180,7 @@ export async function guiFidelity(configs: GuiConfig[], episodes: number, log: (
       meanKl: kl / n,
       meanKlMemory: klMem / Math.max(1, nMem),
       bytesPerStep: Math.round(bytes / n),
-      success: wins / runs,
-      successCI: wilson(wins, runs),
-      memorySuccess: winsMem / runsMem,
-      memorySuccessCI: wilson(winsMem, runsMem),
-      episodes: runs,
+      ...closed,
     }
     rows.push(row)
     log(`${label.padEnd(34)} agree ${(100 * row.agreement).toFixed(1).padStart(5)} %  mem-steps ${(100 * row.agreementMemory).toFixed(1).padStart(5)} %  KL ${row.meanKl.toFixed(3)} (mem ${row.meanKlMemory.toFixed(3)})  success ${(100 * row.success).toFixed(0)} % (memory tasks ${(100 * row.memorySuccess).toFixed(0)} %)  ${row.bytesPerStep} B/step`)

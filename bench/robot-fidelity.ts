@@ -12,11 +12,12 @@ import { nodeEncoderSource, nodeModelSource } from '../gpu/node-models.ts'
 import { ortForNode } from '../gpu/ort-node.ts'
 import { ModelRuntime } from '../gpu/session.ts'
 import { encodeMemory } from '../memory/codec.ts'
-import { roundTrip, type StorageOptions } from '../memory/storage.ts'
+import { roundTrip } from '../memory/storage.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { RobotEnv, TASKS } from '../sim/robot/index.ts'
 import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
 import { wilson } from '../sim/clients/stats.ts'
+import { closedLoopSuccess, configLabel, storageOf } from './sweep.ts'
 
 /** One configuration: model, policy and storage width. */
 export interface RobotConfig {
@@ -31,7 +32,6 @@ export interface RobotConfig {
 type Obs = { images: { width: number; height: number; data: Uint8Array }[]; proprio: number[]; instruction: string }
 
 const LIMITS = { maxPrefixTokens: 4096 }
-const storageOf = (bits: 32 | 4 | 2): StorageOptions => (bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits } })
 
 function stepper(config: RobotConfig) {
   const source = nodeModelSource(config.model)
@@ -116,15 +116,8 @@ export async function robotFidelity(configs: RobotConfig[], episodes: number, lo
         steps++
       }
     }
-    let wins = 0, runs = 0, winsMem = 0, runsMem = 0
-    for (const t of TASKS)
-      for (let i = 0; i < episodes; i++) {
-        const e = await episode(config, t.name, 5000 + i)
-        wins += +e.success
-        runs++
-        if (t.memory) (winsMem += +e.success), runsMem++
-      }
-    const label = `${config.memoryless ? 'memoryless' : config.policy}${config.budgetTokens ? ` ${config.budgetTokens}` : ''}${config.bits === 32 ? '' : ` kivi${config.bits}`} (${config.model})`
+    const closed = await closedLoopSuccess(TASKS, episodes, async (task, seed) => (await episode(config, task, seed)).success)
+    const label = configLabel(config)
     const row = {
       ...config,
       label,
@@ -136,11 +129,7 @@ export async function robotFidelity(configs: RobotConfig[], episodes: number, lo
       memorySteps: nMem,
       meanChunkL2: l2 / n,
       bytesPerStep: Math.round(bytes / steps),
-      success: wins / runs,
-      successCI: wilson(wins, runs),
-      memorySuccess: winsMem / runsMem,
-      memorySuccessCI: wilson(winsMem, runsMem),
-      episodes: runs,
+      ...closed,
     }
     rows.push(row)
     log(`${label.padEnd(34)} agree ${(100 * row.agreement).toFixed(1).padStart(5)} %  mem-steps ${(100 * row.agreementMemory).toFixed(1).padStart(5)} %  L2 ${row.meanChunkL2.toFixed(3)}  success ${(100 * row.success).toFixed(0)} % (memory tasks ${(100 * row.memorySuccess).toFixed(0)} %)  ${row.bytesPerStep} B/step`)
