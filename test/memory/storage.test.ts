@@ -128,7 +128,8 @@ describe('roundTrip', () => {
         if (kivi.residualDtype === 'float32') expect(precision.residual.some(Boolean)).toBe(false)
         for (const half of precision.stats) seen[half ? 'half' : 'single']++
       }),
-      { numRuns: 300 },
+      // a fixed seed: the counts below are of a random sample (they fell to 47 in one CI run)
+      { numRuns: 300, seed: 20261129 },
     )
     // Both kinds of layer occur: realistic K/V take float16 statistics, any-float32 and clustered
     // values (a range of a few float32 steps) need float32.
