@@ -3,13 +3,15 @@
  * drives it). Each subcommand writes one JSON file and survives its own failures; run.sh runs each
  * configuration in its own process, so a crash (a segfault in Dawn) loses only that configuration.
  *
- *   time   --model ID --config wasm|webgpu-roundtrip|webgpu-resident --work DIR --out FILE [--iters N]
+ *   time   --model ID --config wasm|webgpu-roundtrip|webgpu-resident|webgpu-captured --work DIR --out FILE [--iters N]
  *          The step of bench/gpu/torch_bench.py (same inputs, read from DIR/inputs/ID.{json,bin}):
  *          prefill of S prefix tokens against P memory tokens, then the action argmax; fp32. The
  *          clock stops after the logits are on the host and `queue.onSubmittedWorkDone()`.
  *          resident: past K/V uploaded once as GPU buffers, present.* left on the device
  *          (`preferredOutputLocation: 'gpu-buffer'`, disposed each step); roundtrip: K/V uploaded
- *          and present.* downloaded every step. Also GPU dispatches per step (counted on
+ *          and present.* downloaded every step; captured: ORT's WebGPU graph capture over a
+ *          fixed-capacity memory (every input and output a preallocated GPU buffer, the recorded
+ *          commands replayed; `timeCaptured`). Also GPU dispatches per step (counted on
  *          `dispatchWorkgroups`) and the logits' error vs torch float64.
  *   parity --work DIR --out FILE [--backend webgpu]
  *          The GPU host's sessions (gpu/host-sessions.ts) on WebGPU vs on wasm, same steps: first
@@ -30,7 +32,7 @@ import { defaultModelsDir, modelsFrom } from '../gpu/host.ts'
 import { HostSessions } from '../gpu/host-sessions.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
 import { ModelRuntime } from '../gpu/session.ts'
-import { countGpuObjects, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
+import { countGpuObjects, liveBufferKinds, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
 import { unpackBody } from '../worker/body.ts'
 
 type Json = Record<string, unknown>
@@ -72,6 +74,7 @@ export async function timeStep(opts: { model: string; config: string; work: stri
   const past = Array.from({ length: 2 * layers }, (_, i) => f32.slice(S * D + i * kvLen, S * D + (i + 1) * kvLen))
   const backend: Backend = config === 'wasm' ? 'wasm' : 'webgpu'
   const choice = await selectBackend(backend)
+  if (config === 'webgpu-captured') return timeCaptured({ model, meta, embeds, past, iters, choice })
   const counters = backend === 'webgpu' ? countGpuObjects() : undefined
   const source = nodeModelSource(model, path.dirname(meta.dir))
   const m = source.manifest
@@ -85,8 +88,10 @@ export async function timeStep(opts: { model: string; config: string; work: stri
   const ort = choice.ort
   const dims = [1, kvHeads, P, headDim]
   const tCreate = now()
-  // Device copies of the memory for the resident configuration (made once, outside the clock).
+  // Device copies of the memory for the resident configuration (made once, outside the clock, after
+  // the first run: ORT's WebGPU device exists only once a session has been created).
   let pastTensors: Tensor[] | undefined
+  let runs = 0
   const makeFeeds = async (): Promise<Record<string, Tensor>> => {
     const feeds: Record<string, Tensor> = {
       inputs_embeds: new ort.Tensor('float32', embeds, [1, S, D]),
@@ -95,10 +100,10 @@ export async function timeStep(opts: { model: string; config: string; work: stri
     }
     const port = m.inputs.find((p) => p.name === 'obs_window')
     if (port) feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
-    if (resident && !pastTensors) pastTensors = past.map((data) => gpuTensor(ort, data, dims))
+    if (resident && !pastTensors && runs > 0) pastTensors = await Promise.all(past.map((data) => gpuTensor(ort, data, dims)))
     for (let l = 0; l < layers; l++)
       for (const [j, part] of (['key', 'value'] as const).entries())
-        feeds[`past_key_values.${l}.${part}`] = resident ? pastTensors![2 * l + j] : new ort.Tensor('float32', past[2 * l + j], dims)
+        feeds[`past_key_values.${l}.${part}`] = pastTensors ? pastTensors[2 * l + j] : new ort.Tensor('float32', past[2 * l + j], dims)
     return feeds
   }
   const fetches = ['logits', ...present]
@@ -106,13 +111,14 @@ export async function timeStep(opts: { model: string; config: string; work: stri
     const feeds = await makeFeeds()
     const t0 = now()
     const out = await runtime.runTensors(feeds, fetches)
+    runs++
     const logits = out.logits.data as Float32Array
     const row = logits.subarray(logits.length - meta.vocabSize)
     let action = 0
     for (let i = 1; i < row.length; i++) if (row[i] > row[action]) action = i
     await syncDevice(ort)
     const ms = now() - t0
-    for (const n of present) if (out[n].location !== 'cpu') out[n].dispose()
+    for (const n of present) out[n].dispose()
     return { ms, row: Float32Array.from(row), action }
   }
   const first = await step() // creates the session (outside the clock) on the first call…
@@ -142,10 +148,111 @@ export async function timeStep(opts: { model: string; config: string; work: stri
   }
 }
 
-/** A float32 tensor in a fresh GPU buffer on ORT's WebGPU device. */
-function gpuTensor(ort: typeof import('onnxruntime-web'), data: Float32Array, dims: number[]): Tensor {
+/**
+ * The same step with ORT's WebGPU graph capture (`enableGraphCapture`): static shapes (a
+ * fixed-capacity memory of P tokens), every input and output a GPU buffer made once (IO binding),
+ * the first run records the GPU commands and later runs replay them. The logits are copied back
+ * through a staging buffer after each run (inside the clock), and checked against torch float64.
+ */
+async function timeCaptured(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>> }): Promise<Json> {
+  const { model, meta, embeds, past, iters, choice } = o
+  const { S, P, hiddenSize: D, layers, kvHeads, headDim, vocabSize: V } = meta
+  const ort = choice.ort as unknown as typeof import('onnxruntime-web')
+  const counters = countGpuObjects()
+  const source = nodeModelSource(model, path.dirname(String(meta.dir)))
+  const m = source.manifest
+  const tCreate = now()
+  const session = await ort.InferenceSession.create(await source.bytes(), {
+    executionProviders: choice.executionProviders as never,
+    enableGraphCapture: true,
+    graphOptimizationLevel: 'all',
+  } as never)
+  type Buf = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
+  type Device = {
+    createBuffer(d: { size: number; usage: number }): Buf
+    createCommandEncoder(): { copyBufferToBuffer(a: Buf, ao: number, b: Buf, bo: number, n: number): void; finish(): unknown }
+    queue: { writeBuffer(b: Buf, o: number, d: Uint8Array): void; submit(c: unknown[]): void; onSubmittedWorkDone(): Promise<void> }
+  }
+  const device = (await (ort.env as unknown as { webgpu: { device: Device | Promise<Device> } }).webgpu.device) as Device
+  if (!device) throw new Error('no WebGPU device after session creation')
+  const G = globalThis as unknown as { GPUBufferUsage: Record<string, number>; GPUMapMode: Record<string, number> }
+  const U = G.GPUBufferUsage
+  const buffer = (bytes: number) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
+  const upload = (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) => {
+    const b = buffer(data.byteLength)
+    device.queue.writeBuffer(b, 0, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    return ort.Tensor.fromGpuBuffer(b as never, { dataType: type, dims })
+  }
+  const kvDims = [1, kvHeads, P, headDim]
+  const feeds: Record<string, Tensor> = {
+    inputs_embeds: upload('float32', embeds, [1, S, D]),
+    position_ids: upload('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), [1, S]),
+    attention_mask: upload('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
+  }
+  const port = m.inputs.find((p) => p.name === 'obs_window')
+  if (port) feeds.obs_window = upload('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
+  for (let l = 0; l < layers; l++)
+    for (const [j, part] of (['key', 'value'] as const).entries()) feeds[`past_key_values.${l}.${part}`] = upload('float32', past[2 * l + j], kvDims)
+  // every output the graph has gets a preallocated buffer (IO binding); shapes from the manifest
+  const symbols: Record<string, number> = { batch: 1, seq: S, total: P + S }
+  const dimsOf = (name: string): number[] => {
+    const port = m.outputs.find((p) => p.name === name)
+    if (!port) throw new Error(`output ${name} is not in the manifest`)
+    return port.dims.map((d) => {
+      const v = typeof d === 'number' ? d : symbols[d]
+      if (v === undefined) throw new Error(`output ${name}: unknown dimension ${d}`)
+      return v
+    })
+  }
+  const outBufs: Record<string, Buf> = {}
+  const fetches: Record<string, Tensor> = {}
+  for (const name of session.outputNames) {
+    const dims = dimsOf(name)
+    const b = buffer(dims.reduce((x, y) => x * y, 1) * 4)
+    outBufs[name] = b
+    fetches[name] = ort.Tensor.fromGpuBuffer(b as never, { dataType: 'float32', dims })
+  }
+  const logitBytes = S * V * 4
+  const staging = device.createBuffer({ size: Math.ceil(logitBytes / 16) * 16, usage: U.MAP_READ | U.COPY_DST })
+  const step = async () => {
+    const t0 = now()
+    await session.run(feeds, fetches)
+    const enc = device.createCommandEncoder()
+    enc.copyBufferToBuffer(outBufs.logits, 0, staging, 0, logitBytes)
+    device.queue.submit([enc.finish()])
+    await staging.mapAsync(G.GPUMapMode.READ)
+    const logits = new Float32Array(staging.getMappedRange().slice(0))
+    staging.unmap()
+    const ms = now() - t0
+    const row = logits.subarray(logits.length - V)
+    let action = 0
+    for (let i = 1; i < row.length; i++) if (row[i] > row[action]) action = i
+    return { ms, row: Float32Array.from(row), action }
+  }
+  const first = await step() // records the commands
+  const createMs = now() - tCreate
+  const second = await step() // first replay
+  const d0 = counters.dispatches
+  await step()
+  const dispatches = counters.dispatches - d0
+  const times: number[] = []
+  let last = first
+  for (let i = 0; i < iters; i++) times.push((last = await step()).ms)
+  return {
+    model, config: 'webgpu-captured', ok: true, S, P, params: meta.params, backend: choice.backend, backendReason: choice.reason,
+    stepMs: percentiles(times), iters, firstRunsMs: { createAndFirst: createMs, second: second.ms },
+    dispatchesPerStep: dispatches, action: last.action,
+    relErrVsTorch: meta.torchLogitsFloat64 ? relErr(last.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
+    firstRunRelErrVsTorch: meta.torchLogitsFloat64 ? relErr(first.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
+  }
+}
+
+/** A float32 tensor in a fresh GPU buffer on ORT's WebGPU device (after a session exists). */
+async function gpuTensor(ort: typeof import('onnxruntime-web'), data: Float32Array, dims: number[]): Promise<Tensor> {
   type Device = { createBuffer(d: { size: number; usage: number }): unknown; queue: { writeBuffer(b: unknown, o: number, d: Uint8Array): void } }
-  const device = (ort.env as unknown as { webgpu: { device: Device } }).webgpu.device
+  // `env.webgpu.device` is typed as a Promise in onnxruntime-common; JSEP returns the device itself
+  const device = (await (ort.env as unknown as { webgpu: { device: Device | Promise<Device> } }).webgpu.device) as Device | undefined
+  if (!device) throw new Error('no WebGPU device on ort.env.webgpu (create a session first)')
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16)
   const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
   const buffer = device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
@@ -250,6 +357,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     counted: backend === 'webgpu',
     long: { steps, ms: longMs, marks: long, growthAfterStep100: longGrowth },
     sessions: { count: sessions, marks: many, growthAfter10: manyGrowth },
+    liveAtEnd: liveBufferKinds(),
     pass: backend === 'webgpu' ? longGrowth <= 0 && manyGrowth <= 0 : null,
   }
 }
@@ -267,7 +375,7 @@ export function report(dir: string): Json {
     const torch = results.find((t) => t.model === r.model && t.config === 'torch-cuda-eager' && t.ok)
     r.ratioVsTorch = r.ok && torch ? p50(r)! / p50(torch)! : null
   }
-  const order = ['webgpu-resident', 'webgpu-roundtrip', 'wasm', 'torch-cuda-eager']
+  const order = ['webgpu-captured', 'webgpu-resident', 'webgpu-roundtrip', 'wasm', 'torch-cuda-eager']
   results.sort((a, b) => String(a.model).localeCompare(String(b.model)) || order.indexOf(String(a.config)) - order.indexOf(String(b.config)))
   const read = (f: string) => {
     try {

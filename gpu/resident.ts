@@ -40,15 +40,33 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime): Residen
   return { meta: stripKv(mem), kv }
 }
 
-/** Downloads the K/V (the durable copy, or a policy that needs host data): a full host memory. */
+/**
+ * Downloads the K/V (the durable copy, or a policy that needs host data): a full host memory. The
+ * device tensors stay device tensors: ORT's `Tensor.getData()` would turn each into a host tensor
+ * (the next step would upload it again) while its device buffer stays allocated behind it (measured
+ * on the H200: 8 live buffers more per step, `npm run bench`'s GPU growth check), so the tensor's
+ * own downloader is called instead, which flushes ORT's pending GPU work and copies through a
+ * staging buffer.
+ * @throws Error when the onnxruntime-web build has no downloader on a device tensor (internals of
+ *   the pinned 1.30 changed)
+ */
 export async function materialize(r: ResidentMemory): Promise<SessionMemory> {
-  const data = await Promise.all(r.kv.map(async (t) => (t.location === 'cpu' ? (t.data as Float32Array) : ((await t.getData()) as Float32Array))))
+  const data = await Promise.all(r.kv.map((t) => downloadKeeping(t)))
   return { ...r.meta, layers: r.meta.layers.map((l, i) => ({ ...l, keys: data[2 * i], values: data[2 * i + 1] })) }
 }
 
-/** Releases the device buffers of `r` (host tensors: no-op). */
+/** A float32 tensor's values on the host, without changing where the tensor lives. */
+async function downloadKeeping(t: Tensor): Promise<Float32Array> {
+  if (t.location === 'cpu') return t.data as Float32Array
+  const download = (t as unknown as { downloader?: () => Promise<Float32Array> }).downloader
+  if (typeof download !== 'function') throw new Error(`onnxruntime-web: a '${t.location}' tensor has no downloader (the pinned 1.30 internals changed)`)
+  return download()
+}
+
+/** Releases the device buffers of `r` (host tensors just drop their data). Every tensor is
+ * disposed whatever its location: a device tensor ORT has turned into a host one still holds its buffer. */
 export function disposeResident(r: ResidentMemory | undefined): void {
-  for (const t of r?.kv ?? []) if (t.location !== 'cpu') t.dispose()
+  for (const t of r?.kv ?? []) t.dispose()
 }
 
 /**
@@ -113,7 +131,7 @@ export async function residentStep(
   const t2 = now()
   const newKv = present.map((n) => out[n])
   const logits = out.logits.data as Float32Array
-  const drop = (ts: Tensor[]) => ts.forEach((t) => t.location !== 'cpu' && t.dispose())
+  const drop = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
   const bad = logits.findIndex((v) => !Number.isFinite(v))
   if (bad >= 0) {
     drop(newKv)

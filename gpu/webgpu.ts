@@ -114,6 +114,13 @@ export interface GpuCounters {
 
 const counters: GpuCounters = { liveBuffers: 0, liveBytes: 0, dispatches: 0 }
 let counting = false
+/** Live buffers per `usage flags:size` (what a growth check reports when buffers pile up). */
+const liveKinds = new Map<string, number>()
+
+/** The most common kinds of live buffers, `usage flags (hex):size bytes` → count, largest first. */
+export function liveBufferKinds(top = 8): Record<string, number> {
+  return Object.fromEntries([...liveKinds].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).slice(0, top))
+}
 
 /**
  * Installs counters on `GPUDevice.createBuffer`, `GPUBuffer.destroy` and
@@ -124,22 +131,25 @@ let counting = false
 export function countGpuObjects(): GpuCounters {
   const G = globalThis as unknown as Record<string, { prototype: Record<string, unknown> } | undefined>
   if (counting || !G.GPUDevice || !G.GPUBuffer) return counters
-  const sizes = new WeakMap<object, number>()
-  const create = G.GPUDevice.prototype.createBuffer as (d: { size: number }) => object
-  G.GPUDevice.prototype.createBuffer = function (this: unknown, descriptor: { size: number }) {
+  const sizes = new WeakMap<object, { size: number; kind: string }>()
+  const create = G.GPUDevice.prototype.createBuffer as (d: { size: number; usage?: number }) => object
+  G.GPUDevice.prototype.createBuffer = function (this: unknown, descriptor: { size: number; usage?: number }) {
     const buffer = create.call(this, descriptor)
-    sizes.set(buffer, descriptor.size)
+    const kind = `${(descriptor.usage ?? 0).toString(16)}:${descriptor.size}`
+    sizes.set(buffer, { size: descriptor.size, kind })
+    liveKinds.set(kind, (liveKinds.get(kind) ?? 0) + 1)
     counters.liveBuffers++
     counters.liveBytes += descriptor.size
     return buffer
   }
   const destroy = G.GPUBuffer.prototype.destroy as () => void
   G.GPUBuffer.prototype.destroy = function (this: object) {
-    const size = sizes.get(this)
-    if (size !== undefined) {
+    const rec = sizes.get(this)
+    if (rec !== undefined) {
       sizes.delete(this)
+      liveKinds.set(rec.kind, (liveKinds.get(rec.kind) ?? 1) - 1)
       counters.liveBuffers--
-      counters.liveBytes -= size
+      counters.liveBytes -= rec.size
     }
     return destroy.call(this)
   }
@@ -157,8 +167,10 @@ export function countGpuObjects(): GpuCounters {
 
 /** Waits until the GPU has finished all work submitted so far (no-op on wasm). */
 export async function syncDevice(ort: Ort): Promise<void> {
-  const device = (ort.env as unknown as { webgpu?: { device?: { queue: { onSubmittedWorkDone(): Promise<void> } } } }).webgpu?.device
-  if (device) await device.queue.onSubmittedWorkDone()
+  type Device = { queue: { onSubmittedWorkDone(): Promise<void> } }
+  // typed as a Promise in onnxruntime-common; JSEP gives the device itself (undefined before a session)
+  const device = (await (ort.env as unknown as { webgpu?: { device?: Device | Promise<Device> } }).webgpu?.device) as Device | undefined
+  if (device?.queue) await device.queue.onSubmittedWorkDone()
 }
 
 /** True when an error means the GPU device or adapter is gone (recreate the ORT sessions). */

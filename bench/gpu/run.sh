@@ -4,7 +4,7 @@
 #     source .device/setup.sh && bash bench/gpu/run.sh
 # Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
 # fixtures/gpu-parity.json (commit it as test/fixtures/gpu-parity.json), growth.json, host-smoke.json,
-# gpu-bench.json (all results with ratioVsTorch), table.md, logs/. Each configuration runs in its own
+# gpu-bench.json (all results with ratioVsTorch), table.md, logs.tar.gz (logs/ and raw/). Each configuration runs in its own
 # process under a timeout, so one failure (or a Dawn segfault) costs only that row; the whole run
 # keeps within RUN_BUDGET_S (default 540 s: the device tool allows 600 s a command) and always
 # prints the table last.
@@ -31,14 +31,17 @@ run() {
 }
 if [ ! -f gpu/dist/bench.mjs ] && [ -f .device/dist.tar.xz ]; then tar -xJf .device/dist.tar.xz; fi
 BENCH=gpu/dist/bench.mjs
+# an ICD that bench/gpu/diag.sh found to give an adapter
+[ -f /tmp/stepkv-vk-icd ] && export VK_DRIVER_FILES=$(cat /tmp/stepkv-vk-icd)
 { nvidia-smi; echo "node $(node --version)"; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'; } > "$OUT/logs/env.txt" 2>&1
-trap 'node "$BENCH" report --dir "$OUT" > "$OUT/table.md" 2> "$OUT/logs/report.log"; cat "$OUT/table.md"' EXIT
+# the device tool brings back only a few files: logs/ and raw/ travel as one archive
+trap 'node "$BENCH" report --dir "$OUT" > "$OUT/table.md" 2> "$OUT/logs/report.log"; cat "$OUT/table.md"; tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs raw && rm -rf "$OUT/logs" "$OUT/raw"' EXIT
 
 run prepare 240 python3 bench/gpu/torch_bench.py prepare --work "$WORK" --models "$MODELS"
 run torch 120 python3 bench/gpu/torch_bench.py time --work "$WORK" --out "$OUT/torch.json" --models "$MODELS"
 for model in ${MODELS//,/ }; do
   [ -f "$WORK/inputs/$model.json" ] || { log "no inputs for $model (prepare failed?)"; continue; }
-  for config in webgpu-resident webgpu-roundtrip wasm; do
+  for config in webgpu-captured webgpu-resident webgpu-roundtrip wasm; do
     iters=20; cap=150
     if [ "$config" = wasm ] && [ "$model" = synth-12x768 ]; then iters=3; fi
     raw="$OUT/raw/$model.$config.json"

@@ -96,6 +96,12 @@ def export_synth(work: str) -> None:
     torch.manual_seed(20261130)
     c = DecoderConfig(**SYNTH)
     dec = Decoder(c).eval()
+    # norm weights drawn around 1 (trained norms are not all ones): identical initializers would be
+    # merged by the ONNX exporter, and load_from_onnx reads the norms back by name
+    with torch.no_grad():
+        for name, prm in dec.named_parameters():
+            if name.endswith('norm.weight'):
+                prm.copy_(1 + 0.1 * torch.randn(prm.shape))
     policy = types.SimpleNamespace(decoder=dec)
     g = torch.Generator().manual_seed(2)
     S, P = 7, 5
