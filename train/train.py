@@ -76,9 +76,13 @@ class Runner:
             emb = encode_frames(self.p.encoder, self.ds, cb.frames)
             self.visual_out = (emb[:, :self.visual], cb.frames.rows)  # for the reading loss
             D = emb.shape[-1]
-            x = emb.reshape(-1, D)[cb.gather] * cb.valid.unsqueeze(-1)
+            # index_select, not x[idx]: the backward of advanced indexing is a sort-based
+            # index_put_ that serialises on the many padding slots all pointing at row 0 (it was
+            # over half the GPU step); index_select's backward is an atomic index_add_
+            x = emb.reshape(-1, D).index_select(0, cb.gather.reshape(-1)).view(*cb.gather.shape, D)
+            x = x * cb.valid.unsqueeze(-1)
             h, _ = self.p.decoder.forward_train(x, cb.positions, cb.allowed())
-            logits = self.p.decoder.head(h.reshape(-1, D)[cb.loss_index])
+            logits = self.p.decoder.head(h.reshape(-1, D).index_select(0, cb.loss_index))
         return logits.float(), cb.loss_rows, cb.loss_weight
 
     def tempo(self, ids, use_bank=True):
@@ -136,7 +140,10 @@ class Runner:
                     banks = exact + (banks[len(exact):] if banks else
                                      [exact[-1]] * (len(layers) - len(exact)))
                 h, _ = dec.forward_train(emb, pos, allowed, banks, bias)
-            last = h.view(B, n, S, -1)[torch.arange(B, device=dev), :, tb.last_index]  # [B, n, D]
+            # last real token of every frame, by index_select (cheaper backward than h[b, :, t])
+            flat = ((torch.arange(B, device=dev).view(B, 1) * n + torch.arange(n, device=dev).view(1, n)) * S
+                    + tb.last_index.view(B, 1)).reshape(-1)
+            last = h.reshape(B * n * S, -1).index_select(0, flat).view(B, n, -1)  # [B, n, D]
             logits = dec.head(last).float()
         valid = tb.frame_valid.reshape(-1)
         return logits.reshape(B * n, -1)[valid], tb.rows.reshape(-1)[valid], torch.ones(int(valid.sum()), device=self.device)
