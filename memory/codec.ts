@@ -345,6 +345,11 @@ function openEnvelope(
  * Deserialize and validate a blob (layout in the module note; format versions 1 and 2). Float32
  * arrays may be views into `bytes.buffer` (zero copy); the blob is copied once when its byteOffset
  * is not 4-aligned. KIVI K/V are dequantized and float16 widened into new arrays.
+ * Aliasing: float32 K/V and scores of the result share memory with `bytes`, so writing the blob
+ * changes the memory and writing those arrays changes the blob. The callers (worker/, gpu/, cli/)
+ * and the policies only read them (`appendPrefix` and H2O's scores build new arrays); code that
+ * writes in place must copy first. Version 2 positions, frames and kinds are new arrays (decoded
+ * from the metadata stream); version 1 stored them as tensors, and they are views too.
  * @param bytes the blob, as a Uint8Array view (any byteOffset, e.g. a Node Buffer)
  * @param expect the model and geometry the memory must match (refused otherwise); `layers` is the
  *   model's layer count and `layerIds` the model layers the memory must store (absent = all)
