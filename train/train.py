@@ -296,7 +296,7 @@ def main(argv=None):
     instr_max = max(96, int(ds.instructions.shape[1]))
     policy = build_policy(ds.index, args.regime, args.hidden, args.layers, instr_max).to(device)
     if args.init:
-        init = torch.load(args.init, map_location=device)
+        init = torch.load(args.init, map_location=device, weights_only=False)  # our own checkpoint (metrics hold a TorchVersion)
         policy.load_state_dict(init['state_dict'])
         say(f'init: weights from {args.init} ({init["metrics"]["steps"]} steps, '
             f'{init["metrics"]["train_seconds"]} s before)', True)
