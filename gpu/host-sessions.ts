@@ -380,7 +380,7 @@ export class HostSessions {
       seq: h.seq,
       durableSeq: h.durableSeq,
       backend: this.backend,
-      kvPath: h.resident ? 'resident' : 'roundtrip',
+      kvPath: this.residentFor(h) ? 'resident' : 'roundtrip', // the path its steps take (the memory moves to the device at the first step)
       memory: { tokensPerLayer: s.tokensPerLayer, nextPosition: s.nextPosition, durableSeq: h.durableSeq },
     }
   }

@@ -5,7 +5,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import type { Context, MiddlewareHandler } from 'hono'
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../memory/errors.ts'
+import { BadRequestError, NotFoundError, PayloadTooLargeError, StepkvError } from '../memory/errors.ts'
 import { signMemory } from '../memory/signing.ts'
 import { bearerAuth } from './auth.ts'
 import { MSGPACK, packReply, readBody, readOptionalBody, unpackBody, wantsMsgpack } from './body.ts'
@@ -181,6 +181,8 @@ app.get('/v1/sessions/:id/memory', async (c) => {
  * anything. The current secret or a retired one (`MEMORY_HMAC_SECRETS_OLD`) may have signed it; an
  * `X-Stepkv-Key-Id` header (as the export gave it) restricts the check to that key. */
 app.put('/v1/sessions/:id/memory', limit((l) => l.memoryBodyBytes), async (c) => {
+  const type = (c.req.header('content-type') ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== MEMORY_TYPE) throw new StepkvError('unsupported_media_type', 415, `unsupported content type '${type}': send the blob as ${MEMORY_TYPE}`)
   const tenant = c.get('tenant')
   const stub = stubFor(c, c.req.param('id'))
   const ifMatch = ifMatchTags(c.req.header('if-match') ?? null)

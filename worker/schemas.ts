@@ -93,6 +93,9 @@ export const StepRequestSchema = z
  * @throws BadRequestError (`invalid_request`) listing each failing field path and message
  */
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const proto = protoKeyPath(value)
+  if (proto !== null)
+    throw new BadRequestError(`invalid request: ${proto || '(body)'}: the key '__proto__' is not allowed`, { errors: [{ path: proto || '(body)', message: "the key '__proto__' is not allowed" }] }, 'invalid_request')
   const r = schema.safeParse(value)
   if (r.success) return r.data
   const errors = r.error.issues.slice(0, 20).map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }))
@@ -101,4 +104,31 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<
     { errors },
     'invalid_request',
   )
+}
+
+/**
+ * The path of the first own `__proto__` key in a JSON body's plain objects and arrays (depth ≤ 64),
+ * or null. zod's `z.record` silently drops such a key (so `params: {"__proto__": {...}}` would
+ * parse as `{}` and a policy would fall back to its defaults); a body that has one is refused.
+ */
+function protoKeyPath(value: unknown, path = '', depth = 0): string | null {
+  if (value === null || typeof value !== 'object' || depth > 64 || ArrayBuffer.isView(value)) return null
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i]
+      if (v !== null && typeof v === 'object') {
+        const hit = protoKeyPath(v, path ? `${path}.${i}` : String(i), depth + 1)
+        if (hit !== null) return hit
+      }
+    }
+    return null
+  }
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return path ? `${path}.__proto__` : '__proto__'
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== null && typeof v === 'object') {
+      const hit = protoKeyPath(v, path ? `${path}.${k}` : k, depth + 1)
+      if (hit !== null) return hit
+    }
+  }
+  return null
 }

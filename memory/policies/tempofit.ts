@@ -14,9 +14,9 @@ import { keepRows } from './select.ts'
  * - `frames` : integer, default=8 — N, frames kept in the FIFO (paper ablation: 4 → 95.2 %,
  *   8 → 96.6 %, 16 → 96.2 % on LIBERO-Long).
  * - `beta` : number, default=auto — β, bias strength. Unpublished in the paper; `auto` picks
- *   β = 1/m₀ so that one frame of gap costs one logit on the steepest head.
+ *   β = 1/m₀ so that one frame of gap costs one logit on the steepest head. Within [1e-6, 1e6].
  * - `tokenScale` : number, default=1 — α, the token-scale factor. The paper ties it to S (prefix
- *   tokens per frame) without giving the formula; α = 1 measures the gap in frames.
+ *   tokens per frame) without giving the formula; α = 1 measures the gap in frames. Within [1e-6, 1e6].
  * The memory layers are fixed by the model export (`manifest.tempoLayers`, default the middle third).
  */
 export interface TempoFitOptions {
@@ -65,6 +65,15 @@ function positive(name: string, value: unknown, integer: boolean): number {
   return value
 }
 
+/** β and α within [1e-6, 1e6]: the bias −β·m_h·gap·α then stays finite in float32 for every
+ * bank size (≤ 1024 frames); outside it a float32 bias overflows to −∞ (the bank silently unread)
+ * or underflows to denormals. @throws PolicyConfigError */
+function scale(name: string, value: number): number {
+  if (value < 1e-6 || value > 1e6)
+    throw new PolicyConfigError(`tempofit policy parameter '${name}' must be within [1e-6, 1e6], got ${value}`, { policy: 'tempofit', parameter: name })
+  return value
+}
+
 /**
  * The TempoFit bank policy. `update(bank, step)` pushes this step's pre-RoPE prefix K/V
  * (`step.tempoPrefix`, one `[kvHeads, S, headDim]` pair per memory layer) and drops frames older
@@ -85,8 +94,8 @@ export function tempofitPolicy(options: TempoFitOptions | unknown = {}): Policy 
       })
   const frames = given.frames === undefined ? 8 : positive('frames', given.frames, true)
   if (frames > 1024) throw new PolicyConfigError('tempofit frames must be ≤ 1024', { parameter: 'frames' })
-  const beta = given.beta === undefined || given.beta === 'auto' ? undefined : positive('beta', given.beta, false)
-  const tokenScale = given.tokenScale === undefined ? 1 : positive('tokenScale', given.tokenScale, false)
+  const beta = given.beta === undefined || given.beta === 'auto' ? undefined : scale('beta', positive('beta', given.beta, false))
+  const tokenScale = given.tokenScale === undefined ? 1 : scale('tokenScale', positive('tokenScale', given.tokenScale, false))
   return {
     name: 'tempofit',
     params: { frames, beta: beta ?? 'auto', tokenScale },

@@ -139,6 +139,42 @@ describe('bad input', () => {
     await expectProblem(huge, 413, 'payload_too_large')
   })
 
+  it('a memory import sent as another content type → 415, memory unchanged', async () => {
+    const exp = await raw(`/v1/sessions/${id}/memory`, { headers: { authorization: `Bearer ${DEV_KEY}` } })
+    const blob = new Uint8Array(await exp.arrayBuffer())
+    const etag = (await client.info(id)).data.etag as string
+    for (const type of ['application/json', 'application/octet-stream', ''])
+      await expectProblem(
+        await raw(`/v1/sessions/${id}/memory`, { method: 'PUT', headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': type, 'if-match': etag }, body: blob }),
+        415,
+        'unsupported_media_type',
+      )
+  })
+
+  it("a '__proto__' key in policy params → 400 at creation and at PATCH (zod's record would drop it and the defaults would apply)", async () => {
+    const body = '{"model":"tiny-gqa","policy":{"name":"window","params":{"__proto__":{"recentTokens":5}}}}'
+    const created = await raw('/v1/sessions', { method: 'POST', headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/json' }, body })
+    await expectProblem(created, 400, 'invalid_request')
+    const before = (await client.info(id)).data
+    const patched = await raw(`/v1/sessions/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/json', 'if-match': before.etag },
+      body: '{"policy":{"name":"window","params":{"__proto__":{"recentTokens":5}}}}',
+    })
+    await expectProblem(patched, 400, 'invalid_request')
+    const after = (await client.info(id)).data
+    expect(after.etag).toBe(before.etag)
+    expect(after.policy).toEqual(before.policy)
+  })
+
+  it('TempoFit beta / tokenScale outside [1e-6, 1e6] → 400 invalid_policy (a float32 bias would overflow)', async () => {
+    for (const params of [{ tokenScale: 1e308 }, { tokenScale: 1e-320 }, { beta: 1e7 }]) {
+      const res = await client.createSession({ model: 'tiny-gqa-tempo', policy: { name: 'tempofit', params } })
+      await expectProblem(res, 400, 'invalid_policy')
+    }
+    expect((await client.createSession({ model: 'tiny-gqa-tempo', policy: { name: 'tempofit', params: { tokenScale: 1e6, beta: 1e-6 } } })).status).toBe(201)
+  })
+
   it('missing or wrong bearer token → 401; another tenant → 404', async () => {
     await expectProblem(await raw(`/v1/sessions/${id}`, { method: 'GET' }), 401, 'unauthorized')
     await expectProblem(await raw(`/v1/sessions/${id}`, { headers: { authorization: 'Bearer nope' } }), 401, 'unauthorized')
