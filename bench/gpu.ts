@@ -3,15 +3,16 @@
  * drives it). Each subcommand writes one JSON file and survives its own failures; run.sh runs each
  * configuration in its own process, so a crash (a segfault in Dawn) loses only that configuration.
  *
- *   time   --model ID --config wasm|webgpu-roundtrip|webgpu-resident|webgpu-captured --work DIR --out FILE [--iters N]
+ *   time   --model ID --config wasm|wasm-static|webgpu-roundtrip|webgpu-resident|webgpu-static|webgpu-captured
+ *          --work DIR --out FILE [--iters N]
  *          The step of bench/gpu/torch_bench.py (same inputs, read from DIR/inputs/ID.{json,bin}):
  *          prefill of S prefix tokens against P memory tokens, then the action argmax; fp32. The
  *          clock stops after the logits are on the host and `queue.onSubmittedWorkDone()`.
  *          resident: past K/V uploaded once as GPU buffers, present.* left on the device
  *          (`preferredOutputLocation: 'gpu-buffer'`, disposed each step); roundtrip: K/V uploaded
- *          and present.* downloaded every step; captured: ORT's WebGPU graph capture over a
- *          fixed-capacity memory (every input and output a preallocated GPU buffer, the recorded
- *          commands replayed; `timeCaptured`). Also GPU dispatches per step (counted on
+ *          and present.* downloaded every step; static: the static-shape export (a fixed-capacity
+ *          memory) with every input and output a preallocated GPU buffer; captured: the same with
+ *          ORT's WebGPU graph capture (`timeBound`). Also GPU dispatches per step (counted on
  *          `dispatchWorkgroups`) and the logits' error vs torch float64.
  *   parity --work DIR --out FILE [--backend webgpu]
  *          The GPU host's sessions (gpu/host-sessions.ts) on WebGPU vs on wasm, same steps: first
@@ -72,9 +73,10 @@ export async function timeStep(opts: { model: string; config: string; work: stri
   const kvLen = kvHeads * P * headDim
   const embeds = f32.slice(0, S * D)
   const past = Array.from({ length: 2 * layers }, (_, i) => f32.slice(S * D + i * kvLen, S * D + (i + 1) * kvLen))
-  const backend: Backend = config === 'wasm' ? 'wasm' : 'webgpu'
+  const backend: Backend = config === 'wasm' || config === 'wasm-static' ? 'wasm' : 'webgpu'
   const choice = await selectBackend(backend)
-  if (config === 'webgpu-captured') return timeCaptured({ model, meta, embeds, past, iters, choice })
+  if (config === 'webgpu-captured' || config === 'webgpu-static' || config === 'wasm-static')
+    return timeBound({ model, meta, embeds, past, iters, choice, capture: config === 'webgpu-captured', config })
   const counters = backend === 'webgpu' ? countGpuObjects() : undefined
   const source = nodeModelSource(model, path.dirname(meta.dir))
   const m = source.manifest
@@ -149,24 +151,54 @@ export async function timeStep(opts: { model: string; config: string; work: stri
 }
 
 /**
- * The same step with ORT's WebGPU graph capture (`enableGraphCapture`): static shapes (a
- * fixed-capacity memory of P tokens), every input and output a GPU buffer made once (IO binding),
- * the first run records the GPU commands and later runs replay them. The logits are copied back
- * through a staging buffer after each run (inside the clock), and checked against torch float64.
+ * The step on the static-shape export (`torch_bench.py export_static`: every shape fixed to S new
+ * tokens against P memory tokens — a fixed-capacity memory — so the shape arithmetic is folded into
+ * constants). `webgpu-static`: every input and output a GPU buffer made once (IO binding);
+ * `webgpu-captured`: the same with ORT's WebGPU graph capture (`enableGraphCapture`: the first run
+ * records the GPU commands, later runs replay them); `wasm-static`: the static model on wasm (checks
+ * the export locally). The logits are copied back through a staging buffer after each run (inside
+ * the clock) and checked against torch float64.
  */
-async function timeCaptured(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>> }): Promise<Json> {
-  const { model, meta, embeds, past, iters, choice } = o
+async function timeBound(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>>; capture: boolean; config: string }): Promise<Json> {
+  const { model, meta, embeds, past, iters, choice, capture, config } = o
   const { S, P, hiddenSize: D, layers, kvHeads, headDim, vocabSize: V } = meta
   const ort = choice.ort as unknown as typeof import('onnxruntime-web')
-  const counters = countGpuObjects()
-  const source = nodeModelSource(model, path.dirname(String(meta.dir)))
+  if (!meta.staticDir) throw new Error(`no static-shape export of ${model} (torch_bench.py prepare failed to write it)`)
+  const source = nodeModelSource(model, String(meta.staticDir))
   const m = source.manifest
   const tCreate = now()
   const session = await ort.InferenceSession.create(await source.bytes(), {
     executionProviders: choice.executionProviders as never,
-    enableGraphCapture: true,
+    ...(capture && { enableGraphCapture: true }),
     graphOptimizationLevel: 'all',
   } as never)
+  if (choice.backend === 'wasm') {
+    // host tensors: the static model's logits on wasm (a check of the export, not a GPU row)
+    const kvDims = [1, kvHeads, P, headDim]
+    const feeds: Record<string, Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', embeds, [1, S, D]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), [1, S]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
+    }
+    const port = m.inputs.find((p) => p.name === 'obs_window')
+    if (port) feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
+    for (let l = 0; l < layers; l++)
+      for (const [j, part] of (['key', 'value'] as const).entries()) feeds[`past_key_values.${l}.${part}`] = new ort.Tensor('float32', past[2 * l + j], kvDims)
+    const times: number[] = []
+    let row = new Float32Array(0)
+    for (let i = 0; i < Math.max(2, iters); i++) {
+      const t0 = now()
+      const out = await session.run(feeds, ['logits'])
+      times.push(now() - t0)
+      const logits = out.logits.data as Float32Array
+      row = Float32Array.from(logits.subarray(logits.length - V))
+    }
+    return {
+      model, config, ok: true, S, P, params: meta.params, backend: choice.backend, stepMs: percentiles(times.slice(1)), iters,
+      relErrVsTorch: meta.torchLogitsFloat64 ? relErr(row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
+    }
+  }
+  const counters = countGpuObjects()
   type Buf = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
   type Device = {
     createBuffer(d: { size: number; usage: number }): Buf
@@ -239,7 +271,7 @@ async function timeCaptured(o: { model: string; meta: Json & Record<string, numb
   let last = first
   for (let i = 0; i < iters; i++) times.push((last = await step()).ms)
   return {
-    model, config: 'webgpu-captured', ok: true, S, P, params: meta.params, backend: choice.backend, backendReason: choice.reason,
+    model, config, ok: true, S, P, params: meta.params, backend: choice.backend, backendReason: choice.reason, graphCapture: capture,
     stepMs: percentiles(times), iters, firstRunsMs: { createAndFirst: createMs, second: second.ms },
     dispatchesPerStep: dispatches, action: last.action,
     relErrVsTorch: meta.torchLogitsFloat64 ? relErr(last.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
@@ -375,7 +407,7 @@ export function report(dir: string): Json {
     const torch = results.find((t) => t.model === r.model && t.config === 'torch-cuda-eager' && t.ok)
     r.ratioVsTorch = r.ok && torch ? p50(r)! / p50(torch)! : null
   }
-  const order = ['webgpu-captured', 'webgpu-resident', 'webgpu-roundtrip', 'wasm', 'torch-cuda-eager']
+  const order = ['webgpu-captured', 'webgpu-static', 'webgpu-resident', 'webgpu-roundtrip', 'wasm', 'wasm-static', 'torch-cuda-eager']
   results.sort((a, b) => String(a.model).localeCompare(String(b.model)) || order.indexOf(String(a.config)) - order.indexOf(String(b.config)))
   const read = (f: string) => {
     try {

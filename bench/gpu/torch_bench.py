@@ -128,6 +128,37 @@ def export_synth(work: str) -> None:
     torch.save(dec.state_dict(), os.path.join(out, 'state.pt'))
 
 
+def export_static(work: str, mid: str, dec: Decoder, S: int, P: int) -> str:
+    """The decoder exported with every shape fixed to the bench step's (S new tokens against P memory
+    tokens; no dynamic axes) → work/static/<mid>/{model.onnx, manifest.json}. The exporter then folds
+    the shape arithmetic into constants (no Shape / Gather / Range nodes: 342 kernels instead of 756
+    for gui-carried), which is what ORT's WebGPU graph capture needs — every node on the WebGPU EP —
+    and what a fixed-capacity memory layout (static shapes, a mask over empty slots) gives a host.
+    Returns the folder that holds <mid>/."""
+    import export as E  # train/export.py
+    import inspect
+    out = os.path.join(work, 'static', mid)
+    os.makedirs(out, exist_ok=True)
+    c = dec.c
+    emb, past = step_inputs(c, S, P)
+    positions = torch.arange(P, P + S).view(1, S)
+    mask = torch.ones(1, P + S, dtype=torch.int64)
+    dec_in, dec_out = E.decoder_ports(c)
+    path = os.path.join(out, 'model.onnx')
+    kwargs = dict(input_names=[p['name'] for p in dec_in], output_names=[p['name'] for p in dec_out],
+                  opset_version=E.OPSET, do_constant_folding=True)  # no dynamic_axes: every shape static
+    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
+        kwargs['dynamo'] = False
+    with torch.no_grad():
+        torch.onnx.export(E.DecoderExport(types.SimpleNamespace(decoder=dec)), E.decoder_args(c, emb, positions, mask, past, 8),
+                          path, **kwargs)
+    manifest = json.load(open(os.path.join(model_dir(work, mid), 'manifest.json')))
+    manifest.update({'file': 'model.onnx', 'sha256': hashlib.sha256(open(path, 'rb').read()).hexdigest(),
+                     'staticShapes': {'S': S, 'P': P}})
+    json.dump(manifest, open(os.path.join(out, 'manifest.json'), 'w'), indent=2)
+    return os.path.join(work, 'static')
+
+
 def step_inputs(c: DecoderConfig, S: int, P: int, seed: int = 7):
     g = torch.Generator().manual_seed(seed)
     emb = torch.randn(1, S, c.hidden_size, generator=g)
@@ -160,9 +191,14 @@ def prepare(work: str, models: list[str]) -> None:
             for k, v in past:
                 f.write(k.numpy().astype('<f4').tobytes())
                 f.write(v.numpy().astype('<f4').tobytes())
+        try:  # before the float64 reference below (Module.double() converts in place)
+            static_dir = export_static(work, mid, dec, S, P)
+        except Exception as e:  # the static rows fail on their own; the others go on
+            static_dir = None
+            print(f'static export of {mid} failed: {e!r}', flush=True)
         with torch.no_grad():
             ref, _ = run_step(dec.double(), emb.double(), [(k.double(), v.double()) for k, v in past], P)
-        meta = {'model': mid, 'dir': model_dir(work, mid), 'S': S, 'P': P, 'hiddenSize': dec.c.hidden_size,
+        meta = {'model': mid, 'dir': model_dir(work, mid), 'staticDir': static_dir, 'S': S, 'P': P, 'hiddenSize': dec.c.hidden_size,
                 'layers': dec.c.layers, 'kvHeads': dec.c.kv_heads, 'headDim': dec.c.head_dim,
                 'vocabSize': dec.c.action_size, 'params': sum(p.numel() for p in dec.parameters()),
                 'torchLogitsFloat64': ref.tolist()}
