@@ -9,6 +9,7 @@
 #    the repo root) and writes $OUT/summary.txt; before packing, 5. train/dist/eval.mjs measures
 #    closed-loop success per task with memory and memoryless (ORT-web from .device's node_modules).
 # Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS EVAL_EPISODES
+# INIT_TEMPO_FROM=carried (with INIT_DIR: the *-tempo models start from <domain>-carried.pt's weights)
 # ONLY="gui-carried gui-tempo" (train a subset) REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1|gui|robot (continue from $WORK/ckpt/<id>.pt: a device
 # call is limited to 10 minutes, so longer training is several calls on a warm machine)
 # MODELS FIXTURES (default models, test/fixtures; train/smoke.sh points them at a scratch folder)
@@ -56,7 +57,11 @@ for id in "${IDS[@]}"; do
   domain=${id%%-*}; regime=${id#*-}
   init=()
   # INIT=1: all models continue; INIT=robot (or gui): only that domain's models do
-  if [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$id.pt" ]; then  # checkpoints carried from an earlier run's stepkv-ckpt.tar.gz
+  if [ "${INIT_TEMPO_FROM:-}" = carried ] && [ "$regime" = tempo ] && [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$domain-carried.pt" ]; then
+    # warm start: the carried model's weights (same parameters: TempoFit adds no weights), which
+    # already read the screens; the bank's retrieval is then what the tempo run has to learn
+    init=(--init "$INIT_DIR/$domain-carried.pt")
+  elif [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$id.pt" ]; then  # checkpoints carried from an earlier run's stepkv-ckpt.tar.gz
     init=(--init "$INIT_DIR/$id.pt")
   elif { [ "${INIT:-0}" = 1 ] || [ "${INIT:-0}" = "$domain" ]; } && [ -f "$WORK/ckpt/$id.pt" ]; then
     cp "$WORK/ckpt/$id.pt" "$WORK/ckpt/$id.init.pt"; init=(--init "$WORK/ckpt/$id.init.pt")
