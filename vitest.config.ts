@@ -18,6 +18,10 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
+              // The optional R2 bucket for large memory blobs (worker/memory-offload.ts; also in
+              // wrangler.toml), local to miniflare; the 8 MiB threshold keeps the other tests'
+              // memories in SQLite (test/workerd/memory-offload.test.ts lowers it).
+              r2Buckets: ['MEMORY_BUCKET'],
               bindings: {
                 API_KEYS: JSON.stringify({
                   'dev-key-stepkv-0000000000000000': 'dev',

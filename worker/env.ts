@@ -56,6 +56,11 @@ export interface Env {
   GPU_HOST_SECRET?: string
   GPU_FALLBACK?: string
   GPU_HOST_TIMEOUT_MS?: string
+  /** Optional R2 bucket for large memory blobs (`memory-offload.ts`): a blob over
+   * `MEMORY_OFFLOAD_BYTES` (bytes; default 8 MiB) is stored there and the Durable Object keeps a
+   * pointer (key, bytes, sha256). Absent: every blob stays in the Durable Object's SQLite. */
+  MEMORY_BUCKET?: R2Bucket
+  MEMORY_OFFLOAD_BYTES?: string
   /** "1" enables test-only hooks (`faults.ts`); set in `.dev.vars` (local), never in production. */
   STEPKV_TEST_HOOKS?: string
 }

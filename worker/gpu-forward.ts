@@ -18,6 +18,7 @@ import { packReply, unpackBody } from './body.ts'
 import { checkMemoryBytes } from './import-check.ts'
 import { etagOf } from './precondition.ts'
 import type { SessionConfig, SessionStore } from './storage.ts'
+import { readMemory, type MemoryPointer } from './memory-offload.ts'
 
 /** Where a session's steps run: in the Worker (wasm) or on a GPU host. */
 export type SessionBackend = 'wasm' | 'gpu'
@@ -49,8 +50,8 @@ export interface ForwardState {
   /** ETag before this step and after it. */
   etagBefore: string
   etagAfter: string
-  /** The stored memory blob (seeding the host). */
-  memory(): Uint8Array
+  /** The stored memory blob (seeding the host; in SQLite or R2, `memory-offload.ts`). */
+  memory(): Uint8Array | Promise<Uint8Array>
   /** The tenant's prefix token limit, passed on to the host. */
   maxPrefixTokens: number
 }
@@ -84,7 +85,7 @@ export async function forwardStep(env: Env, s: ForwardState, request: StepReques
     let r = await call(env, 'POST', `/v1/sessions/${s.hostId}/steps`, request, { 'x-stepkv-base': s.etagBefore, 'x-stepkv-next': s.etagAfter, 'x-stepkv-max-prefix-tokens': String(s.maxPrefixTokens) })
     if (r.status === 404 || (r.status === 409 && r.problem?.code === 'host_state_mismatch')) {
       const { model, policy, memoryDtype, kivi } = s.config
-      const seed = await call(env, 'PUT', `/v1/sessions/${s.hostId}/state`, { config: { model, policy, memoryDtype, ...(kivi && { kivi }) }, seq: s.seq, tag: s.etagBefore, memory: s.memory() })
+      const seed = await call(env, 'PUT', `/v1/sessions/${s.hostId}/state`, { config: { model, policy, memoryDtype, ...(kivi && { kivi }) }, seq: s.seq, tag: s.etagBefore, memory: await s.memory() })
       if (seed.status !== 200) throw problemError(seed)
       r = await call(env, 'POST', `/v1/sessions/${s.hostId}/steps`, request, { 'x-stepkv-base': s.etagBefore, 'x-stepkv-next': s.etagAfter, 'x-stepkv-max-prefix-tokens': String(s.maxPrefixTokens) })
     }
@@ -150,12 +151,22 @@ export interface ForwardedStep {
  * The Durable Object's side of a GPU step (seq rules already checked): forwards it, then stores
  * seq, reply and (when the host wrote one) the durable memory in one transaction.
  * @param hostId the Durable Object's id (the session's id on the host)
+ * @param persist writes the durable copy of step `seq` (R2 first when large, `persistMemory`), then
+ *   runs `commit`, the one transaction storing it with seq and reply
  * @returns the stored step, or `{fallback}` (host down, `GPU_FALLBACK` "wasm"): the caller runs the
  *   step itself from its stored memory and puts `fallback` in the reply
  * @throws as `forwardStep`; StepkvError `memory_limit` (422) when the host's durable copy is over
  *   the tenant's stored memory limit (nothing stored; the host is re-seeded on the next step)
  */
-export async function forwardAndSave(env: Env, store: SessionStore, hostId: string, config: SessionConfig, request: StepRequest, limits: StepLimits): Promise<ForwardedStep | { fallback: FallbackInfo }> {
+export async function forwardAndSave(
+  env: Env,
+  store: SessionStore,
+  hostId: string,
+  config: SessionConfig,
+  request: StepRequest,
+  limits: StepLimits,
+  persist: (seq: number, blob: Uint8Array, commit: (offloaded: MemoryPointer | null) => void) => Promise<void>,
+): Promise<ForwardedStep | { fallback: FallbackInfo }> {
   const seq = store.seq()
   const generation = store.generation()
   const durableSeq = store.durableSeq()
@@ -166,7 +177,7 @@ export async function forwardAndSave(env: Env, store: SessionStore, hostId: stri
     durableSeq,
     etagBefore: etagOf(seq, generation),
     etagAfter: etagOf(request.seq, generation + 1),
-    memory: () => store.memory()!,
+    memory: async () => (await readMemory(env, store))!,
     maxPrefixTokens: limits.prefixTokensPerStep,
   }, request)
   if ('fallback' in f) return f
@@ -177,8 +188,10 @@ export async function forwardAndSave(env: Env, store: SessionStore, hostId: stri
   const reply = packReply(r)
   if (durable) {
     checkMemoryBytes(durable.memory.byteLength, limits.memoryBytesPerSession, 422)
-    store.save({ seq: request.seq, memory: durable.memory, reply })
-    if (durable.seq !== request.seq) store.saveForwarded(request.seq, reply, durable.seq)
+    await persist(durable.seq, durable.memory, (offloaded) => {
+      store.save({ seq: request.seq, memory: durable.memory, reply, offloaded })
+      if (durable.seq !== request.seq) store.saveForwarded(request.seq, reply, durable.seq)
+    })
   } else store.saveForwarded(request.seq, reply, durableSeq)
   return {
     reply,

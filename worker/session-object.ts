@@ -28,6 +28,7 @@ import { ViewHistory, type ViewStep } from './view-history.ts'
 import { faultPoint, type StepStage } from './faults.ts'
 import { FrameStore, type RetainedFrame } from './frames.ts'
 import { checkIsolateBudget, decodeFactor, isolateBudgetBytes } from './isolate-budget.ts'
+import { deleteSessionObjects, persistMemory, readMemory, type MemoryPointer } from './memory-offload.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
 export interface StepResult {
@@ -68,7 +69,7 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Creates the session (config, empty memory). Policy params are checked first. */
   async create(config: SessionConfig): Promise<Result<SessionInfo>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const manifest = manifestOf(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
       const memory = initialMemory(manifest, policy)
@@ -79,7 +80,8 @@ export class SessionObject extends DurableObject<Env> {
         if (e instanceof RangeError) throw new BadRequestError(`invalid storage options: ${e.message}`, {}, 'invalid_storage')
         throw e
       }
-      this.store.create({ ...config, policy: { name: policy.name, params: { ...policy.params } } }, blob)
+      const stored = { ...config, policy: { name: policy.name, params: { ...policy.params } } }
+      await this.persist(config, 0, blob, (offloaded) => this.store.create(stored, blob, offloaded))
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(this.configFor(config.tenant))
     })
@@ -141,7 +143,7 @@ export class SessionObject extends DurableObject<Env> {
     let fallback: FallbackInfo | undefined
     if (config.backend === 'gpu') {
       // Forwarded to the GPU host (gpu-forward.ts); on its fallback the step runs here, below.
-      const f = await forwardAndSave(this.env, this.store, this.ctx.id.toString(), config, request, stepLimits)
+      const f = await forwardAndSave(this.env, this.store, this.ctx.id.toString(), config, request, stepLimits, (seq, blob, commit) => this.persist(config, seq, blob, commit))
       if (!('fallback' in f)) {
         if (f.memoryChanged) this.hot = undefined
         return f
@@ -150,7 +152,7 @@ export class SessionObject extends DurableObject<Env> {
     }
     this.fault('before-load')
     const t0 = performance.now()
-    const current = this.load(config)
+    const current = await this.load(config)
     const loadMs = performance.now() - t0
     this.fault('load-infer')
     const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
@@ -193,11 +195,15 @@ export class SessionObject extends DurableObject<Env> {
       }),
     }
     const packed = packReply(reply)
-    this.store.save({ seq: request.seq, memory: blob, reply: packed }, () => this.fault('mid-persist'))
-    this.hot = { memory: kept, bytes: blob.byteLength }
-    new ViewHistory(this.ctx.storage).record(kept, request.seq, outcome.prefixTokens) // the inspector page's history (view.ts)
-    // Retention (off by default): the observation, in the same synchronous block as the state.
-    if (config.retainFrames) new FrameStore(this.ctx.storage).keep(request.seq, packReply(request.observation), config.retainFrames)
+    // The blob goes to R2 first when it is large (memory-offload.ts); the writes below then run in
+    // one synchronous block, as without R2; the previous R2 object is deleted after them.
+    await this.persist(config, request.seq, blob, (offloaded) => {
+      this.store.save({ seq: request.seq, memory: blob, reply: packed, offloaded }, () => this.fault('mid-persist'))
+      this.hot = { memory: kept, bytes: blob.byteLength }
+      new ViewHistory(this.ctx.storage).record(kept, request.seq, outcome.prefixTokens) // the inspector page's history (view.ts)
+      // Retention (off by default): the observation, in the same synchronous block as the state.
+      if (config.retainFrames) new FrameStore(this.ctx.storage).keep(request.seq, packReply(request.observation), config.retainFrames)
+    })
     const pending = this.fault('persist-reply')
     if (pending) await pending
     return { reply: packed, replayed: false, prefixTokens: outcome.prefixTokens, memoryTokens: kept.tokens, memoryBytes: blob.byteLength, timings }
@@ -206,10 +212,10 @@ export class SessionObject extends DurableObject<Env> {
   /** What the inspector page (`view.ts`) draws: the configuration, seq, unsigned memory blob and
    * the per-step statistics up to the current seq (`view-history.ts`). Read-only. */
   async viewState(tenant: string): Promise<Result<{ config: SessionConfig; seq: number; blob: Uint8Array; history: ViewStep[] }>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       const seq = this.store.seq()
-      return { config, seq, blob: this.store.memory()!, history: new ViewHistory(this.ctx.storage).list(seq) }
+      return { config, seq, blob: (await this.storedMemory())!, history: new ViewHistory(this.ctx.storage).list(seq) }
     })
   }
 
@@ -240,9 +246,9 @@ export class SessionObject extends DurableObject<Env> {
   /** The session's memory blob (SKVM envelope, unsigned: the Worker signs it for the tenant) and
    * the ETag of the state it is. */
   async exportMemory(tenant: string): Promise<Result<{ blob: Uint8Array; etag: string }>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       this.configFor(tenant)
-      return { blob: this.store.memory()!, etag: this.etag() }
+      return { blob: (await this.storedMemory())!, etag: this.etag() }
     })
   }
 
@@ -261,11 +267,11 @@ export class SessionObject extends DurableObject<Env> {
    *   MemoryCodecError as `decodeMemory`, `memory_out_of_range`; one log line either way
    */
   async importMemory(tenant: string, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number, requestId: string): Promise<Result<SessionInfo>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       const line = { requestId, tenant, session: config.id, model: config.model, policy: config.policy.name, blobBytes: blob.byteLength }
       try {
-        const info = this.importChecked(config, blob, ifMatch, memoryBytesPerSession)
+        const info = await this.importChecked(config, blob, ifMatch, memoryBytesPerSession)
         logEvent('import', { ...line, outcome: 'ok', status: 200, seq: info.seq, memoryBytes: info.memory.bytes })
         return info
       } catch (e) {
@@ -276,13 +282,15 @@ export class SessionObject extends DurableObject<Env> {
     })
   }
 
-  private importChecked(config: SessionConfig, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number): SessionInfo {
+  private async importChecked(config: SessionConfig, blob: Uint8Array, ifMatch: string[], memoryBytesPerSession: number): Promise<SessionInfo> {
     checkIfMatch(ifMatch, this.etag(), this.store.seq())
     this.checkDecodeBudget(config, blob.byteLength, 'the imported memory')
     // The Worker verified the blob's HMAC-SHA256 with this tenant's key (app.ts) before calling.
     const { memory, kept, stored } = checkImport(blob, manifestOf(config.model), config, memoryBytesPerSession)
-    this.store.save({ seq: memory.seq, memory: stored, reply: null })
-    this.dropRetainedFrames(config)
+    await this.persist(config, memory.seq, stored, (offloaded) => {
+      this.store.save({ seq: memory.seq, memory: stored, reply: null, offloaded })
+      this.dropRetainedFrames(config)
+    })
     this.hot = { memory: kept, bytes: stored.byteLength }
     return this.describe(config)
   }
@@ -290,8 +298,9 @@ export class SessionObject extends DurableObject<Env> {
   /** Deletes the session and all it stores. */
   async destroy(tenant: string): Promise<Result<{ deleted: true }>> {
     return this.exclusive(async () => {
-      this.configFor(tenant)
+      const config = this.configFor(tenant)
       this.hot = undefined
+      await deleteSessionObjects(this.env, config.tenant, config.id) // its R2 memory objects, if any
       await this.ctx.storage.deleteAll()
       // deleteAll drops the tables too: recreate them so later requests answer 404, not 500.
       this.store = new SessionStore(this.ctx.storage)
@@ -349,6 +358,7 @@ export class SessionObject extends DurableObject<Env> {
       if (ns) await ns.get(ns.idFromName(config.tenant)).release(config.id)
       for (const ws of this.ctx.getWebSockets()) ws.close(1001, 'session expired')
       this.hot = undefined
+      await deleteSessionObjects(this.env, config.tenant, config.id)
       await this.ctx.storage.deleteAll()
       this.store = new SessionStore(this.ctx.storage)
       console.log(JSON.stringify({ level: 'info', event: 'expire', tenant: config.tenant, session: config.id, idleTtlSeconds: idleTtlMs(this.env, config) / 1000 }))
@@ -364,14 +374,16 @@ export class SessionObject extends DurableObject<Env> {
    * @throws StepkvError `precondition_failed` (412) when `ifMatch` does not name the current state
    */
   async reset(tenant: string, ifMatch: string[] | null): Promise<Result<SessionInfo>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
       const manifest = manifestOf(config.model)
       const memory = initialMemory(manifest, policyFor(manifest, config.policy.name, config.policy.params))
       const blob = encodeMemory(memory, { policy: config.policy, ...storageOf(config) })
-      this.store.save({ seq: 0, memory: blob, reply: null })
-      this.dropRetainedFrames(config)
+      await this.persist(config, 0, blob, (offloaded) => {
+        this.store.save({ seq: 0, memory: blob, reply: null, offloaded })
+        this.dropRetainedFrames(config)
+      })
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(config)
     })
@@ -384,7 +396,7 @@ export class SessionObject extends DurableObject<Env> {
    * @throws StepkvError `snapshot_exists` (409), `snapshot_limit` (409)
    */
   async snapshot(tenant: string, name: string | undefined, limit: number): Promise<Result<SnapshotMeta>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       this.checkDurable('snapshot')
       const snapshots = new SnapshotStore(this.ctx.storage)
@@ -393,7 +405,7 @@ export class SessionObject extends DurableObject<Env> {
       if (snapshots.meta(snapshotName))
         throw new StepkvError('snapshot_exists', 409, `snapshot '${snapshotName}' exists: delete it or choose another name`, { snapshot: snapshotName })
       checkSnapshotRoom(snapshots.count(), limit)
-      const blob = this.store.memory()!
+      const blob = (await this.storedMemory())! // snapshots stay in SQLite chunks, whatever the size
       const meta: SnapshotMeta = {
         name: snapshotName,
         seq: this.store.seq(),
@@ -401,7 +413,7 @@ export class SessionObject extends DurableObject<Env> {
         createdAt: new Date().toISOString(),
         policy: config.policy,
         bytes: blob.byteLength,
-        tokensPerLayer: summary(this.load(config).memory).tokensPerLayer,
+        tokensPerLayer: summary((await this.load(config)).memory).tokensPerLayer,
       }
       snapshots.put(meta, blob)
       return meta
@@ -431,14 +443,16 @@ export class SessionObject extends DurableObject<Env> {
    * @throws NotFoundError `unknown_snapshot`; StepkvError `precondition_failed` (412) as `reset`
    */
   async rollback(tenant: string, name: string, ifMatch: string[] | null): Promise<Result<SessionInfo>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
       const { meta, blob } = this.snapshotOf(name)
       const restored: SessionConfig = { ...config, policy: meta.policy }
       const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), restored))
-      this.store.replace(restored, { seq: meta.seq, memory: blob, reply: null })
-      this.dropRetainedFrames(config)
+      await this.persist(config, meta.seq, blob, (offloaded) => {
+        this.store.replace(restored, { seq: meta.seq, memory: blob, reply: null, offloaded })
+        this.dropRetainedFrames(config)
+      })
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(restored)
     })
@@ -447,11 +461,11 @@ export class SessionObject extends DurableObject<Env> {
   /** What a fork copies: the configuration and the memory blob + seq of the current state or of
    * snapshot `snapshot`. @throws NotFoundError `unknown_snapshot` */
   async forkSource(tenant: string, snapshot?: string): Promise<Result<{ config: SessionConfig; blob: Uint8Array; seq: number }>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       if (snapshot === undefined) {
         this.checkDurable('fork')
-        return { config, blob: this.store.memory()!, seq: this.store.seq() }
+        return { config, blob: (await this.storedMemory())!, seq: this.store.seq() }
       }
       const { meta, blob } = this.snapshotOf(snapshot)
       return { config: { ...config, policy: meta.policy }, blob, seq: meta.seq }
@@ -461,10 +475,10 @@ export class SessionObject extends DurableObject<Env> {
   /** Creates this (new) session as a fork: `config` (its own id), the source's memory blob and
    * seq, in one transaction. @throws StepkvError `session_exists` (409) if this object holds one */
   async adopt(config: SessionConfig, blob: Uint8Array, seq: number): Promise<Result<SessionInfo>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       if (this.store.config()) throw new StepkvError('session_exists', 409, `session ${config.id} exists`)
       const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
-      this.store.replace(config, { seq, memory: blob, reply: null })
+      await this.persist(config, seq, blob, (offloaded) => this.store.replace(config, { seq, memory: blob, reply: null, offloaded }))
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(config)
     })
@@ -478,7 +492,7 @@ export class SessionObject extends DurableObject<Env> {
    *   StepkvError `policy_incompatible` (409); `precondition_failed` (412) as `reset`
    */
   async reconfigure(tenant: string, policy: { name: string; params: Record<string, number | string | boolean> }, ifMatch: string[] | null): Promise<Result<SessionInfo>> {
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const config = this.configFor(tenant)
       if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
       this.checkDurable('policy change')
@@ -486,10 +500,12 @@ export class SessionObject extends DurableObject<Env> {
       const from = policyFor(manifest, config.policy.name, config.policy.params)
       const to = policyFor(manifest, policy.name, policy.params)
       const ref = { name: to.name, params: { ...to.params } }
-      const memory = reconfiguredMemory(this.load(config).memory, from, to)
+      const memory = reconfiguredMemory((await this.load(config)).memory, from, to)
       const blob = encodeMemory(memory, { policy: ref, ...storageOf(config) })
       const next: SessionConfig = { ...config, policy: ref }
-      this.store.replace(next, { seq: this.store.seq(), memory: blob, reply: this.store.reply() })
+      const seq = this.store.seq()
+      const reply = this.store.reply()
+      await this.persist(config, seq, blob, (offloaded) => this.store.replace(next, { seq, memory: blob, reply, offloaded }))
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(next)
     })
@@ -518,11 +534,14 @@ export class SessionObject extends DurableObject<Env> {
     return faultPoint(this, this.env, stage)
   }
 
-  private load(config: SessionConfig): { memory: SessionMemory; bytes: number } {
+  /** The decoded memory: the hot copy, else the stored blob (SQLite or R2) decoded.
+   * @throws StepkvError `isolate_memory_budget` (422); as `fetchMemory` for a blob in R2 (503
+   *   `memory_store_unavailable`, 500 `stored_memory_corrupt`); NotFoundError when none is stored */
+  private async load(config: SessionConfig): Promise<{ memory: SessionMemory; bytes: number }> {
     if (this.hot) return this.hot
     // Fail closed before reading and decoding a memory this isolate cannot hold (`isolate-budget.ts`).
     this.checkDecodeBudget(config, this.store.memoryBytes(), "the session's stored memory")
-    const blob = this.store.memory()
+    const blob = await this.storedMemory()
     if (!blob) throw new NotFoundError('session has no stored memory')
     const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
     return (this.hot = { memory, bytes: blob.byteLength })
@@ -541,8 +560,21 @@ export class SessionObject extends DurableObject<Env> {
     return config
   }
 
-  private describe(config: SessionConfig): SessionInfo {
-    const { memory, bytes } = this.load(config)
+  /** The stored memory blob, in SQLite chunks or R2 (`memory-offload.ts`), or null.
+   * @throws as `fetchMemory` (503 `memory_store_unavailable`, 500 `stored_memory_corrupt`) */
+  private storedMemory(): Promise<Uint8Array | null> {
+    return readMemory(this.env, this.store)
+  }
+
+  /** Writes a new memory blob: to R2 first when it is large (`persistMemory`), then `commit` (one
+   * transaction with the pointer or the chunks), then the previous R2 object is deleted.
+   * @throws StepkvError `memory_store_unavailable` (503) when the R2 put fails (nothing stored) */
+  private persist(config: SessionConfig, seq: number, blob: Uint8Array, commit: (offloaded: MemoryPointer | null) => void): Promise<void> {
+    return persistMemory(this.env, this.store, { tenant: config.tenant, session: config.id, seq }, blob, commit)
+  }
+
+  private async describe(config: SessionConfig): Promise<SessionInfo> {
+    const { memory, bytes } = await this.load(config)
     const s = summary(memory)
     const seq = this.store.seq()
     return {

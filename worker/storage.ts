@@ -2,8 +2,11 @@
  * @module Durable Object SQLite persistence of a session: its config, the encoded memory blob in
  * ≤ 1 MiB chunks, and the last reply — all written in one `transactionSync`, so a reset at any
  * point leaves either the old or the new state, never a mix. Values are capped at 2 MB on
- * Cloudflare while local workerd accepts more, so the chunk size is enforced here.
+ * Cloudflare while local workerd accepts more, so the chunk size is enforced here. A blob offloaded
+ * to R2 (`memory-offload.ts`) is stored as a pointer row (`meta` key `memoryRef`: key, bytes,
+ * sha256) in place of its chunks, in the same transaction.
  */
+import type { MemoryPointer } from './memory-offload.ts'
 
 /** Chunk size for memory blobs (bytes). Cloudflare's SQLite value cap is 2 MB. */
 export const CHUNK_BYTES = 1 << 20
@@ -34,6 +37,8 @@ export interface SessionState {
   memory: Uint8Array
   /** The stored reply of step `seq`, replayed for a retry of the same seq. */
   reply: Uint8Array | null
+  /** Where `memory` was put in R2 (`offloadMemory`): the pointer is stored instead of its chunks. */
+  offloaded?: MemoryPointer | null
 }
 
 /** The SQLite tables of one session object. */
@@ -89,13 +94,22 @@ export class SessionStore {
     return row ? new Uint8Array(row.v) : null
   }
 
-  /** Size of the stored memory blob (bytes), without reading it. */
+  /** Size of the stored memory blob (bytes), without reading it (in SQLite or R2). */
   memoryBytes(): number {
+    const pointer = this.memoryPointer()
+    if (pointer) return pointer.bytes
     const row = this.storage.sql.exec<{ n: number | null }>(`SELECT SUM(length(data)) AS n FROM memory_chunks`).toArray()[0]
     return row?.n ?? 0
   }
 
-  /** The memory blob reassembled from its chunks, or null. */
+  /** Where the memory blob is in R2, or null when it is in SQLite chunks (`memory()`). */
+  memoryPointer(): MemoryPointer | null {
+    const row = this.storage.sql.exec<{ v: ArrayBuffer }>(`SELECT v FROM meta WHERE k = 'memoryRef'`).toArray()[0]
+    return row ? (JSON.parse(new TextDecoder().decode(row.v)) as MemoryPointer) : null
+  }
+
+  /** The memory blob reassembled from its SQLite chunks, or null (none, or it is in R2: read it
+   * with `readMemory` of `memory-offload.ts`, which handles both). */
   memory(): Uint8Array | null {
     const rows = this.storage.sql
       .exec<{ data: ArrayBuffer }>(`SELECT data FROM memory_chunks ORDER BY idx`)
@@ -111,11 +125,11 @@ export class SessionStore {
     return out
   }
 
-  /** Creates the session: config, seq 0, empty memory, atomically. */
-  create(config: SessionConfig, memory: Uint8Array): void {
+  /** Creates the session: config, seq 0, empty memory (or its R2 pointer), atomically. */
+  create(config: SessionConfig, memory: Uint8Array, offloaded?: MemoryPointer | null): void {
     this.storage.transactionSync(() => {
       this.put('config', new TextEncoder().encode(JSON.stringify(config)))
-      this.writeState({ seq: 0, memory, reply: null })
+      this.writeState({ seq: 0, memory, reply: null, offloaded })
     })
   }
 
@@ -147,9 +161,11 @@ export class SessionStore {
     })
   }
 
-  private writeState({ seq, memory, reply }: SessionState, midWrite?: () => void): void {
+  private writeState({ seq, memory, reply, offloaded }: SessionState, midWrite?: () => void): void {
     this.storage.sql.exec(`DELETE FROM memory_chunks`)
-    for (let i = 0, idx = 0; i < memory.byteLength; i += CHUNK_BYTES, idx++) {
+    if (offloaded) this.put('memoryRef', new TextEncoder().encode(JSON.stringify(offloaded)))
+    else this.storage.sql.exec(`DELETE FROM meta WHERE k = 'memoryRef'`)
+    for (let i = 0, idx = 0; !offloaded && i < memory.byteLength; i += CHUNK_BYTES, idx++) {
       const chunk = memory.subarray(i, Math.min(i + CHUNK_BYTES, memory.byteLength))
       this.storage.sql.exec(`INSERT INTO memory_chunks (idx, data) VALUES (?, ?)`, idx, toBuffer(chunk))
     }
