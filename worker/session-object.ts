@@ -133,7 +133,7 @@ export class SessionObject extends DurableObject<Env> {
     if (request.seq === last && last > 0) {
       const reply = this.store.reply()
       if (reply) return { reply, replayed: true, prefixTokens: 0, memoryTokens: 0, memoryBytes: 0 }
-      throw new SeqConflictError(`the state after step ${last} was replaced (memory import, reset or rollback), so its reply cannot be replayed; send seq ${last + 1}`, { lastSeq: last })
+      throw new SeqConflictError(`the state after step ${last} was replaced (memory import, reset, rollback or fork), so its reply cannot be replayed; send seq ${last + 1}`, { lastSeq: last })
     }
     if (request.seq !== last + 1)
       throw new SeqConflictError(`expected seq ${last + 1}${last > 0 ? ` (or ${last} to replay)` : ''}, got ${request.seq}`, {
