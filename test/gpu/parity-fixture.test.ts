@@ -10,8 +10,9 @@ import { describe, expect, it } from 'vitest'
 const FIXTURE = new URL('../fixtures/gpu-parity.json', import.meta.url)
 const fixture = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, 'utf8')) : undefined
 
-describe.skipIf(!fixture)('WebGPU vs wasm parity fixture', () => {
+describe('WebGPU vs wasm parity fixture', () => {
   it('has WebGPU within 1e-3 of wasm on every step, first step and pruned steps included', () => {
+    expect(fixture, 'test/fixtures/gpu-parity.json (from bench/gpu/run.sh on the GPU machine)').toBeDefined()
     expect(fixture.backend).toBe('webgpu')
     expect(fixture.cases.length).toBeGreaterThan(0)
     for (const c of fixture.cases) {
