@@ -47,7 +47,7 @@ export function bundleWorker(config: string): string {
   const entry = readdirSync(dir).find((f) => f.endsWith('.js'))
   const source = readFileSync(path.join(ROOT, config), 'utf8')
   if (!entry) throw new Error(`bundling ${config} wrote no .js module`)
-  const toml = bundledToml(source, entry)
+  const toml = bundledToml(source, entry, path.join(ROOT, path.dirname(config)))
   writeFileSync(path.join(dir, 'wrangler.toml'), toml)
   const vars = path.join(ROOT, path.dirname(config), '.dev.vars')
   if (existsSync(vars)) copyFileSync(vars, path.join(dir, '.dev.vars'))
@@ -57,11 +57,13 @@ export function bundleWorker(config: string): string {
 /**
  * The wrangler config that serves a bundle: `source` (a wrangler.toml) with `main` pointing at
  * `entry`, `no_bundle = true`, and its module rules replaced by ESModule (.js), CompiledWasm
- * (.wasm) and Data (.onnx); every other table (bindings, vars, migrations) is kept.
+ * (.wasm) and Data (.onnx); every other table (bindings, vars, migrations, assets) is kept, an
+ * `[assets]` directory made absolute against `configDir` (the bundle folder is elsewhere).
  * @throws Error when `source` has no top-level `main = …` line
  */
-export function bundledToml(source: string, entry: string): string {
+export function bundledToml(source: string, entry: string, configDir?: string): string {
   if (!/^main = .*$/m.test(source)) throw new Error("wrangler config has no 'main = …' line")
+  if (configDir) source = source.replace(/^directory = "(.+)"$/m, (_, d: string) => `directory = ${JSON.stringify(path.resolve(configDir, d))}`)
   const rules = [['ESModule', '**/*.js'], ['CompiledWasm', '**/*.wasm'], ['Data', '**/*.onnx']]
   const withoutRules = source.replace(/^\[\[rules\]\]\n(?:(?!\[).*(?:\n|$))*/gm, '')
   return (

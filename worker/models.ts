@@ -1,62 +1,65 @@
 /**
- * @module The models this Worker serves: manifests and ONNX bytes bundled at build time (wrangler's
- * Data rule imports `*.onnx` as an ArrayBuffer), bound to the workerd ORT build on first use.
+ * @module The models this Worker serves. Manifests are bundled (small JSON); the ONNX files come
+ * from the Worker's static assets (`[assets]` in wrangler.toml: the `models/` folder, bound as
+ * `MODEL_FILES`, reachable only through the binding) and are read once per isolate, on a model's
+ * first use. Bundling them instead would put every model's weights into the Worker script, over the
+ * 10 MB compressed limit of the Paid plan with this project's models (README "Deploying").
  */
+import { env } from 'cloudflare:workers'
 import tinyGqaManifest from '../models/tiny-gqa/manifest.json'
-import tinyGqaBytes from '../models/tiny-gqa/model.onnx'
 import tinyGqaTempoManifest from '../models/tiny-gqa-tempo/manifest.json'
-import tinyGqaTempoBytes from '../models/tiny-gqa-tempo/model.onnx'
 import guiCarriedManifest from '../models/gui-carried/manifest.json'
-import guiCarriedModel from '../models/gui-carried/model.onnx'
-import guiCarriedEncoder from '../models/gui-carried/encoder.onnx'
 import guiTempoManifest from '../models/gui-tempo/manifest.json'
-import guiTempoModel from '../models/gui-tempo/model.onnx'
-import guiTempoEncoder from '../models/gui-tempo/encoder.onnx'
 import robotCarriedManifest from '../models/robot-carried/manifest.json'
-import robotCarriedModel from '../models/robot-carried/model.onnx'
-import robotCarriedEncoder from '../models/robot-carried/encoder.onnx'
 import robotTempoManifest from '../models/robot-tempo/manifest.json'
-import robotTempoModel from '../models/robot-tempo/model.onnx'
-import robotTempoEncoder from '../models/robot-tempo/encoder.onnx'
-import { NotFoundError } from '../memory/errors.ts'
+import { NotFoundError, StepkvError } from '../memory/errors.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { ortForWorkerd } from '../gpu/ort-workerd.ts'
 import { ModelRuntime, type ModelSource } from '../gpu/session.ts'
 import { adapterFor, type Adapter } from '../agents/index.ts'
 import { encoderManifest } from '../agents/encoder.ts'
 
-/** A served model: its decoder and, for agent models, its prefix encoder. */
-type Served = ModelSource & { encoderBytes?: () => Uint8Array }
+/** A served model: its decoder and, for agent models, its prefix encoder (bytes from the assets). */
+type Served = ModelSource & { encoderBytes?: () => Promise<Uint8Array> }
+
+type Assets = { fetch(input: string): Promise<Response> }
+
+/**
+ * The bytes of `models/<id>/<file>` from the `MODEL_FILES` assets binding, checked against the
+ * manifest's sha256 when `sha256` is given.
+ * @throws StepkvError `model_unavailable` (503) when the binding is missing or the file cannot be
+ *   read, `model_corrupt` (500) when its sha256 differs from the manifest's
+ */
+async function assetBytes(id: string, file: string, sha256?: string): Promise<Uint8Array> {
+  const assets = (env as unknown as { MODEL_FILES?: Assets }).MODEL_FILES
+  if (!assets) throw new StepkvError('model_unavailable', 503, `model '${id}': this deployment has no MODEL_FILES assets binding (wrangler.toml [assets])`, {})
+  const res = await assets.fetch(`https://models.local/${id}/${file}`)
+  if (!res.ok) throw new StepkvError('model_unavailable', 503, `model '${id}': ${file} is not in the Worker's assets (HTTP ${res.status})`, {})
+  const bytes = new Uint8Array(await res.arrayBuffer())
+  if (sha256) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+    if (hex !== sha256) throw new StepkvError('model_corrupt', 500, `model '${id}': ${file} does not match the manifest's sha256`, {})
+  }
+  return bytes
+}
+
+function served(manifest: unknown, withEncoder = false): Served {
+  const m = manifest as ModelManifest
+  return {
+    manifest: m,
+    bytes: () => assetBytes(m.id, m.file, m.sha256),
+    ...(withEncoder && m.encoder && { encoderBytes: () => assetBytes(m.id, m.encoder!.file, m.encoder!.sha256) }),
+  }
+}
 
 const SOURCES: Record<string, Served> = {
-  'tiny-gqa': {
-    manifest: tinyGqaManifest as unknown as ModelManifest,
-    bytes: () => new Uint8Array(tinyGqaBytes),
-  },
-  'tiny-gqa-tempo': {
-    manifest: tinyGqaTempoManifest as unknown as ModelManifest,
-    bytes: () => new Uint8Array(tinyGqaTempoBytes),
-  },
-  'gui-carried': {
-    manifest: guiCarriedManifest as unknown as ModelManifest,
-    bytes: () => new Uint8Array(guiCarriedModel),
-    encoderBytes: () => new Uint8Array(guiCarriedEncoder),
-  },
-  'gui-tempo': {
-    manifest: guiTempoManifest as unknown as ModelManifest,
-    bytes: () => new Uint8Array(guiTempoModel),
-    encoderBytes: () => new Uint8Array(guiTempoEncoder),
-  },
-  'robot-carried': {
-    manifest: robotCarriedManifest as unknown as ModelManifest,
-    bytes: () => new Uint8Array(robotCarriedModel),
-    encoderBytes: () => new Uint8Array(robotCarriedEncoder),
-  },
-  'robot-tempo': {
-    manifest: robotTempoManifest as unknown as ModelManifest,
-    bytes: () => new Uint8Array(robotTempoModel),
-    encoderBytes: () => new Uint8Array(robotTempoEncoder),
-  },
+  'tiny-gqa': served(tinyGqaManifest),
+  'tiny-gqa-tempo': served(tinyGqaTempoManifest),
+  'gui-carried': served(guiCarriedManifest, true),
+  'gui-tempo': served(guiTempoManifest, true),
+  'robot-carried': served(robotCarriedManifest, true),
+  'robot-tempo': served(robotTempoManifest, true),
 }
 
 /** Manifests of every served model. */
