@@ -12,10 +12,10 @@
  */
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
-import { BadRequestError, NumericError, StepkvError } from '../memory/errors.ts'
+import { NumericError, StepkvError } from '../memory/errors.ts'
 import { appendPrefix } from '../memory/session.ts'
-import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
-import type { EngineLimits, StepOutcome, StepRequest } from '../worker/engine.ts'
+import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
+import { encodeStepPrefix, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { gatherNames } from './kv-gather.ts'
 import type { ModelRuntime } from './session.ts'
 
@@ -92,20 +92,11 @@ export async function residentStep(
   const ort = runtime.ortModule
   const now = () => performance.now()
   const t0 = now()
-  const prefix = await adapter.encode(request.observation).catch((e: unknown) => {
-    if (e instanceof StepkvError && e.code === 'too_many_tokens') throw new StepkvError(e.code, 413, e.message, e.details)
-    throw e
-  })
+  const prefix = await encodeStepPrefix(adapter, request, limits)
   const S = prefix.tokens
-  if (S > limits.maxPrefixTokens)
-    throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
-  pinKinds(prefix.kinds, request.options)
   const mem = memory.meta
   const P = mem.tokens
-  const start = mem.nextPosition
-  if (start + S > m.maxPosition)
-    throw new BadRequestError(`positions ${start}..${start + S - 1} exceed the model's maxPosition ${m.maxPosition}: reset the session`, { nextPosition: start, maxPosition: m.maxPosition }, 'position_limit')
-  const positions = Int32Array.from({ length: S }, (_, i) => start + i)
+  const positions = stepPositions(mem.nextPosition, S, m)
   const feeds: Record<string, Tensor> = {
     ...(prefix.inputsEmbeds
       ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
@@ -212,14 +203,4 @@ function identityRows(kvHeads: number, T: number): BigInt64Array {
 
 function stripKv(mem: SessionMemory): SessionMemory {
   return { ...mem, layers: mem.layers.map((l) => ({ ...l, keys: new Float32Array(0), values: new Float32Array(0) })) }
-}
-
-/** Sets the PINNED bit on pinned prefix tokens (as worker/engine.ts). @throws BadRequestError */
-function pinKinds(kinds: Uint8Array, options: StepRequest['options']): void {
-  if (options?.pin) for (let i = 0; i < kinds.length; i++) kinds[i] |= PINNED
-  for (const [start, end] of options?.pinSpans ?? []) {
-    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= kinds.length))
-      throw new BadRequestError(`pin span [${start}, ${end}) is outside the prefix of ${kinds.length} tokens`, {}, 'invalid_pin')
-    for (let i = start; i < end; i++) kinds[i] |= PINNED
-  }
 }

@@ -139,15 +139,8 @@ export async function runStep(
   const m = runtime.manifest
   const tempo = policy.memory === 'tempo'
   const t0 = now()
-  const prefix = await adapter.encode(request.observation).catch((e: unknown) => {
-    // The adapters refuse an over-long observation as they tokenize; the limit is a 413 here.
-    if (e instanceof StepkvError && e.code === 'too_many_tokens') throw new StepkvError(e.code, 413, e.message, e.details)
-    throw e
-  })
+  const prefix = await encodeStepPrefix(adapter, request, limits)
   const S = prefix.tokens
-  if (S > limits.maxPrefixTokens)
-    throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
-  pinKinds(prefix.kinds, request.options)
   if (limits.isolateBudgetBytes)
     checkIsolateBudget(
       stepWorkingSetBytes(m, memory.tokens, S, tempo ? memory.layers.length : undefined),
@@ -155,14 +148,7 @@ export async function runStep(
       `step ${request.seq} (${memory.tokens} memory tokens + ${S} prefix tokens)`,
     )
   const P = tempo ? 0 : memory.tokens
-  const start = tempo ? 0 : memory.nextPosition
-  if (start + S > m.maxPosition)
-    throw new BadRequestError(
-      `positions ${start}..${start + S - 1} exceed the model's maxPosition ${m.maxPosition}: reset the session`,
-      { nextPosition: start, maxPosition: m.maxPosition },
-      'position_limit',
-    )
-  const positions = Int32Array.from({ length: S }, (_, i) => start + i)
+  const positions = stepPositions(tempo ? 0 : memory.nextPosition, S, m)
   const feeds: Record<string, HostTensor> = {
     ...(prefix.inputsEmbeds
       ? { inputs_embeds: { dtype: 'float32', dims: [1, S, m.hiddenSize], data: prefix.inputsEmbeds } }
@@ -225,6 +211,40 @@ export async function runStep(
     logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits.data } : undefined,
     timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
   }
+}
+
+/**
+ * This step's prefix: the adapter's encoding of `request.observation` (`[S]` tokens, their kinds
+ * and, for agent models, `inputs_embeds` `[S, hiddenSize]`), with the PINNED bit set on the tokens
+ * `request.options` pins. Shared by the Worker's step and the GPU host's resident step.
+ * @throws StepkvError `too_many_tokens` (413) over `limits.maxPrefixTokens`; BadRequestError from the
+ *   adapter (`invalid_observation`, `invalid_image`) and for a pin span out of range (`invalid_pin`)
+ */
+export async function encodeStepPrefix(adapter: Adapter, request: StepRequest, limits: EngineLimits) {
+  const prefix = await adapter.encode(request.observation).catch((e: unknown) => {
+    // The adapters refuse an over-long observation as they tokenize; the limit is a 413 here.
+    if (e instanceof StepkvError && e.code === 'too_many_tokens') throw new StepkvError(e.code, 413, e.message, e.details)
+    throw e
+  })
+  const S = prefix.tokens
+  if (S > limits.maxPrefixTokens)
+    throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
+  pinKinds(prefix.kinds, request.options)
+  return prefix
+}
+
+/**
+ * Positions `start … start + S − 1` of this step's prefix tokens (`Int32Array [S]`).
+ * @throws BadRequestError `position_limit` when they pass the model's `maxPosition`
+ */
+export function stepPositions(start: number, S: number, m: ModelManifest): Int32Array {
+  if (start + S > m.maxPosition)
+    throw new BadRequestError(
+      `positions ${start}..${start + S - 1} exceed the model's maxPosition ${m.maxPosition}: reset the session`,
+      { nextPosition: start, maxPosition: m.maxPosition },
+      'position_limit',
+    )
+  return Int32Array.from({ length: S }, (_, i) => start + i)
 }
 
 /** Sets the PINNED bit on pinned prefix tokens. @throws BadRequestError for a span out of range */
