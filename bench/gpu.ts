@@ -35,24 +35,13 @@ import { nodeModelSource } from '../gpu/node-models.ts'
 import { ModelRuntime } from '../gpu/session.ts'
 import { countGpuObjects, liveBufferKinds, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
 import { unpackBody } from '../worker/body.ts'
+import { relErr } from '../sim/client.ts' // max|a − b| / max(1, max|b|), the issue's tolerance measure
 
 type Json = Record<string, unknown>
 const now = () => performance.now()
 const write = (file: string, value: unknown) => {
   mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify(value, null, 2))
-}
-
-/** max|a − b| / max(1, max|b|) (the issue's tolerance measure). */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity
-  let num = 0
-  let den = 1
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]))
-    den = Math.max(den, Math.abs(b[i]))
-  }
-  return num / den
 }
 
 function percentiles(xs: number[]) {
@@ -62,6 +51,57 @@ function percentiles(xs: number[]) {
 }
 
 // -- time ------------------------------------------------------------------------------------
+
+type Feed = { name: string; type: 'float32' | 'int64'; data: Float32Array | BigInt64Array; dims: number[] }
+
+/** The bench step's inputs: `inputs_embeds [1, S, D]`, `position_ids` P…P+S−1, `attention_mask
+ * [1, P + S]` of ones, `obs_window` 8 (when the model has the port), `past_key_values.{l}.key|value
+ * [1, Hkv, P, Dh]` (from `past`, key then value per layer). */
+function stepFeeds(m: { inputs: { name: string; dims: unknown[] }[] }, meta: Record<string, number>, embeds: Float32Array, past: Float32Array[]): Feed[] {
+  const { S, P, hiddenSize: D, layers, kvHeads, headDim } = meta
+  const feeds: Feed[] = [
+    { name: 'inputs_embeds', type: 'float32', data: embeds, dims: [1, S, D] },
+    { name: 'position_ids', type: 'int64', data: BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), dims: [1, S] },
+    { name: 'attention_mask', type: 'int64', data: new BigInt64Array(P + S).fill(1n), dims: [1, P + S] },
+  ]
+  const port = m.inputs.find((p) => p.name === 'obs_window')
+  if (port) feeds.push({ name: 'obs_window', type: 'int64', data: BigInt64Array.of(8n), dims: port.dims.map(() => 1) })
+  for (let l = 0; l < layers; l++)
+    for (const [j, part] of (['key', 'value'] as const).entries())
+      feeds.push({ name: `past_key_values.${l}.${part}`, type: 'float32', data: past[2 * l + j], dims: [1, kvHeads, P, headDim] })
+  return feeds
+}
+
+type GpuBuf = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
+type GpuDevice = {
+  createBuffer(d: { size: number; usage: number }): GpuBuf
+  createCommandEncoder(): { copyBufferToBuffer(a: GpuBuf, ao: number, b: GpuBuf, bo: number, n: number): void; finish(): unknown }
+  queue: { writeBuffer(b: GpuBuf, o: number, d: Uint8Array): void; submit(c: unknown[]): void; onSubmittedWorkDone(): Promise<void> }
+}
+
+/** ORT's WebGPU device (it exists once a WebGPU session has been created). `env.webgpu.device` is
+ * typed as a Promise in onnxruntime-common; JSEP returns the device itself. @throws Error without one */
+async function webgpuDevice(ort: typeof import('onnxruntime-web')): Promise<GpuDevice> {
+  const device = (await (ort.env as unknown as { webgpu: { device: GpuDevice | Promise<GpuDevice> } }).webgpu.device) as GpuDevice | undefined
+  if (!device) throw new Error('no WebGPU device on ort.env.webgpu (create a session first)')
+  return device
+}
+
+/** A storage buffer of at least `bytes` (16-byte multiple) on `device`. */
+function gpuBuffer(device: GpuDevice, bytes: number): GpuBuf {
+  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
+}
+
+/** `f` in a fresh GPU buffer on `device`, as an ORT tensor. */
+function gpuTensor(ort: typeof import('onnxruntime-web'), device: GpuDevice, f: Feed): Tensor {
+  const b = gpuBuffer(device, f.data.byteLength)
+  if (f.data.byteLength) device.queue.writeBuffer(b, 0, new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.byteLength))
+  return ort.Tensor.fromGpuBuffer(b as never, { dataType: f.type, dims: f.dims })
+}
+
+/** `f` as an ORT host tensor. */
+const hostTensor = (ort: typeof import('onnxruntime-web'), f: Feed): Tensor => new ort.Tensor(f.type, f.data as never, f.dims)
 
 /** Times one configuration of one model. @returns the result record (ok false with the error) */
 export async function timeStep(opts: { model: string; config: string; work: string; iters: number }): Promise<Json> {
@@ -87,26 +127,19 @@ export async function timeStep(opts: { model: string; config: string; work: stri
     key: `bench-${config}`,
     ...(resident && { preferredOutputLocation: Object.fromEntries(present.map((n) => [n, 'gpu-buffer' as const])) }),
   })
-  const ort = choice.ort
-  const dims = [1, kvHeads, P, headDim]
+  const ort = choice.ort as unknown as typeof import('onnxruntime-web')
+  const specs = stepFeeds(m, meta, embeds, past)
   const tCreate = now()
   // Device copies of the memory for the resident configuration (made once, outside the clock, after
   // the first run: ORT's WebGPU device exists only once a session has been created).
-  let pastTensors: Tensor[] | undefined
+  let pastOnDevice: Map<string, Tensor> | undefined
   let runs = 0
   const makeFeeds = async (): Promise<Record<string, Tensor>> => {
-    const feeds: Record<string, Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', embeds, [1, S, D]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), [1, S]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
+    if (resident && !pastOnDevice && runs > 0) {
+      const device = await webgpuDevice(ort)
+      pastOnDevice = new Map(specs.filter((f) => f.name.startsWith('past_key_values.')).map((f) => [f.name, gpuTensor(ort, device, f)]))
     }
-    const port = m.inputs.find((p) => p.name === 'obs_window')
-    if (port) feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
-    if (resident && !pastTensors && runs > 0) pastTensors = await Promise.all(past.map((data) => gpuTensor(ort, data, dims)))
-    for (let l = 0; l < layers; l++)
-      for (const [j, part] of (['key', 'value'] as const).entries())
-        feeds[`past_key_values.${l}.${part}`] = pastTensors ? pastTensors[2 * l + j] : new ort.Tensor('float32', past[2 * l + j], dims)
-    return feeds
+    return Object.fromEntries(specs.map((f) => [f.name, pastOnDevice?.get(f.name) ?? hostTensor(ort, f)]))
   }
   const fetches = ['logits', ...present]
   const step = async () => {
@@ -161,7 +194,7 @@ export async function timeStep(opts: { model: string; config: string; work: stri
  */
 async function timeBound(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>>; capture: boolean; config: string }): Promise<Json> {
   const { model, meta, embeds, past, iters, choice, capture, config } = o
-  const { S, P, hiddenSize: D, layers, kvHeads, headDim, vocabSize: V } = meta
+  const { S, P, vocabSize: V } = meta
   const ort = choice.ort as unknown as typeof import('onnxruntime-web')
   if (!meta.staticDir) throw new Error(`no static-shape export of ${model} (torch_bench.py prepare failed to write it)`)
   const source = nodeModelSource(model, String(meta.staticDir))
@@ -174,16 +207,7 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
   } as never)
   if (choice.backend === 'wasm') {
     // host tensors: the static model's logits on wasm (a check of the export, not a GPU row)
-    const kvDims = [1, kvHeads, P, headDim]
-    const feeds: Record<string, Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', embeds, [1, S, D]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), [1, S]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
-    }
-    const port = m.inputs.find((p) => p.name === 'obs_window')
-    if (port) feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
-    for (let l = 0; l < layers; l++)
-      for (const [j, part] of (['key', 'value'] as const).entries()) feeds[`past_key_values.${l}.${part}`] = new ort.Tensor('float32', past[2 * l + j], kvDims)
+    const feeds = Object.fromEntries(stepFeeds(m, meta, embeds, past).map((f) => [f.name, hostTensor(ort, f)]))
     const times: number[] = []
     let row = new Float32Array(0)
     for (let i = 0; i < Math.max(2, iters); i++) {
@@ -199,32 +223,10 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
     }
   }
   const counters = countGpuObjects()
-  type Buf = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
-  type Device = {
-    createBuffer(d: { size: number; usage: number }): Buf
-    createCommandEncoder(): { copyBufferToBuffer(a: Buf, ao: number, b: Buf, bo: number, n: number): void; finish(): unknown }
-    queue: { writeBuffer(b: Buf, o: number, d: Uint8Array): void; submit(c: unknown[]): void; onSubmittedWorkDone(): Promise<void> }
-  }
-  const device = (await (ort.env as unknown as { webgpu: { device: Device | Promise<Device> } }).webgpu.device) as Device
-  if (!device) throw new Error('no WebGPU device after session creation')
+  const device = await webgpuDevice(ort)
   const G = globalThis as unknown as { GPUBufferUsage: Record<string, number>; GPUMapMode: Record<string, number> }
   const U = G.GPUBufferUsage
-  const buffer = (bytes: number) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
-  const upload = (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) => {
-    const b = buffer(data.byteLength)
-    device.queue.writeBuffer(b, 0, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-    return ort.Tensor.fromGpuBuffer(b as never, { dataType: type, dims })
-  }
-  const kvDims = [1, kvHeads, P, headDim]
-  const feeds: Record<string, Tensor> = {
-    inputs_embeds: upload('float32', embeds, [1, S, D]),
-    position_ids: upload('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i)), [1, S]),
-    attention_mask: upload('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
-  }
-  const port = m.inputs.find((p) => p.name === 'obs_window')
-  if (port) feeds.obs_window = upload('int64', BigInt64Array.of(8n), port.dims.map(() => 1))
-  for (let l = 0; l < layers; l++)
-    for (const [j, part] of (['key', 'value'] as const).entries()) feeds[`past_key_values.${l}.${part}`] = upload('float32', past[2 * l + j], kvDims)
+  const feeds = Object.fromEntries(stepFeeds(m, meta, embeds, past).map((f) => [f.name, gpuTensor(ort, device, f)]))
   // every output the graph has gets a preallocated buffer (IO binding); shapes from the manifest
   const symbols: Record<string, number> = { batch: 1, seq: S, total: P + S }
   const dimsOf = (name: string): number[] => {
@@ -236,11 +238,11 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
       return v
     })
   }
-  const outBufs: Record<string, Buf> = {}
+  const outBufs: Record<string, GpuBuf> = {}
   const fetches: Record<string, Tensor> = {}
   for (const name of session.outputNames) {
     const dims = dimsOf(name)
-    const b = buffer(dims.reduce((x, y) => x * y, 1) * 4)
+    const b = gpuBuffer(device, dims.reduce((x, y) => x * y, 1) * 4)
     outBufs[name] = b
     fetches[name] = ort.Tensor.fromGpuBuffer(b as never, { dataType: 'float32', dims })
   }
@@ -277,19 +279,6 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
     relErrVsTorch: meta.torchLogitsFloat64 ? relErr(last.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
     firstRunRelErrVsTorch: meta.torchLogitsFloat64 ? relErr(first.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
   }
-}
-
-/** A float32 tensor in a fresh GPU buffer on ORT's WebGPU device (after a session exists). */
-async function gpuTensor(ort: typeof import('onnxruntime-web'), data: Float32Array, dims: number[]): Promise<Tensor> {
-  type Device = { createBuffer(d: { size: number; usage: number }): unknown; queue: { writeBuffer(b: unknown, o: number, d: Uint8Array): void } }
-  // `env.webgpu.device` is typed as a Promise in onnxruntime-common; JSEP returns the device itself
-  const device = (await (ort.env as unknown as { webgpu: { device: Device | Promise<Device> } }).webgpu.device) as Device | undefined
-  if (!device) throw new Error('no WebGPU device on ort.env.webgpu (create a session first)')
-  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16)
-  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
-  const buffer = device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
-  if (data.byteLength) device.queue.writeBuffer(buffer, 0, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-  return ort.Tensor.fromGpuBuffer(buffer as never, { dataType: 'float32', dims })
 }
 
 // -- parity and growth through the GPU host's sessions ---------------------------------------------
