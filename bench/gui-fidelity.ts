@@ -22,17 +22,10 @@ import type { SessionMemory } from '../memory/types.ts'
 import { GuiEnv, TASKS } from '../sim/gui/index.ts'
 import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
 import { wilson } from '../sim/clients/stats.ts'
-import { closedLoopSuccess, configLabel, storageOf } from './sweep.ts'
+import { closedLoopSuccess, configLabel, storageOf, sweepConfigs, type SweepConfig } from './sweep.ts'
 
 /** One configuration: model, policy and storage width. */
-export interface GuiConfig {
-  model: 'gui-carried' | 'gui-tempo'
-  policy: string
-  params: Record<string, number>
-  budgetTokens?: number
-  bits: 32 | 4 | 2
-  memoryless?: boolean
-}
+export type GuiConfig = SweepConfig<'gui-carried' | 'gui-tempo'>
 
 type Obs = { image: { width: number; height: number; data: Uint8Array }; instruction: string }
 
@@ -188,26 +181,6 @@ export async function guiFidelity(configs: GuiConfig[], episodes: number, log: (
   return rows
 }
 
-/**
- * Default sweep. `framePromptTokens`: tokens of one step's prefix (48 visual + the instruction's
- * bytes, mean over tasks); budgets are 10 % and 25 % of an 8-frame prompt in tokens.
- */
-export function guiConfigs(framePromptTokens: number): GuiConfig[] {
-  const b10 = Math.round(0.1 * 8 * framePromptTokens)
-  const b25 = Math.round(0.25 * 8 * framePromptTokens)
-  const out: GuiConfig[] = [
-    { model: 'gui-carried', policy: 'full', params: {}, bits: 4 },
-    { model: 'gui-carried', policy: 'full', params: {}, bits: 2 },
-    { model: 'gui-carried', policy: 'full', params: {}, bits: 32, memoryless: true },
-  ]
-  for (const budgetTokens of [b10, b25]) {
-    out.push({ model: 'gui-carried', policy: 'window', params: { sinkTokens: 4, recentTokens: budgetTokens - 4 }, budgetTokens, bits: 32 })
-    out.push({ model: 'gui-carried', policy: 'snapkv', params: { budgetTokens, observationWindow: 8 }, budgetTokens, bits: 32 })
-    out.push({ model: 'gui-carried', policy: 'h2o', params: { budgetTokens }, budgetTokens, bits: 32 })
-    out.push({ model: 'gui-carried', policy: 'guikv', params: { budgetTokens }, budgetTokens, bits: 32 })
-    out.push({ model: 'gui-carried', policy: 'guikv', params: { budgetTokens }, budgetTokens, bits: 4 })
-  }
-  out.push({ model: 'gui-tempo', policy: 'tempofit', params: { frames: 8 }, bits: 32 })
-  out.push({ model: 'gui-tempo', policy: 'tempofit', params: { frames: 8 }, bits: 4 })
-  return out
-}
+/** Default sweep (`sweepConfigs`). `framePromptTokens`: tokens of one step's prefix (48 visual + the
+ * instruction's bytes, mean over tasks). */
+export const guiConfigs = (framePromptTokens: number): GuiConfig[] => sweepConfigs('gui-carried', 'gui-tempo', framePromptTokens)

@@ -17,17 +17,10 @@ import type { SessionMemory } from '../memory/types.ts'
 import { RobotEnv, TASKS } from '../sim/robot/index.ts'
 import { initialMemory, policyFor, runStep } from '../worker/engine.ts'
 import { wilson } from '../sim/clients/stats.ts'
-import { closedLoopSuccess, configLabel, storageOf } from './sweep.ts'
+import { closedLoopSuccess, configLabel, storageOf, sweepConfigs, type SweepConfig } from './sweep.ts'
 
 /** One configuration: model, policy and storage width. */
-export interface RobotConfig {
-  model: 'robot-carried' | 'robot-tempo'
-  policy: string
-  params: Record<string, number>
-  budgetTokens?: number
-  bits: 32 | 4 | 2
-  memoryless?: boolean
-}
+export type RobotConfig = SweepConfig<'robot-carried' | 'robot-tempo'>
 
 type Obs = { images: { width: number; height: number; data: Uint8Array }[]; proprio: number[]; instruction: string }
 
@@ -137,23 +130,5 @@ export async function robotFidelity(configs: RobotConfig[], episodes: number, lo
   return rows
 }
 
-/** Default sweep. Tokens per frame: 16 + 16 visual, 1 proprio, instruction bytes. */
-export function robotConfigs(framePromptTokens: number): RobotConfig[] {
-  const b10 = Math.round(0.1 * 8 * framePromptTokens)
-  const b25 = Math.round(0.25 * 8 * framePromptTokens)
-  const out: RobotConfig[] = [
-    { model: 'robot-carried', policy: 'full', params: {}, bits: 4 },
-    { model: 'robot-carried', policy: 'full', params: {}, bits: 2 },
-    { model: 'robot-carried', policy: 'full', params: {}, bits: 32, memoryless: true },
-  ]
-  for (const budgetTokens of [b10, b25]) {
-    out.push({ model: 'robot-carried', policy: 'window', params: { sinkTokens: 4, recentTokens: budgetTokens - 4 }, budgetTokens, bits: 32 })
-    out.push({ model: 'robot-carried', policy: 'snapkv', params: { budgetTokens, observationWindow: 8 }, budgetTokens, bits: 32 })
-    out.push({ model: 'robot-carried', policy: 'h2o', params: { budgetTokens }, budgetTokens, bits: 32 })
-    out.push({ model: 'robot-carried', policy: 'guikv', params: { budgetTokens }, budgetTokens, bits: 32 })
-    out.push({ model: 'robot-carried', policy: 'guikv', params: { budgetTokens }, budgetTokens, bits: 4 })
-  }
-  out.push({ model: 'robot-tempo', policy: 'tempofit', params: { frames: 8 }, bits: 32 })
-  out.push({ model: 'robot-tempo', policy: 'tempofit', params: { frames: 8 }, bits: 4 })
-  return out
-}
+/** Default sweep (`sweepConfigs`). Tokens per frame: 16 + 16 visual, 1 proprio, instruction bytes. */
+export const robotConfigs = (framePromptTokens: number): RobotConfig[] => sweepConfigs('robot-carried', 'robot-tempo', framePromptTokens)
