@@ -12,10 +12,10 @@
  */
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
-import { NumericError, StepkvError } from '../memory/errors.ts'
+import { NumericError } from '../memory/errors.ts'
 import { appendPrefix } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { gatherNames } from './kv-gather.ts'
 import type { ModelRuntime } from './session.ts'
 
@@ -139,10 +139,10 @@ export async function residentStep(
   const tagged = appendPrefix(mem, mem.layers.map(() => ({ key: tags, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
   const next = policy.update(tagged, info)
   const K = next.tokens
-  const maxMemory = limits.maxMemoryTokens ?? 65_536
-  if (K > maxMemory) {
+  const over = memoryLimitError(K, limits)
+  if (over) {
     drop(newKv)
-    throw new StepkvError('memory_limit', 422, `the memory would hold ${K} tokens per layer, over the session limit of ${maxMemory} tokens: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or reset`, { tokens: K, limit: maxMemory })
+    throw over
   }
   let kept = newKv
   const rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))

@@ -196,14 +196,8 @@ export async function runStep(
     next = policy.update(appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds }), info)
   }
   const t4 = now()
-  const maxMemory = limits.maxMemoryTokens ?? 65_536
-  if (next.tokens > maxMemory)
-    throw new StepkvError(
-      'memory_limit',
-      422,
-      `the memory would hold ${next.tokens} tokens per layer, over the session limit of ${maxMemory} tokens: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or reset`,
-      { tokens: next.tokens, limit: maxMemory },
-    )
+  const over = memoryLimitError(next.tokens, limits)
+  if (over) throw over
   return {
     memory: next,
     action,
@@ -231,6 +225,21 @@ export async function encodeStepPrefix(adapter: Adapter, request: StepRequest, l
     throw new StepkvError('too_many_tokens', 413, `the prefix has ${S} tokens, the limit per step is ${limits.maxPrefixTokens}`, { tokens: S, limit: limits.maxPrefixTokens })
   pinKinds(prefix.kinds, request.options)
   return prefix
+}
+
+/**
+ * The 422 `memory_limit` problem when a memory of `tokens` per layer passes
+ * `limits.maxMemoryTokens` (default 65,536), else null (the caller releases what it holds, then throws).
+ */
+export function memoryLimitError(tokens: number, limits: EngineLimits): StepkvError | null {
+  const maxMemory = limits.maxMemoryTokens ?? 65_536
+  if (tokens <= maxMemory) return null
+  return new StepkvError(
+    'memory_limit',
+    422,
+    `the memory would hold ${tokens} tokens per layer, over the session limit of ${maxMemory} tokens: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or reset`,
+    { tokens, limit: maxMemory },
+  )
 }
 
 /**
