@@ -200,7 +200,17 @@ class Decoder(nn.Module):
         allowed = causal.unsqueeze(0).unsqueeze(0) & (attention_mask != 0).unsqueeze(1).unsqueeze(2)
         in_window = (torch.arange(S, device=dev) >= (S - obs_window)).to(inputs_embeds.dtype)
         window_weight = in_window.view(1, 1, S, 1)
+        return self.forward_core(inputs_embeds, cos, sin, allowed, window_weight, past, bank, tempo_bias)
+
+    def forward_core(self, inputs_embeds, cos, sin, mask, window_weight, past, bank=None, tempo_bias=None):
+        """The contract's step after its integer inputs are turned into tables: cos, sin [B, 1, S, Dh]
+        (rope_tables); mask [B, 1, S, T] bool (True = attend; torch.where with MASKED_SCORE) or float
+        (added to the scores: 0 or MASKED_SCORE, the fixed-capacity export's attention_bias);
+        window_weight [1, 1, S, 1] (1 on the last obs_window queries). Other arguments and the
+        result as forward_contract."""
+        c = self.c
         group = c.heads // c.kv_heads
+        T = mask.shape[-1]
         x = inputs_embeds
         out = {}
         slot = 0
@@ -218,7 +228,10 @@ class Decoder(nn.Module):
             present_k = torch.cat([past[l][0], k], dim=2)
             present_v = torch.cat([past[l][1], v], dim=2)
             scores = torch.matmul(q, blk.expand(present_k).transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
-            masked = torch.where(allowed, scores, torch.full_like(scores, MASKED_SCORE))
+            if mask.dtype == torch.bool:
+                masked = torch.where(mask, scores, torch.full_like(scores, MASKED_SCORE))
+            else:
+                masked = scores + mask
             probs = torch.softmax(masked, dim=-1)  # [B, H, S, T]
             context = torch.matmul(probs, blk.expand(present_v))
             x = blk.finish(x, context)

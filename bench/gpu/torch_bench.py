@@ -28,7 +28,7 @@ import torch
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'train'))
-from model import Decoder, DecoderConfig  # noqa: E402
+from model import MASKED_SCORE, Decoder, DecoderConfig, rope_tables  # noqa: E402
 
 SYNTH_ID = 'synth-12x768'
 SYNTH = dict(hidden_size=768, layers=12, heads=12, kv_heads=4, intermediate_size=2048, action_size=256)
@@ -128,33 +128,97 @@ def export_synth(work: str) -> None:
     torch.save(dec.state_dict(), os.path.join(out, 'state.pt'))
 
 
-def export_static(work: str, mid: str, dec: Decoder, S: int, P: int) -> str:
-    """The decoder exported with every shape fixed to the bench step's (S new tokens against P memory
-    tokens; no dynamic axes) → work/static/<mid>/{model.onnx, manifest.json}. The exporter then folds
-    the shape arithmetic into constants (no Shape / Gather / Range nodes: 342 kernels instead of 756
-    for gui-carried), which is what ORT's WebGPU graph capture needs — every node on the WebGPU EP —
-    and what a fixed-capacity memory layout (static shapes, a mask over empty slots) gives a host.
-    Returns the folder that holds <mid>/."""
+class StaticStepExport(torch.nn.Module):
+    """The decoder step with float inputs only (a fixed-capacity memory layout): the host turns
+    positions, the mask over empty slots and the observation window into tables, so the graph has
+    no int64 or float64 arithmetic left (ORT's WebGPU EP has no float64 kernels and places int64
+    shape-like math on the CPU EP, which graph capture refuses). Inputs, in order: inputs_embeds
+    [1, S, D], rope_cos and rope_sin [1, 1, S, Dh] (model.rope_tables), attention_bias [1, 1, S, T]
+    (0 = attend, MASKED_SCORE = masked: causal and empty slots), window_weight [1, 1, S, 1] (1 on the
+    last obs_window queries), past_key_values.{l}.key|value [1, Hkv, P, Dh]. Outputs as the contract."""
+
+    def __init__(self, dec: Decoder):
+        super().__init__()
+        self.dec = dec
+        self.names = [p['name'] for p in static_ports(dec.c)[1]]
+
+    def forward(self, inputs_embeds, rope_cos, rope_sin, attention_bias, window_weight, *past_flat):
+        past = [(past_flat[2 * l], past_flat[2 * l + 1]) for l in range(self.dec.c.layers)]
+        out = self.dec.forward_core(inputs_embeds, rope_cos, rope_sin, attention_bias, window_weight, past)
+        return tuple(out[n] for n in self.names)
+
+
+def static_ports(c: DecoderConfig) -> tuple[list[dict], list[dict]]:
+    """The fixed-capacity export's ports: the contract's float inputs plus the four tables that
+    replace position_ids, attention_mask and obs_window (StaticStepExport); outputs unchanged."""
     import export as E  # train/export.py
+    dec_in, dec_out = E.decoder_ports(c)
+    Dh = c.head_dim
+    tables = [{'name': 'rope_cos', 'dtype': 'float32', 'dims': ['batch', 1, 'seq', Dh]},
+              {'name': 'rope_sin', 'dtype': 'float32', 'dims': ['batch', 1, 'seq', Dh]},
+              {'name': 'attention_bias', 'dtype': 'float32', 'dims': ['batch', 1, 'seq', 'total']},
+              {'name': 'window_weight', 'dtype': 'float32', 'dims': [1, 1, 'seq', 1]}]
+    past = [p for p in dec_in if p['name'].startswith('past_key_values.')]
+    return [dec_in[0]] + tables + past, dec_out
+
+
+def static_tables(c: DecoderConfig, S: int, P: int, obs_window: int = 8):
+    """rope_cos, rope_sin, attention_bias, window_weight for S new tokens at positions P..P+S−1
+    against P memory slots, all filled (the bench step)."""
+    T = P + S
+    cos, sin = rope_tables(torch.arange(P, P + S).view(1, S), c.head_dim, c.rope_base)
+    allowed = torch.arange(T).view(1, T) <= (torch.arange(S).view(S, 1) + P)
+    bias = torch.where(allowed, torch.tensor(0.0), torch.tensor(MASKED_SCORE)).view(1, 1, S, T)
+    window = (torch.arange(S) >= S - obs_window).to(torch.float32).view(1, 1, S, 1)
+    return cos, sin, bias, window
+
+
+def fold_constants(path: str) -> str | None:
+    """Folds the graph's constant subgraphs (the exporter leaves the GQA expand's shape math as
+    ConstantOfShape/Equal/Where on constants) with onnxruntime's basic, EP-independent level, in
+    place, so no shape node is left for ORT-web to place on the CPU EP. Returns what folded it, or
+    None where Python's onnxruntime is missing (ORT-web then folds at session creation)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = path + '.folded'
+    ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
+    os.replace(path + '.folded', path)
+    return f'onnxruntime {ort.__version__} (basic level)'
+
+
+def export_static(work: str, mid: str, dec: Decoder, S: int, P: int) -> str:
+    """The fixed-capacity step (StaticStepExport) exported with every shape fixed to the bench
+    step's (S new tokens against P memory tokens; no dynamic axes) → work/static/<mid>/{model.onnx,
+    manifest.json}, and its four tables → work/inputs/<mid>.static.bin (float32, in port order).
+    Constant folding removes the shape arithmetic, and with float-only inputs every node can sit on
+    the WebGPU EP, which ORT's graph capture needs. Returns the folder that holds <mid>/."""
     import inspect
     out = os.path.join(work, 'static', mid)
     os.makedirs(out, exist_ok=True)
     c = dec.c
     emb, past = step_inputs(c, S, P)
-    positions = torch.arange(P, P + S).view(1, S)
-    mask = torch.ones(1, P + S, dtype=torch.int64)
-    dec_in, dec_out = E.decoder_ports(c)
+    tables = static_tables(c, S, P)
+    with open(os.path.join(work, 'inputs', f'{mid}.static.bin'), 'wb') as f:
+        for t in tables:
+            f.write(t.numpy().astype('<f4').tobytes())
+    dec_in, dec_out = static_ports(c)
     path = os.path.join(out, 'model.onnx')
     kwargs = dict(input_names=[p['name'] for p in dec_in], output_names=[p['name'] for p in dec_out],
-                  opset_version=E.OPSET, do_constant_folding=True)  # no dynamic_axes: every shape static
+                  opset_version=17, do_constant_folding=True)  # no dynamic_axes: every shape static
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs['dynamo'] = False
+    args = (emb, *tables, *[t for kv in past for t in kv])
     with torch.no_grad():
-        torch.onnx.export(E.DecoderExport(types.SimpleNamespace(decoder=dec)), E.decoder_args(c, emb, positions, mask, past, 8),
-                          path, **kwargs)
+        torch.onnx.export(StaticStepExport(dec), args, path, **kwargs)
+    folded = fold_constants(path)
     manifest = json.load(open(os.path.join(model_dir(work, mid), 'manifest.json')))
     manifest.update({'file': 'model.onnx', 'sha256': hashlib.sha256(open(path, 'rb').read()).hexdigest(),
-                     'staticShapes': {'S': S, 'P': P}})
+                     'inputs': dec_in, 'outputs': dec_out, 'staticShapes': {'S': S, 'P': P},
+                     'staticTables': [p['name'] for p in dec_in[1:5]], 'constantsFoldedBy': folded})
     json.dump(manifest, open(os.path.join(out, 'manifest.json'), 'w'), indent=2)
     return os.path.join(work, 'static')
 
