@@ -26,6 +26,9 @@ interface Options {
   seed: number
   randomP: number
   memoryWeight: number
+  /** Extra weight per task name (`--task-weight click-button=6,menu-confirm=2`): the task appears
+   * that many times per round (memory tasks' default is `memoryWeight`, others 1). */
+  taskWeights: Record<string, number>
   shard?: number
 }
 
@@ -47,15 +50,30 @@ function parseArgs(argv: string[]): Options {
     seed: Number(get('seed', '1')),
     randomP: Number(get('random-p', '0.15')),
     memoryWeight: Number(get('memory-weight', '2')),
+    taskWeights: parseTaskWeights(get('task-weight', ''), domain),
     shard,
   }
 }
 
+/** `name=w,…` → {name: w}; every name must be a task of the domain and w a positive integer. */
+function parseTaskWeights(spec: string, domain: 'gui' | 'robot'): Record<string, number> {
+  const names = new Set((domain === 'gui' ? GUI_TASKS : ROBOT_TASKS).map((t) => t.name))
+  const out: Record<string, number> = {}
+  for (const part of spec.split(',').filter(Boolean)) {
+    const [name, w] = part.split('=')
+    if (!names.has(name)) throw new Error(`--task-weight: no ${domain} task named '${name}' (tasks: ${[...names].join(', ')})`)
+    if (!/^[1-9][0-9]*$/.test(w ?? '')) throw new Error(`--task-weight ${name}: weight must be a positive integer, got '${w}'`)
+    out[name] = Number(w)
+  }
+  return out
+}
+
 const tasksOf = (o: Options) => (o.domain === 'gui' ? GUI_TASKS : ROBOT_TASKS)
 
-/** Task indices in round-robin order, memory tasks repeated `memoryWeight` times. */
+/** Task indices in round-robin order, memory tasks repeated `memoryWeight` times, a task named in
+ * `taskWeights` that many times. */
 function taskOrder(o: Options): number[] {
-  return tasksOf(o).flatMap((t, i) => Array<number>(t.memory ? o.memoryWeight : 1).fill(i))
+  return tasksOf(o).flatMap((t, i) => Array<number>(o.taskWeights[t.name] ?? (t.memory ? o.memoryWeight : 1)).fill(i))
 }
 
 /** Generates shard `shard` of `shards` (episodes shard, shard + shards, …) into DIR/shard-k. */
@@ -131,6 +149,7 @@ function indexHeader(o: Options) {
     episodesRequested: o.episodes,
     randomP: o.randomP,
     memoryWeight: o.memoryWeight,
+    taskWeights: o.taskWeights,
     tasks: tasksOf(o),
     episodeColumns: ['firstRow', 'rows', 'task', 'success', 'randomActions', 'instructionBytes'],
   }

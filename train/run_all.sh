@@ -9,6 +9,7 @@
 #    the repo root) and writes $OUT/summary.txt; before packing, 5. train/dist/eval.mjs measures
 #    closed-loop success per task with memory and memoryless (ORT-web from .device's node_modules).
 # Knobs (environment): GUI_EPISODES ROBOT_EPISODES TRAIN_S WORKERS PYTHON DEVICE WORK TRAIN_ARGS EVAL_EPISODES
+# GUI_GEN_ARGS / ROBOT_GEN_ARGS (extra gen.ts flags, e.g. "--task-weight click-button=6")
 # INIT_TEMPO_FROM=carried (with INIT_DIR: the *-tempo models start from <domain>-carried.pt's weights)
 # ONLY="gui-carried gui-tempo" (train a subset) REUSE_DATA=1 (keep $WORK/data from an earlier call) INIT=1|gui|robot (continue from $WORK/ckpt/<id>.pt: a device
 # call is limited to 10 minutes, so longer training is several calls on a warm machine)
@@ -40,8 +41,8 @@ if [ "${REUSE_DATA:-0}" = 1 ] && [ -f "$WORK/data/gui/index.json" ] && [ -f "$WO
 else
   rm -rf "$WORK/data"
   half=$(( WORKERS / 2 > 0 ? WORKERS / 2 : 1 ))
-  node train/dist/gen.mjs --domain gui --episodes "$GUI_EPISODES" --workers "$half" --out "$WORK/data/gui" > "$WORK/logs/gen-gui.txt" 2>&1 & g=$!
-  node train/dist/gen.mjs --domain robot --episodes "$ROBOT_EPISODES" --workers "$half" --out "$WORK/data/robot" > "$WORK/logs/gen-robot.txt" 2>&1 & r=$!
+  node train/dist/gen.mjs --domain gui --episodes "$GUI_EPISODES" --workers "$half" --out "$WORK/data/gui" ${GUI_GEN_ARGS:-} > "$WORK/logs/gen-gui.txt" 2>&1 & g=$!
+  node train/dist/gen.mjs --domain robot --episodes "$ROBOT_EPISODES" --workers "$half" --out "$WORK/data/robot" ${ROBOT_GEN_ARGS:-} > "$WORK/logs/gen-robot.txt" 2>&1 & r=$!
   wait $g || { cat "$WORK/logs/gen-gui.txt"; exit 1; }
   wait $r || { cat "$WORK/logs/gen-robot.txt"; exit 1; }
   stamp "$(tail -n 1 "$WORK/logs/gen-gui.txt")"

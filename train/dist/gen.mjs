@@ -3318,12 +3318,24 @@ function parseArgs(argv) {
     seed: Number(get("seed", "1")),
     randomP: Number(get("random-p", "0.15")),
     memoryWeight: Number(get("memory-weight", "2")),
+    taskWeights: parseTaskWeights(get("task-weight", ""), domain),
     shard
   };
 }
+function parseTaskWeights(spec, domain) {
+  const names = new Set((domain === "gui" ? GUI_TASKS : ROBOT_TASKS).map((t) => t.name));
+  const out = {};
+  for (const part of spec.split(",").filter(Boolean)) {
+    const [name, w] = part.split("=");
+    if (!names.has(name)) throw new Error(`--task-weight: no ${domain} task named '${name}' (tasks: ${[...names].join(", ")})`);
+    if (!/^[1-9][0-9]*$/.test(w ?? "")) throw new Error(`--task-weight ${name}: weight must be a positive integer, got '${w}'`);
+    out[name] = Number(w);
+  }
+  return out;
+}
 var tasksOf = (o) => o.domain === "gui" ? GUI_TASKS : ROBOT_TASKS;
 function taskOrder(o) {
-  return tasksOf(o).flatMap((t, i2) => Array(t.memory ? o.memoryWeight : 1).fill(i2));
+  return tasksOf(o).flatMap((t, i2) => Array(o.taskWeights[t.name] ?? (t.memory ? o.memoryWeight : 1)).fill(i2));
 }
 function runShard(o, shard, shards) {
   const dir = join(o.out, `shard-${shard}`);
@@ -3394,6 +3406,7 @@ function indexHeader(o) {
     episodesRequested: o.episodes,
     randomP: o.randomP,
     memoryWeight: o.memoryWeight,
+    taskWeights: o.taskWeights,
     tasks: tasksOf(o),
     episodeColumns: ["firstRow", "rows", "task", "success", "randomActions", "instructionBytes"]
   };
