@@ -6,8 +6,10 @@
 import type { StorageOptions } from '../memory/storage.ts'
 import { wilson } from '../sim/clients/stats.ts'
 
-/** Storage of a sweep row: float32, or KIVI at 4 or 2 bits with the default options. */
-export const storageOf = (bits: 32 | 4 | 2): StorageOptions => (bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits } })
+/** Storage of a sweep row: float32, or KIVI at 4 or 2 bits with the default options (G = R = 32)
+ * unless `residualTokens` says otherwise. */
+export const storageOf = (bits: 32 | 4 | 2, residualTokens?: number): StorageOptions =>
+  bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits, ...(residualTokens !== undefined && { residualTokens }) } }
 
 /** One row of a fidelity sweep: model, policy and its params, budget (tokens), storage width. */
 export interface SweepConfig<M extends string = string> {
@@ -16,12 +18,14 @@ export interface SweepConfig<M extends string = string> {
   params: Record<string, number>
   budgetTokens?: number
   bits: 32 | 4 | 2
+  /** KIVI residual R (tokens kept unquantized); absent: the default, 32. */
+  residualTokens?: number
   /** Every step alone (no carried memory). */
   memoryless?: boolean
 }
 
 /**
- * The default sweep of both suites: full cache at 4 and 2 bits, memoryless, then window, SnapKV,
+ * The default sweep of both suites: full cache at 4 bits (R = 32 and R = 0) and 2 bits, memoryless, then window, SnapKV,
  * H2O, GUI-KV and GUI-KV + KIVI 4-bit at budgets of 10 % and 25 % of an 8-frame prompt (tokens),
  * and TempoFit (8 frames) at 32 and 4 bits on the TempoFit model. The full-cache float32 reference
  * is recorded by the sweep itself.
@@ -32,6 +36,8 @@ export function sweepConfigs<C extends string, T extends string>(carried: C, tem
   const b25 = Math.round(0.25 * 8 * framePromptTokens)
   const out: SweepConfig<C | T>[] = [
     { model: carried, policy: 'full', params: {}, bits: 4 },
+    // R = 0: only the newest partial group unquantized — the setting that reaches ≤ 1/6 of float32
+    { model: carried, policy: 'full', params: {}, bits: 4, residualTokens: 0 },
     { model: carried, policy: 'full', params: {}, bits: 2 },
     { model: carried, policy: 'full', params: {}, bits: 32, memoryless: true },
   ]
@@ -47,9 +53,20 @@ export function sweepConfigs<C extends string, T extends string>(carried: C, tem
   return out
 }
 
-/** `policy [budget] [kiviB] (model)`, or `memoryless …` for the run without carried memory. */
-export function configLabel(c: { model: string; policy: string; budgetTokens?: number; bits: 32 | 4 | 2; memoryless?: boolean }): string {
-  return `${c.memoryless ? 'memoryless' : c.policy}${c.budgetTokens ? ` ${c.budgetTokens}` : ''}${c.bits === 32 ? '' : ` kivi${c.bits}`} (${c.model})`
+/** `policy [budget] [kiviB [rR]] (model)`, or `memoryless …` for the run without carried memory. */
+export function configLabel(c: { model: string; policy: string; budgetTokens?: number; bits: 32 | 4 | 2; residualTokens?: number; memoryless?: boolean }): string {
+  const kivi = c.bits === 32 ? '' : ` kivi${c.bits}${c.residualTokens !== undefined ? ` r${c.residualTokens}` : ''}`
+  return `${c.memoryless ? 'memoryless' : c.policy}${c.budgetTokens ? ` ${c.budgetTokens}` : ''}${kivi} (${c.model})`
+}
+
+/** The rows of `configs` whose label contains one of the comma-separated `only` parts (all when
+ * `only` is empty). @throws Error when nothing matches */
+export function onlyConfigs<C extends SweepConfig>(configs: C[], only: string | undefined): C[] {
+  if (!only) return configs
+  const parts = only.split(',').map((s) => s.trim()).filter(Boolean)
+  const kept = configs.filter((c) => parts.some((p) => configLabel(c).includes(p)))
+  if (!kept.length) throw new Error(`--only ${only}: no configuration matches (labels: ${configs.map(configLabel).join('; ')})`)
+  return kept
 }
 
 /**
