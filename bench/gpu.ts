@@ -546,6 +546,21 @@ async function main() {
     },
   })
   const cmd = positionals[0]
+  const COMMANDS = ['time', 'parity', 'growth', 'report', 'diff']
+  const CONFIGS = ['wasm', 'wasm-static', 'webgpu-roundtrip', 'webgpu-resident', 'webgpu-static', 'webgpu-captured']
+  const usage = (msg: string): never => {
+    console.error(`bench/gpu: ${msg}`)
+    process.exit(2)
+  }
+  if (!cmd || !COMMANDS.includes(cmd)) usage(`unknown command '${cmd ?? ''}': ${COMMANDS.join(' | ')}`)
+  if (cmd !== 'report' && !values.out) usage(`${cmd} needs --out FILE`)
+  if (cmd === 'report' && !(values.dir && existsSync(values.dir))) usage(`report needs --dir DIR of an earlier run (${values.dir ?? 'none given'} does not exist)`)
+  if ((cmd === 'time' || cmd === 'diff') && !(values.model && values.work)) usage(`${cmd} needs --model ID and --work DIR (from torch_bench.py prepare)`)
+  if ((cmd === 'time' || cmd === 'diff') && !existsSync(path.join(values.work!, 'inputs', `${values.model}.json`)))
+    usage(`no inputs for ${values.model} under ${values.work}: run python3 bench/gpu/torch_bench.py prepare --work ${values.work} --models ${values.model}`)
+  if (cmd === 'time' && !CONFIGS.includes(values.config ?? '')) usage(`--config must be one of ${CONFIGS.join(' | ')}, got '${values.config ?? ''}'`)
+  for (const name of ['iters', 'steps', 'sessions'] as const)
+    if (values[name] !== undefined && !/^[1-9][0-9]*$/.test(values[name]!)) usage(`--${name} must be a positive integer, got '${values[name]}'`)
   const backend = (values.backend ?? 'webgpu') as Backend
   const guard = async (file: string, base: Json, fn: () => Promise<Json>) => {
     try {

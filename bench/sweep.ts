@@ -60,13 +60,16 @@ export function configLabel(c: { model: string; policy: string; budgetTokens?: n
 }
 
 /** The rows of `configs` whose label contains one of the comma-separated `only` parts (all when
- * `only` is empty). @throws Error when nothing matches */
+ * `only` is undefined; the suite's float32 full-cache reference always runs besides).
+ * @throws Error when `only` is empty or one of its parts matches no row (the message lists the labels) */
 export function onlyConfigs<C extends SweepConfig>(configs: C[], only: string | undefined): C[] {
-  if (!only) return configs
-  const parts = only.split(',').map((s) => s.trim()).filter(Boolean)
-  const kept = configs.filter((c) => parts.some((p) => configLabel(c).includes(p)))
-  if (!kept.length) throw new Error(`--only ${only}: no configuration matches (labels: ${configs.map(configLabel).join('; ')})`)
-  return kept
+  if (only === undefined) return configs
+  const labels = configs.map(configLabel)
+  const known = `labels: ${labels.join('; ')}; the float32 full-cache reference always runs`
+  const parts = only.split(',').map((s) => s.trim())
+  if (parts.some((p) => !p)) throw new Error(`--only '${only}': an empty label part (${known})`)
+  for (const p of parts) if (!labels.some((l) => l.includes(p))) throw new Error(`--only: '${p}' matches no configuration (${known})`)
+  return configs.filter((_, i) => parts.some((p) => labels[i].includes(p)))
 }
 
 /**

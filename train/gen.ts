@@ -3,7 +3,7 @@
  * index (train/README.md "Dataset"). Bundled by train/bundle.sh into train/dist/gen.mjs.
  *
  *   node train/dist/gen.mjs --domain gui|robot --episodes N --out DIR [--workers W] [--seed S]
- *        [--random-p 0.15] [--memory-weight 2]
+ *        [--random-p 0.15] [--memory-weight 2] [--task-weight click-button=6,…]
  *
  * With --workers W > 1 the process forks W copies of itself (one shard each, `--shard i`), which
  * write DIR/shard-i/; the parent then writes DIR/index.json. Episode i of the run (over all
@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parseArgs as nodeParseArgs } from 'node:util'
 import { mulberry32, streamSeed } from '../sim/robot/index.ts'
 import { GUI_TARGET_COLUMNS, GUI_TASKS, GUI_TYPES, guiColumns, guiEpisode, type EpisodeRow } from './gen/gui.ts'
 import { NpyColumn } from './gen/npy.ts'
@@ -32,37 +33,64 @@ interface Options {
   shard?: number
 }
 
+/** Thrown for a bad command line: printed as one line (no stack), exit 1. */
+class UsageError extends Error {}
+
+/** Largest `--task-weight` / `--memory-weight` (tasks per round-robin round). */
+const MAX_WEIGHT = 1000
+
 function parseArgs(argv: string[]): Options {
-  const get = (name: string, fallback?: string) => {
-    const i = argv.indexOf(`--${name}`)
-    if (i >= 0 && i + 1 < argv.length) return argv[i + 1]
-    if (fallback === undefined) throw new Error(`missing --${name}`)
-    return fallback
+  let values: Record<string, string | undefined>
+  try {
+    ;({ values } = nodeParseArgs({
+      args: argv,
+      strict: true,
+      options: Object.fromEntries(['domain', 'episodes', 'out', 'workers', 'seed', 'random-p', 'memory-weight', 'task-weight', 'shard'].map((n) => [n, { type: 'string' as const }])),
+    }))
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message} (usage: --domain gui|robot --episodes N --out DIR [--workers W] [--seed S] [--random-p P] [--memory-weight W] [--task-weight name=W,…])`)
   }
-  const domain = get('domain')
-  if (domain !== 'gui' && domain !== 'robot') throw new Error(`--domain must be gui or robot, got ${domain}`)
-  const shard = argv.includes('--shard') ? Number(get('shard')) : undefined
+  const need = (name: string) => {
+    const v = values[name]
+    if (v === undefined || v === '') throw new UsageError(`missing --${name}`)
+    return v
+  }
+  const int = (name: string, fallback: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = values[name] ?? fallback
+    if (!/^-?[0-9]+$/.test(raw) || Number(raw) < min || Number(raw) > max)
+      throw new UsageError(`--${name} must be an integer in ${min}…${max}, got '${raw}'`)
+    return Number(raw)
+  }
+  const domain = need('domain')
+  if (domain !== 'gui' && domain !== 'robot') throw new UsageError(`--domain must be gui or robot, got ${domain}`)
+  const randomP = Number(values['random-p'] ?? '0.15')
+  if (!(randomP >= 0 && randomP <= 1)) throw new UsageError(`--random-p must be a number in 0…1, got '${values['random-p']}'`)
   return {
     domain,
-    episodes: Number(get('episodes')),
-    out: get('out'),
-    workers: Number(get('workers', '1')),
-    seed: Number(get('seed', '1')),
-    randomP: Number(get('random-p', '0.15')),
-    memoryWeight: Number(get('memory-weight', '2')),
-    taskWeights: parseTaskWeights(get('task-weight', ''), domain),
-    shard,
+    episodes: int('episodes', need('episodes'), 1),
+    out: need('out'),
+    workers: int('workers', '1', 1, 256),
+    seed: int('seed', '1', 0),
+    randomP,
+    memoryWeight: int('memory-weight', '2', 1, MAX_WEIGHT),
+    taskWeights: parseTaskWeights(values['task-weight'] ?? '', domain),
+    shard: values.shard === undefined ? undefined : int('shard', '0', 0, 255),
   }
 }
 
-/** `name=w,…` → {name: w}; every name must be a task of the domain and w a positive integer. */
+/** `name=w,…` → {name: w}; every name a task of the domain, named once, w an integer in 1…1000.
+ * @throws UsageError otherwise */
 function parseTaskWeights(spec: string, domain: 'gui' | 'robot'): Record<string, number> {
   const names = new Set((domain === 'gui' ? GUI_TASKS : ROBOT_TASKS).map((t) => t.name))
   const out: Record<string, number> = {}
-  for (const part of spec.split(',').filter(Boolean)) {
-    const [name, w] = part.split('=')
-    if (!names.has(name)) throw new Error(`--task-weight: no ${domain} task named '${name}' (tasks: ${[...names].join(', ')})`)
-    if (!/^[1-9][0-9]*$/.test(w ?? '')) throw new Error(`--task-weight ${name}: weight must be a positive integer, got '${w}'`)
+  for (const part of spec.split(',')) {
+    if (!part && spec === '') continue
+    const m = /^([^=]+)=([0-9]+)$/.exec(part)
+    if (!m) throw new UsageError(`--task-weight: '${part}' is not name=weight (tasks: ${[...names].join(', ')})`)
+    const [, name, w] = m
+    if (!names.has(name)) throw new UsageError(`--task-weight: no ${domain} task named '${name}' (tasks: ${[...names].join(', ')})`)
+    if (name in out) throw new UsageError(`--task-weight: '${name}' is named twice`)
+    if (Number(w) < 1 || Number(w) > MAX_WEIGHT) throw new UsageError(`--task-weight ${name}: weight must be an integer in 1…${MAX_WEIGHT}, got ${w}`)
     out[name] = Number(w)
   }
   return out
@@ -190,6 +218,6 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e)
+  console.error(e instanceof UsageError ? `gen: ${e.message}` : e)
   process.exit(1)
 })

@@ -12,12 +12,15 @@ Every weight of the exported graphs is mapped back to its torch parameter:
   ([in, out] in ONNX, [out, in] in torch).
 Parameters that exist only in training (the GUI reading head) are not in the graphs; they keep
 their fresh initialisation and are listed. Any other unmatched parameter or initializer is an
-error (exit 1), never a silent gap. Check the result by exporting it again and running the
-committed fixture through the new graphs (train/onnx_to_ckpt_check.mjs does that with ORT-web).
+error (exit 1), never a silent gap; so is a graph file whose sha256 differs from the manifest's
+(another model's file of the same shape would otherwise map cleanly). Check the result by exporting
+it again (train/export.py --fixture) and comparing with the committed fixture: for gui-carried and
+robot-carried the re-exported outputs equal test/fixtures/<id>.json bit for bit.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -99,18 +102,51 @@ def graph_weights(path: str, prefix_map: dict[str, str]) -> dict[str, np.ndarray
     return out
 
 
+def fail(message: str) -> int:
+    print(f'onnx_to_ckpt: {message}', file=sys.stderr)
+    return 1
+
+
+def checked_file(folder: str, name: str, sha: str | None) -> str:
+    """`folder/name`, which must exist and hash to the manifest's `sha` (hex). @throws ValueError"""
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise ValueError(f'{path} is missing')
+    got = hashlib.sha256(open(path, 'rb').read()).hexdigest()
+    if sha and got != sha:
+        raise ValueError(f'{path}: sha256 {got[:12]}… differs from the manifest\'s {sha[:12]}… '
+                         '(another model\'s file, or a damaged one)')
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', required=True, help='a models/<id> folder (manifest.json, encoder.onnx, model.onnx)')
-    ap.add_argument('--out', required=True)
+    ap.add_argument('--out', required=True, help='checkpoint file to write (parent folders are created)')
     args = ap.parse_args(argv)
-    m = json.load(open(os.path.join(args.model, 'manifest.json')))
+    manifest_path = os.path.join(args.model, 'manifest.json')
+    if not os.path.isfile(manifest_path):
+        return fail(f'{manifest_path} is missing (--model must be a trained model folder, e.g. models/robot-carried)')
+    try:
+        m = json.load(open(manifest_path))
+    except ValueError as e:
+        return fail(f'{manifest_path} is not JSON: {e}')
+    if not isinstance(m.get('training'), dict) or 'dataset' not in m['training'] or 'memoryRegime' not in m:
+        return fail(f'{manifest_path} has no training record (training.dataset, memoryRegime): only models '
+                    'trained by train/train.py and exported by train/export.py can be rebuilt')
+    if os.path.isdir(args.out) or args.out.endswith(os.sep):
+        return fail(f'--out {args.out} is a folder; give a file name, e.g. {os.path.join(args.out, m["id"] + ".pt")}')
+    try:
+        enc_path = checked_file(args.model, m['encoder']['file'], m['encoder'].get('sha256'))
+        dec_path = checked_file(args.model, m['file'], m.get('sha256'))
+    except ValueError as e:
+        return fail(str(e))
     idx = m['training']['dataset']
     regime = m['memoryRegime']
     policy = build_policy(idx, regime, m['hiddenSize'], m['layers'], m['encoder']['instructionMaxBytes'])
     sd = policy.state_dict()
-    w = graph_weights(os.path.join(args.model, m['encoder']['file']), {'enc.': 'encoder.'})
-    w.update(graph_weights(os.path.join(args.model, m['file']), {'dec.': 'decoder.'}))
+    w = graph_weights(enc_path, {'enc.': 'encoder.'})
+    w.update(graph_weights(dec_path, {'dec.': 'decoder.'}))
     missing, unused = [], sorted(set(w) - set(sd))
     for k, t in sd.items():
         if k in w:
@@ -124,6 +160,7 @@ def main(argv=None) -> int:
         raise SystemExit(f'not mapped: parameters {missing}, initializers {unused}')
     policy.load_state_dict(sd)
     fresh = [k for k in sd if k.startswith(TRAINING_ONLY)]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.save({
         'id': m['id'], 'regime': regime,
         'encoder': policy.encoder.c.to_dict(), 'decoder': policy.decoder.c.to_dict(),

@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs as nodeParseArgs } from "node:util";
 
 // sim/robot/action.ts
 var CHUNK_TICKS = 4;
@@ -3300,35 +3301,59 @@ function robotEpisode(cols, taskIndex, seed, randomP, rand) {
 }
 
 // train/gen.ts
+var UsageError = class extends Error {
+};
+var MAX_WEIGHT = 1e3;
 function parseArgs(argv) {
-  const get = (name, fallback) => {
-    const i2 = argv.indexOf(`--${name}`);
-    if (i2 >= 0 && i2 + 1 < argv.length) return argv[i2 + 1];
-    if (fallback === void 0) throw new Error(`missing --${name}`);
-    return fallback;
+  let values;
+  try {
+    ;
+    ({ values } = nodeParseArgs({
+      args: argv,
+      strict: true,
+      options: Object.fromEntries(["domain", "episodes", "out", "workers", "seed", "random-p", "memory-weight", "task-weight", "shard"].map((n) => [n, { type: "string" }]))
+    }));
+  } catch (e) {
+    throw new UsageError(`${e.message} (usage: --domain gui|robot --episodes N --out DIR [--workers W] [--seed S] [--random-p P] [--memory-weight W] [--task-weight name=W,\u2026])`);
+  }
+  const need = (name) => {
+    const v = values[name];
+    if (v === void 0 || v === "") throw new UsageError(`missing --${name}`);
+    return v;
   };
-  const domain = get("domain");
-  if (domain !== "gui" && domain !== "robot") throw new Error(`--domain must be gui or robot, got ${domain}`);
-  const shard = argv.includes("--shard") ? Number(get("shard")) : void 0;
+  const int = (name, fallback, min, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = values[name] ?? fallback;
+    if (!/^-?[0-9]+$/.test(raw) || Number(raw) < min || Number(raw) > max)
+      throw new UsageError(`--${name} must be an integer in ${min}\u2026${max}, got '${raw}'`);
+    return Number(raw);
+  };
+  const domain = need("domain");
+  if (domain !== "gui" && domain !== "robot") throw new UsageError(`--domain must be gui or robot, got ${domain}`);
+  const randomP = Number(values["random-p"] ?? "0.15");
+  if (!(randomP >= 0 && randomP <= 1)) throw new UsageError(`--random-p must be a number in 0\u20261, got '${values["random-p"]}'`);
   return {
     domain,
-    episodes: Number(get("episodes")),
-    out: get("out"),
-    workers: Number(get("workers", "1")),
-    seed: Number(get("seed", "1")),
-    randomP: Number(get("random-p", "0.15")),
-    memoryWeight: Number(get("memory-weight", "2")),
-    taskWeights: parseTaskWeights(get("task-weight", ""), domain),
-    shard
+    episodes: int("episodes", need("episodes"), 1),
+    out: need("out"),
+    workers: int("workers", "1", 1, 256),
+    seed: int("seed", "1", 0),
+    randomP,
+    memoryWeight: int("memory-weight", "2", 1, MAX_WEIGHT),
+    taskWeights: parseTaskWeights(values["task-weight"] ?? "", domain),
+    shard: values.shard === void 0 ? void 0 : int("shard", "0", 0, 255)
   };
 }
 function parseTaskWeights(spec, domain) {
   const names = new Set((domain === "gui" ? GUI_TASKS : ROBOT_TASKS).map((t) => t.name));
   const out = {};
-  for (const part of spec.split(",").filter(Boolean)) {
-    const [name, w] = part.split("=");
-    if (!names.has(name)) throw new Error(`--task-weight: no ${domain} task named '${name}' (tasks: ${[...names].join(", ")})`);
-    if (!/^[1-9][0-9]*$/.test(w ?? "")) throw new Error(`--task-weight ${name}: weight must be a positive integer, got '${w}'`);
+  for (const part of spec.split(",")) {
+    if (!part && spec === "") continue;
+    const m = /^([^=]+)=([0-9]+)$/.exec(part);
+    if (!m) throw new UsageError(`--task-weight: '${part}' is not name=weight (tasks: ${[...names].join(", ")})`);
+    const [, name, w] = m;
+    if (!names.has(name)) throw new UsageError(`--task-weight: no ${domain} task named '${name}' (tasks: ${[...names].join(", ")})`);
+    if (name in out) throw new UsageError(`--task-weight: '${name}' is named twice`);
+    if (Number(w) < 1 || Number(w) > MAX_WEIGHT) throw new UsageError(`--task-weight ${name}: weight must be an integer in 1\u2026${MAX_WEIGHT}, got ${w}`);
     out[name] = Number(w);
   }
   return out;
@@ -3446,6 +3471,6 @@ async function main() {
   console.log(`gen ${o.domain}: ${episodes} episodes, ${rows} frames, expert success ${ok}/${episodes}, ${seconds.toFixed(1)} s (${o.workers} workers) -> ${o.out}`);
 }
 main().catch((e) => {
-  console.error(e);
+  console.error(e instanceof UsageError ? `gen: ${e.message}` : e);
   process.exit(1);
 });
