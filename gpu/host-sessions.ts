@@ -36,6 +36,12 @@ export interface HostOptions {
   maxHot?: number
   /** Keep K/V on the device between steps where the policy allows. Default true. */
   resident?: boolean
+  /**
+   * Fixed-capacity layout of resident K/V (tokens per head; absent or 0: off): the past is fed as
+   * `capacity` rows with `attention_mask` 0 on the empty ones, so its shape stays the same from
+   * step to step while a bounded policy's memory fills up (doubled when the memory outgrows it).
+   */
+  fixedCapacity?: number
   limits?: EngineLimits
 }
 
@@ -78,9 +84,11 @@ export class HostSessions {
   recoveries = 0
 
   constructor(options: HostOptions) {
-    this.o = { durableEvery: 1, maxHot: 64, resident: true, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
+    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
     if (!Number.isInteger(this.o.durableEvery) || this.o.durableEvery < 1) throw new RangeError(`durableEvery must be an integer ≥ 1, got ${this.o.durableEvery}`)
     if (!Number.isInteger(this.o.maxHot) || this.o.maxHot < 1) throw new RangeError(`maxHot must be an integer ≥ 1, got ${this.o.maxHot}`)
+    const fc = this.o.fixedCapacity
+    if (fc !== undefined && !(Number.isInteger(fc) && fc >= 0 && fc <= 65_536)) throw new RangeError(`fixedCapacity must be an integer in 0…65536, got ${fc}`)
     this.backend = options.choice.backend
   }
 
@@ -91,7 +99,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0 }
   }
 
   /**
@@ -260,7 +268,7 @@ export class HostSessions {
     let kvPath: 'resident' | 'roundtrip'
     if (this.residentFor(h)) {
       const runtime = this.runtimeFor(h.config.model, true)
-      const current = h.resident ?? residentFrom(h.memory!, runtime)
+      const current = h.resident ?? residentFrom(h.memory!, runtime, this.o.fixedCapacity || undefined)
       h.resident = current
       h.memory = undefined
       const r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)

@@ -12,6 +12,8 @@
  *   --durable-every K [GPU_HOST_DURABLE_EVERY]       default 1 (a durable copy after every step)
  *   --max-hot N [GPU_HOST_MAX_HOT]                   default 64 sessions held in memory
  *   --no-resident                      keep K/V on the host between steps (round trip each step)
+ *   --fixed-capacity N [GPU_HOST_FIXED_CAPACITY]     resident K/V as N rows per head, empty ones
+ *                                      masked (shapes stay put while a bounded memory fills); 0 = off
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
@@ -37,6 +39,8 @@ export interface HostConfig {
   durableEvery?: number
   maxHot?: number
   resident?: boolean
+  /** Fixed-capacity resident layout, tokens per head (0 = off; `HostOptions.fixedCapacity`). */
+  fixedCapacity?: number
   secret?: string
   modelsDir?: string
 }
@@ -83,6 +87,7 @@ export async function startHost(config: HostConfig) {
     durableEvery: config.durableEvery ?? 1,
     maxHot: config.maxHot ?? 64,
     resident: config.resident ?? true,
+    fixedCapacity: config.fixedCapacity ?? 0,
   })
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -112,6 +117,7 @@ async function main() {
       'durable-every': { type: 'string' },
       'max-hot': { type: 'string' },
       'no-resident': { type: 'boolean' },
+      'fixed-capacity': { type: 'string' },
       models: { type: 'string' },
     },
   })
@@ -132,6 +138,7 @@ async function main() {
     durableEvery: int('--durable-every', values['durable-every'] ?? env.GPU_HOST_DURABLE_EVERY, 1),
     maxHot: int('--max-hot', values['max-hot'] ?? env.GPU_HOST_MAX_HOT, 64),
     resident: !values['no-resident'],
+    fixedCapacity: int('--fixed-capacity', values['fixed-capacity'] ?? env.GPU_HOST_FIXED_CAPACITY, 0),
     secret: env.GPU_HOST_SECRET || undefined,
     modelsDir: values.models,
   })

@@ -21,10 +21,21 @@ import type { ModelRuntime } from './session.ts'
 
 /** A session memory whose K/V live in ORT tensors (device buffers on WebGPU).
  * `meta` is the memory with zero-length `keys`/`values` (all other fields real); `kv[2l]`,
- * `kv[2l+1]` are layer l's key and value `[1, Hkv, meta.tokens, Dh]`. */
+ * `kv[2l+1]` are layer l's key and value `[1, Hkv, meta.tokens, Dh]`, or, with a fixed capacity,
+ * `[1, Hkv, capacity, Dh]`: the `meta.tokens` real rows of each head first, then padding rows
+ * (finite values, masked out by the step's `attention_mask`). */
 export interface ResidentMemory {
   meta: SessionMemory
   kv: Tensor[]
+  /** Rows per head of the fixed-capacity layout (tokens); absent: exactly `meta.tokens` rows. */
+  capacity?: number
+}
+
+/** The fixed capacity (tokens per head) for `needed` rows: `capacity`, doubled until it holds them. */
+export function capacityFor(capacity: number, needed: number): number {
+  let c = capacity
+  while (c < needed) c *= 2
+  return c
 }
 
 /** True when `policy` with `storage` can keep its memory on the device (see the module note). */
@@ -32,12 +43,26 @@ export function residentSupported(policy: Policy, storage: string): boolean {
   return storage === 'float32' && policy.memory !== 'tempo' && policy.name !== 'guikv'
 }
 
-/** Uploads a host memory: host tensors the next run copies to the device. */
-export function residentFrom(mem: SessionMemory, runtime: ModelRuntime): ResidentMemory {
+/**
+ * Uploads a host memory: host tensors the next run copies to the device.
+ * @param capacity fixed-capacity layout: rows per head (tokens; doubled while smaller than
+ *   `mem.tokens`), padding rows zero; absent: exactly `mem.tokens` rows
+ */
+export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity?: number): ResidentMemory {
   const ort = runtime.ortModule
-  const dims = [1, mem.kvHeads, mem.tokens, mem.headDim]
-  const kv = mem.layers.flatMap((l) => [new ort.Tensor('float32', l.keys, dims), new ort.Tensor('float32', l.values, dims)])
-  return { meta: stripKv(mem), kv }
+  const { kvHeads, tokens, headDim } = mem
+  if (capacity === undefined) {
+    const dims = [1, kvHeads, tokens, headDim]
+    const kv = mem.layers.flatMap((l) => [new ort.Tensor('float32', l.keys, dims), new ort.Tensor('float32', l.values, dims)])
+    return { meta: stripKv(mem), kv }
+  }
+  const C = capacityFor(capacity, tokens)
+  const pad = (a: Float32Array) => {
+    const out = new Float32Array(kvHeads * C * headDim)
+    for (let h = 0; h < kvHeads; h++) out.set(a.subarray(h * tokens * headDim, (h + 1) * tokens * headDim), h * C * headDim)
+    return new ort.Tensor('float32', out, [1, kvHeads, C, headDim])
+  }
+  return { meta: stripKv(mem), kv: mem.layers.flatMap((l) => [pad(l.keys), pad(l.values)]), capacity: C }
 }
 
 /**
@@ -51,7 +76,14 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime): Residen
  *   the pinned 1.30 changed)
  */
 export async function materialize(r: ResidentMemory): Promise<SessionMemory> {
-  const data = await Promise.all(r.kv.map((t) => downloadKeeping(t)))
+  const { kvHeads, tokens, headDim } = r.meta
+  const real = (a: Float32Array) => {
+    if (r.capacity === undefined) return a
+    const out = new Float32Array(kvHeads * tokens * headDim) // the real rows of each head
+    for (let h = 0; h < kvHeads; h++) out.set(a.subarray(h * r.capacity * headDim, (h * r.capacity + tokens) * headDim), h * tokens * headDim)
+    return out
+  }
+  const data = await Promise.all(r.kv.map(async (t) => real(await downloadKeeping(t))))
   return { ...r.meta, layers: r.meta.layers.map((l, i) => ({ ...l, keys: data[2 * i], values: data[2 * i + 1] })) }
 }
 
@@ -96,13 +128,17 @@ export async function residentStep(
   const S = prefix.tokens
   const mem = memory.meta
   const P = mem.tokens
+  // fixed capacity: C past rows per head fed (the first P real, the rest masked padding)
+  const C = memory.capacity ?? P
   const positions = stepPositions(mem.nextPosition, S, m)
+  const mask = new BigInt64Array(C + S).fill(1n)
+  mask.fill(0n, P, C)
   const feeds: Record<string, Tensor> = {
     ...(prefix.inputsEmbeds
       ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
       : { input_ids: new ort.Tensor('int64', BigInt64Array.from(prefix.inputIds!, BigInt), [1, S]) }),
     position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]),
+    attention_mask: new ort.Tensor('int64', mask, [1, C + S]),
   }
   for (let l = 0; l < m.layers; l++) {
     feeds[`past_key_values.${l}.key`] = memory.kv[2 * l]
@@ -130,7 +166,12 @@ export async function residentStep(
   }
   const action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
   const t3 = now()
-  const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => out[`${p}.${l}`].data as Float32Array) : undefined)
+  // per-layer small outputs; attn_* are [Hkv, C + S]: with padding, only the real columns
+  const realColumns = (a: Float32Array) => (C === P ? a : dropPadding(a, m.kvHeads, P, C, S))
+  const perLayer = (p: string) =>
+    small.includes(p as never)
+      ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? (out[`${p}.${l}`].data as Float32Array) : realColumns(out[`${p}.${l}`].data as Float32Array)))
+      : undefined
   const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
   // The policy runs on tagged rows: row t of every head carries t in its first K value, so the
   // rows it keeps name themselves and the device gathers exactly those.
@@ -145,7 +186,14 @@ export async function residentStep(
     throw over
   }
   let kept = newKv
-  const rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
+  let capacity = memory.capacity
+  let rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
+  if (capacity !== undefined) {
+    // every step gathers: the new rows move from C … C+S−1 to the slots after the kept ones
+    capacity = capacityFor(capacity, K)
+    const c = capacity
+    rows = next.layers.map((l) => slotRows(l.keys, m.kvHeads, K, P, C, S, c, m.headDim))
+  }
   if (rows.some((r) => r !== null)) {
     const gFeeds: Record<string, Tensor> = {}
     const gFetch: string[] = []
@@ -166,7 +214,7 @@ export async function residentStep(
   const t4 = now()
   const meta = stripKv(next)
   return {
-    resident: { meta, kv: kept },
+    resident: { meta, kv: kept, ...(capacity !== undefined && { capacity }) },
     outcome: {
       memory: meta,
       action,
@@ -195,6 +243,37 @@ function keptRows(keys: Float32Array, kvHeads: number, K: number, T: number, hea
       rows[h * K + k] = BigInt(h * T + t)
     }
   return identity ? null : rows
+}
+
+/**
+ * Fixed capacity: flat row ids into `present` `[Hkv, C + S]` of the K kept tagged rows (tag t < P:
+ * past row t; t ≥ P: new row C + t − P), each head padded to `capacity` rows with its last kept row
+ * (a finite value; the next step masks it out).
+ */
+function slotRows(keys: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, headDim: number): BigInt64Array {
+  const rows = new BigInt64Array(kvHeads * capacity)
+  const width = C + S
+  for (let h = 0; h < kvHeads; h++) {
+    let last = h * width
+    for (let k = 0; k < capacity; k++) {
+      if (k < K) {
+        const t = keys[(h * K + k) * headDim]
+        last = h * width + (t < P ? t : C + t - P)
+      }
+      rows[h * capacity + k] = BigInt(last)
+    }
+  }
+  return rows
+}
+
+/** `[Hkv, C + S]` → `[Hkv, P + S]`: the P real past columns and the S new ones of each head. */
+function dropPadding(a: Float32Array, kvHeads: number, P: number, C: number, S: number): Float32Array {
+  const out = new Float32Array(kvHeads * (P + S))
+  for (let h = 0; h < kvHeads; h++) {
+    out.set(a.subarray(h * (C + S), h * (C + S) + P), h * (P + S))
+    out.set(a.subarray(h * (C + S) + C, (h + 1) * (C + S)), h * (P + S) + P)
+  }
+  return out
 }
 
 function identityRows(kvHeads: number, T: number): BigInt64Array {

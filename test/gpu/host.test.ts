@@ -18,12 +18,15 @@ import { ortForNode } from '../../gpu/ort-node.ts'
 import { ModelRuntime } from '../../gpu/session.ts'
 import { selectBackend } from '../../gpu/webgpu.ts'
 import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
+import { decodeMemory } from '../../memory/codec.ts'
+import { capacityFor, materialize, residentFrom } from '../../gpu/resident.ts'
+import type { SessionMemory } from '../../memory/types.ts'
 
 const SECRET = 'test-secret-0123456789abcdef'
 const texts = Array.from({ length: 8 }, (_, i) => `step ${i + 1}: the code is ${(i * 7919) % 1000} and more text`)
 const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
 
-async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean } = {}) {
+async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number } = {}) {
   const choice = await selectBackend('wasm')
   const store = new MemoryStore()
   const sessions = new HostSessions({ choice, store, model: modelsFrom(defaultModelsDir()), ...opts })
@@ -33,8 +36,9 @@ async function host(opts: { durableEvery?: number; maxHot?: number; resident?: b
   return { sessions, store, app, client: api(fetcher, 'http://host') }
 }
 
-/** The Worker engine's logits for the same steps (round trip, no host). */
-async function reference(policy = WINDOW, n = texts.length): Promise<Float32Array[]> {
+/** The Worker engine's logits for the same steps (round trip, no host); `memories` gets each
+ * step's memory when given. */
+async function reference(policy: { name: string; params: Record<string, number> } = WINDOW, n = texts.length, memories?: SessionMemory[]): Promise<Float32Array[]> {
   const runtime = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'))
   const p = policyFor(runtime.manifest, policy.name, policy.params)
   let memory = initialMemory(runtime.manifest, p)
@@ -42,6 +46,7 @@ async function reference(policy = WINDOW, n = texts.length): Promise<Float32Arra
   for (let seq = 1; seq <= n; seq++) {
     const r = await runStep(runtime, memory, p, { seq, observation: { text: texts[seq - 1] }, options: { returnLogits: true } }, { maxPrefixTokens: 4096 })
     memory = r.memory
+    memories?.push(memory)
     out.push(r.logits!.data)
   }
   return out
@@ -67,6 +72,61 @@ describe('GPU host (wasm backend)', () => {
       expect((await client.step('s_a', 8, { text: texts[7] })).status).toBe(200)
       expect((await client.step('s_a', 10, { text: 'x' })).data.code).toBe('seq_conflict')
     }
+  })
+
+  it('fixed-capacity layout: the engine’s logits and memory, while the fed past keeps its shape until the memory outgrows it', async () => {
+    const FULL = { name: 'full', params: {} }
+    for (const policy of [WINDOW, FULL]) {
+      const refMemories: SessionMemory[] = []
+      const ref = await reference(policy, texts.length, refMemories)
+      for (const fixedCapacity of [16, 64]) {
+        const { client, sessions, store } = await host({ fixedCapacity })
+        expect(sessions.settings.fixedCapacity).toBe(fixedCapacity)
+        expect((await client.createSession({ id: 's_f', policy })).status).toBe(201)
+        const capacities: number[] = []
+        for (let seq = 1; seq <= texts.length; seq++) {
+          const r = await client.step('s_f', seq, { text: texts[seq - 1] }, { returnLogits: true })
+          expect(r.status, JSON.stringify(r.data)).toBe(200)
+          expect(r.data.kvPath).toBe('resident')
+          expect(relErr(logitsOf(r.data), ref[seq - 1]), `${policy.name} C=${fixedCapacity} step ${seq}`).toBeLessThan(1e-5)
+          const held = (sessions as unknown as { hot: Map<string, { resident?: { capacity?: number; kv: { dims: readonly number[] }[] } }> }).hot.get('s_f')!.resident!
+          expect(held.kv[0].dims[2]).toBe(held.capacity) // the tensors are `capacity` rows per head
+          capacities.push(held.capacity!)
+          // the durable copy holds exactly the real rows: the engine's memory
+          const { memory } = decodeMemory((await store.get('s_f'))!.memory)
+          const want = refMemories[seq - 1]
+          expect(memory.tokens).toBe(want.tokens)
+          expect(memory.layers[1].positions).toEqual(want.layers[1].positions)
+          expect(relErr(memory.layers[1].keys, Array.from(want.layers[1].keys))).toBeLessThan(1e-5)
+          expect(relErr(memory.layers[3].values, Array.from(want.layers[3].values))).toBeLessThan(1e-5)
+        }
+        // capacity only grows by doubling, and only when the memory needs it
+        const tokens = refMemories.map((m) => m.tokens)
+        capacities.forEach((c, i) => {
+          expect(c).toBeGreaterThanOrEqual(tokens[i])
+          expect(Math.log2(c / fixedCapacity) % 1).toBe(0)
+          if (c > fixedCapacity) expect(c / 2).toBeLessThan(Math.max(...tokens.slice(0, i + 1)))
+        })
+        if (policy === WINDOW) expect(new Set(capacities.slice(-4)).size).toBe(1) // bounded: the shape stops changing
+      }
+    }
+  })
+
+  it('fixed-capacity upload (a restored session) pads each head and gives back exactly the real rows', async () => {
+    const memories: SessionMemory[] = []
+    await reference(WINDOW, 3, memories)
+    const mem = memories[2] // 3 prefixes > 16 tokens
+    const runtime = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'))
+    const r = residentFrom(mem, runtime, 16)
+    expect(r.capacity).toBe(capacityFor(16, mem.tokens))
+    expect(r.capacity! >= mem.tokens && r.capacity! / 2 < mem.tokens).toBe(true)
+    expect([...r.kv[0].dims]).toEqual([1, mem.kvHeads, r.capacity, mem.headDim])
+    const back = await materialize(r)
+    expect(back.tokens).toBe(mem.tokens)
+    back.layers.forEach((l, i) => {
+      expect(l.keys).toEqual(mem.layers[i].keys)
+      expect(l.values).toEqual(mem.layers[i].values)
+    })
   })
 
   it('writes the durable copy every K steps (write-behind) and declares lost steps after a lost runtime', async () => {
