@@ -49,6 +49,10 @@ const RESULTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'r
 const log = (s: string) => process.stdout.write(s + '\n')
 
 async function main() {
+  if (values.only !== undefined && suite !== 'robot-fidelity' && suite !== 'gui-fidelity')
+    throw new Error(`--only applies to robot-fidelity and gui-fidelity, not to '${suite ?? ''}'`)
+  // a subset must not overwrite the committed full sweep in bench/results/
+  if (values.only !== undefined && !values.json) throw new Error('--only runs a subset of the sweep: give --json FILE for it (the default results file holds the full sweep)')
   if (suite === 'robot-fidelity') return robotSuite()
   if (suite === 'gui-fidelity') return guiSuite()
   if (suite === 'transport') return transportSuite()

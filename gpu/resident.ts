@@ -31,11 +31,17 @@ export interface ResidentMemory {
   capacity?: number
 }
 
-/** The fixed capacity (tokens per head) for `needed` rows: `capacity`, doubled until it holds them. */
-export function capacityFor(capacity: number, needed: number): number {
+/**
+ * The fixed capacity (tokens per head) for `needed` rows: `capacity`, doubled until it holds them,
+ * but never more than `max(needed, limit)` (the doubling stops at the memory limit).
+ * @param limit most rows worth holding (the host's `maxMemoryTokens`); default unbounded
+ * @throws RangeError if `capacity` is not an integer ≥ 1
+ */
+export function capacityFor(capacity: number, needed: number, limit = Infinity): number {
+  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be an integer ≥ 1, got ${capacity}`)
   let c = capacity
   while (c < needed) c *= 2
-  return c
+  return Math.min(c, Math.max(needed, limit))
 }
 
 /** True when `policy` with `storage` can keep its memory on the device (see the module note). */
@@ -46,9 +52,10 @@ export function residentSupported(policy: Policy, storage: string): boolean {
 /**
  * Uploads a host memory: host tensors the next run copies to the device.
  * @param capacity fixed-capacity layout: rows per head (tokens; doubled while smaller than
- *   `mem.tokens`), padding rows zero; absent: exactly `mem.tokens` rows
+ *   `mem.tokens`, up to `limit`), padding rows zero; absent: exactly `mem.tokens` rows
+ * @throws RangeError for a capacity that is not an integer ≥ 1
  */
-export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity?: number): ResidentMemory {
+export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity?: number, limit?: number): ResidentMemory {
   const ort = runtime.ortModule
   const { kvHeads, tokens, headDim } = mem
   if (capacity === undefined) {
@@ -56,7 +63,7 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity
     const kv = mem.layers.flatMap((l) => [new ort.Tensor('float32', l.keys, dims), new ort.Tensor('float32', l.values, dims)])
     return { meta: stripKv(mem), kv }
   }
-  const C = capacityFor(capacity, tokens)
+  const C = capacityFor(capacity, tokens, limit)
   const pad = (a: Float32Array) => {
     const out = new Float32Array(kvHeads * C * headDim)
     for (let h = 0; h < kvHeads; h++) out.set(a.subarray(h * tokens * headDim, (h + 1) * tokens * headDim), h * C * headDim)
@@ -159,57 +166,66 @@ export async function residentStep(
   const newKv = present.map((n) => out[n])
   const logits = out.logits.data as Float32Array
   const drop = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
-  const bad = logits.findIndex((v) => !Number.isFinite(v))
-  if (bad >= 0) {
-    drop(newKv)
-    throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
-  }
-  const action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
-  const t3 = now()
-  // per-layer small outputs; attn_* are [Hkv, C + S]: with padding, only the real columns
-  const realColumns = (a: Float32Array) => (C === P ? a : dropPadding(a, m.kvHeads, P, C, S))
-  const perLayer = (p: string) =>
-    small.includes(p as never)
-      ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? (out[`${p}.${l}`].data as Float32Array) : realColumns(out[`${p}.${l}`].data as Float32Array)))
-      : undefined
-  const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
-  // The policy runs on tagged rows: row t of every head carries t in its first K value, so the
-  // rows it keeps name themselves and the device gathers exactly those.
-  const T = P + S
-  const tags = taggedRows(m.kvHeads, T, m.headDim)
-  const tagged = appendPrefix(mem, mem.layers.map(() => ({ key: tags, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
-  const next = policy.update(tagged, info)
-  const K = next.tokens
-  const over = memoryLimitError(K, limits)
-  if (over) {
-    drop(newKv)
-    throw over
-  }
-  let kept = newKv
+  // from here on an error (non-finite logits, the policy, the memory limit, the gather) releases
+  // this step's present tensors; the old memory stays valid
+  let action: ReturnType<Adapter['decode']>
+  let next: SessionMemory
+  let kept: Tensor[] = newKv
   let capacity = memory.capacity
-  let rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
-  if (capacity !== undefined) {
-    // every step gathers: the new rows move from C … C+S−1 to the slots after the kept ones
-    capacity = capacityFor(capacity, K)
-    const c = capacity
-    rows = next.layers.map((l) => slotRows(l.keys, m.kvHeads, K, P, C, S, c, m.headDim))
-  }
-  if (rows.some((r) => r !== null)) {
-    const gFeeds: Record<string, Tensor> = {}
-    const gFetch: string[] = []
-    for (let l = 0; l < m.layers; l++) {
-      const r = rows[l] ?? identityRows(m.kvHeads, T)
-      for (const part of ['key', 'value'] as const) {
-        const n = gatherNames(l, part)
-        gFeeds[n.input] = newKv[2 * l + (part === 'key' ? 0 : 1)]
-        gFeeds[n.rows] = new ort.Tensor('int64', r, [r.length])
-        gFetch.push(n.output)
-      }
+  let t3: number
+  try {
+    const bad = logits.findIndex((v) => !Number.isFinite(v))
+    if (bad >= 0) {
+      throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
     }
-    const g = await gather.runTensors(gFeeds, gFetch)
-    kept = gFetch.map((n) => g[n])
+    action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
+    t3 = now()
+    // per-layer small outputs; attn_* are [Hkv, C + S]: with padding, only the real columns
+    const realColumns = (a: Float32Array) => (C === P ? a : dropPadding(a, m.kvHeads, P, C, S))
+    const perLayer = (p: string) =>
+      small.includes(p as never)
+        ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? (out[`${p}.${l}`].data as Float32Array) : realColumns(out[`${p}.${l}`].data as Float32Array)))
+        : undefined
+    const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
+    // The policy runs on tagged rows: row t of every head carries t in its first K value, so the
+    // rows it keeps name themselves and the device gathers exactly those.
+    const T = P + S
+    const tags = taggedRows(m.kvHeads, T, m.headDim)
+    const tagged = appendPrefix(mem, mem.layers.map(() => ({ key: tags, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
+    next = policy.update(tagged, info)
+    const K = next.tokens
+    const over = memoryLimitError(K, limits)
+    if (over) throw over
+    let rows: (BigInt64Array | null)[]
+    if (capacity !== undefined) {
+      // every step gathers (all `capacity` rows): the new rows move from C … C+S−1 to the slots
+      // after the kept ones
+      const c = (capacity = capacityFor(capacity, K, limits.maxMemoryTokens))
+      rows = next.layers.map((l) => slotRows(l.keys, m.kvHeads, K, P, C, S, c, m.headDim))
+    } else {
+      const n = next
+      rows = n.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
+    }
+    if (rows.some((r) => r !== null)) {
+      const gFeeds: Record<string, Tensor> = {}
+      const gFetch: string[] = []
+      for (let l = 0; l < m.layers; l++) {
+        const r = rows[l] ?? identityRows(m.kvHeads, T)
+        for (const part of ['key', 'value'] as const) {
+          const n = gatherNames(l, part)
+          gFeeds[n.input] = newKv[2 * l + (part === 'key' ? 0 : 1)]
+          gFeeds[n.rows] = new ort.Tensor('int64', r, [r.length])
+          gFetch.push(n.output)
+        }
+      }
+      const g = await gather.runTensors(gFeeds, gFetch)
+      kept = gFetch.map((n) => g[n])
+    }
+  } catch (e) {
     drop(newKv)
+    throw e
   }
+  if (kept !== newKv) drop(newKv)
   disposeResident(memory)
   const t4 = now()
   const meta = stripKv(next)

@@ -185,8 +185,12 @@ def fold_constants(path: str) -> str | None:
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     so.optimized_model_filepath = path + '.folded'
-    ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
-    os.replace(path + '.folded', path)
+    try:
+        ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
+        os.replace(path + '.folded', path)
+    finally:
+        if os.path.exists(path + '.folded'):
+            os.remove(path + '.folded')
     return f'onnxruntime {ort.__version__} (basic level)'
 
 
@@ -197,6 +201,9 @@ def export_static(work: str, mid: str, dec: Decoder, S: int, P: int) -> str:
     Constant folding removes the shape arithmetic, and with float-only inputs every node can sit on
     the WebGPU EP, which ORT's graph capture needs. Returns the folder that holds <mid>/."""
     import inspect
+    import export as E  # train/export.py
+    if dec.c.tempo_layers:
+        raise ValueError(f'{mid} is a TempoFit model: the fixed-capacity export has no bank inputs')
     out = os.path.join(work, 'static', mid)
     os.makedirs(out, exist_ok=True)
     c = dec.c
@@ -208,7 +215,7 @@ def export_static(work: str, mid: str, dec: Decoder, S: int, P: int) -> str:
     dec_in, dec_out = static_ports(c)
     path = os.path.join(out, 'model.onnx')
     kwargs = dict(input_names=[p['name'] for p in dec_in], output_names=[p['name'] for p in dec_out],
-                  opset_version=17, do_constant_folding=True)  # no dynamic_axes: every shape static
+                  opset_version=E.OPSET, do_constant_folding=True)  # no dynamic_axes: every shape static
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs['dynamo'] = False
     args = (emb, *tables, *[t for kv in past for t in kv])

@@ -25,6 +25,8 @@ import type { SessionMemory } from '../../memory/types.ts'
 const SECRET = 'test-secret-0123456789abcdef'
 const texts = Array.from({ length: 8 }, (_, i) => `step ${i + 1}: the code is ${(i * 7919) % 1000} and more text`)
 const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
+const H2O = { name: 'h2o', params: { budgetTokens: 40 } }
+const SNAPKV = { name: 'snapkv', params: { budgetTokens: 40, observationWindow: 8 } }
 
 async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number } = {}) {
   const choice = await selectBackend('wasm')
@@ -76,10 +78,11 @@ describe('GPU host (wasm backend)', () => {
 
   it('fixed-capacity layout: the engine’s logits and memory, while the fed past keeps its shape until the memory outgrows it', async () => {
     const FULL = { name: 'full', params: {} }
-    for (const policy of [WINDOW, FULL]) {
+    // H2O and SnapKV read attn_total / attn_window, whose padding columns the host drops
+    for (const policy of [WINDOW, FULL, H2O, SNAPKV]) {
       const refMemories: SessionMemory[] = []
       const ref = await reference(policy, texts.length, refMemories)
-      for (const fixedCapacity of [16, 64]) {
+      for (const fixedCapacity of [1, 16, 64]) {
         const { client, sessions, store } = await host({ fixedCapacity })
         expect(sessions.settings.fixedCapacity).toBe(fixedCapacity)
         expect((await client.createSession({ id: 's_f', policy })).status).toBe(201)
@@ -107,9 +110,22 @@ describe('GPU host (wasm backend)', () => {
           expect(Math.log2(c / fixedCapacity) % 1).toBe(0)
           if (c > fixedCapacity) expect(c / 2).toBeLessThan(Math.max(...tokens.slice(0, i + 1)))
         })
-        if (policy === WINDOW) expect(new Set(capacities.slice(-4)).size).toBe(1) // bounded: the shape stops changing
+        if (policy !== FULL) expect(new Set(capacities.slice(-4)).size).toBe(1) // bounded: the shape stops changing
       }
     }
+  })
+
+  it('fixed-capacity sessions evicted and restored every step (maxHot 1) keep the engine’s logits', async () => {
+    const ref = await reference(H2O, 6)
+    const { client, sessions } = await host({ fixedCapacity: 16, maxHot: 1 })
+    for (const id of ['s_x', 's_y']) await client.createSession({ id, policy: H2O })
+    for (let seq = 1; seq <= 6; seq++)
+      for (const id of ['s_x', 's_y']) {
+        const r = await client.step(id, seq, { text: texts[seq - 1] }, { returnLogits: true })
+        expect(r.status, JSON.stringify(r.data)).toBe(200)
+        expect(relErr(logitsOf(r.data), ref[seq - 1]), `${id} step ${seq}`).toBeLessThan(1e-5)
+        expect(sessions.hotCount).toBe(1)
+      }
   })
 
   it('fixed-capacity upload (a restored session) pads each head and gives back exactly the real rows', async () => {
@@ -117,6 +133,9 @@ describe('GPU host (wasm backend)', () => {
     await reference(WINDOW, 3, memories)
     const mem = memories[2] // 3 prefixes > 16 tokens
     const runtime = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'))
+    expect(() => capacityFor(0, 5)).toThrow(RangeError)
+    expect(capacityFor(16, 100, 70)).toBe(100) // doubling stops at the limit, never below the need
+    expect(capacityFor(16, 50, 70)).toBe(64)
     const r = residentFrom(mem, runtime, 16)
     expect(r.capacity).toBe(capacityFor(16, mem.tokens))
     expect(r.capacity! >= mem.tokens && r.capacity! / 2 < mem.tokens).toBe(true)

@@ -3329,7 +3329,8 @@ function parseArgs(argv) {
   };
   const domain = need("domain");
   if (domain !== "gui" && domain !== "robot") throw new UsageError(`--domain must be gui or robot, got ${domain}`);
-  const randomP = Number(values["random-p"] ?? "0.15");
+  const rawP = values["random-p"] ?? "0.15";
+  const randomP = /^[0-9]*\.?[0-9]+$/.test(rawP) ? Number(rawP) : NaN;
   if (!(randomP >= 0 && randomP <= 1)) throw new UsageError(`--random-p must be a number in 0\u20261, got '${values["random-p"]}'`);
   return {
     domain,
