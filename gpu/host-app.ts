@@ -6,7 +6,7 @@
  *
  * | route | what |
  * |---|---|
- * | `GET /healthz` | `{ok, backend, reason, hot, maxHot, durableEvery, resident, recoveries}` (no auth) |
+ * | `GET /healthz` | `{ok, backend, reason, hot, maxHot, durableEvery, resident, fixedCapacity, recoveries}` (no auth) |
  * | `POST /v1/sessions` | `{id?, model, policy, memoryDtype, kivi}` → 201 session info |
  * | `POST /v1/sessions/:id/steps` | `{seq, observation, options}` → step reply with `durableSeq`, `backend`, `kvPath` (resident | roundtrip); forwarded: headers `x-stepkv-base` / `x-stepkv-next` (state tags), the reply then also carries `durable: {seq, memory}` when a durable copy was written |
  * | `PUT /v1/sessions/:id/state` | msgpack `{config, seq, tag, memory}`: adopt the forwarding Durable Object's state |

@@ -268,7 +268,7 @@ export class HostSessions {
     let kvPath: 'resident' | 'roundtrip'
     if (this.residentFor(h)) {
       const runtime = this.runtimeFor(h.config.model, true)
-      const current = h.resident ?? residentFrom(h.memory!, runtime, this.o.fixedCapacity || undefined)
+      const current = h.resident ?? residentFrom(h.memory!, runtime, this.o.fixedCapacity || undefined, this.o.limits.maxMemoryTokens)
       h.resident = current
       h.memory = undefined
       const r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)

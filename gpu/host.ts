@@ -107,40 +107,52 @@ export async function startHost(config: HostConfig) {
   }
 }
 
+/** A bad command line or environment value: printed as one line (no stack), exit 2. */
+class UsageError extends Error {}
+
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      backend: { type: 'string' },
-      'durable-dir': { type: 'string' },
-      'durable-every': { type: 'string' },
-      'max-hot': { type: 'string' },
-      'no-resident': { type: 'boolean' },
-      'fixed-capacity': { type: 'string' },
-      models: { type: 'string' },
-    },
-  })
-  const env = process.env
-  const int = (name: string, v: string | undefined, dflt: number) => {
-    if (v === undefined) return dflt
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`)
-    return n
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        backend: { type: 'string' },
+        'durable-dir': { type: 'string' },
+        'durable-every': { type: 'string' },
+        'max-hot': { type: 'string' },
+        'no-resident': { type: 'boolean' },
+        'fixed-capacity': { type: 'string' },
+        models: { type: 'string' },
+      },
+    }))
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0]
+    throw new UsageError(msg.includes('ambiguous') ? `${msg} (give a negative number as --flag=-1)` : msg)
   }
-  const backend = (values.backend ?? env.GPU_HOST_BACKEND ?? 'auto') as 'auto' | Backend
-  if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new Error(`--backend must be auto, webgpu or wasm, got '${backend}'`)
+  const env = process.env
+  /** `--flag` value, else the environment variable, else the default: a decimal integer in min…max. */
+  const int = (flag: string, envName: string, dflt: number, min: number, max: number) => {
+    const fromFlag = values[flag.slice(2)] as string | undefined
+    const v = fromFlag ?? env[envName]
+    if (v === undefined) return dflt
+    const source = fromFlag !== undefined ? flag : envName
+    if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${source} must be an integer in ${min}…${max}, got '${v}'`)
+    return Number(v)
+  }
+  const backend = ((values.backend as string | undefined) ?? env.GPU_HOST_BACKEND ?? 'auto') as 'auto' | Backend
+  if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new UsageError(`--backend must be auto, webgpu or wasm, got '${backend}'`)
   const host = await startHost({
-    port: int('--port', values.port ?? env.GPU_HOST_PORT, 8788),
-    hostname: values.host ?? '127.0.0.1',
+    port: int('--port', 'GPU_HOST_PORT', 8788, 0, 65_535),
+    hostname: (values.host as string | undefined) ?? '127.0.0.1',
     backend,
-    durableDir: values['durable-dir'] ?? env.GPU_HOST_DURABLE_DIR,
-    durableEvery: int('--durable-every', values['durable-every'] ?? env.GPU_HOST_DURABLE_EVERY, 1),
-    maxHot: int('--max-hot', values['max-hot'] ?? env.GPU_HOST_MAX_HOT, 64),
+    durableDir: (values['durable-dir'] as string | undefined) ?? env.GPU_HOST_DURABLE_DIR,
+    durableEvery: int('--durable-every', 'GPU_HOST_DURABLE_EVERY', 1, 1, 1_000_000),
+    maxHot: int('--max-hot', 'GPU_HOST_MAX_HOT', 64, 1, 100_000),
     resident: !values['no-resident'],
-    fixedCapacity: int('--fixed-capacity', values['fixed-capacity'] ?? env.GPU_HOST_FIXED_CAPACITY, 0),
+    fixedCapacity: int('--fixed-capacity', 'GPU_HOST_FIXED_CAPACITY', 0, 0, 65_536),
     secret: env.GPU_HOST_SECRET || undefined,
-    modelsDir: values.models,
+    modelsDir: values.models as string | undefined,
   })
   console.log(JSON.stringify({ event: 'gpu-host', url: host.url, reason: host.reason, ...host.sessions.settings }))
   const stop = async () => {
@@ -155,6 +167,10 @@ const entry = process.argv[1] && path.resolve(process.argv[1])
 // Run as a program (`gpu/host.ts`, or the bundle `gpu/dist/host.mjs`), not when imported or bundled into another entry.
 if (entry && entry === path.resolve(new URL(import.meta.url).pathname) && /host\.(ts|mjs)$/.test(entry))
   main().catch((e) => {
+    if (e instanceof UsageError) {
+      console.error(`gpu-host: ${e.message}`)
+      process.exit(2)
+    }
     console.error(String((e as Error).stack ?? e))
     process.exit(1)
   })

@@ -23,7 +23,8 @@ import type { ModelRuntime } from './session.ts'
  * `meta` is the memory with zero-length `keys`/`values` (all other fields real); `kv[2l]`,
  * `kv[2l+1]` are layer l's key and value `[1, Hkv, meta.tokens, Dh]`, or, with a fixed capacity,
  * `[1, Hkv, capacity, Dh]`: the `meta.tokens` real rows of each head first, then padding rows
- * (finite values, masked out by the step's `attention_mask`). */
+ * (finite values: zeros after an upload, copies of a kept row after a step; masked out by the
+ * step's `attention_mask`). */
 export interface ResidentMemory {
   meta: SessionMemory
   kv: Tensor[]
