@@ -1,7 +1,8 @@
 /**
  * @module `npm run bench -- <suite> [--json FILE] [--episodes N] [--steps T]`.
  * Suites: `fidelity` (policy decisions vs the full cache), `robot-fidelity`, `gui-fidelity` (`--only
- * LABEL[,LABEL]`: the rows whose label contains one of them, e.g. `--only 'kivi4 r0'`),
+ * LABEL[,LABEL]`: the rows whose label contains one of them, e.g. `--only 'kivi4 r0'`; `--set
+ * policy.param=N[,…]`: a parameter for every row of that policy, e.g. `--set guikv.subspaceRank=8`),
  * `transport` (WebSocket vs HTTP per-step latency against wrangler dev), `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
  * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts), `peer` (transformers.js'
@@ -21,7 +22,7 @@ import { defaultConfigs, fidelity } from './fidelity.ts'
 import { runMeta } from './meta.ts'
 import { robotConfigs, robotFidelity } from './robot-fidelity.ts'
 import { guiConfigs, guiFidelity } from './gui-fidelity.ts'
-import { onlyConfigs } from './sweep.ts'
+import { onlyConfigs, withOverrides } from './sweep.ts'
 import { GuiEnv, TASKS as GUI_TASKS } from '../sim/gui/index.ts'
 import { RobotEnv } from '../sim/robot/index.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
@@ -42,6 +43,7 @@ const { values, positionals } = parseArgs({
     'no-workerd': { type: 'boolean', default: false },
     'no-http': { type: 'boolean', default: false },
     only: { type: 'string' },
+    set: { type: 'string' },
   },
 })
 const suite = positionals[0]
@@ -52,7 +54,10 @@ async function main() {
   if (values.only !== undefined && suite !== 'robot-fidelity' && suite !== 'gui-fidelity')
     throw new Error(`--only applies to robot-fidelity and gui-fidelity, not to '${suite ?? ''}'`)
   // a subset must not overwrite the committed full sweep in bench/results/
-  if (values.only !== undefined && !values.json) throw new Error('--only runs a subset of the sweep: give --json FILE for it (the default results file holds the full sweep)')
+  if ((values.only !== undefined || values.set !== undefined) && !values.json)
+    throw new Error('--only / --set change the sweep: give --json FILE for it (the default results file holds the default sweep)')
+  if (values.set !== undefined && suite !== 'robot-fidelity' && suite !== 'gui-fidelity')
+    throw new Error(`--set applies to robot-fidelity and gui-fidelity, not to '${suite ?? ''}'`)
   if (suite === 'robot-fidelity') return robotSuite()
   if (suite === 'gui-fidelity') return guiSuite()
   if (suite === 'transport') return transportSuite()
@@ -124,7 +129,7 @@ async function guiSuite() {
   const instr = GUI_TASKS.map((t) => new TextEncoder().encode(new GuiEnv().reset(t.name, 1).instruction).length)
   const frameTokens = Math.round(48 + instr.reduce((a, b) => a + b, 0) / instr.length)
   log(`gui-fidelity: ${episodes} episodes per task (${GUI_TASKS.length} tasks), gui-carried / gui-tempo, ${frameTokens} prompt tokens per frame (mean) …`)
-  const rows = await guiFidelity(onlyConfigs(guiConfigs(frameTokens), values.only), episodes, log)
+  const rows = await guiFidelity(onlyConfigs(withOverrides(guiConfigs(frameTokens), values.set), values.only), episodes, log)
   const file = values.json ?? path.join(RESULTS, 'gui-fidelity.json')
   writeJson(file, { suite: 'gui-fidelity', meta: runMeta(), episodes, frameTokens, rows })
   log(`wrote ${file}`)
@@ -136,7 +141,7 @@ async function robotSuite() {
   const o = new RobotEnv().reset('hidden-target', 1)
   const frameTokens = 16 + 16 + 1 + new TextEncoder().encode(o.instruction).length
   log(`robot-fidelity: ${episodes} episodes per task, robot-carried / robot-tempo, ${frameTokens} prompt tokens per frame …`)
-  const rows = await robotFidelity(onlyConfigs(robotConfigs(frameTokens), values.only), episodes, log)
+  const rows = await robotFidelity(onlyConfigs(withOverrides(robotConfigs(frameTokens), values.set), values.only), episodes, log)
   const file = values.json ?? path.join(RESULTS, 'robot-fidelity.json')
   mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify({ suite: 'robot-fidelity', meta: runMeta(), episodes, frameTokens, rows }, null, 2) + '\n')

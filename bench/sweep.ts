@@ -22,6 +22,8 @@ export interface SweepConfig<M extends string = string> {
   residualTokens?: number
   /** Every step alone (no carried memory). */
   memoryless?: boolean
+  /** Parameters set by `--set` (also in `params`), shown in the label. */
+  overrides?: Record<string, number>
 }
 
 /**
@@ -53,10 +55,29 @@ export function sweepConfigs<C extends string, T extends string>(carried: C, tem
   return out
 }
 
-/** `policy [budget] [kiviB [rR]] (model)`, or `memoryless …` for the run without carried memory. */
-export function configLabel(c: { model: string; policy: string; budgetTokens?: number; bits: 32 | 4 | 2; residualTokens?: number; memoryless?: boolean }): string {
+/** `policy [budget] [kiviB [rR]] [key=value …] (model)`, or `memoryless …` for the run without
+ * carried memory; `key=value` for parameters set by `--set`. */
+export function configLabel(c: { model: string; policy: string; budgetTokens?: number; bits: 32 | 4 | 2; residualTokens?: number; memoryless?: boolean; overrides?: Record<string, number> }): string {
   const kivi = c.bits === 32 ? '' : ` kivi${c.bits}${c.residualTokens !== undefined ? ` r${c.residualTokens}` : ''}`
-  return `${c.memoryless ? 'memoryless' : c.policy}${c.budgetTokens ? ` ${c.budgetTokens}` : ''}${kivi} (${c.model})`
+  const set = Object.entries(c.overrides ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')
+  return `${c.memoryless ? 'memoryless' : c.policy}${c.budgetTokens ? ` ${c.budgetTokens}` : ''}${kivi}${set} (${c.model})`
+}
+
+/**
+ * Policy parameters set from the command line (`--set guikv.subspaceRank=8,h2o.forgetting=0.9`):
+ * each row of that policy gets the value in its params (and in its label).
+ * @throws Error for a part that is not `policy.param=number`, or a policy no row uses
+ */
+export function withOverrides<C extends SweepConfig>(configs: C[], spec: string | undefined): C[] {
+  if (spec === undefined) return configs
+  const sets: Record<string, Record<string, number>> = {}
+  for (const part of spec.split(',').map((s) => s.trim())) {
+    const m = /^([a-z0-9]+)\.([A-Za-z]+)=(-?[0-9]+(?:\.[0-9]+)?)$/.exec(part)
+    if (!m) throw new Error(`--set: '${part}' is not policy.param=number (e.g. guikv.subspaceRank=8)`)
+    if (!configs.some((c) => c.policy === m[1])) throw new Error(`--set: no row of the sweep uses policy '${m[1]}'`)
+    ;(sets[m[1]] ??= {})[m[2]] = Number(m[3])
+  }
+  return configs.map((c) => (sets[c.policy] ? { ...c, params: { ...c.params, ...sets[c.policy] }, overrides: sets[c.policy] } : c))
 }
 
 /** The rows of `configs` whose label contains one of the comma-separated `only` parts (all when

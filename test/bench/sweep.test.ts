@@ -4,7 +4,7 @@
  * label contains a part, refusing empty parts and parts that match nothing.
  */
 import { describe, expect, it } from 'vitest'
-import { configLabel, onlyConfigs, storageOf, sweepConfigs } from '../../bench/sweep.ts'
+import { configLabel, onlyConfigs, storageOf, sweepConfigs, withOverrides } from '../../bench/sweep.ts'
 
 const rows = sweepConfigs('m-carried', 'm-tempo', 80)
 
@@ -34,5 +34,22 @@ describe('onlyConfigs', () => {
     expect(() => onlyConfigs(rows, '')).toThrow(/empty label part/)
     expect(() => onlyConfigs(rows, 'guikv,')).toThrow(/empty label part/)
     expect(() => onlyConfigs(rows, 'kivi4 r0,nomatch')).toThrow(/'nomatch' matches no configuration.*full kivi4 r0 \(m-carried\)/)
+  })
+})
+
+describe('withOverrides (--set)', () => {
+  it('sets the parameter on every row of that policy only, and shows it in the label', () => {
+    const set = withOverrides(rows, 'guikv.subspaceRank=8')
+    const guikv = set.filter((r) => r.policy === 'guikv')
+    expect(guikv).toHaveLength(4)
+    for (const r of guikv) expect(r.params).toMatchObject({ subspaceRank: 8, budgetTokens: r.budgetTokens })
+    expect(configLabel(guikv[0])).toBe('guikv 64 subspaceRank=8 (m-carried)')
+    expect(set.filter((r) => r.policy !== 'guikv')).toEqual(rows.filter((r) => r.policy !== 'guikv'))
+    expect(withOverrides(rows, undefined)).toBe(rows)
+  })
+
+  it('refuses a malformed part or a policy the sweep does not run', () => {
+    expect(() => withOverrides(rows, 'guikv.subspaceRank')).toThrow(/policy\.param=number/)
+    expect(() => withOverrides(rows, 'nope.x=1')).toThrow(/no row of the sweep uses policy 'nope'/)
   })
 })
