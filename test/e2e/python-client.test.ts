@@ -6,12 +6,13 @@
  * of `$STEPKV_PYTHON`, `python3`, `/usr/bin/python3` that imports `requests` and `msgpack`
  * (Debian: python3-requests, python3-msgpack; `.ci/run` installs them when missing).
  */
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { findPython, pythonCandidates } from '../python.ts'
 import { DEV_KEY } from '../../sim/client.ts'
 import { startWrangler, type Wrangler } from '../../sim/wrangler.ts'
 
@@ -22,9 +23,9 @@ const dir = mkdtempSync(path.join(tmpdir(), 'stepkv-python-'))
 
 /** The first interpreter that has the client's dependencies. */
 function python(): string {
-  const candidates = [process.env.STEPKV_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => Boolean(p))
-  for (const p of candidates) if (spawnSync(p, ['-c', 'import requests, msgpack'], { stdio: 'ignore' }).status === 0) return p
-  throw new Error(`no Python with requests and msgpack among ${candidates.join(', ')}: apt-get install python3-requests python3-msgpack (.ci/run does)`)
+  const p = findPython('requests, msgpack')
+  if (p) return p
+  throw new Error(`no Python with requests and msgpack among ${pythonCandidates().join(', ')}: apt-get install python3-requests python3-msgpack (.ci/run does)`)
 }
 
 let server: Wrangler

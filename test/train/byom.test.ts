@@ -11,15 +11,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { findPython } from '../python.ts'
 import type { ModelManifest } from '../../gpu/manifest.ts'
 import { ortForNode } from '../../gpu/ort-node.ts'
 import { ModelRuntime } from '../../gpu/session.ts'
 import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
-const PYTHON = [process.env.STEPKV_PYTHON, 'python3', '/usr/bin/python3'].find(
-  (p) => p && spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
-)
+const PYTHON = findPython('torch')
 if (!PYTHON) console.warn('\n*** test/train/byom.test.ts: NO python3 WITH torch: the bring-your-own-model exporter test is SKIPPED ***\n')
 
 const out = mkdtempSync(path.join(tmpdir(), 'stepkv-byom-'))
