@@ -12,6 +12,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ortForNode, type Ort } from '../../gpu/ort-node.ts'
 import { relErr } from '../models/harness.ts'
+import { fixtureArray, fixtureF32, type FixtureTensor } from './fixture-tensor.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const MODELS = process.env.STEPKV_MODELS_DIR ?? path.join(ROOT, 'models')
@@ -19,11 +20,6 @@ const FIXTURES = process.env.STEPKV_FIXTURES_DIR ?? path.join(ROOT, 'test/fixtur
 const IDS = ['gui-carried', 'gui-tempo', 'robot-carried', 'robot-tempo']
 const TOL = 1e-4
 
-interface FixtureTensor {
-  dtype: 'float32' | 'int64' | 'uint8'
-  dims: number[]
-  b64: string
-}
 type Feeds = Record<string, FixtureTensor>
 interface Fixture {
   id: string
@@ -37,18 +33,8 @@ interface Port {
   dims: (number | string)[]
 }
 
-function bytesOf(t: FixtureTensor): ArrayBuffer {
-  const buf = Buffer.from(t.b64, 'base64')
-  const out = new ArrayBuffer(buf.length) // aligned copy (Buffer views may have any byteOffset)
-  new Uint8Array(out).set(buf)
-  return out
-}
-
 function tensorOf(ort: Ort, t: FixtureTensor) {
-  const buf = bytesOf(t)
-  const data =
-    t.dtype === 'float32' ? new Float32Array(buf) : t.dtype === 'int64' ? new BigInt64Array(buf) : new Uint8Array(buf)
-  return new ort.Tensor(t.dtype, data, t.dims)
+  return new ort.Tensor(t.dtype ?? 'float32', fixtureArray(t) as never, t.dims)
 }
 
 function feedsOf(ort: Ort, feeds: Feeds) {
@@ -62,7 +48,7 @@ async function agree(ort: Ort, session: Awaited<ReturnType<Ort['InferenceSession
   for (const [name, want] of Object.entries(io.outputs)) {
     expect(out[name], `output ${name}`).toBeDefined()
     expect([...out[name].dims]).toEqual(want.dims)
-    errors[name] = relErr(out[name].data as Float32Array, new Float32Array(bytesOf(want)))
+    errors[name] = relErr(out[name].data as Float32Array, fixtureF32(want))
   }
   return errors
 }

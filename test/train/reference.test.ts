@@ -12,30 +12,21 @@ import type { DecoderConfig } from '../../models/decoder/config.ts'
 import type { DecoderWeights } from '../../models/decoder/weights.ts'
 import { forward64, type Forward64Output } from '../reference/decoder64.ts'
 import { relErr } from '../models/harness.ts'
+import { fixtureF32, type FixtureTensor } from './fixture-tensor.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const fixture = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/train-reference.json'), 'utf8'))
 
-interface F32 {
-  dims: number[]
-  b64: string
-}
-const f32 = (t: F32): Float32Array => {
-  const buf = Buffer.from(t.b64, 'base64')
-  const out = new ArrayBuffer(buf.length)
-  new Uint8Array(out).set(buf)
-  return new Float32Array(out)
-}
 
 const config: DecoderConfig = fixture.config
 const w = fixture.weights
 const weights: DecoderWeights = {
-  embed: f32(w.embed),
-  layers: w.layers.map((l: Record<string, F32>) =>
-    Object.fromEntries(Object.entries(l).map(([k, v]) => [k, f32(v)])),
+  embed: fixtureF32(w.embed),
+  layers: w.layers.map((l: Record<string, FixtureTensor>) =>
+    Object.fromEntries(Object.entries(l).map(([k, v]) => [k, fixtureF32(v)])),
   ),
-  finalNorm: f32(w.finalNorm),
-  lmHead: f32(w.lmHead),
+  finalNorm: fixtureF32(w.finalNorm),
+  lmHead: fixtureF32(w.lmHead),
 }
 
 describe('train/model.py agrees with the float64 reference decoder', () => {
@@ -47,17 +38,17 @@ describe('train/model.py agrees with the float64 reference decoder', () => {
       inputIds: Array.from({ length: S }, (_, i) => i),
       positionIds: c.positionIds,
       attentionMask: c.attentionMask,
-      past: c.past.map((kv: { key: F32; value: F32 }) => ({ key: f32(kv.key), value: f32(kv.value) })),
+      past: c.past.map((kv: { key: FixtureTensor; value: FixtureTensor }) => ({ key: fixtureF32(kv.key), value: fixtureF32(kv.value) })),
       obsWindow: c.obsWindow,
       tempo: c.tempo
         ? {
             layers: c.tempo.layers,
-            bank: c.tempo.bank.map((kv: { key: F32; value: F32 }) => ({ key: f32(kv.key), value: f32(kv.value) })),
-            bias: f32(c.tempo.bias),
+            bank: c.tempo.bank.map((kv: { key: FixtureTensor; value: FixtureTensor }) => ({ key: fixtureF32(kv.key), value: fixtureF32(kv.value) })),
+            bias: fixtureF32(c.tempo.bias),
           }
         : undefined,
     })
-    const want = (name: string) => f32(c.outputs[name])
+    const want = (name: string) => fixtureF32(c.outputs[name])
     const errors: Record<string, number> = { logits: relErr(out.logits, want('logits')) }
     for (let l = 0; l < config.layers; l++) {
       errors[`present.${l}.key`] = relErr(out.present[l].key, want(`present.${l}.key`))
