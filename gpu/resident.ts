@@ -203,10 +203,7 @@ export async function residentStep(
       // after the kept ones
       const c = (capacity = capacityFor(capacity, K, limits.maxMemoryTokens))
       rows = next.layers.map((l) => slotRows(l.keys, m.kvHeads, K, P, C, S, c, m.headDim))
-    } else {
-      const n = next
-      rows = n.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
-    }
+    } else rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
     if (rows.some((r) => r !== null)) {
       const gFeeds: Record<string, Tensor> = {}
       const gFetch: string[] = []
