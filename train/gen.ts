@@ -82,7 +82,7 @@ function parseArgs(argv: string[]): Options {
 /** `name=w,…` → {name: w}; every name a task of the domain, named once, w an integer in 1…1000.
  * @throws UsageError otherwise */
 function parseTaskWeights(spec: string, domain: 'gui' | 'robot'): Record<string, number> {
-  const names = new Set((domain === 'gui' ? GUI_TASKS : ROBOT_TASKS).map((t) => t.name))
+  const names = new Set(tasksOf({ domain }).map((t) => t.name))
   const out: Record<string, number> = {}
   for (const part of spec.split(',')) {
     if (!part && spec === '') continue
@@ -97,7 +97,7 @@ function parseTaskWeights(spec: string, domain: 'gui' | 'robot'): Record<string,
   return out
 }
 
-const tasksOf = (o: Options) => (o.domain === 'gui' ? GUI_TASKS : ROBOT_TASKS)
+const tasksOf = (o: Pick<Options, 'domain'>) => (o.domain === 'gui' ? GUI_TASKS : ROBOT_TASKS)
 
 /** Task indices in round-robin order, memory tasks repeated `memoryWeight` times, a task named in
  * `taskWeights` that many times. */

@@ -3345,7 +3345,7 @@ function parseArgs(argv) {
   };
 }
 function parseTaskWeights(spec, domain) {
-  const names = new Set((domain === "gui" ? GUI_TASKS : ROBOT_TASKS).map((t) => t.name));
+  const names = new Set(tasksOf({ domain }).map((t) => t.name));
   const out = {};
   for (const part of spec.split(",")) {
     if (!part && spec === "") continue;
