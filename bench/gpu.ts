@@ -123,16 +123,78 @@ function gpuTensor(ort: typeof import('onnxruntime-web'), device: GpuDevice, f: 
 /** `f` as an ORT host tensor. */
 const hostTensor = (ort: typeof import('onnxruntime-web'), f: Feed): Tensor => new ort.Tensor(f.type, f.data as never, f.dims)
 
-/** Times one configuration of one model. @returns the result record (ok false with the error) */
-export async function timeStep(opts: { model: string; config: string; work: string; iters: number }): Promise<Json> {
-  const { model, config, work, iters } = opts
+/** A float32 file as a Float32Array (copied: the file buffer need not be 4-byte aligned). */
+function readF32(file: string): Float32Array {
+  const b = readFileSync(file)
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+}
+
+/** The bench step's inputs that `torch_bench.py prepare` wrote for `model` under `work/inputs/`:
+ * its meta JSON, `inputs_embeds [S, D]` and `past[2l + (0 key | 1 value)]` `[Hkv, P, Dh]`. */
+function readStepInputs(work: string, model: string) {
   const meta = JSON.parse(readFileSync(path.join(work, 'inputs', `${model}.json`), 'utf8'))
-  const bin = readFileSync(path.join(work, 'inputs', `${model}.bin`))
-  const f32 = new Float32Array(bin.buffer, bin.byteOffset, bin.byteLength / 4)
+  const f32 = readF32(path.join(work, 'inputs', `${model}.bin`))
   const { S, P, hiddenSize: D, layers, kvHeads, headDim } = meta
   const kvLen = kvHeads * P * headDim
   const embeds = f32.slice(0, S * D)
   const past = Array.from({ length: 2 * layers }, (_, i) => f32.slice(S * D + i * kvLen, S * D + (i + 1) * kvLen))
+  return { meta, embeds, past }
+}
+
+/** The fixed-capacity export of `model` (`meta.staticDir`) and, when it takes tables, the tables
+ * `torch_bench.py` wrote beside the inputs (`<work>/inputs/<model>.static.bin`; staticDir = <work>/static). */
+function staticModel(model: string, meta: Json) {
+  if (!meta.staticDir) throw new Error(`no static-shape export of ${model} (torch_bench.py prepare failed to write it)`)
+  const source = nodeModelSource(model, String(meta.staticDir))
+  const m = source.manifest as typeof source.manifest & { staticTables?: string[] }
+  const tables = m.staticTables ? readF32(path.join(path.dirname(String(meta.staticDir)), 'inputs', `${model}.static.bin`)) : undefined
+  return { source, m, tables }
+}
+
+/** A preallocated GPU buffer for every output of `session` (IO binding), shapes from the
+ * manifest's ports with batch 1, seq S, total P + S. @throws Error for an output or dimension the
+ * manifest does not give */
+function bindOutputs(ort: typeof import('onnxruntime-web'), device: GpuDevice, session: { outputNames: readonly string[] }, m: { outputs: { name: string; dims: unknown[] }[] }, S: number, P: number) {
+  const symbols: Record<string, number> = { batch: 1, seq: S, total: P + S }
+  const dimsOf = (name: string): number[] => {
+    const port = m.outputs.find((p) => p.name === name)
+    if (!port) throw new Error(`output ${name} is not in the manifest`)
+    return port.dims.map((d) => {
+      const v = typeof d === 'number' ? d : symbols[String(d)]
+      if (v === undefined) throw new Error(`output ${name}: unknown dimension ${d}`)
+      return v
+    })
+  }
+  const bufs: Record<string, GpuBuf> = {}
+  const fetches: Record<string, Tensor> = {}
+  const bytes: Record<string, number> = {}
+  for (const name of session.outputNames) {
+    const dims = dimsOf(name)
+    bytes[name] = dims.reduce((x, y) => x * y, 1) * 4
+    bufs[name] = gpuBuffer(device, bytes[name])
+    fetches[name] = ort.Tensor.fromGpuBuffer(bufs[name] as never, { dataType: 'float32', dims })
+  }
+  return { bufs, fetches, bytes }
+}
+
+/** The first `bytes` of `src` on the host, through `staging` (MAP_READ | COPY_DST, ≥ bytes rounded
+ * up to 16: the tail past `bytes` is padding, never read as data). */
+async function readBack(device: GpuDevice, src: GpuBuf, bytes: number, staging: GpuBuf): Promise<Float32Array> {
+  const G = globalThis as unknown as { GPUMapMode: Record<string, number> }
+  const enc = device.createCommandEncoder()
+  enc.copyBufferToBuffer(src, 0, staging, 0, Math.ceil(bytes / 4) * 4)
+  device.queue.submit([enc.finish()])
+  await staging.mapAsync(G.GPUMapMode.READ)
+  const out = new Float32Array(staging.getMappedRange().slice(0, bytes))
+  staging.unmap()
+  return out
+}
+
+/** Times one configuration of one model. @returns the result record (ok false with the error) */
+export async function timeStep(opts: { model: string; config: string; work: string; iters: number }): Promise<Json> {
+  const { model, config, work, iters } = opts
+  const { meta, embeds, past } = readStepInputs(work, model)
+  const { S, P, layers } = meta
   const backend: Backend = config === 'wasm' || config === 'wasm-static' ? 'wasm' : 'webgpu'
   const choice = await selectBackend(backend)
   if (config === 'webgpu-captured' || config === 'webgpu-static' || config === 'wasm-static')
@@ -216,12 +278,7 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
   const { model, meta, embeds, past, iters, choice, capture, config } = o
   const { S, P, vocabSize: V } = meta
   const ort = choice.ort as unknown as typeof import('onnxruntime-web')
-  if (!meta.staticDir) throw new Error(`no static-shape export of ${model} (torch_bench.py prepare failed to write it)`)
-  const source = nodeModelSource(model, String(meta.staticDir))
-  const m = source.manifest as typeof source.manifest & { staticTables?: string[] }
-  const tablesFile = path.join(path.dirname(String(meta.staticDir)), 'inputs', `${model}.static.bin`) // staticDir = <work>/static
-  const tablesBin = m.staticTables ? readFileSync(tablesFile) : undefined
-  const tables = tablesBin && new Float32Array(tablesBin.buffer.slice(tablesBin.byteOffset, tablesBin.byteOffset + tablesBin.byteLength))
+  const { source, m, tables } = staticModel(model, meta)
   const tCreate = now()
   const session = await ort.InferenceSession.create(await source.bytes(), {
     executionProviders: choice.executionProviders as never,
@@ -247,39 +304,16 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
   }
   const counters = countGpuObjects()
   const device = await webgpuDevice(ort)
-  const G = globalThis as unknown as { GPUBufferUsage: Record<string, number>; GPUMapMode: Record<string, number> }
-  const U = G.GPUBufferUsage
+  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
   const feeds = Object.fromEntries(stepFeeds(m, meta, embeds, past, tables).map((f) => [f.name, gpuTensor(ort, device, f)]))
-  // every output the graph has gets a preallocated buffer (IO binding); shapes from the manifest
-  const symbols: Record<string, number> = { batch: 1, seq: S, total: P + S }
-  const dimsOf = (name: string): number[] => {
-    const port = m.outputs.find((p) => p.name === name)
-    if (!port) throw new Error(`output ${name} is not in the manifest`)
-    return port.dims.map((d) => {
-      const v = typeof d === 'number' ? d : symbols[d]
-      if (v === undefined) throw new Error(`output ${name}: unknown dimension ${d}`)
-      return v
-    })
-  }
-  const outBufs: Record<string, GpuBuf> = {}
-  const fetches: Record<string, Tensor> = {}
-  for (const name of session.outputNames) {
-    const dims = dimsOf(name)
-    const b = gpuBuffer(device, dims.reduce((x, y) => x * y, 1) * 4)
-    outBufs[name] = b
-    fetches[name] = ort.Tensor.fromGpuBuffer(b as never, { dataType: 'float32', dims })
-  }
+  // every output the graph has gets a preallocated buffer (IO binding)
+  const { bufs, fetches } = bindOutputs(ort, device, session, m, S, P)
   const logitBytes = S * V * 4
   const staging = device.createBuffer({ size: Math.ceil(logitBytes / 16) * 16, usage: U.MAP_READ | U.COPY_DST })
   const step = async () => {
     const t0 = now()
     await session.run(feeds, fetches)
-    const enc = device.createCommandEncoder()
-    enc.copyBufferToBuffer(outBufs.logits, 0, staging, 0, logitBytes)
-    device.queue.submit([enc.finish()])
-    await staging.mapAsync(G.GPUMapMode.READ)
-    const logits = new Float32Array(staging.getMappedRange().slice(0, logitBytes)) // the staging buffer is padded to 16 bytes
-    staging.unmap()
+    const logits = await readBack(device, bufs.logits, logitBytes, staging)
     const ms = now() - t0
     const row = logits.subarray(logits.length - V)
     let action = 0
@@ -312,20 +346,10 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
  */
 export async function diffStatic(opts: { model: string; work: string }): Promise<Json> {
   const { model, work } = opts
-  const meta = JSON.parse(readFileSync(path.join(work, 'inputs', `${model}.json`), 'utf8'))
-  const bin = readFileSync(path.join(work, 'inputs', `${model}.bin`))
-  const f32 = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength))
-  const { S, P, hiddenSize: D, layers, kvHeads, headDim } = meta
-  const kvLen = kvHeads * P * headDim
-  const embeds = f32.slice(0, S * D)
-  const past = Array.from({ length: 2 * layers }, (_, i) => f32.slice(S * D + i * kvLen, S * D + (i + 1) * kvLen))
-  const source = nodeModelSource(model, String(meta.staticDir))
-  const m = source.manifest as typeof source.manifest & { staticTables?: string[] }
-  const tb = readFileSync(path.join(work, 'inputs', `${model}.static.bin`))
-  const tables = new Float32Array(tb.buffer.slice(tb.byteOffset, tb.byteOffset + tb.byteLength))
+  const { meta, embeds, past } = readStepInputs(work, model)
+  const { S, P } = meta
+  const { source, m, tables } = staticModel(model, meta)
   const specs = stepFeeds(m, meta, embeds, past, tables)
-  const symbols: Record<string, number> = { batch: 1, seq: S, total: P + S }
-  const dimsOf = (name: string) => m.outputs.find((p) => p.name === name)!.dims.map((d) => (typeof d === 'number' ? d : symbols[String(d)]))
   const wasm = await selectBackend('wasm')
   const wOrt = wasm.ort as unknown as typeof import('onnxruntime-web')
   const wSession = await wOrt.InferenceSession.create(await source.bytes(), { executionProviders: wasm.executionProviders as never })
@@ -344,25 +368,13 @@ export async function diffStatic(opts: { model: string; work: string }): Promise
   const gpuInHost: Record<string, Float32Array> = {}
   for (const n of session.outputNames) gpuInHost[n] = Float32Array.from((await got[n].getData()) as Float32Array)
   result.gpuInHostOut = compare(gpuInHost)
-  const G = globalThis as unknown as { GPUBufferUsage: Record<string, number>; GPUMapMode: Record<string, number> }
-  const bufs: Record<string, GpuBuf> = {}
-  const fetches: Record<string, Tensor> = {}
-  for (const n of session.outputNames) {
-    const dims = dimsOf(n)
-    bufs[n] = gpuBuffer(device, dims.reduce((x, y) => x * y, 1) * 4)
-    fetches[n] = ort.Tensor.fromGpuBuffer(bufs[n] as never, { dataType: 'float32', dims })
-  }
+  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+  const { bufs, fetches, bytes } = bindOutputs(ort, device, session, m, S, P)
   await session.run(gpuFeeds, fetches)
   const bound: Record<string, Float32Array> = {}
   for (const n of session.outputNames) {
-    const bytes = dimsOf(n).reduce((x, y) => x * y, 1) * 4
-    const staging = device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: G.GPUBufferUsage.MAP_READ | G.GPUBufferUsage.COPY_DST })
-    const enc = device.createCommandEncoder()
-    enc.copyBufferToBuffer(bufs[n], 0, staging, 0, Math.ceil(bytes / 4) * 4)
-    device.queue.submit([enc.finish()])
-    await staging.mapAsync(G.GPUMapMode.READ)
-    bound[n] = new Float32Array(staging.getMappedRange().slice(0, bytes))
-    staging.unmap()
+    const staging = device.createBuffer({ size: Math.ceil(bytes[n] / 16) * 16, usage: U.MAP_READ | U.COPY_DST })
+    bound[n] = await readBack(device, bufs[n], bytes[n], staging)
     staging.destroy()
   }
   result.gpuInGpuOut = compare(bound)
