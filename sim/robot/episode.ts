@@ -2,7 +2,7 @@
  * @module What a task is: a seeded factory of episodes. An episode owns a world and the
  * task's script (vanishing markers, sliding objects), goal test, memory flag and expert rule.
  */
-import type { Action } from './action.ts'
+import { IDLE, type Action } from './action.ts'
 import { stepWorld, type World } from './world.ts'
 
 /** Control ticks in one episode at most (2.4 s at 10 Hz). */
@@ -19,6 +19,11 @@ export interface Episode {
   readonly dwellTicks: number
   /** First tick whose frames no longer show the hidden information; null for memoryless tasks. */
   readonly hiddenFromTick: number | null
+  /**
+   * Delay period: before this tick the gripper is held by its brake and every command is ignored
+   * (the world steps as if `IDLE` were sent), as in a delayed-response task: cue, hold, go. 0: none.
+   */
+  readonly holdUntilTick: number
   /** Set the scripted parts of the world for `world.tick` (run after each physics tick). */
   script(world: World): void
   /** Whether the goal is met in this state. */
@@ -48,8 +53,11 @@ export interface Task {
   create(seed: number, hiddenSeed: number): Episode
 }
 
-/** One tick of an episode (mutates `world`): physics, then the task's script. */
+/**
+ * One tick of an episode (mutates `world`): physics, then the task's script. During the delay
+ * period (`world.tick < holdUntilTick`) the command is replaced by `IDLE`.
+ */
 export function advance(episode: Episode, world: World, action: Action): void {
-  stepWorld(world, action)
+  stepWorld(world, world.tick < episode.holdUntilTick ? IDLE : action)
   episode.script(world)
 }

@@ -7,6 +7,7 @@ import { parseArgs as nodeParseArgs } from "node:util";
 // sim/robot/action.ts
 var CHUNK_TICKS = 4;
 var ACTION_SIZE = 3;
+var IDLE = { dx: 0, dy: 0, grip: 0 };
 var finite = (v) => Number.isFinite(v) ? v : 0;
 var clamp1 = (v) => Math.min(1, Math.max(-1, finite(v)));
 function clampAction(action) {
@@ -71,7 +72,7 @@ function stepWorld(world, action) {
 
 // sim/robot/episode.ts
 function advance(episode, world, action) {
-  stepWorld(world, action);
+  stepWorld(world, world.tick < episode.holdUntilTick ? IDLE : action);
   episode.script(world);
 }
 
@@ -1740,6 +1741,7 @@ function randomOccluder(rng) {
 var TARGET_RADIUS_M = 0.06;
 var MARKER_SIZE_M = 0.05;
 var GAP_TICKS = 8;
+var DELAY_TICKS = 3;
 var hiddenTarget = {
   name: "hidden-target",
   instruction: "Go to where the magenta marker was and stay there.",
@@ -1760,7 +1762,7 @@ var hiddenTarget = {
     };
     const target = placeClear(stream(hiddenSeed, "hidden"), 0.1, 0.9, MARKER_SIZE_M, clear, (p) => {
       const d = distance(p, start);
-      return d >= 0.25 && d <= 0.7;
+      return d >= 0.2 && d <= 0.38;
     });
     const marker = {
       name: "target",
@@ -1783,12 +1785,14 @@ var hiddenTarget = {
       maxTicks: cueTicks + GAP_TICKS,
       dwellTicks: 2,
       hiddenFromTick: cueTicks,
+      holdUntilTick: cueTicks + DELAY_TICKS,
       script: (w) => {
         w.markers[0].visible = w.tick < cueTicks;
       },
       satisfied: (w) => distance(w.gripper, target) <= TARGET_RADIUS_M,
       memoryDependent: (w) => w.tick >= cueTicks,
-      // The target is on screen at tick 0, so the expert always knows it.
+      // The target is on screen at tick 0, so the expert always knows it; it heads there from the
+      // start (the brake voids that until the go tick), so its commands never need a clock.
       expert: (w) => seek(w.gripper, target, 0, 0)
     };
   }
@@ -1796,11 +1800,11 @@ var hiddenTarget = {
 
 // sim/robot/tasks/moved-occluded.ts
 var GAP_TICKS2 = 8;
+var DELAY_TICKS2 = 3;
 var COVER_HALF_W_M = 0.25;
 var COVER_HALF_H_M = 0.12;
 var SPOT_OFFSET_M = 0.15;
 var START_OFFSET_M = COVER_HALF_H_M + OBJECT_SIZE_M + 0.04;
-var WAIT_OFFSET_M = 0.32;
 var SLIDER = 0;
 var movedOccluded = {
   name: "moved-occluded",
@@ -1822,14 +1826,14 @@ var movedOccluded = {
     const hideTick = slideTicks + 1;
     const startY = cy + toward * START_OFFSET_M;
     const gripperStart = {
-      x: cx + rng.range(-0.2, 0.2),
-      y: cy + toward * rng.range(0.45, 0.6)
+      x: cx + rng.range(-0.06, 0.06),
+      y: cy + toward * rng.range(0.27, 0.32)
     };
     const lane = {
       x0: cover.x0,
       x1: cover.x1,
-      y0: Math.min(cy, cy + toward * 0.32),
-      y1: Math.max(cy, cy + toward * 0.32)
+      y0: Math.min(cy, cy + toward * 0.38),
+      y1: Math.max(cy, cy + toward * 0.38)
     };
     const others = distractors(rng, 2, distractorColors(COLORS.blue), {
       discs: [{ ...gripperStart, r: 0.05 }],
@@ -1837,7 +1841,6 @@ var movedOccluded = {
     });
     const side = stream(hiddenSeed, "hidden").pick([-1, 1]);
     const spot = { x: cx + side * SPOT_OFFSET_M, y: cy };
-    const wait = { x: cx, y: cy + toward * WAIT_OFFSET_M };
     const slider = {
       name: "slider",
       shape: "disc",
@@ -1867,13 +1870,14 @@ var movedOccluded = {
       maxTicks: hideTick + GAP_TICKS2,
       dwellTicks: 1,
       hiddenFromTick: hideTick,
+      holdUntilTick: hideTick + DELAY_TICKS2,
       script,
       satisfied: (w) => w.gripper.held === SLIDER,
       memoryDependent: (w) => w.tick >= hideTick && w.gripper.held !== SLIDER,
       expert: (w, knownTick) => {
         const g = w.gripper;
         if (g.held === SLIDER) return seek(g, g, 1, 1);
-        if (w.tick < hideTick || knownTick < 1) return seek(g, wait, 0, 0);
+        if (knownTick < 1) return seek(g, g, 0, 0);
         return seek(g, spot, 1, 0);
       }
     };
@@ -1942,6 +1946,7 @@ var pickPlace = {
       maxTicks: 24,
       dwellTicks: 1,
       hiddenFromTick: null,
+      holdUntilTick: 0,
       script: () => {
       },
       satisfied: (w) => w.gripper.held !== BOX && onPad(w.objects[BOX], pad),
@@ -2000,6 +2005,7 @@ var reachRed = {
       maxTicks: 12,
       dwellTicks: 2,
       hiddenFromTick: null,
+      holdUntilTick: 0,
       script: () => {
       },
       satisfied: (w) => distance(w.gripper, w.objects[RED]) <= REACH_RADIUS_M,

@@ -2,11 +2,11 @@
  * @module Moved while occluded (memory). A blue disc starts just outside a grey cover, slides
  * sideways for 1–3 ticks in plain view (left or right: the hidden bit), then slides under the
  * cover to the hidden spot on that side. Slide speed gives away when it will vanish, never where.
- * The gripper must close on it there (it cannot be caught while sliding). The episode ends 8 ticks
- * after it vanishes: a gap of 8 frames. The cover sits near the top (disc below it) or the bottom.
- *
- * The expert waits on the cover's centre line until the disc has vanished, so its own position and
- * velocity never encode the side: the first move toward the spot needs memory.
+ * The gripper must close on it there (it cannot be caught while sliding). The gripper starts on the
+ * cover's centre line and is held by its brake until `DELAY_TICKS` = 3 ticks after the disc
+ * vanished (the delay period), so neither its position nor its velocity can carry the side: at the
+ * go tick the last 3 frames are the same for both sides. The episode ends 8 ticks after the disc
+ * vanishes: a gap of 8 frames. The cover sits near the top (disc below it) or the bottom.
  */
 import type { Episode, Task } from '../episode.ts'
 import { seek } from '../expert.ts'
@@ -16,14 +16,14 @@ import { stream } from '../rng.ts'
 import type { Rect, Vec2, World, WorldObject } from '../world.ts'
 
 const GAP_TICKS = 8
+/** Ticks the brake holds after the disc vanishes (the delay period). */
+export const DELAY_TICKS = 3
 /** Cover size (m) and the spots' offset from its centre (m). */
 const COVER_HALF_W_M = 0.25
 const COVER_HALF_H_M = 0.12
 export const SPOT_OFFSET_M = 0.15
 /** How far below (or above) the cover centre the disc starts (m): just outside the cover. */
 const START_OFFSET_M = COVER_HALF_H_M + OBJECT_SIZE_M + 0.04
-/** Where the expert waits, on the centre line beyond the disc's start (m from the cover centre). */
-const WAIT_OFFSET_M = 0.32
 const SLIDER = 0
 
 export const movedOccluded: Task = {
@@ -45,15 +45,16 @@ export const movedOccluded: Task = {
     const slideTicks = rng.int(1, 3)
     const hideTick = slideTicks + 1
     const startY = cy + toward * START_OFFSET_M
+    // Near the centre line, beyond the disc's start: ≤ 0.38 m from either spot, 4 ticks' travel.
     const gripperStart: Vec2 = {
-      x: cx + rng.range(-0.2, 0.2),
-      y: cy + toward * rng.range(0.45, 0.6),
+      x: cx + rng.range(-0.06, 0.06),
+      y: cy + toward * rng.range(0.27, 0.32),
     }
     const lane = {
       x0: cover.x0,
       x1: cover.x1,
-      y0: Math.min(cy, cy + toward * 0.32),
-      y1: Math.max(cy, cy + toward * 0.32),
+      y0: Math.min(cy, cy + toward * 0.38),
+      y1: Math.max(cy, cy + toward * 0.38),
     }
     const others = distractors(rng, 2, distractorColors(COLORS.blue), {
       discs: [{ ...gripperStart, r: 0.05 }],
@@ -61,7 +62,6 @@ export const movedOccluded: Task = {
     })
     const side = stream(hiddenSeed, 'hidden').pick([-1, 1])
     const spot: Vec2 = { x: cx + side * SPOT_OFFSET_M, y: cy }
-    const wait: Vec2 = { x: cx, y: cy + toward * WAIT_OFFSET_M }
     const slider: WorldObject = {
       name: 'slider',
       shape: 'disc',
@@ -91,14 +91,15 @@ export const movedOccluded: Task = {
       maxTicks: hideTick + GAP_TICKS,
       dwellTicks: 1,
       hiddenFromTick: hideTick,
+      holdUntilTick: hideTick + DELAY_TICKS,
       script,
       satisfied: (w) => w.gripper.held === SLIDER,
       memoryDependent: (w) => w.tick >= hideTick && w.gripper.held !== SLIDER,
       expert: (w, knownTick) => {
         const g = w.gripper
         if (g.held === SLIDER) return seek(g, g, 1, 1)
-        // The side shows from tick 1; before the disc vanishes, wait on the centre line.
-        if (w.tick < hideTick || knownTick < 1) return seek(g, wait, 0, 0)
+        // The side shows from tick 1; the brake voids the commands until the go tick.
+        if (knownTick < 1) return seek(g, g, 0, 0)
         return seek(g, spot, 1, 0)
       },
     }

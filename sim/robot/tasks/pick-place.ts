@@ -76,6 +76,7 @@ export const pickPlace: Task = {
       maxTicks: 24,
       dwellTicks: 1,
       hiddenFromTick: null,
+      holdUntilTick: 0,
       script: () => {},
       satisfied: (w) => w.gripper.held !== BOX && onPad(w.objects[BOX], pad),
       memoryDependent: () => false,

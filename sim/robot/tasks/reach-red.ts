@@ -56,6 +56,7 @@ export const reachRed: Task = {
       maxTicks: 12,
       dwellTicks: 2,
       hiddenFromTick: null,
+      holdUntilTick: 0,
       script: () => {},
       satisfied: (w) => distance(w.gripper, w.objects[RED]) <= REACH_RADIUS_M,
       memoryDependent: () => false,

@@ -10,6 +10,7 @@ import {
 import { expertPolicy, runEpisode } from './helpers.ts'
 
 const EPISODES = 200
+const MEMORY_TASKS = TASKS.filter((t) => t.memory).map((t) => t.name)
 
 describe('scripted expert', () => {
   it.each(TASKS.map((t) => t.name))('%s: succeeds on 200/200 seeded episodes', (task) => {
@@ -55,21 +56,21 @@ describe('scripted expert', () => {
     }
   })
 
-  it('moved-occluded: the expert acts the same for both sides until the disc is hidden', () => {
-    const env = new RobotEnv()
-    for (let seed = 0; seed < 50; seed++) {
-      const [left, right] = [0, 1].map((side) => {
-        for (let hiddenSeed = 0; ; hiddenSeed++) {
-          const run = runEpisode(env, 'moved-occluded', seed, expertPolicy, hiddenSeed)
-          const cover = env.world.occluders[0]
-          const slid = env.world.objects[0].x > (cover.x0 + cover.x1) / 2 ? 1 : 0
-          if (slid === side) return { run, hideTick: env.episode.hiddenFromTick! }
-        }
-      })
-      const hideTick = left.hideTick
-      expect(right.hideTick).toBe(hideTick)
-      expect(left.run.actions.slice(0, hideTick)).toEqual(right.run.actions.slice(0, hideTick))
-      expect(left.run.actions[hideTick].dx).toBeLessThan(right.run.actions[hideTick].dx)
-    }
-  })
+  it.each(MEMORY_TASKS)(
+    '%s: the brake holds the gripper until 3 ticks after the information is hidden',
+    (task) => {
+      const env = new RobotEnv()
+      for (let seed = 0; seed < 50; seed++) {
+        const run = runEpisode(env, task, seed, expertPolicy)
+        const { hiddenFromTick, holdUntilTick } = env.episode
+        expect(holdUntilTick).toBe(hiddenFromTick! + 3)
+        // the expert commands motion during the delay, and nothing moves
+        expect(run.actions.slice(1, holdUntilTick).some((a) => a.dx !== 0 || a.dy !== 0)).toBe(true)
+        const start = run.observations[0].proprio
+        for (let t = 0; t <= holdUntilTick; t++)
+          expect(Array.from(run.observations[t].proprio), `tick ${t}`).toEqual(Array.from(start))
+        expect(run.observations[holdUntilTick + 1].proprio[2] ** 2 + run.observations[holdUntilTick + 1].proprio[3] ** 2).toBeGreaterThan(0)
+      }
+    },
+  )
 })

@@ -81,4 +81,23 @@ describe('no leak after hiding', () => {
     )
     expect([...seen]).toEqual([taskByName(task).instruction])
   })
+
+  it.each(MEMORY_TASKS)(
+    '%s: each episode under its own expert → identical from the hidden tick through the go tick',
+    (task) => {
+      // What a recent window of ≤ 3 frames holds when the brake lets go: nothing of the hidden bit,
+      // although each expert knows its own answer and commands towards it all through the delay.
+      for (let seed = 0; seed < SEEDS; seed++) {
+        const [ha, hb] = differingPair(task, seed)
+        const envA = new RobotEnv()
+        const a = runEpisode(envA, task, seed, expertPolicy, ha)
+        const b = runEpisode(new RobotEnv(), task, seed, expertPolicy, hb)
+        const { hiddenFromTick, holdUntilTick } = envA.episode
+        compareFromHidden(a, b, hiddenFromTick!, holdUntilTick + 1)
+        expect(a.actions[holdUntilTick], 'the experts diverge at the go tick').not.toEqual(
+          b.actions[holdUntilTick],
+        )
+      }
+    },
+  )
 })
