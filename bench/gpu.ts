@@ -21,6 +21,10 @@
  *   growth --out FILE [--steps 1000 --sessions 100 --backend webgpu]
  *          Live GPU buffers over 1,000 steps of one session and after 100 sessions created, stepped
  *          and closed.
+ *   hostcap --out FILE [--steps 40 --capacity 256 --backend webgpu]
+ *          The host's fixed-capacity resident layout (`--fixed-capacity N`) vs its dynamic one on
+ *          the same sessions (robot-carried window / SnapKV, tiny-gqa H2O): host step p50 (ms) and
+ *          the logits' max relative error vs the dynamic path and vs wasm (≤ 1e-3).
  *   diff   --model ID --work DIR --out FILE
  *          The fixed-capacity export on WebGPU vs on wasm, output by output (host IO, GPU inputs,
  *          GPU inputs and outputs): where a static row's logits go wrong.
@@ -397,9 +401,9 @@ function robotObservation(i: number) {
 
 const textObservation = (i: number) => ({ text: `step ${i}: the code is ${(i * 7919) % 1000}; remember the blue door` })
 
-async function hostOn(backend: Backend, resident: boolean) {
+async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0) {
   const choice = await selectBackend(backend)
-  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, maxHot: 128 })
+  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, maxHot: 128 })
 }
 
 async function stepLogits(h: HostSessions, id: string, seq: number, observation: Json) {
@@ -488,6 +492,58 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   }
 }
 
+/**
+ * The host's `--fixed-capacity N` layout on the device: the same sessions (a trained model, bounded
+ * policies) stepped through HostSessions with dynamic resident K/V and with N rows per head, each
+ * step's logits compared with the dynamic path (same backend) and with wasm, host step time p50
+ * (ms, whole `step()` call: encode, prefill, policy, durable copy) after the first 5 steps.
+ */
+export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capacity = 256): Promise<Json> {
+  type Case = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
+  const cases: Case[] = [
+    { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
+    { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 160 } }, obs: robotObservation },
+    { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 96 } }, obs: textObservation },
+  ]
+  const { ort } = await selectBackend(backend)
+  const dynamic = await hostOn(backend, true, 0)
+  const fixed = await hostOn(backend, true, capacity)
+  const wasm = await hostOn('wasm', false, 0)
+  const out: Json[] = []
+  for (const [k, c] of cases.entries()) {
+    const ids = ['d', 'f', 'w'].map((x) => `cap-${k}-${x}`)
+    try {
+      for (const [h, id] of [[dynamic, ids[0]], [fixed, ids[1]], [wasm, ids[2]]] as const) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float32' })
+      const ms = { dynamic: [] as number[], fixed: [] as number[] }
+      let vsDynamic = 0
+      let vsWasm = 0
+      let kvPath = ''
+      let tokens = 0
+      for (let seq = 1; seq <= steps; seq++) {
+        const obs = c.obs(seq)
+        let t = now()
+        const d = await stepLogits(dynamic, ids[0], seq, obs)
+        await syncDevice(ort)
+        if (seq > 5) ms.dynamic.push(now() - t)
+        t = now()
+        const f = await stepLogits(fixed, ids[1], seq, obs)
+        await syncDevice(ort)
+        if (seq > 5) ms.fixed.push(now() - t)
+        const w = await stepLogits(wasm, ids[2], seq, obs)
+        vsDynamic = Math.max(vsDynamic, relErr(f.logits, d.logits))
+        vsWasm = Math.max(vsWasm, relErr(f.logits, w.logits))
+        kvPath = f.kvPath
+        tokens = f.tokens
+      }
+      const [pd, pf] = [percentiles(ms.dynamic), percentiles(ms.fixed)]
+      out.push({ model: c.model, policy: c.policy, steps, memoryTokens: tokens, kvPath, stepMs: { dynamic: pd, fixed: pf }, fixedOverDynamic: pf.p50 / pd.p50, maxRelErrVsDynamic: vsDynamic, maxRelErrVsWasm: vsWasm, pass: vsWasm <= 1e-3 })
+    } catch (e) {
+      out.push({ model: c.model, policy: c.policy, pass: false, error: String((e as Error)?.stack ?? e) })
+    }
+  }
+  return { backend: fixed.backend, capacity, tolerance: 1e-3, cases: out, pass: out.every((c) => c.pass) }
+}
+
 // -- report --------------------------------------------------------------------------------------
 
 /** Combines the raw results into DIR/gpu-bench.json and prints the table. */
@@ -554,11 +610,12 @@ async function main() {
       iters: { type: 'string' },
       steps: { type: 'string' },
       sessions: { type: 'string' },
+      capacity: { type: 'string' },
       backend: { type: 'string' },
     },
   })
   const cmd = positionals[0]
-  const COMMANDS = ['time', 'parity', 'growth', 'report', 'diff']
+  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'report', 'diff']
   const CONFIGS = ['wasm', 'wasm-static', 'webgpu-roundtrip', 'webgpu-resident', 'webgpu-static', 'webgpu-captured']
   const usage = (msg: string): never => {
     console.error(`bench/gpu: ${msg}`)
@@ -571,7 +628,7 @@ async function main() {
   if ((cmd === 'time' || cmd === 'diff') && !existsSync(path.join(values.work!, 'inputs', `${values.model}.json`)))
     usage(`no inputs for ${values.model} under ${values.work}: run python3 bench/gpu/torch_bench.py prepare --work ${values.work} --models ${values.model}`)
   if (cmd === 'time' && !CONFIGS.includes(values.config ?? '')) usage(`--config must be one of ${CONFIGS.join(' | ')}, got '${values.config ?? ''}'`)
-  for (const name of ['iters', 'steps', 'sessions'] as const)
+  for (const name of ['iters', 'steps', 'sessions', 'capacity'] as const)
     if (values[name] !== undefined && !/^[1-9][0-9]*$/.test(values[name]!)) usage(`--${name} must be a positive integer, got '${values[name]}'`)
   const backend = (values.backend ?? 'webgpu') as Backend
   const guard = async (file: string, base: Json, fn: () => Promise<Json>) => {
@@ -588,9 +645,10 @@ async function main() {
     await guard(values.out!, base, () => timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20) }))
   } else if (cmd === 'parity') await guard(values.out!, {}, () => parity(backend, Number(values.steps ?? 6)))
   else if (cmd === 'growth') await guard(values.out!, {}, () => growth(backend, Number(values.steps ?? 1000), Number(values.sessions ?? 100)))
+  else if (cmd === 'hostcap') await guard(values.out!, {}, () => hostCapacity(backend, Number(values.steps ?? 40), Number(values.capacity ?? 256)))
   else if (cmd === 'report') report(values.dir!)
   else if (cmd === 'diff') await guard(values.out!, {}, () => diffStatic({ model: values.model!, work: values.work! }))
-  else throw new Error(`unknown command '${cmd}': time | parity | growth | report | diff`)
+  else throw new Error(`unknown command '${cmd}': ${COMMANDS.join(' | ')}`)
   process.exit(process.exitCode ?? 0) // Dawn keeps the event loop alive
 }
 

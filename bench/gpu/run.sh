@@ -54,6 +54,8 @@ for model in ${MODELS//,/ }; do
 done
 run parity 150 node "$BENCH" parity --out "$OUT/fixtures/gpu-parity.json"
 run growth 150 node "$BENCH" growth --out "$OUT/growth.json"
+# the host's --fixed-capacity layout vs its dynamic one (inside logs.tar.gz: the tool returns few files)
+run hostcap 120 node "$BENCH" hostcap --out "$OUT/logs/hostcap.json"
 # The bundled host on WebGPU over HTTP: health, a session, three steps, close.
 run host-smoke 60 node -e '
 const { spawn } = require("node:child_process")
