@@ -2,7 +2,7 @@
  * The WebGPU-vs-wasm parity fixture written on the GPU machine by `bench/gpu/run.sh`
  * (`$OUT/fixtures/gpu-parity.json`, committed as `test/fixtures/gpu-parity.json`): every case passed
  * and every step is within 1e-3 (max|a − b| / max(1, max|b|)), including the first step (empty past)
- * and steps after pruning (fixture from the H200 run of 2026-11-29; re-run bench/gpu/run.sh to refresh it).
+ * and steps after pruning (fixture from the H200 run of 2026-11-30 on the retrained models; re-run bench/gpu/run.sh to refresh it).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
