@@ -2,7 +2,7 @@
  * @module What a task is: a seeded factory of episodes. An episode owns a world and the
  * task's script (vanishing markers, sliding objects), goal test, memory flag and expert rule.
  */
-import { IDLE, type Action } from './action.ts'
+import type { Action } from './action.ts'
 import { stepWorld, type World } from './world.ts'
 
 /** Control ticks in one episode at most (2.4 s at 10 Hz). */
@@ -21,7 +21,8 @@ export interface Episode {
   readonly hiddenFromTick: number | null
   /**
    * Delay period: before this tick the gripper is held by its brake and every command is ignored
-   * (the world steps as if `IDLE` were sent), as in a delayed-response task: cue, hold, go. 0: none.
+   * (the gripper stays put and keeps its grip), as in a delayed-response task: cue, hold, go.
+   * 0: none.
    */
   readonly holdUntilTick: number
   /** Set the scripted parts of the world for `world.tick` (run after each physics tick). */
@@ -55,9 +56,10 @@ export interface Task {
 
 /**
  * One tick of an episode (mutates `world`): physics, then the task's script. During the delay
- * period (`world.tick < holdUntilTick`) the command is replaced by `IDLE`.
+ * period (`world.tick < holdUntilTick`) the command is replaced by "stay, keep the grip".
  */
 export function advance(episode: Episode, world: World, action: Action): void {
-  stepWorld(world, world.tick < episode.holdUntilTick ? IDLE : action)
+  const braked = world.tick < episode.holdUntilTick
+  stepWorld(world, braked ? { dx: 0, dy: 0, grip: world.gripper.grip } : action)
   episode.script(world)
 }

@@ -3,10 +3,10 @@
  * (demo: 92 % on memory tasks with a 2-frame window, memoryless 0 %): the carried K/V of a frame
  * are not a function of its pixels alone. From layer 1 up they come from hidden states that
  * attended to the memory of that step, so the cue relays forward through the frames of the delay
- * (Transformer-XL's recurrence). Checked on the trained robot-carried model: two hidden-target
- * episodes that differ only in the target spot feed pixel- and proprio-identical frames from the
- * tick the marker vanished through the go tick (the brake holds the gripper; tested in
- * test/sim/robot/no-leak.test.ts). At the go tick the window holds only such frames, and
+ * (Transformer-XL's recurrence). Checked on the trained robot-carried model, both memory tasks, 3
+ * seeds: two episodes that differ only in the hidden answer, each driven by the model under a
+ * 2-frame window, are shown identical frames and proprio from the tick the answer vanished through
+ * the go tick (the brake holds the gripper). At the go tick the window holds only such frames, and
  * - layer 0's K/V are bit-identical (a projection of identical embeddings at identical positions),
  * - layers ≥ 1 differ, and each go action heads for its own target: the cue came through the K/V.
  */
@@ -17,6 +17,7 @@ import { ortForNode } from '../../gpu/ort-node.ts'
 import { ModelRuntime } from '../../gpu/session.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { RobotEnv, type Observation } from '../../sim/robot/index.ts'
+import { fingerprint } from '../sim/robot/helpers.ts'
 import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 
 const MODEL = 'robot-carried'
@@ -38,46 +39,70 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
   return m
 }
 
-/** Runs the model's own actions up to the go tick; returns the memory fed to the go step and its action. */
-async function toGoTick(seed: number, hiddenSeed: number) {
+/** Where the hidden answer is once hidden: the marker's spot, or the spot the disc slid to. */
+const answerOf = (task: string, env: RobotEnv) => (task === 'hidden-target' ? env.world.markers[0] : env.world.objects[0])
+
+/**
+ * Runs the model's own actions up to the go tick under a 2-frame window (162 tokens, no sinks);
+ * returns the observations' fingerprints from the hidden tick through the go tick, the memory fed
+ * to the go step and the go step's action chunk.
+ */
+async function toGoTick(task: string, seed: number, hiddenSeed: number) {
   const env = new RobotEnv()
-  let obs: Observation = env.reset('hidden-target', seed, { hiddenSeed })
+  let obs: Observation = env.reset(task, seed, { hiddenSeed })
   const policy = policyFor(manifest, 'window', { sinkTokens: 0, recentTokens: 162 })
   let memory: SessionMemory = initialMemory(manifest, policy)
-  const go = env.episode.holdUntilTick
+  const { holdUntilTick: go, hiddenFromTick } = env.episode
+  const seen: string[] = []
   for (let tick = 0; tick < go; tick++) {
+    if (tick >= hiddenFromTick!) seen.push(fingerprint(obs))
     const out = await runStep(runtime, memory, policy, { seq: tick + 1, observation: payload(obs) }, { maxPrefixTokens: 4096 }, adapter)
     memory = out.memory
     obs = env.step(out.action as never)
   }
-  const before = memory
+  seen.push(fingerprint(obs))
   const out = await runStep(runtime, memory, policy, { seq: go + 1, observation: payload(obs) }, { maxPrefixTokens: 4096 }, adapter)
-  return { memory: before, action: out.action as { dx: number; dy: number }[], hiddenFrom: env.episode.hiddenFromTick!, target: env.episode.world.markers[0], start: env.episode.world.gripper }
+  const g = env.world.gripper
+  return { memory, seen, action: out.action as { dx: number; dy: number }[], hiddenFrom: hiddenFromTick!, answer: { ...answerOf(task, env) }, at: { x: g.x, y: g.y } }
+}
+
+const cosine = (r: Awaited<ReturnType<typeof toGoTick>>) => {
+  const [tx, ty] = [r.answer.x - r.at.x, r.answer.y - r.at.y]
+  const { dx, dy } = r.action[0]
+  return (dx * tx + dy * ty) / Math.hypot(dx, dy) / Math.hypot(tx, ty)
 }
 
 describe('a recent window over carried K/V relays the cue through the delay', () => {
-  it('robot-carried, hidden-target: layer 0 identical at the go tick, deeper layers and the action not', async () => {
-    const a = await toGoTick(3, 0)
-    let hb = 1
-    let b = await toGoTick(3, hb)
-    while (b.target.x === a.target.x && b.target.y === a.target.y) b = await toGoTick(3, ++hb)
-    expect(b.hiddenFrom).toBe(a.hiddenFrom)
-    // the window holds only frames prefilled after the marker vanished (frame seq = tick + 1)
-    for (const m of [a.memory, b.memory]) {
-      expect(m.tokens).toBeGreaterThan(0)
-      expect(Math.min(...m.layers[0].frames)).toBeGreaterThan(a.hiddenFrom)
-    }
-    expect(Array.from(a.memory.layers[0].frames)).toEqual(Array.from(b.memory.layers[0].frames))
-    expect(Array.from(a.memory.layers[0].positions)).toEqual(Array.from(b.memory.layers[0].positions))
-    expect(maxAbsDiff(a.memory.layers[0].keys, b.memory.layers[0].keys)).toBe(0)
-    expect(maxAbsDiff(a.memory.layers[0].values, b.memory.layers[0].values)).toBe(0)
-    const deeper = a.memory.layers.slice(1).map((l, i) => maxAbsDiff(l.values, b.memory.layers[i + 1].values))
-    expect(Math.max(...deeper)).toBeGreaterThan(0.5)
-    // each go action heads for its own episode's target (cosine > 0.9), from the same start
-    for (const r of [a, b]) {
-      const [tx, ty] = [r.target.x - r.start.x, r.target.y - r.start.y]
-      const { dx, dy } = r.action[0]
-      expect((dx * tx + dy * ty) / Math.hypot(dx, dy) / Math.hypot(tx, ty)).toBeGreaterThan(0.9)
-    }
-  })
+  it.each(['hidden-target', 'moved-occluded'])(
+    'robot-carried, %s: same frames in the window; layer 0 K/V identical, every deeper layer not; each go action heads for its own answer',
+    async (task) => {
+      let headed = 0
+      let pairs = 0
+      for (const seed of [3, 11, 42]) {
+        const a = await toGoTick(task, seed, 0)
+        let hb = 1
+        let b = await toGoTick(task, seed, hb)
+        while (b.answer.x === a.answer.x && b.answer.y === a.answer.y) b = await toGoTick(task, seed, ++hb)
+        pairs++
+        expect(b.hiddenFrom).toBe(a.hiddenFrom)
+        // what the two sessions were shown from the hidden tick through the go tick is the same
+        expect(a.seen).toEqual(b.seen)
+        // the window holds only frames prefilled after the information vanished (frame seq = tick + 1)
+        for (const m of [a.memory, b.memory]) {
+          expect(m.tokens).toBeGreaterThan(0)
+          expect(Math.min(...m.layers[0].frames)).toBeGreaterThan(a.hiddenFrom)
+        }
+        expect(Array.from(a.memory.layers[0].positions)).toEqual(Array.from(b.memory.layers[0].positions))
+        expect(maxAbsDiff(a.memory.layers[0].keys, b.memory.layers[0].keys)).toBe(0)
+        expect(maxAbsDiff(a.memory.layers[0].values, b.memory.layers[0].values)).toBe(0)
+        for (let l = 1; l < a.memory.layers.length; l++) {
+          expect(maxAbsDiff(a.memory.layers[l].keys, b.memory.layers[l].keys), `layer ${l} keys`).toBeGreaterThan(0.05)
+          expect(maxAbsDiff(a.memory.layers[l].values, b.memory.layers[l].values), `layer ${l} values`).toBeGreaterThan(0.05)
+        }
+        for (const r of [a, b]) if (cosine(r) > 0.9) headed++
+      }
+      // the trained policy is not perfect (demo: 84–100 % on these tasks with this window)
+      expect(headed).toBeGreaterThanOrEqual(2 * pairs - 1)
+    },
+  )
 })

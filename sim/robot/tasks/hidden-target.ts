@@ -3,8 +3,8 @@
  * for the first 1 or 2 ticks (the cue), then vanishes; the gripper is held by its brake while the
  * cue shows and for `DELAY_TICKS` = 3 ticks after (the delay period), then must get to the spot
  * and stay within 6 cm. Nothing that moves can carry the target through the delay, so the policy
- * has to remember the cue frame itself: at the go tick the last 3 frames are the same whatever the
- * target. The episode ends 8 ticks after the marker vanishes, and success needs the gripper on
+ * has to remember the cue: the 4 frames from the hidden tick through the go tick are the same
+ * whatever the target. The episode ends 8 ticks after the marker vanishes, and success needs the gripper on
  * target in the last 2 states, so the memory gap is 8 frames. The target is 0.2–0.38 m from the
  * start: at most 4 ticks at full speed after the go tick.
  */

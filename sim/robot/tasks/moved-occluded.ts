@@ -2,10 +2,10 @@
  * @module Moved while occluded (memory). A blue disc starts just outside a grey cover, slides
  * sideways for 1–3 ticks in plain view (left or right: the hidden bit), then slides under the
  * cover to the hidden spot on that side. Slide speed gives away when it will vanish, never where.
- * The gripper must close on it there (it cannot be caught while sliding). The gripper starts on the
- * cover's centre line and is held by its brake until `DELAY_TICKS` = 3 ticks after the disc
- * vanished (the delay period), so neither its position nor its velocity can carry the side: at the
- * go tick the last 3 frames are the same for both sides. The episode ends 8 ticks after the disc
+ * The gripper must close on it there (it cannot be caught while sliding). The gripper starts within
+ * 6 cm of the cover's centre line and is held by its brake until `DELAY_TICKS` = 3 ticks after the
+ * disc vanished (the delay period), so neither its position nor its velocity can carry the side:
+ * the 4 frames from the hidden tick through the go tick are the same for both sides. The episode ends 8 ticks after the disc
  * vanishes: a gap of 8 frames. The cover sits near the top (disc below it) or the bottom.
  */
 import type { Episode, Task } from '../episode.ts'
@@ -45,7 +45,7 @@ export const movedOccluded: Task = {
     const slideTicks = rng.int(1, 3)
     const hideTick = slideTicks + 1
     const startY = cy + toward * START_OFFSET_M
-    // Near the centre line, beyond the disc's start: ≤ 0.38 m from either spot, 4 ticks' travel.
+    // Near the centre line, beyond the disc's start: ≤ 0.39 m from either spot, 4 ticks' travel.
     const gripperStart: Vec2 = {
       x: cx + rng.range(-0.06, 0.06),
       y: cy + toward * rng.range(0.27, 0.32),

@@ -19,6 +19,14 @@ function hiddenKey(task: string, seed: number, hiddenSeed: number): string {
   return task === 'hidden-target' ? `${w.markers[0].x},${w.markers[0].y}` : `${w.objects[0].x}`
 }
 
+/** Where the hidden answer is: the marker's spot, or the spot the disc slid to. */
+function answer(task: string, seed: number, hiddenSeed: number): { x: number; y: number } {
+  const env = new RobotEnv()
+  runEpisode(env, task, seed, replay([]), hiddenSeed)
+  const w = env.world
+  return task === 'hidden-target' ? w.markers[0] : w.objects[0]
+}
+
 /** Two hidden seeds with different hidden information for this seed. */
 function differingPair(task: string, seed: number): [number, number] {
   const first = hiddenKey(task, seed, 0)
@@ -94,9 +102,17 @@ describe('no leak after hiding', () => {
         const b = runEpisode(new RobotEnv(), task, seed, expertPolicy, hb)
         const { hiddenFromTick, holdUntilTick } = envA.episode
         compareFromHidden(a, b, hiddenFromTick!, holdUntilTick + 1)
-        expect(a.actions[holdUntilTick], 'the experts diverge at the go tick').not.toEqual(
-          b.actions[holdUntilTick],
-        )
+        // …and at the go tick each expert heads for its own answer (cosine ≈ 1)
+        const heads = (run: Run, to: { x: number; y: number }) => {
+          const g = run.observations[holdUntilTick].proprio
+          const { dx, dy } = run.actions[holdUntilTick]
+          const [tx, ty] = [to.x - g[0], to.y - g[1]]
+          return (dx * tx + dy * ty) / Math.hypot(dx, dy) / Math.hypot(tx, ty)
+        }
+        const [ta, tb] = [answer(task, seed, ha), answer(task, seed, hb)]
+        expect(heads(a, ta)).toBeGreaterThan(0.999)
+        expect(heads(b, tb)).toBeGreaterThan(0.999)
+        expect(a.actions[holdUntilTick]).not.toEqual(b.actions[holdUntilTick])
       }
     },
   )

@@ -47,8 +47,9 @@ describe('robot physics', () => {
           for (const action of actions) {
             if (env.done) break
             const before = { x: env.world.gripper.x, y: env.world.gripper.y, held: env.world.gripper.held }
-            // the delay period's brake executes IDLE whatever was sent
+            // the delay period's brake: the gripper stays put and keeps its grip, whatever was sent
             const held = env.world.tick < env.episode.holdUntilTick
+            const gripBefore = env.world.gripper.grip
             const obs = env.step(action)
             const g = env.world.gripper
             expect(g.x).toBeGreaterThanOrEqual(0)
@@ -61,7 +62,7 @@ describe('robot physics', () => {
               Array.from(Float32Array.of(g.x, g.y, g.vx, g.vy, g.grip)),
             )
             expect(Math.hypot(vx, vy)).toBeLessThanOrEqual(MAX_SPEED_MPS + 1e-6)
-            expect(grip).toBe(held ? 0 : clampAction(action).grip)
+            expect(grip).toBe(held ? gripBefore : clampAction(action).grip)
             if (held) expect([g.x, g.y, g.vx, g.vy]).toEqual([before.x, before.y, 0, 0])
             // stepWorld carries what was held, then applies the grip: an object grasped this tick
             // stays where it is (within the grasp radius) and follows from the next tick on
