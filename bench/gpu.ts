@@ -22,9 +22,9 @@
  *          Live GPU buffers over 1,000 steps of one session and after 100 sessions created, stepped
  *          and closed.
  *   hostcap --out FILE [--steps 40 --capacity 256 --backend webgpu]
- *          The host's fixed-capacity resident layout (`--fixed-capacity N`) vs its dynamic one on
- *          the same sessions (robot-carried window / SnapKV, tiny-gqa H2O): host step p50 (ms) and
- *          the logits' max relative error vs the dynamic path and vs wasm (≤ 1e-3).
+ *          The host's K/V layouts on the same sessions (robot-carried window / SnapKV / GUI-KV,
+ *          tiny-gqa H2O): round trip, resident, resident with `--fixed-capacity N`; host step p50
+ *          (ms) of each and the logits' max relative error vs wasm (≤ 1e-3).
  *   diff   --model ID --work DIR --out FILE
  *          The fixed-capacity export on WebGPU vs on wasm, output by output (host IO, GPU inputs,
  *          GPU inputs and outputs): where a static row's logits go wrong.
@@ -421,6 +421,8 @@ export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Js
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 80 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'full', params: {} }, obs: robotObservation },
+    // GUI-KV resident: its keys come down each step; rank 8 (at 32 = headDim residuals are noise)
+    { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80, subspaceRank: 8 } }, obs: robotObservation },
   ]
   const wasm = await hostOn('wasm', false)
   const out: Json[] = []
@@ -493,65 +495,72 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
 }
 
 /**
- * The host's `--fixed-capacity N` layout on the device: the same sessions (a trained model, bounded
- * policies) stepped through HostSessions with dynamic resident K/V and with N rows per head, each
- * step's logits compared with the dynamic path (same backend) and with wasm, host step time p50
- * (ms, whole `step()` call: encode, prefill, policy, durable copy) after the first 5 steps.
+ * The host's K/V layouts on the device, on the same sessions (a trained model, bounded policies):
+ * round trip (`--no-resident`: K/V up and down every step), resident with dynamic shapes, and
+ * resident with `--fixed-capacity N` rows per head; each step's logits compared with wasm (and the
+ * fixed layout's with the dynamic one's); host step time p50 (ms, the whole `step()` call: encode,
+ * prefill, policy, durable copy) after the first 5 steps, the layouts stepping in a rotating order.
+ * GUI-KV runs resident with its keys downloaded each step (`Policy.readsKeys`); its case uses
+ * subspaceRank 8, since at rank 32 = headDim its residuals are rounding noise and WebGPU and wasm
+ * may keep different rows.
  */
 export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capacity = 256): Promise<Json> {
   type Case = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
   const cases: Case[] = [
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 160 } }, obs: robotObservation },
+    { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 160, subspaceRank: 8 } }, obs: robotObservation },
     { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 96 } }, obs: textObservation },
   ]
   const { ort } = await selectBackend(backend)
-  const dynamic = await hostOn(backend, true, 0)
-  const fixed = await hostOn(backend, true, capacity)
+  const layouts = {
+    roundtrip: await hostOn(backend, false, 0),
+    dynamic: await hostOn(backend, true, 0),
+    fixed: await hostOn(backend, true, capacity),
+  }
+  const names = Object.keys(layouts) as (keyof typeof layouts)[]
   const wasm = await hostOn('wasm', false, 0)
   const out: Json[] = []
   for (const [k, c] of cases.entries()) {
-    const ids = ['d', 'f', 'w'].map((x) => `cap-${k}-${x}`)
+    const id = (x: string) => `cap-${k}-${x}`
     try {
-      for (const [h, id] of [[dynamic, ids[0]], [fixed, ids[1]], [wasm, ids[2]]] as const) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float32' })
-      const ms = { dynamic: [] as number[], fixed: [] as number[] }
-      let vsDynamic = 0
-      let vsWasm = 0
-      let kvPath = ''
+      for (const x of names) await layouts[x].create(id(x), { model: c.model, policy: c.policy, memoryDtype: 'float32' })
+      await wasm.create(id('w'), { model: c.model, policy: c.policy, memoryDtype: 'float32' })
+      const ms = { roundtrip: [] as number[], dynamic: [] as number[], fixed: [] as number[] }
+      const err = { vsWasm: 0, fixedVsDynamic: 0 }
+      const kvPath: Record<string, string> = {}
       let tokens = 0
-      const timed = async (h: HostSessions, id: string, seq: number, obs: Json, into: number[]) => {
-        const t = now()
-        const r = await stepLogits(h, id, seq, obs)
-        await syncDevice(ort)
-        if (seq > 5) into.push(now() - t)
-        return r
-      }
       for (let seq = 1; seq <= steps; seq++) {
         const obs = c.obs(seq)
-        // alternate which layout steps first, so neither always runs on a warmer device
-        let d, f
-        if (seq % 2) {
-          d = await timed(dynamic, ids[0], seq, obs, ms.dynamic)
-          f = await timed(fixed, ids[1], seq, obs, ms.fixed)
-        } else {
-          f = await timed(fixed, ids[1], seq, obs, ms.fixed)
-          d = await timed(dynamic, ids[0], seq, obs, ms.dynamic)
+        const got: Partial<Record<keyof typeof layouts, Awaited<ReturnType<typeof stepLogits>>>> = {}
+        for (let r = 0; r < names.length; r++) {
+          const x = names[(seq + r) % names.length] // rotate which layout steps first
+          const t = now()
+          got[x] = await stepLogits(layouts[x], id(x), seq, obs)
+          await syncDevice(ort)
+          if (seq > 5) ms[x].push(now() - t)
+          kvPath[x] = got[x]!.kvPath
         }
-        const w = await stepLogits(wasm, ids[2], seq, obs)
-        vsDynamic = Math.max(vsDynamic, relErr(f.logits, d.logits))
-        vsWasm = Math.max(vsWasm, relErr(f.logits, w.logits))
-        kvPath = f.kvPath
-        tokens = f.tokens
+        const w = await stepLogits(wasm, id('w'), seq, obs)
+        for (const x of names) err.vsWasm = Math.max(err.vsWasm, relErr(got[x]!.logits, w.logits))
+        err.fixedVsDynamic = Math.max(err.fixedVsDynamic, relErr(got.fixed!.logits, got.dynamic!.logits))
+        tokens = got.fixed!.tokens
       }
-      const [pd, pf] = [percentiles(ms.dynamic), percentiles(ms.fixed)]
-      out.push({ model: c.model, policy: c.policy, steps, memoryTokens: tokens, kvPath, stepMs: { dynamic: pd, fixed: pf }, fixedOverDynamic: pf.p50 / pd.p50, maxRelErrVsDynamic: vsDynamic, maxRelErrVsWasm: vsWasm, pass: vsWasm <= 1e-3 && vsDynamic <= 1e-3 })
+      const p = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])])) as Record<keyof typeof layouts, ReturnType<typeof percentiles>>
+      out.push({
+        model: c.model, policy: c.policy, steps, memoryTokens: tokens, kvPath, stepMs: p,
+        fixedOverDynamic: p.fixed.p50 / p.dynamic.p50, residentOverRoundtrip: p.dynamic.p50 / p.roundtrip.p50,
+        maxRelErrVsWasm: err.vsWasm, maxRelErrFixedVsDynamic: err.fixedVsDynamic,
+        pass: err.vsWasm <= 1e-3 && err.fixedVsDynamic <= 1e-3,
+      })
     } catch (e) {
       out.push({ model: c.model, policy: c.policy, pass: false, error: String((e as Error)?.stack ?? e) })
     } finally {
-      for (const [h, id] of [[dynamic, ids[0]], [fixed, ids[1]], [wasm, ids[2]]] as const) await h.close(id).catch(() => undefined)
+      for (const x of names) await layouts[x].close(id(x)).catch(() => undefined)
+      await wasm.close(id('w')).catch(() => undefined)
     }
   }
-  return { backend: fixed.backend, capacity, tolerance: 1e-3, cases: out, pass: out.every((c) => c.pass) }
+  return { backend: layouts.fixed.backend, capacity, tolerance: 1e-3, cases: out, pass: out.every((c) => c.pass) }
 }
 
 // -- report --------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@
  * H2O scores) lives on the host. Pruning policies decide on the host from small outputs
  * (`attn_window`/`attn_total`/`hidden_norm`, [Hkv, T] per layer) and the kept rows are gathered
  * on the device by a small ONNX graph (`kv-gather.ts`). The K/V bytes cross to the host only for
- * the durable copy (`materialize`). On wasm the same code runs with host tensors (what the tests
- * exercise). Policies that read K/V values (GUI-KV's key subspace, TempoFit's bank) and float16 /
- * KIVI storage (the step must run on what a reload gives) use the round-trip path instead
+ * the durable copy (`materialize`), and the keys of a policy that reads them (`readsKeys`: GUI-KV's
+ * key subspace) each step: `[Hkv, P + S, Dh]` per layer down, nothing up, values never. On wasm the
+ * same code runs with host tensors (what the tests exercise). TempoFit's bank and float16 / KIVI
+ * storage (the step must run on what a reload gives) use the round-trip path instead
  * (`residentSupported`).
  */
 import type { Tensor } from 'onnxruntime-web'
@@ -47,7 +48,7 @@ export function capacityFor(capacity: number, needed: number, limit = Infinity):
 
 /** True when `policy` with `storage` can keep its memory on the device (see the module note). */
 export function residentSupported(policy: Policy, storage: string): boolean {
-  return storage === 'float32' && policy.memory !== 'tempo' && policy.name !== 'guikv'
+  return storage === 'float32' && policy.memory !== 'tempo'
 }
 
 /**
@@ -188,11 +189,15 @@ export async function residentStep(
         ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? (out[`${p}.${l}`].data as Float32Array) : realColumns(out[`${p}.${l}`].data as Float32Array)))
         : undefined
     const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
-    // The policy runs on tagged rows: row t of every head carries t in its first K value, so the
-    // rows it keeps name themselves and the device gathers exactly those.
+    // The policy runs on tagged rows: row t of every head carries t in its first V value, so the
+    // rows it keeps name themselves and the device gathers exactly those. Keys are the tags too,
+    // unless the policy reads them: then the real keys come down (the real rows of each head).
     const T = P + S
     const tags = taggedRows(m.kvHeads, T, m.headDim)
-    const tagged = appendPrefix(mem, mem.layers.map(() => ({ key: tags, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
+    const keys = policy.readsKeys
+      ? await Promise.all(mem.layers.map(async (_, l) => realRows(await downloadKeeping(newKv[2 * l]), m.kvHeads, P, C, S, m.headDim)))
+      : mem.layers.map(() => tags)
+    const tagged = appendPrefix(mem, keys.map((key) => ({ key, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
     next = policy.update(tagged, info)
     const K = next.tokens
     const over = memoryLimitError(K, limits)
@@ -202,8 +207,8 @@ export async function residentStep(
       // every step gathers (all `capacity` rows): the new rows move from C … C+S−1 to the slots
       // after the kept ones
       const c = (capacity = capacityFor(capacity, K, limits.maxMemoryTokens))
-      rows = next.layers.map((l) => slotRows(l.keys, m.kvHeads, K, P, C, S, c, m.headDim))
-    } else rows = next.layers.map((l) => keptRows(l.keys, m.kvHeads, K, T, m.headDim))
+      rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, c, m.headDim))
+    } else rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, K, T, m.headDim))
     if (rows.some((r) => r !== null)) {
       const gFeeds: Record<string, Tensor> = {}
       const gFetch: string[] = []
@@ -239,6 +244,21 @@ export async function residentStep(
   }
 }
 
+/**
+ * `present` `[Hkv, C + S, Dh]` → `[Hkv, P + S, Dh]`: each head's P real past rows and S new rows
+ * (the fixed-capacity padding rows P … C − 1 dropped; with C = P the input itself).
+ */
+function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, headDim: number): Float32Array {
+  if (C === P) return a
+  const out = new Float32Array(kvHeads * (P + S) * headDim)
+  for (let h = 0; h < kvHeads; h++) {
+    const from = h * (C + S) * headDim
+    out.set(a.subarray(from, from + P * headDim), h * (P + S) * headDim)
+    out.set(a.subarray(from + C * headDim, from + (C + S) * headDim), (h * (P + S) + P) * headDim)
+  }
+  return out
+}
+
 /** `[Hkv, T, Dh]` with row t's first value = t (every other value 0). */
 function taggedRows(kvHeads: number, T: number, headDim: number): Float32Array {
   const a = new Float32Array(kvHeads * T * headDim)
@@ -246,13 +266,13 @@ function taggedRows(kvHeads: number, T: number, headDim: number): Float32Array {
   return a
 }
 
-/** Flat row ids (h·T + t) of the kept tagged rows, or null when every row is kept in order. */
-function keptRows(keys: Float32Array, kvHeads: number, K: number, T: number, headDim: number): BigInt64Array | null {
+/** Flat row ids (h·T + t) of the kept tagged rows (tags in `values`), or null when every row is kept in order. */
+function keptRows(values: Float32Array, kvHeads: number, K: number, T: number, headDim: number): BigInt64Array | null {
   const rows = new BigInt64Array(kvHeads * K)
   let identity = K === T
   for (let h = 0; h < kvHeads; h++)
     for (let k = 0; k < K; k++) {
-      const t = keys[(h * K + k) * headDim]
+      const t = values[(h * K + k) * headDim]
       if (t !== k) identity = false
       rows[h * K + k] = BigInt(h * T + t)
     }
@@ -260,18 +280,18 @@ function keptRows(keys: Float32Array, kvHeads: number, K: number, T: number, hea
 }
 
 /**
- * Fixed capacity: flat row ids into `present` `[Hkv, C + S]` of the K kept tagged rows (tag t < P:
- * past row t; t ≥ P: new row C + t − P), each head padded to `capacity` rows with its last kept row
- * (a finite value; the next step masks it out).
+ * Fixed capacity: flat row ids into `present` `[Hkv, C + S]` of the K kept tagged rows (tags in
+ * `values`; tag t < P: past row t; t ≥ P: new row C + t − P), each head padded to `capacity` rows
+ * with its last kept row (a finite value; the next step masks it out).
  */
-function slotRows(keys: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, headDim: number): BigInt64Array {
+function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, headDim: number): BigInt64Array {
   const rows = new BigInt64Array(kvHeads * capacity)
   const width = C + S
   for (let h = 0; h < kvHeads; h++) {
     let last = h * width
     for (let k = 0; k < capacity; k++) {
       if (k < K) {
-        const t = keys[(h * K + k) * headDim]
+        const t = values[(h * K + k) * headDim]
         last = h * width + (t < P ? t : C + t - P)
       }
       rows[h * capacity + k] = BigInt(last)

@@ -85,5 +85,9 @@ export interface Policy {
   readonly observationWindow?: number
   /** Optional model ports the policy reads; a model without one refuses the policy at creation. */
   readonly requires?: readonly ('attnWindow' | 'attnTotal' | 'hiddenNorm' | 'tempo')[]
+  /** True when `update` reads the memory's key values (GUI-KV's temporal subspace); no policy
+   * reads the values. A device-resident host downloads this step's keys `[Hkv, P + S, Dh]` per
+   * layer for such a policy (`gpu/resident.ts`); the values stay on the device. */
+  readonly readsKeys?: boolean
   update(mem: SessionMemory, step: StepInfo): SessionMemory
 }

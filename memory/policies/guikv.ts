@@ -169,6 +169,7 @@ export function guiKVPolicy(options: GUIKVOptions | unknown = {}): Policy {
     params,
     observationWindow: params.observationWindow,
     requires: ['attnWindow', 'hiddenNorm'],
+    readsKeys: true,
     update(mem: SessionMemory, step: StepInfo): SessionMemory {
       const S = prefixTokensOf(mem, step)
       const window = Math.min(params.observationWindow, S)

@@ -21,6 +21,10 @@ import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 import { decodeMemory } from '../../memory/codec.ts'
 import { capacityFor, materialize, residentFrom } from '../../gpu/resident.ts'
 import type { SessionMemory } from '../../memory/types.ts'
+import { adapterFor } from '../../agents/index.ts'
+import { nodeEncoderSource } from '../../gpu/node-models.ts'
+import { RobotEnv } from '../../sim/robot/index.ts'
+import { unpackBody } from '../../worker/body.ts'
 
 const SECRET = 'test-secret-0123456789abcdef'
 const texts = Array.from({ length: 8 }, (_, i) => `step ${i + 1}: the code is ${(i * 7919) % 1000} and more text`)
@@ -111,6 +115,50 @@ describe('GPU host (wasm backend)', () => {
           if (c > fixedCapacity) expect(c / 2).toBeLessThan(Math.max(...tokens.slice(0, i + 1)))
         })
         if (policy !== FULL) expect(new Set(capacities.slice(-4)).size).toBe(1) // bounded: the shape stops changing
+      }
+    }
+  })
+
+  it('GUI-KV stays device-resident (its keys come down, values stay): the engine’s logits, kept rows and memory', async () => {
+    // robot-carried: camera frames give visual tokens, so GUI-KV's saliency and temporal terms both
+    // run on real keys; rank 8 < headDim 32 gives residuals well above rounding noise
+    const GUIKV = { name: 'guikv', params: { budgetTokens: 100, observationWindow: 8, subspaceRank: 8 } }
+    const env = new RobotEnv()
+    let o = env.reset('hidden-target', 5)
+    const observations = []
+    for (let t = 0; t < 6; t++) {
+      observations.push({ images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction })
+      o = env.step({ dx: 0.6, dy: -0.4, grip: 0 })
+    }
+    const src = nodeModelSource('robot-carried')
+    const runtime = ModelRuntime.for(ortForNode(), src)
+    const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource('robot-carried')))
+    const policy = policyFor(src.manifest, GUIKV.name, GUIKV.params)
+    let memory = initialMemory(src.manifest, policy)
+    const ref: { logits: Float32Array; memory: SessionMemory }[] = []
+    for (const [i, observation] of observations.entries()) {
+      const r = await runStep(runtime, memory, policy, { seq: i + 1, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
+      memory = r.memory
+      ref.push({ logits: r.logits!.data, memory })
+    }
+    expect(ref.at(-1)!.memory.tokens).toBe(100) // GUI-KV evicted
+    for (const fixedCapacity of [0, 64]) {
+      const { sessions, store } = await host({ fixedCapacity })
+      await sessions.create('s_g', { model: 'robot-carried', policy: GUIKV, memoryDtype: 'float32' })
+      for (const [i, observation] of observations.entries()) {
+        const reply = unpackBody((await sessions.step('s_g', { seq: i + 1, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
+        expect(reply.kvPath).toBe('resident')
+        const bytes = new Uint8Array(reply.logits.data)
+        const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        expect(relErr(logits, ref[i].logits), `C=${fixedCapacity} step ${i + 1}`).toBeLessThan(1e-5)
+        const { memory: stored } = decodeMemory((await store.get('s_g'))!.memory)
+        const want = ref[i].memory
+        expect(stored.tokens).toBe(want.tokens)
+        for (const l of [0, 3]) {
+          expect(stored.layers[l].positions, `C=${fixedCapacity} step ${i + 1} layer ${l}`).toEqual(want.layers[l].positions)
+          expect(relErr(stored.layers[l].keys, Array.from(want.layers[l].keys))).toBeLessThan(1e-5)
+          expect(relErr(stored.layers[l].values, Array.from(want.layers[l].values))).toBeLessThan(1e-5)
+        }
       }
     }
   })
