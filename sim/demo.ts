@@ -16,7 +16,7 @@
  * control rate, default 10), `--no-realtime` (robot: no deadline handling or pacing, for
  * reproducible numbers).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -41,17 +41,30 @@ import { startWrangler, type Wrangler } from './wrangler.ts'
 const USAGE =
   'usage: npm run demo -- [--episodes N] [--suite gui|robot|all] [--json FILE] [--url URL] [--rate HZ] [--no-realtime]'
 
-const { values } = parseArgs({
-  options: {
-    episodes: { type: 'string', default: '5' },
-    suite: { type: 'string', default: 'all' },
-    json: { type: 'string' },
-    url: { type: 'string' },
-    rate: { type: 'string', default: '10' },
-    'no-realtime': { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-})
+const bad = (msg: string): never => {
+  process.stderr.write(`${msg}\n${USAGE}\n`)
+  process.exit(2)
+}
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        episodes: { type: 'string', default: '5' },
+        suite: { type: 'string', default: 'all' },
+        json: { type: 'string' },
+        url: { type: 'string' },
+        rate: { type: 'string', default: '10' },
+        'no-realtime': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values
+  } catch (e) {
+    // unknown option, missing value, stray word: one line, no stack
+    return bad((e as Error).message.replace(/\s*\n\s*/g, ' '))
+  }
+}
+const values = parse()
 if (values.help) {
   process.stdout.write(`${USAGE}\n`)
   process.exit(0)
@@ -59,16 +72,33 @@ if (values.help) {
 const episodes = Number(values.episodes)
 const rateHz = Number(values.rate)
 const realtime = !values['no-realtime']
-const bad = (msg: string) => {
-  process.stderr.write(`${msg}\n${USAGE}\n`)
-  process.exit(2)
-}
 if (!Number.isInteger(episodes) || episodes < 1 || episodes > 10_000)
   bad('--episodes must be an integer in 1..10000')
 if (!(rateHz > 0 && rateHz <= 1000)) bad('--rate must be a number in (0, 1000] (Hz)')
 if (!['gui', 'robot', 'all'].includes(values.suite!)) bad('--suite must be gui, robot or all')
+if (values.json !== undefined) {
+  // checked before the run, not after it: a results file the run could not write would be lost
+  const file = path.resolve(values.json)
+  if (values.json === '' || (safeStat(file)?.isDirectory() ?? false)) bad(`--json needs a file path, got '${values.json}'`)
+  try {
+    mkdirSync(path.dirname(file), { recursive: true }) // missing folders are created
+    accessSync(path.dirname(file), constants.W_OK)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a part of the path is a file' : (code ?? (e as Error).message)
+    bad(`--json ${values.json}: cannot write there (${why})`)
+  }
+}
 const suites: Suite[] = values.suite === 'all' ? ['gui', 'robot'] : [values.suite as Suite]
 const seeds = Array.from({ length: episodes }, (_, i) => 1000 + i)
+
+function safeStat(file: string) {
+  try {
+    return statSync(file)
+  } catch {
+    return undefined
+  }
+}
 
 const err = (s: string) => process.stderr.write(s)
 const tty = process.stderr.isTTY
@@ -144,7 +174,12 @@ async function main() {
   const needed = suites.flatMap((s) =>
     s === 'gui' ? ['gui-carried', 'gui-tempo'] : ['robot-carried', 'robot-tempo'],
   )
-  const byId = await manifests(client, needed)
+  const byId = await manifests(client, needed).catch((e) => {
+    const cause = (e as Error & { cause?: Error }).cause?.message
+    throw values.url && (e as Error).message === 'fetch failed'
+      ? new Error(`cannot reach ${base} (${cause ?? 'fetch failed'}): is the server running? (npm run dev, or leave out --url)`)
+      : e
+  })
   const configs = suites.flatMap((s) => configsOf(s, byId))
   err(`warming up ${needed.join(', ')} …\n`)
   await warmUp(client, configs)
@@ -173,7 +208,7 @@ async function main() {
   const out = (s: string) => process.stdout.write(`${s}\n`)
   for (const s of suites) {
     const rows = runs.filter((r) => r.suite === s)
-    out(`\n${s === 'gui' ? 'GUI' : `robot (${loop})`}: ${episodes} episodes per task`)
+    out(`\n${s === 'gui' ? 'GUI' : `robot (${loop})`}: ${episodes} episode${episodes === 1 ? '' : 's'} per task`)
     out(formatTable(rows))
     out(`\nper task:\n${formatTasks(rows)}`)
   }
