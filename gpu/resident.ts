@@ -183,7 +183,7 @@ export async function residentStep(
     action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
     t3 = now()
     // per-layer small outputs; attn_* are [Hkv, C + S]: with padding, only the real columns
-    const realColumns = (a: Float32Array) => (C === P ? a : dropPadding(a, m.kvHeads, P, C, S))
+    const realColumns = (a: Float32Array) => realRows(a, m.kvHeads, P, C, S, 1)
     const perLayer = (p: string) =>
       small.includes(p as never)
         ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? (out[`${p}.${l}`].data as Float32Array) : realColumns(out[`${p}.${l}`].data as Float32Array)))
@@ -245,16 +245,17 @@ export async function residentStep(
 }
 
 /**
- * `present` `[Hkv, C + S, Dh]` → `[Hkv, P + S, Dh]`: each head's P real past rows and S new rows
- * (the fixed-capacity padding rows P … C − 1 dropped; with C = P the input itself).
+ * `[Hkv, C + S, width]` → `[Hkv, P + S, width]`: each head's P real past rows and S new rows (the
+ * fixed-capacity padding rows P … C − 1 dropped; with C = P the input itself). Width Dh for
+ * `present` keys, 1 for `attn_window` / `attn_total` columns.
  */
-function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, headDim: number): Float32Array {
+function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number): Float32Array {
   if (C === P) return a
-  const out = new Float32Array(kvHeads * (P + S) * headDim)
+  const out = new Float32Array(kvHeads * (P + S) * width)
   for (let h = 0; h < kvHeads; h++) {
-    const from = h * (C + S) * headDim
-    out.set(a.subarray(from, from + P * headDim), h * (P + S) * headDim)
-    out.set(a.subarray(from + C * headDim, from + (C + S) * headDim), (h * (P + S) + P) * headDim)
+    const from = h * (C + S) * width
+    out.set(a.subarray(from, from + P * width), h * (P + S) * width)
+    out.set(a.subarray(from + C * width, from + (C + S) * width), (h * (P + S) + P) * width)
   }
   return out
 }
@@ -300,15 +301,6 @@ function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C
   return rows
 }
 
-/** `[Hkv, C + S]` → `[Hkv, P + S]`: the P real past columns and the S new ones of each head. */
-function dropPadding(a: Float32Array, kvHeads: number, P: number, C: number, S: number): Float32Array {
-  const out = new Float32Array(kvHeads * (P + S))
-  for (let h = 0; h < kvHeads; h++) {
-    out.set(a.subarray(h * (C + S), h * (C + S) + P), h * (P + S))
-    out.set(a.subarray(h * (C + S) + C, (h + 1) * (C + S)), h * (P + S) + P)
-  }
-  return out
-}
 
 function identityRows(kvHeads: number, T: number): BigInt64Array {
   return BigInt64Array.from({ length: kvHeads * T }, (_, i) => BigInt(i))
