@@ -423,6 +423,8 @@ export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Js
     { model: 'robot-carried', policy: { name: 'full', params: {} }, obs: robotObservation },
     // GUI-KV resident: its keys come down each step; rank 8 (at 32 = headDim residuals are noise)
     { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80, subspaceRank: 8 } }, obs: robotObservation },
+    // TempoFit bank resident: the step's tempo_prefix appended and old frames dropped on the device
+    { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation },
   ]
   const wasm = await hostOn('wasm', false)
   const out: Json[] = []
@@ -500,6 +502,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
  * resident with `--fixed-capacity N` rows per head; each step's logits compared with wasm (and the
  * fixed layout's with the dynamic one's); host step time p50 (ms, the whole `step()` call: encode,
  * prefill, policy, durable copy) after the first 5 steps, the layouts stepping in a rotating order.
+ * (A TempoFit bank has no fixed-capacity layout: its `fixed` session runs as the dynamic one.)
  * GUI-KV runs resident with its keys downloaded each step (`Policy.readsKeys`); its case uses
  * subspaceRank 8, since at rank 32 = headDim its residuals are rounding noise and WebGPU and wasm
  * may keep different rows.
@@ -510,6 +513,7 @@ export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capa
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 160 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 160, subspaceRank: 8 } }, obs: robotObservation },
+    { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 8 } }, obs: robotObservation },
     { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 96 } }, obs: textObservation },
   ]
   const { ort } = await selectBackend(backend)

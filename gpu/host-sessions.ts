@@ -20,7 +20,7 @@ import { expectedShape, storageOf } from '../worker/import-check.ts'
 import type { DurableStore, HostSessionConfig } from './durable.ts'
 import { buildKvGather } from './kv-gather.ts'
 import type { ModelManifest } from './manifest.ts'
-import { materialize, residentFrom, residentStep, residentSupported, disposeResident, type ResidentMemory } from './resident.ts'
+import { materialize, residentFrom, residentStep, residentSupported, residentTempoStep, disposeResident, type ResidentMemory } from './resident.ts'
 import { ModelRuntime, type ModelSource } from './session.ts'
 import { isDeviceLoss, type BackendChoice } from './webgpu.ts'
 
@@ -219,7 +219,8 @@ export class HostSessions {
   private runtimeFor(id: string, resident: boolean): ModelRuntime {
     const { src } = this.model(id)
     const { ort, backend, executionProviders } = this.o.choice
-    const present = src.decoder.manifest.outputs.filter((o) => o.name.startsWith('present.')).map((o) => o.name)
+    // carried K/V (`present.*`) and a TempoFit step's bank rows (`tempo_prefix.*`) stay on the device
+    const present = src.decoder.manifest.outputs.filter((o) => o.name.startsWith('present.') || o.name.startsWith('tempo_prefix.')).map((o) => o.name)
     const rt = ModelRuntime.for(ort, src.decoder, backend, {
       executionProviders,
       key: resident ? 'resident' : 'roundtrip',
@@ -229,16 +230,18 @@ export class HostSessions {
     return rt
   }
 
-  private gatherFor(m: ModelManifest): ModelRuntime {
+  /** The gather graph for this model's carried K/V, or (`tempo`) its concat variant over the
+   * TempoFit bank's memory layers. */
+  private gatherFor(m: ModelManifest, tempo = false): ModelRuntime {
     const { ort, backend, executionProviders } = this.o.choice
-    const shape = { layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim }
-    const key = `gather:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
+    const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat: tempo }
+    const key = `gather${tempo ? '+concat' : ''}:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
     const bytes = buildKvGather(shape)
     const manifest = { ...m, id: key, sha256: key, inputs: [], outputs: [] } as ModelManifest
     const rt = ModelRuntime.for(ort, { manifest, bytes: () => bytes }, backend, {
       executionProviders,
       key,
-      ...(backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(Array.from({ length: m.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
+      ...(backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(Array.from({ length: shape.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
     })
     this.runtimes.add(rt)
     return rt
@@ -268,10 +271,15 @@ export class HostSessions {
     let kvPath: 'resident' | 'roundtrip'
     if (this.residentFor(h)) {
       const runtime = this.runtimeFor(h.config.model, true)
-      const current = h.resident ?? residentFrom(h.memory!, runtime, this.o.fixedCapacity || undefined, this.o.limits.maxMemoryTokens)
+      // a TempoFit bank keeps exactly its rows (the fixed-capacity layout is for carried K/V)
+      const tempo = h.policy.memory === 'tempo'
+      const capacity = tempo ? undefined : this.o.fixedCapacity || undefined
+      const current = h.resident ?? residentFrom(h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
       h.resident = current
       h.memory = undefined
-      const r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+      const r = tempo
+        ? await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
+        : await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
       h.resident = r.resident
       outcome = r.outcome
       kvPath = 'resident'

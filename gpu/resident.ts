@@ -7,13 +7,15 @@
  * on the device by a small ONNX graph (`kv-gather.ts`). The K/V bytes cross to the host only for
  * the durable copy (`materialize`), and the keys of a policy that reads them (`readsKeys`: GUI-KV's
  * key subspace) each step: `[Hkv, P + S, Dh]` per layer down, nothing up, values never. On wasm the
- * same code runs with host tensors (what the tests exercise). TempoFit's bank and float16 / KIVI
- * storage (the step must run on what a reload gives) use the round-trip path instead
- * (`residentSupported`).
+ * same code runs with host tensors (what the tests exercise). A TempoFit bank stays on the device
+ * too (`residentTempoStep`: the step's `tempo_prefix` outputs appended and the oldest frames dropped
+ * by the gather graph's concat variant; only the bias is built on the host). float16 / KIVI storage
+ * (the step must run on what a reload gives) uses the round-trip path instead (`residentSupported`).
  */
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
 import { NumericError } from '../memory/errors.ts'
+import { tempoBias } from '../memory/policies/tempofit.ts'
 import { appendPrefix } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
@@ -48,7 +50,7 @@ export function capacityFor(capacity: number, needed: number, limit = Infinity):
 
 /** True when `policy` with `storage` can keep its memory on the device (see the module note). */
 export function residentSupported(policy: Policy, storage: string): boolean {
-  return storage === 'float32' && policy.memory !== 'tempo'
+  return storage === 'float32'
 }
 
 /**
@@ -234,6 +236,128 @@ export async function residentStep(
   const meta = stripKv(next)
   return {
     resident: { meta, kv: kept, ...(capacity !== undefined && { capacity }) },
+    outcome: {
+      memory: meta,
+      action,
+      prefixTokens: S,
+      logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits } : undefined,
+      timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
+    },
+  }
+}
+
+/**
+ * One TempoFit step on a device-resident bank: as `runStep` (worker/engine.ts) for `tempofit`, with
+ * the bank's K/V never leaving the device. The step prefills its prefix with an empty past (no
+ * carried KV), reads the bank through the `tempo.{l}.key|value` ports with the Frame-Gap Temporal
+ * Bias built on the host from the bank's frame ids, and the policy runs on tagged rows (bank row t
+ * and new row M + t carry their index in the first V value), so the rows it keeps — the last
+ * `frames` frames — are gathered on the device from the bank with this step's `tempo_prefix`
+ * appended (`concatGather`: the gather graph's concat variant). The first step's bank is the prefix
+ * itself (no graph run on an empty bank). `memory` is consumed, as in `residentStep`.
+ * @param concatGather the runtime of `buildKvGather({ …, layers: tempo layers, concat: true })`
+ * @returns the outcome (its `memory`: the bank's metadata, zero-length K/V) and the new resident bank
+ * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
+ *   (422), NumericError for non-finite logits (the old bank stays valid then)
+ * @see TempoFit, arXiv:2603.07647
+ */
+export async function residentTempoStep(
+  runtime: ModelRuntime,
+  concatGather: ModelRuntime,
+  memory: ResidentMemory,
+  policy: Policy,
+  request: StepRequest,
+  limits: EngineLimits,
+  adapter: Adapter,
+): Promise<{ outcome: StepOutcome; resident: ResidentMemory }> {
+  const m = runtime.manifest
+  const ort = runtime.ortModule
+  const now = () => performance.now()
+  const t0 = now()
+  const prefix = await encodeStepPrefix(adapter, request, limits)
+  const S = prefix.tokens
+  const bank = memory.meta
+  const M = bank.tokens
+  const positions = stepPositions(0, S, m)
+  const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, m.kvHeads, 0, m.headDim])
+  const feeds: Record<string, Tensor> = {
+    ...(prefix.inputsEmbeds
+      ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
+      : { input_ids: new ort.Tensor('int64', BigInt64Array.from(prefix.inputIds!, BigInt), [1, S]) }),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
+  }
+  for (let l = 0; l < m.layers; l++) {
+    feeds[`past_key_values.${l}.key`] = empty()
+    feeds[`past_key_values.${l}.value`] = empty()
+  }
+  m.tempoLayers.forEach((l, i) => {
+    feeds[`tempo.${l}.key`] = memory.kv[2 * i]
+    feeds[`tempo.${l}.value`] = memory.kv[2 * i + 1]
+  })
+  const p = policy.params
+  const bias = tempoBias(bank, request.seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
+  feeds.tempo_bias = new ort.Tensor('float32', bias, [1, m.kvHeads, 1, M])
+  if (m.ports.obsWindow) {
+    const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+    const port = m.inputs.find((q) => q.name === 'obs_window')!
+    feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), port.dims.map(() => 1))
+  }
+  const added = m.tempoLayers.flatMap((l) => [`tempo_prefix.${l}.key`, `tempo_prefix.${l}.value`])
+  const t1 = now()
+  const out = await runtime.runTensors(feeds, ['logits', ...added])
+  const t2 = now()
+  const newKv = added.map((n) => out[n])
+  const logits = out.logits.data as Float32Array
+  const drop = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
+  let action: ReturnType<Adapter['decode']>
+  let next: SessionMemory
+  let kept: Tensor[] = newKv
+  let t3: number
+  try {
+    const bad = logits.findIndex((v) => !Number.isFinite(v))
+    if (bad >= 0) throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
+    action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
+    t3 = now()
+    // tags: bank row t → t, new row t → M + t, split per head into the bank part and the prefix part
+    const T = M + S
+    const all = taggedRows(m.kvHeads, T, m.headDim)
+    const part = (from: number, n: number) => {
+      const a = new Float32Array(m.kvHeads * n * m.headDim)
+      for (let h = 0; h < m.kvHeads; h++) a.set(all.subarray((h * T + from) * m.headDim, (h * T + from + n) * m.headDim), h * n * m.headDim)
+      return a
+    }
+    const [old, fresh] = [part(0, M), part(M, S)]
+    const tagged = { ...bank, layers: bank.layers.map((l) => ({ ...l, keys: old, values: old })) }
+    next = policy.update(tagged, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, tempoPrefix: bank.layers.map(() => ({ key: fresh, value: fresh })) })
+    const over = memoryLimitError(next.tokens, limits)
+    if (over) throw over
+    if (M > 0) {
+      const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, m.headDim) ?? identityRows(m.kvHeads, T))
+      const gFeeds: Record<string, Tensor> = {}
+      const gFetch: string[] = []
+      bank.layers.forEach((_, i) => {
+        for (const [j, part] of (['key', 'value'] as const).entries()) {
+          const n = gatherNames(i, part)
+          gFeeds[n.input] = memory.kv[2 * i + j]
+          gFeeds[n.added] = newKv[2 * i + j]
+          gFeeds[n.rows] = new ort.Tensor('int64', rows[i], [rows[i].length])
+          gFetch.push(n.output)
+        }
+      })
+      const g = await concatGather.runTensors(gFeeds, gFetch)
+      kept = gFetch.map((n) => g[n])
+    }
+  } catch (e) {
+    drop(newKv)
+    throw e
+  }
+  if (kept !== newKv) drop(newKv)
+  disposeResident(memory)
+  const t4 = now()
+  const meta = stripKv(next)
+  return {
+    resident: { meta, kv: kept },
     outcome: {
       memory: meta,
       action,

@@ -163,6 +163,55 @@ describe('GPU host (wasm backend)', () => {
     }
   })
 
+  it('a TempoFit bank stays device-resident: the engine’s logits and bank (frames, K/V) while frames are dropped', async () => {
+    const TEMPO = { name: 'tempofit', params: { frames: 3 } }
+    const env = new RobotEnv()
+    let o = env.reset('moved-occluded', 9)
+    const observations = []
+    for (let t = 0; t < 7; t++) {
+      observations.push({ images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction })
+      o = env.step({ dx: -0.5, dy: 0.5, grip: 0 })
+    }
+    const src = nodeModelSource('robot-tempo')
+    const runtime = ModelRuntime.for(ortForNode(), src)
+    const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource('robot-tempo')))
+    const policy = policyFor(src.manifest, TEMPO.name, TEMPO.params)
+    let memory = initialMemory(src.manifest, policy)
+    const ref: { logits: Float32Array; memory: SessionMemory }[] = []
+    for (const [i, observation] of observations.entries()) {
+      const r = await runStep(runtime, memory, policy, { seq: i + 1, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
+      memory = r.memory
+      ref.push({ logits: r.logits!.data, memory })
+    }
+    // the bank is full from step 3 on and drops its oldest frame every step after
+    expect(new Set(ref.at(-1)!.memory.layers[0].frames)).toEqual(new Set([5, 6, 7]))
+    for (const fixedCapacity of [0, 64]) {
+      // maxHot 1 + a second session: the bank is also evicted to its durable copy and restored
+      const { sessions, store } = await host({ fixedCapacity, maxHot: fixedCapacity ? 1 : 64 })
+      await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
+      for (const [i, observation] of observations.entries()) {
+        const reply = unpackBody((await sessions.step('s_t', { seq: i + 1, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
+        expect(reply.kvPath).toBe('resident')
+        const bytes = new Uint8Array(reply.logits.data)
+        const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        expect(relErr(logits, ref[i].logits), `C=${fixedCapacity} step ${i + 1}`).toBeLessThan(1e-5)
+        const { memory: stored } = decodeMemory((await store.get('s_t'))!.memory)
+        const want = ref[i].memory
+        expect(stored.tokens).toBe(want.tokens)
+        expect(stored.layerIds).toEqual(want.layerIds)
+        for (const l of [0, 1]) {
+          expect(stored.layers[l].frames, `step ${i + 1} layer ${l}`).toEqual(want.layers[l].frames)
+          expect(relErr(stored.layers[l].keys, Array.from(want.layers[l].keys))).toBeLessThan(1e-5)
+          expect(relErr(stored.layers[l].values, Array.from(want.layers[l].values))).toBeLessThan(1e-5)
+        }
+        if (fixedCapacity) {
+          await sessions.create(`s_other_${i}`, { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
+          expect(sessions.hotCount).toBe(1)
+        }
+      }
+    }
+  })
+
   it('fixed-capacity sessions evicted and restored every step (maxHot 1) keep the engine’s logits', async () => {
     const ref = await reference(H2O, 6)
     const { client, sessions } = await host({ fixedCapacity: 16, maxHot: 1 })
