@@ -475,6 +475,14 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   }
   const longMs = now() - t0
   await h.close('long')
+  // a device-resident TempoFit bank over the same span (its own append + drop gather every step)
+  await h.create('long-tempo', { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 8 } }, memoryDtype: 'float32' })
+  const tempo: Json[] = []
+  for (let seq = 1; seq <= steps; seq++) {
+    await h.step('long-tempo', { seq, observation: robotObservation(seq) })
+    if (marks.has(seq)) tempo.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+  }
+  await h.close('long-tempo')
   const many: Json[] = [{ sessions: 0, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes }]
   for (let i = 1; i <= sessions; i++) {
     const id = `short-${i}`
@@ -485,14 +493,16 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   }
   const at = (rows: Json[], k: number) => rows[k] as { liveBuffers: number; liveBytes: number }
   const longGrowth = at(long, long.length - 1).liveBuffers - at(long, 3).liveBuffers // after step 100 → end
+  const tempoGrowth = at(tempo, tempo.length - 1).liveBuffers - at(tempo, 3).liveBuffers
   const manyGrowth = at(many, many.length - 1).liveBuffers - at(many, 1).liveBuffers // after 10 sessions → end
   return {
     backend: h.backend,
     counted: backend === 'webgpu',
     long: { steps, ms: longMs, marks: long, growthAfterStep100: longGrowth },
+    tempo: { steps, marks: tempo, growthAfterStep100: tempoGrowth },
     sessions: { count: sessions, marks: many, growthAfter10: manyGrowth },
     liveAtEnd: liveBufferKinds(),
-    pass: backend === 'webgpu' ? longGrowth <= 0 && manyGrowth <= 0 : null,
+    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && manyGrowth <= 0 : null,
   }
 }
 
