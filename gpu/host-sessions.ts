@@ -1,5 +1,5 @@
 /**
- * @module The GPU host's sessions: held in memory (device-resident K/V where the policy allows,
+ * @module The GPU host's sessions: held in memory (device-resident K/V for float32 storage,
  * `resident.ts`), one ORT session per model shared by all (runs queued in `ModelRuntime`), steps of
  * one session serialized. A durable copy is written after each step or every `durableEvery` steps
  * (write-behind) and whenever a session leaves memory; at most `maxHot` sessions are held, the least
@@ -34,7 +34,7 @@ export interface HostOptions {
   durableEvery?: number
   /** Most sessions held in memory; past it the least recently used is evicted. Default 64. */
   maxHot?: number
-  /** Keep K/V on the device between steps where the policy allows. Default true. */
+  /** Keep K/V on the device between steps (float32 storage; float16 / KIVI round-trip). Default true. */
   resident?: boolean
   /**
    * Fixed-capacity layout of resident K/V (tokens per head; absent or 0: off): the past is fed as
@@ -259,7 +259,7 @@ export class HostSessions {
   }
 
   private residentFor(h: Hot): boolean {
-    return this.o.resident && residentSupported(h.policy, h.config.memoryDtype)
+    return this.o.resident && residentSupported(h.config.memoryDtype)
   }
 
   private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}) {

@@ -3,7 +3,7 @@
  * back as device tensors (`preferredOutputLocation: 'gpu-buffer'`) and are fed as the next step's
  * `past_key_values.{l}.*`; replaced tensors are disposed. Only metadata (positions, frames, kinds,
  * H2O scores) lives on the host. Pruning policies decide on the host from small outputs
- * (`attn_window`/`attn_total`/`hidden_norm`, [Hkv, T] per layer) and the kept rows are gathered
+ * (`attn_window`/`attn_total` [Hkv, T], `hidden_norm` [S] per layer) and the kept rows are gathered
  * on the device by a small ONNX graph (`kv-gather.ts`). The K/V bytes cross to the host only for
  * the durable copy (`materialize`), and the keys of a policy that reads them (`readsKeys`: GUI-KV's
  * key subspace) each step: `[Hkv, P + S, Dh]` per layer down, nothing up, values never. On wasm the
@@ -48,8 +48,9 @@ export function capacityFor(capacity: number, needed: number, limit = Infinity):
   return Math.min(c, Math.max(needed, limit))
 }
 
-/** True when `policy` with `storage` can keep its memory on the device (see the module note). */
-export function residentSupported(policy: Policy, storage: string): boolean {
+/** True when a session's memory can stay on the device: float32 storage (float16 / KIVI sessions
+ * must step on what a reload gives, so they round-trip); every policy can (see the module note). */
+export function residentSupported(storage: string): boolean {
   return storage === 'float32'
 }
 
@@ -155,6 +156,12 @@ export async function residentStep(
     feeds[`past_key_values.${l}.key`] = memory.kv[2 * l]
     feeds[`past_key_values.${l}.value`] = memory.kv[2 * l + 1]
   }
+  // a TempoFit model serving a carried-KV policy: its bank ports get an empty bank (as in runStep)
+  if (m.ports.tempo) {
+    for (const l of m.tempoLayers)
+      for (const part of ['key', 'value']) feeds[`tempo.${l}.${part}`] = new ort.Tensor('float32', new Float32Array(0), [1, m.kvHeads, 0, m.headDim])
+    feeds.tempo_bias = new ort.Tensor('float32', new Float32Array(0), [1, m.kvHeads, 1, 0])
+  }
   const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
   if (m.ports.obsWindow) {
     const port = m.inputs.find((p) => p.name === 'obs_window')!
@@ -254,11 +261,13 @@ export async function residentStep(
  * and new row M + t carry their index in the first V value), so the rows it keeps — the last
  * `frames` frames — are gathered on the device from the bank with this step's `tempo_prefix`
  * appended (`concatGather`: the gather graph's concat variant). The first step's bank is the prefix
- * itself (no graph run on an empty bank). `memory` is consumed, as in `residentStep`.
+ * itself (no graph run on an empty bank). `memory` is consumed, as in `residentStep`. Unlike
+ * `runStep`, the `tempo_prefix` rows are not checked for finiteness on the host (they stay on the
+ * device); a non-finite one shows in this step's logits, which are checked.
  * @param concatGather the runtime of `buildKvGather({ …, layers: tempo layers, concat: true })`
  * @returns the outcome (its `memory`: the bank's metadata, zero-length K/V) and the new resident bank
- * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
- *   (422), NumericError for non-finite logits (the old bank stays valid then)
+ * @throws BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit` (422), as
+ *   `runStep`; NumericError for non-finite logits (the old bank stays valid then)
  * @see TempoFit, arXiv:2603.07647
  */
 export async function residentTempoStep(

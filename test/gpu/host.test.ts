@@ -212,6 +212,29 @@ describe('GPU host (wasm backend)', () => {
     }
   })
 
+  it('a carried-KV policy on a TempoFit model runs resident (its bank ports get an empty bank): the engine’s logits', async () => {
+    const WIN = { name: 'window', params: { sinkTokens: 0, recentTokens: 120 } }
+    const env = new RobotEnv()
+    let o = env.reset('reach-red', 4)
+    const src = nodeModelSource('robot-tempo')
+    const runtime = ModelRuntime.for(ortForNode(), src)
+    const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource('robot-tempo')))
+    const policy = policyFor(src.manifest, WIN.name, WIN.params)
+    let memory = initialMemory(src.manifest, policy)
+    const { sessions } = await host()
+    await sessions.create('s_w', { model: 'robot-tempo', policy: WIN, memoryDtype: 'float32' })
+    for (let seq = 1; seq <= 4; seq++) {
+      const observation = { images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction }
+      const r = await runStep(runtime, memory, policy, { seq, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
+      memory = r.memory
+      const reply = unpackBody((await sessions.step('s_w', { seq, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
+      expect(reply.kvPath).toBe('resident')
+      const bytes = new Uint8Array(reply.logits.data)
+      expect(relErr(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), r.logits!.data), `step ${seq}`).toBeLessThan(1e-5)
+      o = env.step({ dx: 0.3, dy: 0.3, grip: 0 })
+    }
+  })
+
   it('fixed-capacity sessions evicted and restored every step (maxHot 1) keep the engine’s logits', async () => {
     const ref = await reference(H2O, 6)
     const { client, sessions } = await host({ fixedCapacity: 16, maxHot: 1 })
