@@ -145,27 +145,12 @@ export async function residentStep(
   const positions = stepPositions(mem.nextPosition, S, m)
   const mask = new BigInt64Array(C + S).fill(1n)
   mask.fill(0n, P, C)
-  const feeds: Record<string, Tensor> = {
-    ...(prefix.inputsEmbeds
-      ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
-      : { input_ids: new ort.Tensor('int64', BigInt64Array.from(prefix.inputIds!, BigInt), [1, S]) }),
-    position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
-    attention_mask: new ort.Tensor('int64', mask, [1, C + S]),
-  }
-  for (let l = 0; l < m.layers; l++) {
-    feeds[`past_key_values.${l}.key`] = memory.kv[2 * l]
-    feeds[`past_key_values.${l}.value`] = memory.kv[2 * l + 1]
-  }
+  const feeds = stepFeeds(runtime, prefix, positions, mask, policy, request, memory.kv)
   // a TempoFit model serving a carried-KV policy: its bank ports get an empty bank (as in runStep)
   if (m.ports.tempo) {
     for (const l of m.tempoLayers)
-      for (const part of ['key', 'value']) feeds[`tempo.${l}.${part}`] = new ort.Tensor('float32', new Float32Array(0), [1, m.kvHeads, 0, m.headDim])
+      for (const part of ['key', 'value']) feeds[`tempo.${l}.${part}`] = emptyKv(runtime)
     feeds.tempo_bias = new ort.Tensor('float32', new Float32Array(0), [1, m.kvHeads, 1, 0])
-  }
-  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
-  if (m.ports.obsWindow) {
-    const port = m.inputs.find((p) => p.name === 'obs_window')!
-    feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), port.dims.map(() => 1))
   }
   const ports = { attnWindow: 'attn_window', attnTotal: 'attn_total', hiddenNorm: 'hidden_norm' } as const
   const small = (policy.requires ?? []).filter((r): r is keyof typeof ports => r in ports).map((r) => ports[r])
@@ -288,18 +273,9 @@ export async function residentTempoStep(
   const bank = memory.meta
   const M = bank.tokens
   const positions = stepPositions(0, S, m)
-  const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, m.kvHeads, 0, m.headDim])
-  const feeds: Record<string, Tensor> = {
-    ...(prefix.inputsEmbeds
-      ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
-      : { input_ids: new ort.Tensor('int64', BigInt64Array.from(prefix.inputIds!, BigInt), [1, S]) }),
-    position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
-  }
-  for (let l = 0; l < m.layers; l++) {
-    feeds[`past_key_values.${l}.key`] = empty()
-    feeds[`past_key_values.${l}.value`] = empty()
-  }
+  // no carried K/V: every layer's past is empty
+  const past = Array.from({ length: 2 * m.layers }, () => emptyKv(runtime))
+  const feeds = stepFeeds(runtime, prefix, positions, new BigInt64Array(S).fill(1n), policy, request, past)
   m.tempoLayers.forEach((l, i) => {
     feeds[`tempo.${l}.key`] = memory.kv[2 * i]
     feeds[`tempo.${l}.value`] = memory.kv[2 * i + 1]
@@ -307,11 +283,6 @@ export async function residentTempoStep(
   const p = policy.params
   const bias = tempoBias(bank, request.seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
   feeds.tempo_bias = new ort.Tensor('float32', bias, [1, m.kvHeads, 1, M])
-  if (m.ports.obsWindow) {
-    const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
-    const port = m.inputs.find((q) => q.name === 'obs_window')!
-    feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), port.dims.map(() => 1))
-  }
   const added = m.tempoLayers.flatMap((l) => [`tempo_prefix.${l}.key`, `tempo_prefix.${l}.value`])
   const t1 = now()
   const out = await runtime.runTensors(feeds, ['logits', ...added])
@@ -376,6 +347,38 @@ export async function residentTempoStep(
     },
   }
 }
+
+/**
+ * The contract's step feeds as ORT tensors, as `runStep` builds them: `inputs_embeds [1, S, D]` (or
+ * `input_ids`), `position_ids [1, S]`, `attention_mask [1, mask.length]`, `past_key_values.{l}.*`
+ * from `past` (key then value per layer) and, when the model has the port, `obs_window` (w =
+ * min(S, the policy's or the request's observation window, default 8)).
+ */
+function stepFeeds(runtime: ModelRuntime, prefix: { tokens: number; inputsEmbeds?: Float32Array; inputIds?: ArrayLike<number> }, positions: ArrayLike<number>, mask: BigInt64Array, policy: Policy, request: StepRequest, past: Tensor[]): Record<string, Tensor> {
+  const m = runtime.manifest
+  const ort = runtime.ortModule
+  const S = prefix.tokens
+  const feeds: Record<string, Tensor> = {
+    ...(prefix.inputsEmbeds
+      ? { inputs_embeds: new ort.Tensor('float32', prefix.inputsEmbeds, [1, S, m.hiddenSize]) }
+      : { input_ids: new ort.Tensor('int64', BigInt64Array.from(prefix.inputIds!, BigInt), [1, S]) }),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
+    attention_mask: new ort.Tensor('int64', mask, [1, mask.length]),
+  }
+  for (let l = 0; l < m.layers; l++) {
+    feeds[`past_key_values.${l}.key`] = past[2 * l]
+    feeds[`past_key_values.${l}.value`] = past[2 * l + 1]
+  }
+  if (m.ports.obsWindow) {
+    const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+    const port = m.inputs.find((q) => q.name === 'obs_window')!
+    feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), port.dims.map(() => 1))
+  }
+  return feeds
+}
+
+/** A zero-row K/V tensor `[1, Hkv, 0, Dh]` (an empty past or bank). */
+const emptyKv = (runtime: ModelRuntime) => new runtime.ortModule.Tensor('float32', new Float32Array(0), [1, runtime.manifest.kvHeads, 0, runtime.manifest.headDim])
 
 /**
  * `[Hkv, C + S, width]` → `[Hkv, P + S, width]`: each head's P real past rows and S new rows (the
