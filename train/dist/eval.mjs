@@ -2488,7 +2488,6 @@ function wellFormed(a) {
 }
 
 // sim/robot/action.ts
-var IDLE = { dx: 0, dy: 0, grip: 0 };
 var finite = (v) => Number.isFinite(v) ? v : 0;
 var clamp1 = (v) => Math.min(1, Math.max(-1, finite(v)));
 function clampAction(action) {
@@ -2548,7 +2547,8 @@ function stepWorld(world, action) {
 
 // sim/robot/episode.ts
 function advance(episode2, world, action) {
-  stepWorld(world, world.tick < episode2.holdUntilTick ? IDLE : action);
+  const braked = world.tick < episode2.holdUntilTick;
+  stepWorld(world, braked ? { dx: 0, dy: 0, grip: world.gripper.grip } : action);
   episode2.script(world);
 }
 

@@ -7,7 +7,6 @@ import { parseArgs as nodeParseArgs } from "node:util";
 // sim/robot/action.ts
 var CHUNK_TICKS = 4;
 var ACTION_SIZE = 3;
-var IDLE = { dx: 0, dy: 0, grip: 0 };
 var finite = (v) => Number.isFinite(v) ? v : 0;
 var clamp1 = (v) => Math.min(1, Math.max(-1, finite(v)));
 function clampAction(action) {
@@ -72,7 +71,8 @@ function stepWorld(world, action) {
 
 // sim/robot/episode.ts
 function advance(episode, world, action) {
-  stepWorld(world, world.tick < episode.holdUntilTick ? IDLE : action);
+  const braked = world.tick < episode.holdUntilTick;
+  stepWorld(world, braked ? { dx: 0, dy: 0, grip: world.gripper.grip } : action);
   episode.script(world);
 }
 
