@@ -161,7 +161,6 @@ export async function residentStep(
   const t2 = now()
   const newKv = present.map((n) => out[n])
   const logits = out.logits.data as Float32Array
-  const drop = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
   // from here on an error (non-finite logits, the policy, the memory limit, the gather) releases
   // this step's present tensors; the old memory stays valid
   let action: ReturnType<Adapter['decode']>
@@ -170,11 +169,7 @@ export async function residentStep(
   let capacity = memory.capacity
   let t3: number
   try {
-    const bad = logits.findIndex((v) => !Number.isFinite(v))
-    if (bad >= 0) {
-      throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
-    }
-    action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
+    action = decodeChecked(logits, adapter, m.vocabSize)
     t3 = now()
     // per-layer small outputs; attn_* are [Hkv, C + S]: with padding, only the real columns
     const realColumns = (a: Float32Array) => realRows(a, m.kvHeads, P, C, S, 1)
@@ -203,39 +198,12 @@ export async function residentStep(
       const c = (capacity = capacityFor(capacity, K, limits.maxMemoryTokens))
       rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, c, m.headDim))
     } else rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, K, T, m.headDim))
-    if (rows.some((r) => r !== null)) {
-      const gFeeds: Record<string, Tensor> = {}
-      const gFetch: string[] = []
-      for (let l = 0; l < m.layers; l++) {
-        const r = rows[l] ?? identityRows(m.kvHeads, T)
-        for (const part of ['key', 'value'] as const) {
-          const n = gatherNames(l, part)
-          gFeeds[n.input] = newKv[2 * l + (part === 'key' ? 0 : 1)]
-          gFeeds[n.rows] = new ort.Tensor('int64', r, [r.length])
-          gFetch.push(n.output)
-        }
-      }
-      const g = await gather.runTensors(gFeeds, gFetch)
-      kept = gFetch.map((n) => g[n])
-    }
+    if (rows.some((r) => r !== null)) kept = await gatherKept(gather, rows.map((r) => r ?? identityRows(m.kvHeads, T)), newKv)
   } catch (e) {
-    drop(newKv)
+    disposeAll(newKv)
     throw e
   }
-  if (kept !== newKv) drop(newKv)
-  disposeResident(memory)
-  const t4 = now()
-  const meta = stripKv(next)
-  return {
-    resident: { meta, kv: kept, ...(capacity !== undefined && { capacity }) },
-    outcome: {
-      memory: meta,
-      action,
-      prefixTokens: S,
-      logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits } : undefined,
-      timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
-    },
-  }
+  return settle(memory, newKv, kept, next, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3])
 }
 
 /**
@@ -289,15 +257,12 @@ export async function residentTempoStep(
   const t2 = now()
   const newKv = added.map((n) => out[n])
   const logits = out.logits.data as Float32Array
-  const drop = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
   let action: ReturnType<Adapter['decode']>
   let next: SessionMemory
   let kept: Tensor[] = newKv
   let t3: number
   try {
-    const bad = logits.findIndex((v) => !Number.isFinite(v))
-    if (bad >= 0) throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
-    action = adapter.decode(logits.subarray(logits.length - m.vocabSize))
+    action = decodeChecked(logits, adapter, m.vocabSize)
     t3 = now()
     // tags: bank row t → t, new row t → M + t, split per head into the bank part and the prefix part
     const T = M + S
@@ -314,35 +279,75 @@ export async function residentTempoStep(
     if (over) throw over
     if (M > 0) {
       const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, m.headDim) ?? identityRows(m.kvHeads, T))
-      const gFeeds: Record<string, Tensor> = {}
-      const gFetch: string[] = []
-      bank.layers.forEach((_, i) => {
-        for (const [j, part] of (['key', 'value'] as const).entries()) {
-          const n = gatherNames(i, part)
-          gFeeds[n.input] = memory.kv[2 * i + j]
-          gFeeds[n.added] = newKv[2 * i + j]
-          gFeeds[n.rows] = new ort.Tensor('int64', rows[i], [rows[i].length])
-          gFetch.push(n.output)
-        }
-      })
-      const g = await concatGather.runTensors(gFeeds, gFetch)
-      kept = gFetch.map((n) => g[n])
+      kept = await gatherKept(concatGather, rows, memory.kv, newKv)
     }
   } catch (e) {
-    drop(newKv)
+    disposeAll(newKv)
     throw e
   }
-  if (kept !== newKv) drop(newKv)
+  return settle(memory, newKv, kept, next, undefined, action, logits, request, m.vocabSize, [t0, t1, t2, t3])
+}
+
+/** The action from the last prefix position's logits. @throws NumericError naming the first non-finite logit */
+function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize: number): ReturnType<Adapter['decode']> {
+  const bad = logits.findIndex((v) => !Number.isFinite(v))
+  if (bad >= 0) throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
+  return adapter.decode(logits.subarray(logits.length - vocabSize))
+}
+
+/**
+ * Runs the gather graph: per stored layer i, `kv.{i}.key|value` from `input[2i]`, `input[2i+1]`
+ * (`[1, Hkv, T, Dh]`; with the concat variant, `added` appended first) and `rows.{i}` from
+ * `rows[i]` (flat ids h·T + t). @returns the kept tensors, key then value per layer
+ */
+async function gatherKept(gather: ModelRuntime, rows: BigInt64Array[], input: Tensor[], added?: Tensor[]): Promise<Tensor[]> {
+  const ort = gather.ortModule
+  const feeds: Record<string, Tensor> = {}
+  const fetches: string[] = []
+  rows.forEach((r, i) => {
+    for (const [j, part] of (['key', 'value'] as const).entries()) {
+      const n = gatherNames(i, part)
+      feeds[n.input] = input[2 * i + j]
+      if (added) feeds[n.added] = added[2 * i + j]
+      feeds[n.rows] = new ort.Tensor('int64', r, [r.length])
+      fetches.push(n.output)
+    }
+  })
+  const g = await gather.runTensors(feeds, fetches)
+  return fetches.map((n) => g[n])
+}
+
+const disposeAll = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
+
+/**
+ * The end of a resident step that succeeded: this step's new tensors are disposed unless they are
+ * the kept ones, the old memory's tensors are disposed, and the outcome is assembled (`times`: the
+ * clock at start, before and after the run, after decoding; ms).
+ */
+function settle(
+  memory: ResidentMemory,
+  newKv: Tensor[],
+  kept: Tensor[],
+  next: SessionMemory,
+  capacity: number | undefined,
+  action: ReturnType<Adapter['decode']>,
+  logits: Float32Array,
+  request: StepRequest,
+  vocabSize: number,
+  [t0, t1, t2, t3]: number[],
+): { outcome: StepOutcome; resident: ResidentMemory } {
+  if (kept !== newKv) disposeAll(newKv)
   disposeResident(memory)
-  const t4 = now()
+  const t4 = performance.now()
   const meta = stripKv(next)
+  const S = logits.length / vocabSize
   return {
-    resident: { meta, kv: kept },
+    resident: { meta, kv: kept, ...(capacity !== undefined && { capacity }) },
     outcome: {
       memory: meta,
       action,
       prefixTokens: S,
-      logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits } : undefined,
+      logits: request.options?.returnLogits ? { dims: [S, vocabSize], data: logits } : undefined,
       timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
     },
   }
