@@ -401,6 +401,9 @@ function robotObservation(i: number) {
 
 const textObservation = (i: number) => ({ text: `step ${i}: the code is ${(i * 7919) % 1000}; remember the blue door` })
 
+/** A host-session case of the parity and layout benches: model, policy, observation of step i. */
+type HostCase = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
+
 async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0) {
   const choice = await selectBackend(backend)
   return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, maxHot: 128 })
@@ -415,8 +418,7 @@ async function stepLogits(h: HostSessions, id: string, seq: number, observation:
 
 /** WebGPU vs wasm through the host's sessions. @returns the fixture */
 export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Json> {
-  type Case = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
-  const cases: Case[] = [
+  const cases: HostCase[] = [
     { model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }, obs: textObservation },
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 80 } }, obs: robotObservation },
@@ -452,7 +454,7 @@ export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Js
 }
 
 const refSessions = new Set<string>()
-async function refStep(wasm: HostSessions, id: string, c: { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }, seq: number) {
+async function refStep(wasm: HostSessions, id: string, c: HostCase, seq: number) {
   if (!refSessions.has(id)) {
     refSessions.add(id)
     await wasm.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float32' })
@@ -518,8 +520,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
  * may keep different rows.
  */
 export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capacity = 256): Promise<Json> {
-  type Case = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
-  const cases: Case[] = [
+  const cases: HostCase[] = [
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 160 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 160, subspaceRank: 8 } }, obs: robotObservation },

@@ -58,6 +58,41 @@ async function reference(policy: { name: string; params: Record<string, number> 
   return out
 }
 
+/** `n` observations of one robot episode under a constant action: raw RGB8 frames, proprio, instruction. */
+function robotObservations(task: string, seed: number, n: number, action: { dx: number; dy: number; grip: number }) {
+  const env = new RobotEnv()
+  let o = env.reset(task, seed)
+  const out = []
+  for (let t = 0; t < n; t++) {
+    out.push({ images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction })
+    o = env.step(action)
+  }
+  return out
+}
+
+/** The Worker engine's logits and memory after each of `observations` (the model with its encoder). */
+async function engineSteps(model: string, spec: { name: string; params: Record<string, number> }, observations: Record<string, unknown>[]) {
+  const src = nodeModelSource(model)
+  const runtime = ModelRuntime.for(ortForNode(), src)
+  const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource(model)))
+  const policy = policyFor(src.manifest, spec.name, spec.params)
+  let memory = initialMemory(src.manifest, policy)
+  const out: { logits: Float32Array; memory: SessionMemory }[] = []
+  for (const [i, observation] of observations.entries()) {
+    const r = await runStep(runtime, memory, policy, { seq: i + 1, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
+    memory = r.memory
+    out.push({ logits: r.logits!.data, memory })
+  }
+  return out
+}
+
+/** One step on the host's sessions: the reply's `kvPath` and logits. */
+async function hostStep(sessions: HostSessions, id: string, seq: number, observation: Record<string, unknown>) {
+  const reply = unpackBody((await sessions.step(id, { seq, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
+  const bytes = new Uint8Array(reply.logits.data)
+  return { kvPath: reply.kvPath, logits: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) }
+}
+
 describe('GPU host (wasm backend)', () => {
   it('runs steps on resident K/V with the engine’s logits; durableSeq and backend on every reply', async () => {
     const ref = await reference()
@@ -123,33 +158,15 @@ describe('GPU host (wasm backend)', () => {
     // robot-carried: camera frames give visual tokens, so GUI-KV's saliency and temporal terms both
     // run on real keys; rank 8 < headDim 32 gives residuals well above rounding noise
     const GUIKV = { name: 'guikv', params: { budgetTokens: 100, observationWindow: 8, subspaceRank: 8 } }
-    const env = new RobotEnv()
-    let o = env.reset('hidden-target', 5)
-    const observations = []
-    for (let t = 0; t < 6; t++) {
-      observations.push({ images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction })
-      o = env.step({ dx: 0.6, dy: -0.4, grip: 0 })
-    }
-    const src = nodeModelSource('robot-carried')
-    const runtime = ModelRuntime.for(ortForNode(), src)
-    const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource('robot-carried')))
-    const policy = policyFor(src.manifest, GUIKV.name, GUIKV.params)
-    let memory = initialMemory(src.manifest, policy)
-    const ref: { logits: Float32Array; memory: SessionMemory }[] = []
-    for (const [i, observation] of observations.entries()) {
-      const r = await runStep(runtime, memory, policy, { seq: i + 1, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
-      memory = r.memory
-      ref.push({ logits: r.logits!.data, memory })
-    }
+    const observations = robotObservations('hidden-target', 5, 6, { dx: 0.6, dy: -0.4, grip: 0 })
+    const ref = await engineSteps('robot-carried', GUIKV, observations)
     expect(ref.at(-1)!.memory.tokens).toBe(100) // GUI-KV evicted
     for (const fixedCapacity of [0, 64]) {
       const { sessions, store } = await host({ fixedCapacity })
       await sessions.create('s_g', { model: 'robot-carried', policy: GUIKV, memoryDtype: 'float32' })
       for (const [i, observation] of observations.entries()) {
-        const reply = unpackBody((await sessions.step('s_g', { seq: i + 1, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
-        expect(reply.kvPath).toBe('resident')
-        const bytes = new Uint8Array(reply.logits.data)
-        const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        const { kvPath, logits } = await hostStep(sessions, 's_g', i + 1, observation)
+        expect(kvPath).toBe('resident')
         expect(relErr(logits, ref[i].logits), `C=${fixedCapacity} step ${i + 1}`).toBeLessThan(1e-5)
         const { memory: stored } = decodeMemory((await store.get('s_g'))!.memory)
         const want = ref[i].memory
@@ -165,24 +182,8 @@ describe('GPU host (wasm backend)', () => {
 
   it('a TempoFit bank stays device-resident: the engine’s logits and bank (frames, K/V) while frames are dropped', async () => {
     const TEMPO = { name: 'tempofit', params: { frames: 3 } }
-    const env = new RobotEnv()
-    let o = env.reset('moved-occluded', 9)
-    const observations = []
-    for (let t = 0; t < 7; t++) {
-      observations.push({ images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction })
-      o = env.step({ dx: -0.5, dy: 0.5, grip: 0 })
-    }
-    const src = nodeModelSource('robot-tempo')
-    const runtime = ModelRuntime.for(ortForNode(), src)
-    const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource('robot-tempo')))
-    const policy = policyFor(src.manifest, TEMPO.name, TEMPO.params)
-    let memory = initialMemory(src.manifest, policy)
-    const ref: { logits: Float32Array; memory: SessionMemory }[] = []
-    for (const [i, observation] of observations.entries()) {
-      const r = await runStep(runtime, memory, policy, { seq: i + 1, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
-      memory = r.memory
-      ref.push({ logits: r.logits!.data, memory })
-    }
+    const observations = robotObservations('moved-occluded', 9, 7, { dx: -0.5, dy: 0.5, grip: 0 })
+    const ref = await engineSteps('robot-tempo', TEMPO, observations)
     // the bank is full from step 3 on and drops its oldest frame every step after
     expect(new Set(ref.at(-1)!.memory.layers[0].frames)).toEqual(new Set([5, 6, 7]))
     for (const fixedCapacity of [0, 64]) {
@@ -190,10 +191,8 @@ describe('GPU host (wasm backend)', () => {
       const { sessions, store } = await host({ fixedCapacity, maxHot: fixedCapacity ? 1 : 64 })
       await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
       for (const [i, observation] of observations.entries()) {
-        const reply = unpackBody((await sessions.step('s_t', { seq: i + 1, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
-        expect(reply.kvPath).toBe('resident')
-        const bytes = new Uint8Array(reply.logits.data)
-        const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        const { kvPath, logits } = await hostStep(sessions, 's_t', i + 1, observation)
+        expect(kvPath).toBe('resident')
         expect(relErr(logits, ref[i].logits), `C=${fixedCapacity} step ${i + 1}`).toBeLessThan(1e-5)
         const { memory: stored } = decodeMemory((await store.get('s_t'))!.memory)
         const want = ref[i].memory
@@ -214,24 +213,14 @@ describe('GPU host (wasm backend)', () => {
 
   it('a carried-KV policy on a TempoFit model runs resident (its bank ports get an empty bank): the engine’s logits', async () => {
     const WIN = { name: 'window', params: { sinkTokens: 0, recentTokens: 120 } }
-    const env = new RobotEnv()
-    let o = env.reset('reach-red', 4)
-    const src = nodeModelSource('robot-tempo')
-    const runtime = ModelRuntime.for(ortForNode(), src)
-    const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource('robot-tempo')))
-    const policy = policyFor(src.manifest, WIN.name, WIN.params)
-    let memory = initialMemory(src.manifest, policy)
+    const observations = robotObservations('reach-red', 4, 4, { dx: 0.3, dy: 0.3, grip: 0 })
+    const ref = await engineSteps('robot-tempo', WIN, observations)
     const { sessions } = await host()
     await sessions.create('s_w', { model: 'robot-tempo', policy: WIN, memoryDtype: 'float32' })
-    for (let seq = 1; seq <= 4; seq++) {
-      const observation = { images: o.frames.map((f) => ({ width: f.width, height: f.height, data: f.data })), proprio: [...o.proprio], instruction: o.instruction }
-      const r = await runStep(runtime, memory, policy, { seq, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
-      memory = r.memory
-      const reply = unpackBody((await sessions.step('s_w', { seq, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
-      expect(reply.kvPath).toBe('resident')
-      const bytes = new Uint8Array(reply.logits.data)
-      expect(relErr(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), r.logits!.data), `step ${seq}`).toBeLessThan(1e-5)
-      o = env.step({ dx: 0.3, dy: 0.3, grip: 0 })
+    for (const [i, observation] of observations.entries()) {
+      const { kvPath, logits } = await hostStep(sessions, 's_w', i + 1, observation)
+      expect(kvPath).toBe('resident')
+      expect(relErr(logits, ref[i].logits), `step ${i + 1}`).toBeLessThan(1e-5)
     }
   })
 

@@ -17,7 +17,7 @@ import { ortForNode } from '../../gpu/ort-node.ts'
 import { ModelRuntime } from '../../gpu/session.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { RobotEnv, type Observation } from '../../sim/robot/index.ts'
-import { fingerprint } from '../sim/robot/helpers.ts'
+import { fingerprint, hiddenAnswer } from '../sim/robot/helpers.ts'
 import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 
 const MODEL = 'robot-carried'
@@ -38,9 +38,6 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]))
   return m
 }
-
-/** Where the hidden answer is once hidden: the marker's spot, or the spot the disc slid to. */
-const answerOf = (task: string, env: RobotEnv) => (task === 'hidden-target' ? env.world.markers[0] : env.world.objects[0])
 
 /**
  * Runs the model's own actions up to the go tick under a 2-frame window (162 tokens, no sinks);
@@ -63,7 +60,7 @@ async function toGoTick(task: string, seed: number, hiddenSeed: number) {
   seen.push(fingerprint(obs))
   const out = await runStep(runtime, memory, policy, { seq: go + 1, observation: payload(obs) }, { maxPrefixTokens: 4096 }, adapter)
   const g = env.world.gripper
-  return { memory, seen, action: out.action as { dx: number; dy: number }[], hiddenFrom: hiddenFromTick!, answer: { ...answerOf(task, env) }, at: { x: g.x, y: g.y } }
+  return { memory, seen, action: out.action as { dx: number; dy: number }[], hiddenFrom: hiddenFromTick!, answer: { ...hiddenAnswer(task, env.world) }, at: { x: g.x, y: g.y } }
 }
 
 const cosine = (r: Awaited<ReturnType<typeof toGoTick>>) => {

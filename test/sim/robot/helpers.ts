@@ -78,3 +78,9 @@ export function fingerprint(obs: Observation): string {
   const frames = obs.frames.map((f) => `${f.width}x${f.height}:${Array.from(f.data).join(',')}`)
   return `${frames.join('|')}#${Array.from(obs.proprio).join(',')}`
 }
+
+/** Where a memory task's hidden answer lies once hidden: hidden-target's marker spot, or the spot
+ * moved-occluded's disc slid to (both stay in the world, invisible). */
+export function hiddenAnswer(task: string, world: World): Vec2 {
+  return task === 'hidden-target' ? world.markers[0] : world.objects[0]
+}

@@ -6,25 +6,22 @@
  */
 import { describe, expect, it } from 'vitest'
 import { RobotEnv, TASKS, taskByName } from '../../../sim/robot/index.ts'
-import { expertPolicy, fingerprint, randomWalk, replay, runEpisode, type Run } from './helpers.ts'
+import { expertPolicy, fingerprint, hiddenAnswer, randomWalk, replay, runEpisode, type Run } from './helpers.ts'
 
 const MEMORY_TASKS = TASKS.filter((t) => t.memory).map((t) => t.name)
 const SEEDS = 60
 
 /** Hidden seeds 0, 1, … give different hidden information: a marker spot, a side. */
 function hiddenKey(task: string, seed: number, hiddenSeed: number): string {
-  const env = new RobotEnv()
-  runEpisode(env, task, seed, replay([]), hiddenSeed)
-  const w = env.world
-  return task === 'hidden-target' ? `${w.markers[0].x},${w.markers[0].y}` : `${w.objects[0].x}`
+  const { x, y } = answer(task, seed, hiddenSeed)
+  return `${x},${y}`
 }
 
 /** Where the hidden answer is: the marker's spot, or the spot the disc slid to. */
 function answer(task: string, seed: number, hiddenSeed: number): { x: number; y: number } {
   const env = new RobotEnv()
   runEpisode(env, task, seed, replay([]), hiddenSeed)
-  const w = env.world
-  return task === 'hidden-target' ? w.markers[0] : w.objects[0]
+  return hiddenAnswer(task, env.world)
 }
 
 /** Two hidden seeds with different hidden information for this seed. */
