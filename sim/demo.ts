@@ -16,7 +16,7 @@
  * control rate, default 10), `--no-realtime` (robot: no deadline handling or pacing, for
  * reproducible numbers).
  */
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -79,7 +79,7 @@ if (!['gui', 'robot', 'all'].includes(values.suite!)) bad('--suite must be gui, 
 if (values.json !== undefined) {
   // checked before the run, not after it: a results file the run could not write would be lost
   const file = path.resolve(values.json)
-  if (values.json === '' || (safeStat(file)?.isDirectory() ?? false)) bad(`--json needs a file path, got '${values.json}'`)
+  if (values.json === '' || (existsSync(file) && statSync(file).isDirectory())) bad(`--json needs a file path, got '${values.json}'`)
   try {
     mkdirSync(path.dirname(file), { recursive: true }) // missing folders are created
     accessSync(path.dirname(file), constants.W_OK)
@@ -91,14 +91,6 @@ if (values.json !== undefined) {
 }
 const suites: Suite[] = values.suite === 'all' ? ['gui', 'robot'] : [values.suite as Suite]
 const seeds = Array.from({ length: episodes }, (_, i) => 1000 + i)
-
-function safeStat(file: string) {
-  try {
-    return statSync(file)
-  } catch {
-    return undefined
-  }
-}
 
 const err = (s: string) => process.stderr.write(s)
 const tty = process.stderr.isTTY
@@ -223,7 +215,6 @@ async function main() {
       date: new Date().toISOString(),
       wallS: Math.round(wallS),
     }
-    mkdirSync(path.dirname(path.resolve(values.json)), { recursive: true })
     writeFileSync(values.json, `${JSON.stringify(toJson(runs, meta), null, 2)}\n`)
     out(`wrote ${values.json}`)
   }
