@@ -23,7 +23,8 @@
  *          and closed.
  *   hostcap --out FILE [--steps 40 --capacity 256 --backend webgpu]
  *          The host's K/V layouts on the same sessions (robot-carried window / SnapKV / GUI-KV,
- *          tiny-gqa H2O): round trip, resident, resident with `--fixed-capacity N`; host step p50
+ *          robot-tempo TempoFit, tiny-gqa H2O): round trip, resident, resident with
+ *          `--fixed-capacity N`; host step p50
  *          (ms) of each and the logits' max relative error vs wasm (≤ 1e-3).
  *   diff   --model ID --work DIR --out FILE
  *          The fixed-capacity export on WebGPU vs on wasm, output by output (host IO, GPU inputs,
