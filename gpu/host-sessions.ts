@@ -22,6 +22,7 @@ import { buildKvGather } from './kv-gather.ts'
 import type { ModelManifest } from './manifest.ts'
 import { materialize, residentFrom, residentStep, residentSupported, residentTempoStep, disposeResident, type ResidentMemory } from './resident.ts'
 import { ModelRuntime, type ModelSource } from './session.ts'
+import { residentStaticStep, staticSupported } from './static-step.ts'
 import { isDeviceLoss, type BackendChoice } from './webgpu.ts'
 
 /** Host settings. */
@@ -42,6 +43,13 @@ export interface HostOptions {
    * step to step while a bounded policy's memory fills up (doubled when the memory outgrows it).
    */
   fixedCapacity?: number
+  /**
+   * Run fixed-capacity sessions on the float-table variant of the model (`static-step.ts`), with
+   * ORT's graph capture on WebGPU (on wasm the same graph, uncaptured). Needs `fixedCapacity`;
+   * applies to carried-KV policies on models without TempoFit ports (others keep the resident
+   * path). Default false.
+   */
+  capture?: boolean
   limits?: EngineLimits
 }
 
@@ -84,11 +92,12 @@ export class HostSessions {
   recoveries = 0
 
   constructor(options: HostOptions) {
-    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
+    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
     if (!Number.isInteger(this.o.durableEvery) || this.o.durableEvery < 1) throw new RangeError(`durableEvery must be an integer ≥ 1, got ${this.o.durableEvery}`)
     if (!Number.isInteger(this.o.maxHot) || this.o.maxHot < 1) throw new RangeError(`maxHot must be an integer ≥ 1, got ${this.o.maxHot}`)
     const fc = this.o.fixedCapacity
     if (fc !== undefined && !(Number.isInteger(fc) && fc >= 0 && fc <= 65_536)) throw new RangeError(`fixedCapacity must be an integer in 0…65536, got ${fc}`)
+    if (this.o.capture && !(fc > 0 && this.o.resident)) throw new RangeError('capture needs a fixed capacity (fixedCapacity > 0) and resident K/V')
     this.backend = options.choice.backend
   }
 
@@ -99,7 +108,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0 }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture }
   }
 
   /**
@@ -269,6 +278,7 @@ export class HostSessions {
     let memoryOut: SessionMemory | undefined
     let outcome
     let kvPath: 'resident' | 'roundtrip'
+    let graph: 'captured' | 'fixed' | undefined
     if (this.residentFor(h)) {
       const runtime = this.runtimeFor(h.config.model, true)
       // a TempoFit bank keeps exactly its rows (the fixed-capacity layout is for carried K/V)
@@ -277,9 +287,14 @@ export class HostSessions {
       const current = h.resident ?? residentFrom(h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
       h.resident = current
       h.memory = undefined
-      const r = tempo
-        ? await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
-        : await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+      const { src } = this.model(h.config.model)
+      let r
+      if (tempo) r = await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
+      else if (this.o.capture && staticSupported(src.decoder.manifest)) {
+        const { ort, backend, executionProviders } = this.o.choice
+        r = await residentStaticStep({ ort, backend, executionProviders, source: src.decoder }, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+        graph = backend === 'webgpu' ? 'captured' : 'fixed'
+      } else r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
       h.resident = r.resident
       outcome = r.outcome
       kvPath = 'resident'
@@ -308,6 +323,7 @@ export class HostSessions {
       timings: { ...outcome.timings, persistMs },
       backend: this.backend,
       kvPath,
+      ...(graph && { graph }),
       durableSeq: h.durableSeq,
       ...(restored && { restored }),
       ...(logits && { logits: { dtype: 'float32', dims: logits.dims, data: new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength) } }),

@@ -14,6 +14,8 @@
  *   --no-resident                      keep K/V on the host between steps (round trip each step)
  *   --fixed-capacity N [GPU_HOST_FIXED_CAPACITY]     resident K/V as N rows per head, empty ones
  *                                      masked (shapes stay put while a bounded memory fills); 0 = off
+ *   --capture [GPU_HOST_CAPTURE=1]     with --fixed-capacity: the float-table graph, replayed by WebGPU
+ *                                      graph capture (gpu/static-step.ts)
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
@@ -41,6 +43,8 @@ export interface HostConfig {
   resident?: boolean
   /** Fixed-capacity resident layout, tokens per head (0 = off; `HostOptions.fixedCapacity`). */
   fixedCapacity?: number
+  /** Float-table graph with WebGPU graph capture (`HostOptions.capture`; needs `fixedCapacity`). */
+  capture?: boolean
   secret?: string
   modelsDir?: string
 }
@@ -88,6 +92,7 @@ export async function startHost(config: HostConfig) {
     maxHot: config.maxHot ?? 64,
     resident: config.resident ?? true,
     fixedCapacity: config.fixedCapacity ?? 0,
+    capture: config.capture ?? false,
   })
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -123,6 +128,7 @@ async function main() {
         'max-hot': { type: 'string' },
         'no-resident': { type: 'boolean' },
         'fixed-capacity': { type: 'string' },
+        capture: { type: 'boolean' },
         models: { type: 'string' },
       },
     }))
@@ -142,6 +148,10 @@ async function main() {
   }
   const backend = ((values.backend as string | undefined) ?? env.GPU_HOST_BACKEND ?? 'auto') as 'auto' | Backend
   if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new UsageError(`--backend must be auto, webgpu or wasm, got '${backend}'`)
+  const fixedCapacity = int('--fixed-capacity', 'GPU_HOST_FIXED_CAPACITY', 0, 0, 65_536)
+  const capture = values.capture === true || env.GPU_HOST_CAPTURE === '1'
+  if (capture && !fixedCapacity) throw new UsageError('--capture needs --fixed-capacity N (N ≥ 1)')
+  if (capture && values['no-resident']) throw new UsageError('--capture needs resident K/V (drop --no-resident)')
   const host = await startHost({
     port: int('--port', 'GPU_HOST_PORT', 8788, 0, 65_535),
     hostname: (values.host as string | undefined) ?? '127.0.0.1',
@@ -150,7 +160,8 @@ async function main() {
     durableEvery: int('--durable-every', 'GPU_HOST_DURABLE_EVERY', 1, 1, 1_000_000),
     maxHot: int('--max-hot', 'GPU_HOST_MAX_HOT', 64, 1, 100_000),
     resident: !values['no-resident'],
-    fixedCapacity: int('--fixed-capacity', 'GPU_HOST_FIXED_CAPACITY', 0, 0, 65_536),
+    fixedCapacity,
+    capture,
     secret: env.GPU_HOST_SECRET || undefined,
     modelsDir: values.models as string | undefined,
   })

@@ -39,7 +39,8 @@ export function buildKvGather({ layers, kvHeads, headDim, concat = false }: Gath
       if (concat) input = g.op('Concat', [input, g.input(n.added, 'float32', [1, kvHeads, 'added', headDim])], { axis: attr.int(2) })
       const r = g.op('Reshape', [input, flat])
       const picked = g.op('Gather', [r, rows], { axis: attr.int(0) })
-      g.output(n.output, 'float32', [1, kvHeads, 'kept', headDim], g.op('Reshape', [picked, back]))
+      // named directly (no Identity: ORT's WebGPU EP has none, it would run on the CPU EP)
+      g.outputDirect(n.output, 'float32', [1, kvHeads, 'kept', headDim], g.op('Reshape', [picked, back]))
     }
   }
   return g.toBytes()

@@ -21,6 +21,7 @@ import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { gatherNames } from './kv-gather.ts'
 import type { ModelRuntime } from './session.ts'
+import type { StaticRunners } from './static-step.ts'
 
 /** A session memory whose K/V live in ORT tensors (device buffers on WebGPU).
  * `meta` is the memory with zero-length `keys`/`values` (all other fields real); `kv[2l]`,
@@ -33,6 +34,9 @@ export interface ResidentMemory {
   kv: Tensor[]
   /** Rows per head of the fixed-capacity layout (tokens); absent: exactly `meta.tokens` rows. */
   capacity?: number
+  /** The fixed-capacity float-table graphs bound to this memory's `kv` (`static-step.ts`): released
+   * with it. */
+  bound?: StaticRunners
 }
 
 /**
@@ -100,7 +104,7 @@ export async function materialize(r: ResidentMemory): Promise<SessionMemory> {
 }
 
 /** A float32 tensor's values on the host, without changing where the tensor lives. */
-async function downloadKeeping(t: Tensor): Promise<Float32Array> {
+export async function downloadKeeping(t: Tensor): Promise<Float32Array> {
   if (t.location === 'cpu') return t.data as Float32Array
   const download = (t as unknown as { downloader?: () => Promise<Float32Array> }).downloader
   if (typeof download !== 'function') throw new Error(`onnxruntime-web: a '${t.location}' tensor has no downloader (the pinned 1.30 internals changed)`)
@@ -111,6 +115,7 @@ async function downloadKeeping(t: Tensor): Promise<Float32Array> {
  * disposed whatever its location: a device tensor ORT has turned into a host one still holds its buffer. */
 export function disposeResident(r: ResidentMemory | undefined): void {
   for (const t of r?.kv ?? []) t.dispose()
+  r?.bound?.release()
 }
 
 /**
@@ -289,7 +294,7 @@ export async function residentTempoStep(
 }
 
 /** The action from the last prefix position's logits. @throws NumericError naming the first non-finite logit */
-function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize: number): ReturnType<Adapter['decode']> {
+export function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize: number): ReturnType<Adapter['decode']> {
   const bad = logits.findIndex((v) => !Number.isFinite(v))
   if (bad >= 0) throw new NumericError(`model output 'logits' holds a non-finite value at index ${bad}`, { output: 'logits' })
   return adapter.decode(logits.subarray(logits.length - vocabSize))
@@ -298,9 +303,12 @@ function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize: number
 /**
  * Runs the gather graph: per stored layer i, `kv.{i}.key|value` from `input[2i]`, `input[2i+1]`
  * (`[1, Hkv, T, Dh]`; with the concat variant, `added` appended first) and `rows.{i}` from
- * `rows[i]` (flat ids h·T + t). @returns the kept tensors, key then value per layer
+ * `rows[i]` (flat ids h·T + t).
+ * @param into preallocated outputs (key then value per layer, `[1, Hkv, K, Dh]`; WebGPU: the bound
+ *   past slots of a captured step, `static-step.ts`); absent: ORT allocates them
+ * @returns the kept tensors, key then value per layer (`into` itself when given)
  */
-async function gatherKept(gather: ModelRuntime, rows: BigInt64Array[], input: Tensor[], added?: Tensor[]): Promise<Tensor[]> {
+export async function gatherKept(gather: ModelRuntime, rows: BigInt64Array[], input: Tensor[], added?: Tensor[], into?: Tensor[]): Promise<Tensor[]> {
   const ort = gather.ortModule
   const feeds: Record<string, Tensor> = {}
   const fetches: string[] = []
@@ -313,11 +321,14 @@ async function gatherKept(gather: ModelRuntime, rows: BigInt64Array[], input: Te
       fetches.push(n.output)
     }
   })
-  const g = await gather.runTensors(feeds, fetches)
-  return fetches.map((n) => g[n])
+  // preallocated outputs: ORT writes the kept rows into `into` (same shapes) instead of new tensors
+  const g = await gather.runTensors(feeds, into ? Object.fromEntries(fetches.map((n, i) => [n, into[i]])) : fetches)
+  for (const t of Object.values(feeds)) if (t.type === 'int64') t.dispose()
+  return into ?? fetches.map((n) => g[n])
 }
 
-const disposeAll = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
+/** Disposes every tensor of `ts`. */
+export const disposeAll = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
 
 /**
  * The end of a resident step that succeeded: this step's new tensors are disposed unless they are
@@ -390,7 +401,7 @@ const emptyKv = (runtime: ModelRuntime) => new runtime.ortModule.Tensor('float32
  * fixed-capacity padding rows P … C − 1 dropped; with C = P the input itself). Width Dh for
  * `present` keys, 1 for `attn_window` / `attn_total` columns.
  */
-function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number): Float32Array {
+export function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number): Float32Array {
   if (C === P) return a
   const out = new Float32Array(kvHeads * (P + S) * width)
   for (let h = 0; h < kvHeads; h++) {
@@ -402,7 +413,7 @@ function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: num
 }
 
 /** `[Hkv, T, Dh]` with row t's first value = t (every other value 0). */
-function taggedRows(kvHeads: number, T: number, headDim: number): Float32Array {
+export function taggedRows(kvHeads: number, T: number, headDim: number): Float32Array {
   const a = new Float32Array(kvHeads * T * headDim)
   for (let h = 0; h < kvHeads; h++) for (let t = 0; t < T; t++) a[(h * T + t) * headDim] = t
   return a
@@ -426,7 +437,7 @@ function keptRows(values: Float32Array, kvHeads: number, K: number, T: number, h
  * `values`; tag t < P: past row t; t ≥ P: new row C + t − P), each head padded to `capacity` rows
  * with its last kept row (a finite value; the next step masks it out).
  */
-function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, headDim: number): BigInt64Array {
+export function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, headDim: number): BigInt64Array {
   const rows = new BigInt64Array(kvHeads * capacity)
   const width = C + S
   for (let h = 0; h < kvHeads; h++) {
@@ -443,10 +454,10 @@ function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C
 }
 
 
-function identityRows(kvHeads: number, T: number): BigInt64Array {
+export function identityRows(kvHeads: number, T: number): BigInt64Array {
   return BigInt64Array.from({ length: kvHeads * T }, (_, i) => BigInt(i))
 }
 
-function stripKv(mem: SessionMemory): SessionMemory {
+export function stripKv(mem: SessionMemory): SessionMemory {
   return { ...mem, layers: mem.layers.map((l) => ({ ...l, keys: new Float32Array(0), values: new Float32Array(0) })) }
 }

@@ -94,10 +94,11 @@ export class ModelRuntime {
    * Runs the model on ORT tensors as they are (host or device), queued like `run`, without the
    * manifest check or host copies: the GPU host's device-resident path (`gpu/resident.ts`).
    * @param feeds ORT tensors per input name (the caller keeps ownership)
-   * @param fetches output names; outputs listed in `preferredOutputLocation` come back on the device
+   * @param fetches output names (outputs listed in `preferredOutputLocation` come back on the
+   *   device), or preallocated output tensors per name (ORT writes into them)
    * @returns ORT tensors the caller owns (`dispose()` device ones when done)
    */
-  async runTensors(feeds: Record<string, Tensor>, fetches: string[]): Promise<Record<string, Tensor>> {
+  async runTensors(feeds: Record<string, Tensor>, fetches: string[] | Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const job = this.queue.then(async () => (await this.getSession()).run(feeds, fetches))
     this.queue = job.catch(() => undefined)
     return job

@@ -75,6 +75,7 @@ export const StepReplySchema = z
       .openapi({ description: 'server-side step timings (ms); a GPU host may add more' }),
     backend: z.string().openapi({ description: "where the model ran: 'wasm' in the Worker, 'webgpu' or 'wasm' on a GPU host" }),
     kvPath: z.enum(['resident', 'roundtrip']).optional().openapi({ description: 'GPU sessions: K/V kept on the device, or restored from the durable copy' }),
+    graph: z.enum(['captured', 'fixed']).optional().openapi({ description: 'GPU host started with --capture: the step ran the fixed-capacity float-table graph, replayed by WebGPU graph capture (captured) or uncaptured on wasm (fixed)' }),
     durableSeq: z.number().int().min(0).optional().openapi({ description: 'GPU sessions: the step whose memory the host last wrote durably' }),
     restored: z.unknown().optional().openapi({ description: 'GPU sessions: the host restored the session from its durable copy before this step' }),
     fallback: z

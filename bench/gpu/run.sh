@@ -2,7 +2,8 @@
 # The GPU bench, in one script (issue 5). On the GPU machine, from the repo root, with .device/
 # carried (bench/gpu/pack-slim.sh builds it):
 #     source .device/setup.sh && bash bench/gpu/run.sh
-# Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
+# CONFIGS (time configurations per model, default all) and STAGES (default "parity growth hostcap
+# smoke") narrow a run. Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
 # fixtures/gpu-parity.json (commit it as test/fixtures/gpu-parity.json), growth.json, host-smoke.json,
 # gpu-bench.json (all results with ratioVsTorch), table.md, logs.tar.gz (logs/ and raw/). Each configuration runs in its own
 # process under a timeout, so one failure (or a Dawn segfault) costs only that row; the whole run
@@ -41,8 +42,9 @@ run prepare 240 python3 bench/gpu/torch_bench.py prepare --work "$WORK" --models
 run torch 120 python3 bench/gpu/torch_bench.py time --work "$WORK" --out "$OUT/torch.json" --models "$MODELS"
 for model in ${MODELS//,/ }; do
   [ -f "$WORK/inputs/$model.json" ] || { log "no inputs for $model (prepare failed?)"; continue; }
-  configs="webgpu-captured webgpu-static webgpu-resident webgpu-roundtrip wasm"
+  configs="webgpu-host-captured webgpu-captured webgpu-static webgpu-host-resident webgpu-resident webgpu-roundtrip wasm"
   [ "$model" = synth-12x768 ] || configs="$configs wasm-static"  # checks the fixed-capacity export itself
+  configs=${CONFIGS:-$configs}
   for config in $configs; do
     iters=20; cap=150
     if [ "$config" = wasm ] && [ "$model" = synth-12x768 ]; then iters=3; fi
@@ -52,12 +54,14 @@ for model in ${MODELS//,/ }; do
     [ -f "$raw" ] || echo "{\"model\":\"$model\",\"config\":\"$config\",\"ok\":false,\"error\":\"exit $rc (crash, timeout or skipped; logs/time-$model-$config.log)\"}" > "$raw"
   done
 done
-run parity 150 node "$BENCH" parity --out "$OUT/fixtures/gpu-parity.json"
-run growth 150 node "$BENCH" growth --out "$OUT/growth.json"
-# the host's --fixed-capacity layout vs its dynamic one (inside logs.tar.gz: the tool returns few files)
-run hostcap 120 node "$BENCH" hostcap --out "$OUT/logs/hostcap.json"
+STAGES=${STAGES:-parity growth hostcap smoke}
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+has parity && run parity 150 node "$BENCH" parity --out "$OUT/fixtures/gpu-parity.json"
+has growth && run growth 150 node "$BENCH" growth --out "$OUT/growth.json"
+# the host's layouts: round trip, resident, --fixed-capacity, --capture (inside logs.tar.gz: the tool returns few files)
+has hostcap && run hostcap 180 node "$BENCH" hostcap --out "$OUT/logs/hostcap.json"
 # The bundled host on WebGPU over HTTP: health, a session, three steps, close.
-run host-smoke 60 node -e '
+has smoke && run host-smoke 60 node -e '
 const { spawn } = require("node:child_process")
 const port = 18000 + Math.floor(Math.random() * 1000)
 const host = spawn(process.execPath, ["gpu/dist/host.mjs", "--port", String(port), "--durable-dir", process.env.WORK + "/host"], { stdio: "inherit" })

@@ -28,12 +28,16 @@ interface Shared {
   /** RoPE tables [B, 1, S, Dh] float32 (angles computed in float64 from absolute positions). */
   cos: string
   sin: string
-  /** Which (query, key) pairs may attend [B, 1, S, T] bool: causal AND attention_mask. */
-  allowed: string
+  /** Which (query, key) pairs may attend [B, 1, S, T] bool: causal AND attention_mask (the
+   * contract's graph); absent in the fixed-capacity variant, which adds `bias` instead. */
+  allowed?: string
+  /** Added to the scores [1, 1, S, T] float32: 0 = attend, MASKED_SCORE = masked (the
+   * fixed-capacity variant's `attention_bias` input). */
+  bias?: string
   /** 1 for the last obs_window queries, else 0: [1, 1, 1, S] float32. */
   windowWeight: string
-  /** float32 scalars: MASKED_SCORE and the RMSNorm epsilon. */
-  maskedScore: string
+  /** float32 scalars: MASKED_SCORE (with `allowed`) and the RMSNorm epsilon. */
+  maskedScore?: string
   eps: string
 }
 
@@ -80,12 +84,11 @@ function groupSum(g: GraphBuilder, probs: string, kvHeads: number): string {
   return g.op('ReduceSum', [grouped, g.int64([2])], { keepdims: attr.int(0) })
 }
 
-function sharedTensors(g: GraphBuilder, c: DecoderConfig): Shared {
-  const ids = 'input_ids'
+function sharedTensors(g: GraphBuilder, c: DecoderConfig, inputName: string): Shared {
   const mask = 'attention_mask'
   const zero = g.int64(0)
   const one = g.int64(1)
-  const seq = g.op('Gather', [g.op('Shape', [ids]), one], { axis: attr.int(0) })
+  const seq = g.op('Gather', [g.op('Shape', [inputName]), one], { axis: attr.int(0) })
   const total = g.op('Gather', [g.op('Shape', [mask]), one], { axis: attr.int(0) })
   const past = g.op('Sub', [total, seq])
   // RoPE angles [B, S, Dh] = position · inv_freq, duplicated over both halves, in float64.
@@ -120,6 +123,25 @@ function sharedTensors(g: GraphBuilder, c: DecoderConfig): Shared {
     allowed: g.op('And', [causal, keyOk]),
     windowWeight,
     maskedScore: g.float32(MASKED_SCORE, 'masked_score'),
+    eps: g.float32(c.rmsNormEps, 'rms_norm_eps'),
+  }
+}
+
+/** The fixed-capacity variant's shared tensors: the tables the host computes (`staticTables` in
+ * gpu/static-step.ts) come in as float32 inputs, so no integer or float64 arithmetic is left in the
+ * graph (ORT's WebGPU EP places int64 shape math and float64 on the CPU EP, which graph capture
+ * refuses). */
+function staticShared(g: GraphBuilder, c: DecoderConfig, S: number, T: number): Shared {
+  const Dh = c.headDim
+  g.input('rope_cos', 'float32', [1, 1, S, Dh])
+  g.input('rope_sin', 'float32', [1, 1, S, Dh])
+  g.input('attention_bias', 'float32', [1, 1, S, T])
+  g.input('window_weight', 'float32', [1, 1, 1, S])
+  return {
+    cos: 'rope_cos',
+    sin: 'rope_sin',
+    bias: 'attention_bias',
+    windowWeight: 'window_weight',
     eps: g.float32(c.rmsNormEps, 'rms_norm_eps'),
   }
 }
@@ -171,7 +193,7 @@ function block(
   const presentV = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) })
   const keysT = g.op('Transpose', [expandKv(g, presentK, c)], { perm: attr.ints([0, 1, 3, 2]) })
   const scores = g.op('Mul', [g.op('MatMul', [q, keysT]), g.float32(1 / Math.sqrt(Dh))])
-  const masked = g.op('Where', [s.allowed, scores, s.maskedScore])
+  const masked = s.bias ? g.op('Add', [scores, s.bias]) : g.op('Where', [s.allowed!, scores, s.maskedScore!])
   const probs = g.op('Softmax', [masked], { axis: attr.int(-1) })
   const context = g.op('MatMul', [probs, expandKv(g, presentV, c)])
   const perm = g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) })
@@ -195,6 +217,24 @@ function block(
   return g.op('Add', [x1, down])
 }
 
+/**
+ * How `buildDecoderOnnx` lays out the graph's inputs.
+ * - `input`: 'ids' (default): `input_ids [B, S]` int64 through the `embed` table; 'embeds':
+ *   `inputs_embeds [B, S, D]` float32 (the trained agent models: an encoder makes the prefix, the
+ *   weights hold no embedding table).
+ * - `fixed`: the fixed-capacity float-table variant for a GPU host with graph capture: every shape
+ *   fixed (batch 1, `seq` S new tokens, `capacity` C past slots, T = C + S); `position_ids`,
+ *   `attention_mask` and `obs_window` are replaced by the tables `rope_cos`, `rope_sin`
+ *   `[1, 1, S, Dh]`, `attention_bias [1, 1, S, T]` (0 = attend, MASKED_SCORE = masked: causal and
+ *   empty slots) and `window_weight [1, 1, 1, S]` (1 on the last obs_window queries), which
+ *   `staticTables` (gpu/static-step.ts) computes; past inputs `[1, Hkv, C, Dh]`. Same outputs, fixed
+ *   dims. No TempoFit ports (a bank has no fixed-capacity layout here).
+ */
+export interface DecoderBuildOptions {
+  input?: 'ids' | 'embeds'
+  fixed?: { seq: number; capacity: number }
+}
+
 /** Builds the decoder as an ONNX model (opset 17, IR 8).
  * Inputs: input_ids [batch, seq] int64, position_ids [batch, seq] int64 (absolute),
  * attention_mask [batch, total] int64 (0 = masked key), past_key_values.{l}.key|value
@@ -212,39 +252,59 @@ function block(
  * memory); the past ports stay for contract compatibility.
  * @throws RangeError if the config is invalid (see checkDecoderConfig).
  * @see TempoFit, arXiv:2603.07647 */
-export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights): Uint8Array {
+export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights, options: DecoderBuildOptions = {}): Uint8Array {
   checkDecoderConfig(config)
   const { vocabSize: V, hiddenSize: D, kvHeads: Hkv, headDim: Dh } = config
   const tempoLayers = config.tempoLayers ?? []
-  const g = new GraphBuilder('stepkv_decoder')
-  g.input('input_ids', 'int64', ['batch', 'seq'])
-  g.input('position_ids', 'int64', ['batch', 'seq'])
-  g.input('attention_mask', 'int64', ['batch', 'total'])
-  for (let l = 0; l < config.layers; l++) {
-    g.input(`past_key_values.${l}.key`, 'float32', ['batch', Hkv, 'past', Dh])
-    g.input(`past_key_values.${l}.value`, 'float32', ['batch', Hkv, 'past', Dh])
+  const { input = 'ids', fixed } = options
+  if (fixed) {
+    for (const [k, v] of Object.entries(fixed))
+      if (!Number.isInteger(v) || v < (k === 'seq' ? 1 : 0)) throw new RangeError(`fixed.${k} must be an integer ≥ ${k === 'seq' ? 1 : 0}, got ${v}`)
+    if (tempoLayers.length) throw new RangeError('the fixed-capacity variant has no TempoFit ports')
   }
-  g.input('obs_window', 'int64', [])
+  if (input === 'ids' && !weights.embed?.length) throw new RangeError("input 'ids' needs the embed table")
+  // symbolic dims, or their fixed values
+  const sizes: Record<string, number> = fixed ? { batch: 1, seq: fixed.seq, past: fixed.capacity, total: fixed.capacity + fixed.seq } : {}
+  const dim = (d: number | string) => (typeof d === 'string' && d in sizes ? sizes[d] : d)
+  const dims = (ds: (number | string)[]) => ds.map(dim)
+  const g = new GraphBuilder('stepkv_decoder')
+  const inputName = input === 'ids' ? 'input_ids' : 'inputs_embeds'
+  if (input === 'ids') g.input('input_ids', 'int64', dims(['batch', 'seq']))
+  else g.input('inputs_embeds', 'float32', dims(['batch', 'seq', D]))
+  let shared: Shared | undefined
+  if (fixed) shared = staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq)
+  else {
+    g.input('position_ids', 'int64', ['batch', 'seq'])
+    g.input('attention_mask', 'int64', ['batch', 'total'])
+  }
+  for (let l = 0; l < config.layers; l++) {
+    g.input(`past_key_values.${l}.key`, 'float32', dims(['batch', Hkv, 'past', Dh]))
+    g.input(`past_key_values.${l}.value`, 'float32', dims(['batch', Hkv, 'past', Dh]))
+  }
+  if (!fixed) g.input('obs_window', 'int64', [])
   for (const l of tempoLayers) {
     const bank = tempoBankNames(l)
     g.input(bank.key, 'float32', ['batch', Hkv, 'memory', Dh])
     g.input(bank.value, 'float32', ['batch', Hkv, 'memory', Dh])
   }
   if (tempoLayers.length) g.input(TEMPO_BIAS, 'float32', ['batch', Hkv, 1, 'memory'])
-  const shared = sharedTensors(g, config)
+  shared ??= sharedTensors(g, config, inputName)
   const tempo = tempoLayers.length ? tempoShared(g, config) : undefined
-  const embed = f32(g, 'embed', weights.embed, [V, D])
-  let x = g.op('Gather', [embed, 'input_ids'], { axis: attr.int(0) })
+  let x = input === 'ids' ? g.op('Gather', [f32(g, 'embed', weights.embed, [V, D]), 'input_ids'], { axis: attr.int(0) }) : 'inputs_embeds'
   const outs: PendingOutput[] = []
   for (let l = 0; l < config.layers; l++) {
     const memoryLayer = tempoLayers.includes(l) ? tempo : undefined
     x = block(g, config, l, weights.layers[l], x, shared, outs, memoryLayer)
   }
   const final = rmsNorm(g, x, f32(g, 'final_norm', weights.finalNorm, [D]), shared.eps)
-  const logits = g.op('MatMul', [final, f32(g, 'lm_head', weights.lmHead, [D, V])])
-  g.output('logits', 'float32', ['batch', 'seq', V], logits)
-  for (const [name, dims, tensor] of outs) g.output(name, 'float32', dims, tensor)
-  const doc = 'stepkv generated decoder (synthetic weights)'
+  let logits = g.op('MatMul', [final, f32(g, 'lm_head', weights.lmHead, [D, V])])
+  if (weights.lmHeadBias) logits = g.op('Add', [logits, f32(g, 'lm_head_bias', weights.lmHeadBias, [V])])
+  // the fixed variant names the producing nodes' outputs directly (no Identity: ORT's WebGPU EP has
+  // no Identity kernel, and graph capture needs every node on it)
+  const output = fixed ? g.outputDirect.bind(g) : g.output.bind(g)
+  output('logits', 'float32', dims(['batch', 'seq', V]), logits)
+  for (const [name, ds, tensor] of outs) output(name, 'float32', dims(ds), tensor)
+  const doc = fixed ? `stepkv decoder, fixed capacity (S ${fixed.seq}, C ${fixed.capacity})` : 'stepkv generated decoder (synthetic weights)'
   const tempoDoc = `; TempoFit ports at layers [${tempoLayers.join(', ')}]`
   return g.toBytes({ docString: tempoLayers.length ? doc + tempoDoc : doc })
 }

@@ -26,12 +26,15 @@ export interface LayerWeights {
   wDown: Float32Array
 }
 
-/** All weights: `embed` [V, D], `layers[l]`, `finalNorm` [D], `lmHead` [D, V]. */
+/** All weights: `embed` [V, D] (empty for a model fed `inputs_embeds`), `layers[l]`, `finalNorm`
+ * [D], `lmHead` [D, V] and, for a head with a bias (the trained agent models' action head),
+ * `lmHeadBias` [V]. */
 export interface DecoderWeights {
   embed: Float32Array
   layers: LayerWeights[]
   finalNorm: Float32Array
   lmHead: Float32Array
+  lmHeadBias?: Float32Array
 }
 
 /** mulberry32: a 32-bit seeded PRNG. @returns a function giving uniforms in [0, 1) */

@@ -127,6 +127,24 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, dtype, dims))
   }
 
+  /**
+   * Declares a graph output named `name` as the tensor `from` itself, with no Identity node: `from`
+   * is renamed to `name` in every node added so far (call it after `from`'s last consumer). For
+   * graphs whose every node must sit on one execution provider (ORT's WebGPU EP has no Identity
+   * kernel, and graph capture refuses a graph with any node elsewhere).
+   * @throws Error if `name` is taken, or `from` is a graph input, an initializer or no node's output
+   */
+  outputDirect(name: string, dtype: OnnxDtype, dims: Dims, from: string): void {
+    const nodes = this.nodes as { input: string[]; output: string[] }[]
+    if (!nodes.some((n) => n.output.includes(from))) throw new Error(`outputDirect: '${from}' is not a node output`)
+    this.reserve(name)
+    for (const n of nodes) {
+      n.input = n.input.map((x) => (x === from ? name : x))
+      n.output = n.output.map((x) => (x === from ? name : x))
+    }
+    this.outputs.push(valueInfo(name, dtype, dims))
+  }
+
   /** Adds a constant tensor (initializer). @returns its unique name */
   initializer(prefix: string, t: TensorInit): string {
     const name = this.uniqueName(prefix)

@@ -32,7 +32,7 @@ const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
 const H2O = { name: 'h2o', params: { budgetTokens: 40 } }
 const SNAPKV = { name: 'snapkv', params: { budgetTokens: 40, observationWindow: 8 } }
 
-async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number } = {}) {
+async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number; capture?: boolean } = {}) {
   const choice = await selectBackend('wasm')
   const store = new MemoryStore()
   const sessions = new HostSessions({ choice, store, model: modelsFrom(defaultModelsDir()), ...opts })
@@ -88,9 +88,9 @@ async function engineSteps(model: string, spec: { name: string; params: Record<s
 
 /** One step on the host's sessions: the reply's `kvPath` and logits. */
 async function hostStep(sessions: HostSessions, id: string, seq: number, observation: Record<string, unknown>) {
-  const reply = unpackBody((await sessions.step(id, { seq, observation, options: { returnLogits: true } })).packed) as { kvPath: string; logits: { data: Uint8Array } }
+  const reply = unpackBody((await sessions.step(id, { seq, observation, options: { returnLogits: true } })).packed) as { kvPath: string; graph?: string; logits: { data: Uint8Array } }
   const bytes = new Uint8Array(reply.logits.data)
-  return { kvPath: reply.kvPath, logits: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) }
+  return { kvPath: reply.kvPath, graph: reply.graph, logits: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) }
 }
 
 describe('GPU host (wasm backend)', () => {
@@ -222,6 +222,57 @@ describe('GPU host (wasm backend)', () => {
       expect(kvPath).toBe('resident')
       expect(relErr(logits, ref[i].logits), `step ${i + 1}`).toBeLessThan(1e-5)
     }
+  })
+
+  it('--capture (on wasm: the fixed-capacity float-table graph, uncaptured) gives the engine’s logits and memory', async () => {
+    const FULL = { name: 'full', params: {} }
+    for (const policy of [WINDOW, FULL, H2O, SNAPKV]) {
+      const refMemories: SessionMemory[] = []
+      const ref = await reference(policy, texts.length, refMemories)
+      for (const fixedCapacity of [16, 64]) {
+        const { client, sessions, store } = await host({ fixedCapacity, capture: true })
+        expect(sessions.settings.capture).toBe(true)
+        expect((await client.createSession({ id: 's_c', policy })).status).toBe(201)
+        for (let seq = 1; seq <= texts.length; seq++) {
+          const r = await client.step('s_c', seq, { text: texts[seq - 1] }, { returnLogits: true })
+          expect(r.status, JSON.stringify(r.data)).toBe(200)
+          expect(r.data).toMatchObject({ kvPath: 'resident', graph: 'fixed' })
+          expect(relErr(logitsOf(r.data), ref[seq - 1]), `${policy.name} C=${fixedCapacity} step ${seq}`).toBeLessThan(1e-5)
+          const { memory } = decodeMemory((await store.get('s_c'))!.memory)
+          const want = refMemories[seq - 1]
+          expect(memory.tokens).toBe(want.tokens)
+          for (const l of [0, 3]) {
+            expect(memory.layers[l].positions).toEqual(want.layers[l].positions)
+            expect(relErr(memory.layers[l].keys, Array.from(want.layers[l].keys))).toBeLessThan(1e-5)
+            expect(relErr(memory.layers[l].values, Array.from(want.layers[l].values))).toBeLessThan(1e-5)
+          }
+        }
+      }
+    }
+  })
+
+  it('--capture: GUI-KV (keys read back), a TempoFit model (resident path kept), eviction and restore every step', async () => {
+    const GUIKV = { name: 'guikv', params: { budgetTokens: 100, observationWindow: 8, subspaceRank: 8 } }
+    const observations = robotObservations('hidden-target', 5, 6, { dx: 0.6, dy: -0.4, grip: 0 })
+    const ref = await engineSteps('robot-carried', GUIKV, observations)
+    const { sessions, store } = await host({ fixedCapacity: 64, capture: true, maxHot: 1 })
+    await sessions.create('s_g', { model: 'robot-carried', policy: GUIKV, memoryDtype: 'float32' })
+    for (const [i, observation] of observations.entries()) {
+      const { graph, logits } = await hostStep(sessions, 's_g', i + 1, observation)
+      expect(graph).toBe('fixed')
+      expect(relErr(logits, ref[i].logits), `step ${i + 1}`).toBeLessThan(1e-5)
+      const { memory: stored } = decodeMemory((await store.get('s_g'))!.memory)
+      expect(stored.tokens).toBe(ref[i].memory.tokens)
+      for (const l of [0, 3]) expect(stored.layers[l].positions, `step ${i + 1} layer ${l}`).toEqual(ref[i].memory.layers[l].positions)
+      // another session pushes this one out (maxHot 1): its next step restores it from the durable copy
+      await sessions.create(`s_other_${i}`, { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32' })
+    }
+    const TEMPO = { name: 'tempofit', params: { frames: 3 } }
+    await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
+    const t = await hostStep(sessions, 's_t', 1, observations[0])
+    expect(t.kvPath).toBe('resident')
+    expect(t.graph).toBeUndefined()
+    await expect(host({ capture: true })).rejects.toThrow(/fixed capacity/)
   })
 
   it('fixed-capacity sessions evicted and restored every step (maxHot 1) keep the engine’s logits', async () => {

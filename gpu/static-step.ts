@@ -1,0 +1,409 @@
+/**
+ * @module The GPU host's captured step: the fixed-capacity float-table variant of a decoder (built in
+ * code from the model's own weights, `models/decoder/read-weights.ts` + `buildDecoderOnnx` with
+ * `fixed`) run with ORT's WebGPU graph capture. Every input and output is a GPU buffer bound once per
+ * (session, prefix length S, capacity C): the first run records the step's ≈ 260–770 dispatches, each
+ * later run replays them with no per-kernel CPU work (the resident path pays ORT's JS path per kernel:
+ * `bench/results/gpu-bench.json`, captured vs resident rows). Per step the host writes the new
+ * embeddings and four tables (`staticTables`: RoPE cos/sin, the attention bias that masks empty
+ * slots and enforces causality, the observation-window weights) into the bound inputs, replays, reads
+ * back only what the policy needs (logits, and the per-layer `attn_*` / `hidden_norm` / keys its
+ * scoring reads) through one staging buffer, and the gather graph writes the kept rows of `present`
+ * straight into the bound past slots (preallocated outputs), so the next replay reads them.
+ *
+ * On wasm the same code runs the same graph without capture (host tensors, no binding): what CI
+ * tests against the Worker's engine. Carried-KV policies on models without TempoFit ports only; a
+ * TempoFit bank keeps the resident path (`resident.ts`).
+ *
+ * One ORT session per (hot session, S): graph capture records buffer identities, so a recorded graph
+ * serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix lengths (least recently
+ * used released past that); each holds the model's weights on the device once more (3.3 MB for the
+ * trained 4 × 128 models).
+ */
+import type { InferenceSession, Tensor } from 'onnxruntime-web'
+import type { Adapter } from '../agents/adapter.ts'
+import { buildDecoderOnnx } from '../models/decoder/graph.ts'
+import { MASKED_SCORE } from '../models/decoder/graph.ts'
+import { readDecoderWeights } from '../models/decoder/read-weights.ts'
+import type { DecoderConfig } from '../models/decoder/config.ts'
+import type { DecoderWeights } from '../models/decoder/weights.ts'
+import { appendPrefix } from '../memory/session.ts'
+import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
+import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import type { ModelManifest } from './manifest.ts'
+import {
+  capacityFor,
+  decodeChecked,
+  disposeAll,
+  gatherKept,
+  identityRows,
+  realRows,
+  slotRows,
+  stripKv,
+  taggedRows,
+  type ResidentMemory,
+} from './resident.ts'
+import type { ModelRuntime, ModelSource } from './session.ts'
+import type { Ort } from './ort-node.ts'
+
+/** Most prefix lengths S one session keeps a bound graph for. */
+export const MAX_RUNNERS = 4
+
+/** The float tables of one fixed-capacity step (all float32, row-major). */
+export interface StaticTables {
+  /** RoPE `[S, Dh]` each: cos / sin of position · inv_freq (angles in float64, as the contract's graph). */
+  cos: Float32Array
+  sin: Float32Array
+  /** `[S, C + S]`: 0 where query i may attend (past slot j < P; new token k ≤ i), else MASKED_SCORE. */
+  bias: Float32Array
+  /** `[S]`: 1 on the last `window` queries, else 0. */
+  window: Float32Array
+}
+
+/**
+ * The tables that replace `position_ids`, `attention_mask` and `obs_window` in the fixed-capacity
+ * graph (`buildDecoderOnnx` with `fixed`).
+ * @param positions absolute positions of the S new tokens
+ * @param P real past rows (slots 0 … P − 1 of each head; slots P … C − 1 are empty)
+ * @param C past slots (capacity, tokens)
+ * @param window observation window w (1 ≤ w ≤ S)
+ * @param m `headDim` (even) and `ropeBase` of the model
+ * @throws RangeError when P > C or w is outside 1 … S
+ */
+export function staticTables(positions: ArrayLike<number>, P: number, C: number, window: number, m: { headDim: number; ropeBase: number }): StaticTables {
+  const S = positions.length
+  if (!(Number.isInteger(P) && Number.isInteger(C) && 0 <= P && P <= C)) throw new RangeError(`past rows ${P} must be within the capacity ${C}`)
+  if (!(Number.isInteger(window) && window >= 1 && window <= S)) throw new RangeError(`observation window ${window} must be in 1…${S}`)
+  const Dh = m.headDim
+  const half = Dh / 2
+  const invFreq = Float64Array.from({ length: half }, (_, i) => m.ropeBase ** ((-2 * i) / Dh))
+  const cos = new Float32Array(S * Dh)
+  const sin = new Float32Array(S * Dh)
+  for (let i = 0; i < S; i++)
+    for (let j = 0; j < half; j++) {
+      const angle = positions[i] * invFreq[j]
+      cos[i * Dh + j] = cos[i * Dh + half + j] = Math.cos(angle)
+      sin[i * Dh + j] = sin[i * Dh + half + j] = Math.sin(angle)
+    }
+  const T = C + S
+  const bias = new Float32Array(S * T).fill(MASKED_SCORE)
+  for (let i = 0; i < S; i++) {
+    bias.fill(0, i * T, i * T + P)
+    bias.fill(0, i * T + C, i * T + C + i + 1)
+  }
+  const w = new Float32Array(S)
+  w.fill(1, S - window)
+  return { cos, sin, bias, window: w }
+}
+
+/** The decoder config of a manifest (the architecture `buildDecoderOnnx` rebuilds). */
+function configOf(m: ModelManifest): DecoderConfig {
+  const { vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeBase, rmsNormEps, maxPosition } = m
+  return { vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeBase, rmsNormEps, maxPosition }
+}
+
+/** True when the host can serve `m` with the captured step: a decoder without TempoFit ports that
+ * has `attn_window`, `attn_total` and `hidden_norm` (the graph rebuilds them all). */
+export function staticSupported(m: ModelManifest): boolean {
+  return !m.ports.tempo && m.ports.attnWindow && m.ports.attnTotal && m.ports.hiddenNorm
+}
+
+const weightCache = new Map<string, Promise<DecoderWeights>>()
+
+/**
+ * The fixed-capacity graph of `source`'s model for S new tokens against C slots.
+ * @returns .onnx bytes (weights read from the model file once per process, cached by sha256)
+ * @throws Error when a weight cannot be found in the model file
+ */
+export async function staticGraph(source: ModelSource, S: number, C: number): Promise<Uint8Array> {
+  const m = source.manifest
+  let w = weightCache.get(m.sha256)
+  if (!w) {
+    weightCache.set(m.sha256, (w = (async () => readDecoderWeights(await source.bytes(), configOf(m)))()))
+    w.catch(() => weightCache.delete(m.sha256))
+  }
+  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C } })
+}
+
+type GpuBuffer = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
+type GpuDevice = {
+  createBuffer(d: { size: number; usage: number }): GpuBuffer
+  createCommandEncoder(): { copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, n: number): void; finish(): unknown }
+  queue: { writeBuffer(b: GpuBuffer, offset: number, data: ArrayBufferView): void; submit(c: unknown[]): void }
+}
+
+/** ORT's WebGPU device (created with the first WebGPU session). @throws Error when there is none */
+async function webgpuDevice(ort: Ort): Promise<GpuDevice> {
+  const device = (await (ort.env as unknown as { webgpu?: { device?: GpuDevice | Promise<GpuDevice> } }).webgpu?.device) as GpuDevice | undefined
+  if (!device) throw new Error('no WebGPU device on ort.env.webgpu')
+  return device
+}
+
+/** What the host passes to a captured step: ORT build, backend and the model. */
+export interface StaticContext {
+  ort: Ort
+  backend: 'webgpu' | 'wasm'
+  executionProviders: string[]
+  source: ModelSource
+}
+
+/** One bound graph: an ORT session for (S, C); on WebGPU its inputs and outputs are GPU buffers. */
+interface Runner {
+  S: number
+  C: number
+  session: InferenceSession
+  /** WebGPU: bound tensors (inputs without the past, and every output) and their buffers. */
+  inputs?: Record<string, Tensor>
+  outputs?: Record<string, Tensor>
+  buffers?: Record<string, GpuBuffer>
+  /** WebGPU: the past slots bound at the first run (the session's `kv`). */
+  slots?: Tensor[]
+  staging?: GpuBuffer
+}
+
+/** A session's bound graphs, by prefix length S (all for its current capacity). */
+export class StaticRunners {
+  readonly runners = new Map<number, Runner>()
+
+  /** Releases every graph and buffer. */
+  release(): void {
+    for (const r of this.runners.values()) releaseRunner(r)
+    this.runners.clear()
+  }
+}
+
+function releaseRunner(r: Runner): void {
+  void r.session.release().catch(() => undefined)
+  for (const b of Object.values(r.buffers ?? {})) b.destroy()
+  r.staging?.destroy()
+}
+
+/** Output dims of the fixed graph for (S, C). */
+function outputDims(m: ModelManifest, name: string, S: number, C: number): number[] {
+  const T = C + S
+  if (name === 'logits') return [1, S, m.vocabSize]
+  if (name.startsWith('present.')) return [1, m.kvHeads, T, m.headDim]
+  if (name.startsWith('attn_')) return [1, m.kvHeads, T]
+  if (name.startsWith('hidden_norm.')) return [1, S]
+  throw new Error(`unexpected output '${name}' of the fixed-capacity graph`)
+}
+
+/** The runner for (S, memory's capacity), created and bound when missing. */
+async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[]): Promise<Runner> {
+  let r = bound.runners.get(S)
+  if (r && (r.C !== C || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
+    releaseRunner(r) // bound to other slots: rebuilt
+    bound.runners.delete(S)
+    r = undefined
+  }
+  if (r) {
+    bound.runners.delete(S)
+    bound.runners.set(S, r) // most recently used last
+    return r
+  }
+  const m = ctx.source.manifest
+  const capture = ctx.backend === 'webgpu'
+  const session = await ctx.ort.InferenceSession.create(await staticGraph(ctx.source, S, C), {
+    executionProviders: ctx.executionProviders,
+    graphOptimizationLevel: 'all',
+    ...(capture && { enableGraphCapture: true }),
+  } as InferenceSession.SessionOptions)
+  r = { S, C, session }
+  if (capture) {
+    const device = await webgpuDevice(ctx.ort)
+    const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+    const buffer = (bytes: number) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
+    r.buffers = {}
+    r.inputs = {}
+    r.outputs = {}
+    const D = m.hiddenSize
+    const inputDims: Record<string, [string, number[]]> = {
+      ...(m.ports.inputsEmbeds ? { inputs_embeds: ['float32', [1, S, D]] } : { input_ids: ['int64', [1, S]] }),
+      rope_cos: ['float32', [1, 1, S, m.headDim]],
+      rope_sin: ['float32', [1, 1, S, m.headDim]],
+      attention_bias: ['float32', [1, 1, S, C + S]],
+      window_weight: ['float32', [1, 1, 1, S]],
+    }
+    for (const [name, [type, dims]] of Object.entries(inputDims)) {
+      const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
+      r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type as 'float32', dims })
+    }
+    for (const name of session.outputNames) {
+      const dims = outputDims(m, name, S, C)
+      const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * 4))
+      r.outputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: 'float32', dims })
+    }
+    r.slots = [...slots]
+  }
+  bound.runners.set(S, r)
+  for (const [s, old] of bound.runners) {
+    if (bound.runners.size <= MAX_RUNNERS) break
+    releaseRunner(old)
+    bound.runners.delete(s)
+  }
+  return r
+}
+
+const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+
+/** Host-wide queue of captured runs (ORT's JSEP backend tracks one current session at a time). */
+let deviceQueue: Promise<unknown> = Promise.resolve()
+function queued<T>(fn: () => Promise<T>): Promise<T> {
+  const job = deviceQueue.then(fn)
+  deviceQueue = job.catch(() => undefined)
+  return job
+}
+
+/**
+ * Runs the bound graph and reads back `read` outputs (host copies), plus the `present` tensors (on
+ * WebGPU the bound buffers themselves; on wasm ORT's host tensors, which `release` disposes).
+ */
+async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: Float32Array; inputIds?: ArrayLike<number> }, t: StaticTables, past: Tensor[], read: string[]) {
+  const m = ctx.source.manifest
+  const { S, C } = r
+  const ort = ctx.ort
+  const pastFeeds: Record<string, Tensor> = {}
+  for (let l = 0; l < m.layers; l++) {
+    pastFeeds[`past_key_values.${l}.key`] = past[2 * l]
+    pastFeeds[`past_key_values.${l}.value`] = past[2 * l + 1]
+  }
+  const present = Array.from({ length: m.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()
+  const ids = prefix.inputIds ? BigInt64Array.from(prefix.inputIds, BigInt) : undefined
+  const values: Record<string, Float32Array | BigInt64Array> = {
+    ...(prefix.inputsEmbeds ? { inputs_embeds: prefix.inputsEmbeds } : { input_ids: ids! }),
+    rope_cos: t.cos,
+    rope_sin: t.sin,
+    attention_bias: t.bias,
+    window_weight: t.window,
+  }
+  if (!r.inputs) {
+    // wasm: host tensors, ORT allocates the outputs
+    const dims: Record<string, number[]> = { inputs_embeds: [1, S, m.hiddenSize], input_ids: [1, S], rope_cos: [1, 1, S, m.headDim], rope_sin: [1, 1, S, m.headDim], attention_bias: [1, 1, S, C + S], window_weight: [1, 1, 1, S] }
+    const feeds: Record<string, Tensor> = { ...pastFeeds }
+    for (const [n, v] of Object.entries(values)) feeds[n] = new ort.Tensor(v instanceof BigInt64Array ? 'int64' : 'float32', v, dims[n])
+    const out = await queued(() => r.session.run(feeds, [...new Set([...read, ...present])]))
+    return {
+      host: Object.fromEntries(read.map((n) => [n, out[n].data as Float32Array])),
+      present: present.map((n) => out[n]),
+      release: () => Object.values(out).forEach((x) => x.dispose()),
+    }
+  }
+  const device = await webgpuDevice(ort)
+  const host = await queued(async () => {
+    for (const [n, v] of Object.entries(values)) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
+    await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
+    // one copy of every output read into one staging buffer, one map (a replay has flushed its work)
+    const sizes = read.map((n) => (r.outputs![n].dims as number[]).reduce((a, x) => a * x, 1) * 4)
+    const total = sizes.reduce((a, x) => a + x, 0)
+    if (!r.staging || r.staging.size < total) {
+      r.staging?.destroy()
+      const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+      r.staging = device.createBuffer({ size: Math.ceil(total / 16) * 16, usage: U.MAP_READ | U.COPY_DST })
+    }
+    const enc = device.createCommandEncoder()
+    let offset = 0
+    read.forEach((n, i) => {
+      enc.copyBufferToBuffer(r.buffers![n], 0, r.staging!, offset, sizes[i])
+      offset += sizes[i]
+    })
+    device.queue.submit([enc.finish()])
+    await r.staging.mapAsync((globalThis as unknown as { GPUMapMode: Record<string, number> }).GPUMapMode.READ)
+    const bytes = r.staging.getMappedRange().slice(0, total)
+    r.staging.unmap()
+    offset = 0
+    return Object.fromEntries(read.map((n, i) => [n, new Float32Array(bytes, (offset += sizes[i]) - sizes[i], sizes[i] / 4)]))
+  })
+  return { host, present: present.map((n) => r.outputs![n]), release: () => undefined }
+}
+
+/**
+ * One step of a carried-KV policy on the fixed-capacity float-table graph (captured on WebGPU): as
+ * `residentStep` (`resident.ts`) with the same results, the K/V kept in the bound past slots.
+ * `memory` must have a `capacity`; it is consumed (use the returned `resident`).
+ * @param gather the runtime of `buildKvGather` for this model's geometry
+ * @returns the outcome (its `memory` holds metadata only) and the new resident memory
+ * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
+ *   (422), NumericError for non-finite logits (the old memory stays valid then); Error when
+ *   `memory` has no capacity
+ */
+export async function residentStaticStep(
+  ctx: StaticContext,
+  gather: ModelRuntime,
+  memory: ResidentMemory,
+  policy: Policy,
+  request: StepRequest,
+  limits: EngineLimits,
+  adapter: Adapter,
+): Promise<{ outcome: StepOutcome; resident: ResidentMemory }> {
+  const m = ctx.source.manifest
+  const C = memory.capacity
+  if (C === undefined) throw new Error('the captured step needs a fixed-capacity memory')
+  const now = () => performance.now()
+  const t0 = now()
+  const prefix = await encodeStepPrefix(adapter, request, limits)
+  const S = prefix.tokens
+  const mem = memory.meta
+  const P = mem.tokens
+  const positions = stepPositions(mem.nextPosition, S, m)
+  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+  const tables = staticTables(positions, P, C, window, m)
+  // on WebGPU the past must be device buffers the graph can bind: an uploaded memory moves there
+  // first (in place: the caller's memory stays valid if this step fails)
+  if (ctx.backend === 'webgpu' && memory.kv.some((t) => t.location !== 'gpu-buffer'))
+    memory.kv = await gatherKept(gather, mem.layers.map(() => identityRows(m.kvHeads, C)), memory.kv)
+  const kv = memory.kv
+  const bound = (memory.bound ??= new StaticRunners())
+  const runner = await runnerFor(ctx, bound, S, C, kv)
+  const ports = { attnWindow: 'attn_window', attnTotal: 'attn_total', hiddenNorm: 'hidden_norm' } as const
+  const small = (policy.requires ?? []).filter((r): r is keyof typeof ports => r in ports).map((r) => ports[r])
+  const read = ['logits', ...small.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`)), ...(policy.readsKeys ? Array.from({ length: m.layers }, (_, l) => `present.${l}.key`) : [])]
+  const t1 = now()
+  const out = await runBound(ctx, runner, prefix, tables, kv, read)
+  const t2 = now()
+  const logits = out.host.logits
+  let action: ReturnType<Adapter['decode']>
+  let next: SessionMemory
+  let t3: number
+  let kept: Tensor[]
+  let capacity: number
+  try {
+    action = decodeChecked(logits, adapter, m.vocabSize)
+    t3 = now()
+    const realColumns = (a: Float32Array) => realRows(a, m.kvHeads, P, C, S, 1)
+    const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? out.host[`${p}.${l}`] : realColumns(out.host[`${p}.${l}`]))) : undefined)
+    const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
+    // tagged rows name themselves (resident.ts residentStep); keys come down only for a policy that reads them
+    const T = P + S
+    const tags = taggedRows(m.kvHeads, T, m.headDim)
+    const keys = policy.readsKeys ? mem.layers.map((_, l) => realRows(out.host[`present.${l}.key`], m.kvHeads, P, C, S, m.headDim)) : mem.layers.map(() => tags)
+    const tagged = appendPrefix(mem, keys.map((key) => ({ key, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
+    next = policy.update(tagged, info)
+    const K = next.tokens
+    const over = memoryLimitError(K, limits)
+    if (over) throw over
+    capacity = capacityFor(C, K, limits.maxMemoryTokens)
+    const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, capacity, m.headDim))
+    // same capacity on WebGPU: written into the bound slots; else new tensors (the old ones released)
+    const into = ctx.backend === 'webgpu' && capacity === C ? kv : undefined
+    kept = await gatherKept(gather, rows, out.present, undefined, into)
+  } finally {
+    out.release()
+  }
+  if (kept !== kv) {
+    disposeAll(kv)
+    // graphs bound to the old slots (WebGPU) or built for the old capacity are rebuilt
+    if (ctx.backend === 'webgpu' || capacity !== C) bound.release()
+  }
+  const t4 = now()
+  const meta = stripKv(next)
+  return {
+    resident: { meta, kv: kept, capacity, bound },
+    outcome: {
+      memory: meta,
+      action,
+      prefixTokens: S,
+      logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits } : undefined,
+      timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
+    },
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The fixed-capacity float-table graph (`buildDecoderOnnx` with `fixed`, weights read back from each
+ * committed model by `readDecoderWeights`) against the committed model itself, on wasm: the same
+ * step (S new tokens against P real past rows) gives the same logits, present rows, attention
+ * statistics and hidden norms, while the C − P empty slots hold finite junk that the attention bias
+ * must mask. This is what the GPU host's captured step (`gpu/static-step.ts`) runs.
+ */
+import { describe, expect, it } from 'vitest'
+import type { Tensor } from 'onnxruntime-web'
+import { relErr } from '../../sim/client.ts'
+import { nodeModelSource } from '../../gpu/node-models.ts'
+import { ortForNode } from '../../gpu/ort-node.ts'
+import { staticGraph, staticSupported, staticTables } from '../../gpu/static-step.ts'
+import { MASKED_SCORE } from '../../models/decoder/graph.ts'
+import { readDecoderWeights } from '../../models/decoder/read-weights.ts'
+import { mulberry32, normalSource } from '../../models/decoder/weights.ts'
+
+const ort = ortForNode()
+
+function gauss(n: number, seed: number, std = 1): Float32Array {
+  const normal = normalSource(mulberry32(seed))
+  return Float32Array.from({ length: n }, () => std * normal())
+}
+
+describe('staticTables', () => {
+  it('bias: past slots below P and new tokens up to the query attend, the rest is masked; window and RoPE', () => {
+    const t = staticTables([5, 6, 7], 2, 4, 2, { headDim: 4, ropeBase: 10000 })
+    const M = MASKED_SCORE
+    // columns: slots 0..3 (2 real), new tokens 0..2
+    expect(Array.from(t.bias)).toEqual([
+      0, 0, M, M, 0, M, M,
+      0, 0, M, M, 0, 0, M,
+      0, 0, M, M, 0, 0, 0,
+    ])
+    expect(Array.from(t.window)).toEqual([0, 1, 1])
+    // position 6, Dh 4: inv_freq [1, 0.01], halves duplicated, float32 of float64 cos/sin
+    expect(Array.from(t.cos.subarray(4, 8))).toEqual([Math.fround(Math.cos(6)), Math.fround(Math.cos(0.06)), Math.fround(Math.cos(6)), Math.fround(Math.cos(0.06))])
+    expect(Array.from(t.sin.subarray(4, 8))).toEqual([Math.fround(Math.sin(6)), Math.fround(Math.sin(0.06)), Math.fround(Math.sin(6)), Math.fround(Math.sin(0.06))])
+    expect(() => staticTables([0, 1], 5, 4, 1, { headDim: 4, ropeBase: 10000 })).toThrow(RangeError)
+    expect(() => staticTables([0, 1], 0, 4, 3, { headDim: 4, ropeBase: 10000 })).toThrow(RangeError)
+  })
+})
+
+describe('fixed-capacity float-table graph', () => {
+  it('reads every weight of the committed models (torch export and stepkv builder layouts)', () => {
+    for (const id of ['tiny-gqa', 'robot-carried', 'gui-carried']) {
+      const src = nodeModelSource(id)
+      const m = src.manifest
+      expect(staticSupported(m), id).toBe(true)
+      const w = readDecoderWeights(src.bytes() as Uint8Array, { ...m })
+      expect(w.layers).toHaveLength(m.layers)
+      expect(w.lmHead.length).toBe(m.hiddenSize * m.vocabSize)
+      // the trained agent models: no embedding table (inputs_embeds), an action head with a bias
+      expect(w.embed.length, id).toBe(m.ports.inputsEmbeds ? 0 : m.vocabSize * m.hiddenSize)
+      expect(w.lmHeadBias !== undefined, id).toBe(id !== 'tiny-gqa')
+    }
+    expect(staticSupported(nodeModelSource('robot-tempo').manifest)).toBe(false)
+    expect(() => readDecoderWeights(nodeModelSource('tiny-gqa').bytes() as Uint8Array, { ...nodeModelSource('tiny-gqa').manifest, intermediateSize: 64 })).toThrow(/w_gate.*expected/)
+  })
+
+  for (const [id, P, S, C] of [
+    ['tiny-gqa', 23, 9, 64],
+    ['robot-carried', 53, 53, 128],
+    ['gui-carried', 87, 40, 160],
+  ] as const)
+    it(`${id}: the committed model's outputs for S = ${S} new tokens against P = ${P} of C = ${C} slots`, async () => {
+      const src = nodeModelSource(id)
+      const m = src.manifest
+      const { kvHeads: Hkv, headDim: Dh, layers: L } = m
+      const dynamic = await ort.InferenceSession.create(src.bytes() as Uint8Array)
+      const fixed = await ort.InferenceSession.create(await staticGraph(src, S, C))
+      const prefix = (n: number, seed: number): Record<string, Tensor> =>
+        m.ports.inputsEmbeds
+          ? { inputs_embeds: new ort.Tensor('float32', gauss(n * m.hiddenSize, seed), [1, n, m.hiddenSize]) }
+          : { input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 37 + seed) % 256)), [1, n]) }
+      const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, Hkv, 0, Dh])
+      const ids = (from: number, n: number) => new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(from + i)), [1, n])
+      const window = 8
+      const obs = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), [])
+      // step 1 (empty past) makes a real past of P rows
+      const feeds1: Record<string, Tensor> = { ...prefix(P, 1), position_ids: ids(0, P), attention_mask: new ort.Tensor('int64', new BigInt64Array(P).fill(1n), [1, P]), obs_window: obs }
+      for (let l = 0; l < L; l++) Object.assign(feeds1, { [`past_key_values.${l}.key`]: empty(), [`past_key_values.${l}.value`]: empty() })
+      const step1 = await dynamic.run(feeds1)
+      const past = Array.from({ length: L }, (_, l) => ['key', 'value'].map((p) => step1[`present.${l}.${p}`].data as Float32Array)).flat()
+      // step 2, the contract's graph
+      const pos0 = 1000 // positions need not start at P: a pruned memory keeps its absolute positions
+      const x = prefix(S, 2)
+      const feeds2: Record<string, Tensor> = { ...x, position_ids: ids(pos0, S), attention_mask: new ort.Tensor('int64', new BigInt64Array(P + S).fill(1n), [1, P + S]), obs_window: obs }
+      for (let l = 0; l < L; l++)
+        for (const [j, p] of ['key', 'value'].entries()) feeds2[`past_key_values.${l}.${p}`] = new ort.Tensor('float32', past[2 * l + j], [1, Hkv, P, Dh])
+      const want = await dynamic.run(feeds2)
+      // the same step, fixed: each head's P rows then C − P slots of finite junk
+      const tables = staticTables(Array.from({ length: S }, (_, i) => pos0 + i), P, C, window, m)
+      const feeds3: Record<string, Tensor> = {
+        ...x,
+        rope_cos: new ort.Tensor('float32', tables.cos, [1, 1, S, Dh]),
+        rope_sin: new ort.Tensor('float32', tables.sin, [1, 1, S, Dh]),
+        attention_bias: new ort.Tensor('float32', tables.bias, [1, 1, S, C + S]),
+        window_weight: new ort.Tensor('float32', tables.window, [1, 1, 1, S]),
+      }
+      for (let l = 0; l < L; l++)
+        for (const [j, p] of ['key', 'value'].entries()) {
+          const slots = gauss(Hkv * C * Dh, 100 + 2 * l + j, 3)
+          for (let h = 0; h < Hkv; h++) slots.set(past[2 * l + j].subarray(h * P * Dh, (h + 1) * P * Dh), h * C * Dh)
+          feeds3[`past_key_values.${l}.${p}`] = new ort.Tensor('float32', slots, [1, Hkv, C, Dh])
+        }
+      const got = await fixed.run(feeds3)
+      expect([...got.logits.dims]).toEqual([1, S, m.vocabSize])
+      expect(relErr(got.logits.data as Float32Array, want.logits.data as Float32Array)).toBeLessThan(1e-5)
+      // per head: P real rows, then the S new ones; the empty slots' columns get no attention
+      const real = (a: Float32Array, width: number) => {
+        const out: number[] = []
+        const junk: number[] = []
+        for (let h = 0; h < Hkv; h++) {
+          const base = h * (C + S) * width
+          out.push(...a.subarray(base, base + P * width), ...a.subarray(base + C * width, base + (C + S) * width))
+          junk.push(...a.subarray(base + P * width, base + C * width))
+        }
+        return { out, junk }
+      }
+      for (let l = 0; l < L; l++) {
+        for (const p of ['key', 'value']) expect(relErr(real(got[`present.${l}.${p}`].data as Float32Array, Dh).out, want[`present.${l}.${p}`].data as Float32Array)).toBeLessThan(1e-5)
+        for (const p of ['attn_window', 'attn_total']) {
+          const { out, junk } = real(got[`${p}.${l}`].data as Float32Array, 1)
+          expect(relErr(out, want[`${p}.${l}`].data as Float32Array), `${p}.${l}`).toBeLessThan(1e-5)
+          expect(Math.max(...junk.map(Math.abs)), `${p}.${l} on empty slots`).toBe(0)
+        }
+        expect(relErr(got[`hidden_norm.${l}`].data as Float32Array, want[`hidden_norm.${l}`].data as Float32Array)).toBeLessThan(1e-5)
+      }
+      await Promise.all([dynamic.release(), fixed.release()])
+    })
+})
