@@ -32,6 +32,19 @@ export interface RuntimeOptions {
 
 const runtimes = new Map<string, ModelRuntime>()
 
+/** One queue for every run on ORT's WebGPU (JSEP) backend in this process: JSEP keeps one current
+ * session and checks a run's bound buffers against it, and graph capture (`static-step.ts`) replays
+ * on that state, so runs of different sessions must not interleave there. */
+let deviceQueue: Promise<unknown> = Promise.resolve()
+
+/** Runs `fn` after every earlier WebGPU run of this process (`ModelRuntime` runs on 'webgpu' and the
+ * captured steps). @returns `fn`'s result */
+export function onDevice<T>(fn: () => Promise<T>): Promise<T> {
+  const job = deviceQueue.then(fn)
+  deviceQueue = job.catch(() => undefined)
+  return job
+}
+
 /** A model bound to an ORT build. Get one with `ModelRuntime.for(ort, source)`. */
 export class ModelRuntime {
   readonly manifest: ModelManifest
@@ -99,7 +112,12 @@ export class ModelRuntime {
    * @returns ORT tensors the caller owns (`dispose()` device ones when done)
    */
   async runTensors(feeds: Record<string, Tensor>, fetches: string[] | Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    const job = this.queue.then(async () => (await this.getSession()).run(feeds, fetches))
+    return this.enqueue(async () => (await this.getSession()).run(feeds, fetches))
+  }
+
+  /** Runs `fn` after this runtime's earlier runs (and, on WebGPU, after every WebGPU run: `onDevice`). */
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const job = this.queue.then(() => (this.backend === 'webgpu' ? onDevice(fn) : fn()))
     this.queue = job.catch(() => undefined)
     return job
   }
@@ -118,7 +136,7 @@ export class ModelRuntime {
    */
   async run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostOutput>> {
     checkFeeds(this.manifest, feeds)
-    const job = this.queue.then(async () => {
+    return this.enqueue(async () => {
       const session = await this.getSession()
       const ortFeeds: Record<string, Tensor> = {}
       for (const [name, t] of Object.entries(feeds))
@@ -133,7 +151,5 @@ export class ModelRuntime {
       for (const t of Object.values(ortFeeds)) t.dispose?.()
       return result
     })
-    this.queue = job.catch(() => undefined)
-    return job
   }
 }

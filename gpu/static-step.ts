@@ -41,9 +41,11 @@ import {
   slotRows,
   stripKv,
   taggedRows,
+  tagWidth,
   type ResidentMemory,
 } from './resident.ts'
-import type { ModelRuntime, ModelSource } from './session.ts'
+import { onDevice, type ModelRuntime, type ModelSource } from './session.ts'
+import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
 
 /** Most prefix lengths S one session keeps a bound graph for. */
@@ -246,12 +248,28 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
 
 const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 
-/** Host-wide queue of captured runs (ORT's JSEP backend tracks one current session at a time). */
-let deviceQueue: Promise<unknown> = Promise.resolve()
-function queued<T>(fn: () => Promise<T>): Promise<T> {
-  const job = deviceQueue.then(fn)
-  deviceQueue = job.catch(() => undefined)
-  return job
+/**
+ * A one-node session (Identity on the CPU EP) run right after every captured run. ORT's JSEP checks a
+ * run's bound buffers against the session that ran *last* (`registerExternalBuffer`: a buffer other
+ * than the one an input index had before is refused while the current session has a captured graph),
+ * and it registers before switching to the new run's session: after a captured replay, the next
+ * run of any other session that feeds new device tensors (the gather, the dynamic path) would be
+ * refused. Running this session makes an uncaptured one current again (measured on the H200: the
+ * first gather after a replay failed without it).
+ */
+const clearers = new WeakMap<object, Promise<InferenceSession>>()
+function clearCapture(ctx: StaticContext): Promise<void> {
+  let s = clearers.get(ctx.ort)
+  if (!s) {
+    const g = new GraphBuilder('stepkv_clear_capture')
+    g.output('y', 'float32', [1], g.input('x', 'float32', [1]))
+    clearers.set(ctx.ort, (s = ctx.ort.InferenceSession.create(g.toBytes(), { executionProviders: ctx.executionProviders } as InferenceSession.SessionOptions)))
+    s.catch(() => clearers.delete(ctx.ort))
+  }
+  return s.then(async (session) => {
+    const out = await session.run({ x: new ctx.ort.Tensor('float32', new Float32Array(1), [1]) })
+    out.y.dispose()
+  })
 }
 
 /**
@@ -281,7 +299,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     const dims: Record<string, number[]> = { inputs_embeds: [1, S, m.hiddenSize], input_ids: [1, S], rope_cos: [1, 1, S, m.headDim], rope_sin: [1, 1, S, m.headDim], attention_bias: [1, 1, S, C + S], window_weight: [1, 1, 1, S] }
     const feeds: Record<string, Tensor> = { ...pastFeeds }
     for (const [n, v] of Object.entries(values)) feeds[n] = new ort.Tensor(v instanceof BigInt64Array ? 'int64' : 'float32', v, dims[n])
-    const out = await queued(() => r.session.run(feeds, [...new Set([...read, ...present])]))
+    const out = await onDevice(() => r.session.run(feeds, [...new Set([...read, ...present])]))
     return {
       host: Object.fromEntries(read.map((n) => [n, out[n].data as Float32Array])),
       present: present.map((n) => out[n]),
@@ -289,9 +307,13 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     }
   }
   const device = await webgpuDevice(ort)
-  const host = await queued(async () => {
+  const host = await onDevice(async () => {
     for (const [n, v] of Object.entries(values)) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
-    await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
+    try {
+      await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
+    } finally {
+      await clearCapture(ctx)
+    }
     // one copy of every output read into one staging buffer, one map (a replay has flushed its work)
     const sizes = read.map((n) => (r.outputs![n].dims as number[]).reduce((a, x) => a * x, 1) * 4)
     const total = sizes.reduce((a, x) => a + x, 0)
@@ -374,15 +396,16 @@ export async function residentStaticStep(
     const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
     // tagged rows name themselves (resident.ts residentStep); keys come down only for a policy that reads them
     const T = P + S
-    const tags = taggedRows(m.kvHeads, T, m.headDim)
+    const width = tagWidth(policy, m.headDim)
+    const tags = taggedRows(m.kvHeads, T, width)
     const keys = policy.readsKeys ? mem.layers.map((_, l) => realRows(out.host[`present.${l}.key`], m.kvHeads, P, C, S, m.headDim)) : mem.layers.map(() => tags)
-    const tagged = appendPrefix(mem, keys.map((key) => ({ key, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
-    next = policy.update(tagged, info)
+    const tagged = appendPrefix({ ...mem, headDim: width }, keys.map((key) => ({ key, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
+    next = { ...policy.update(tagged, info), headDim: m.headDim }
     const K = next.tokens
     const over = memoryLimitError(K, limits)
     if (over) throw over
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
-    const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, capacity, m.headDim))
+    const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, capacity, width))
     // same capacity on WebGPU: written into the bound slots; else new tensors (the old ones released)
     const into = ctx.backend === 'webgpu' && capacity === C ? kv : undefined
     kept = await gatherKept(gather, rows, out.present, undefined, into)
