@@ -693,6 +693,86 @@ export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capa
   return { backend: layouts.fixed.backend, capacity, tolerance: 1e-3, cases: out, pass: out.every((c) => c.pass) }
 }
 
+/**
+ * Step-by-step trace of the captured layout (`--capture`) against wasm: for each case, a captured
+ * host alone, then a captured and a dynamic host stepping in turn; per step each one's logits error
+ * vs wasm and the live GPU buffers. @returns the trace (diagnosis of a captured case that disagrees)
+ */
+export async function captureTrace(steps = 6, capacity = 256): Promise<Json> {
+  const cases: HostCase[] = [
+    { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
+    { model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 96 } }, obs: textObservation },
+  ]
+  const counters = countGpuObjects()
+  const out: Json[] = []
+  for (const [k, c] of cases.entries())
+    for (const mixed of [false, true]) {
+      const rows: Json[] = []
+      const hosts: Record<string, HostSessions> = { captured: await hostOn('webgpu', true, capacity, true), ...(mixed && { dynamic: await hostOn('webgpu', true, 0) }) }
+      const wasm = await hostOn('wasm', false, 0)
+      const id = `trace-${k}-${mixed}`
+      try {
+        for (const h of [...Object.values(hosts), wasm]) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float32' })
+        for (let seq = 1; seq <= steps; seq++) {
+          const obs = c.obs(seq)
+          const got: Record<string, Float32Array> = {}
+          for (const [name, h] of Object.entries(hosts)) got[name] = (await stepLogits(h, id, seq, obs)).logits
+          const w = await stepLogits(wasm, id, seq, obs)
+          rows.push({ seq, ...Object.fromEntries(Object.entries(got).map(([n, l]) => [n, relErr(l, w.logits)])), liveBuffers: counters.liveBuffers })
+        }
+        out.push({ model: c.model, mixed, rows })
+      } catch (e) {
+        out.push({ model: c.model, mixed, rows, error: String((e as Error)?.stack ?? e) })
+      } finally {
+        for (const h of [...Object.values(hosts), wasm]) await h.close(id).catch(() => undefined)
+      }
+    }
+  // the same model without its encoder: a stub adapter hands over seeded random embeddings, so only
+  // the captured graph and the host's bookkeeping run (webgpu vs wasm, same step function)
+  const stub: Json[] = []
+  try {
+    const source = nodeModelSource('robot-carried', defaultModelsDir())
+    const m = source.manifest
+    const policy = policyFor(m, 'window', { sinkTokens: 4, recentTokens: 160 })
+    const S = 54
+    const embedsOf = (seq: number) => {
+      let x = 777 + seq * 131
+      return Float32Array.from({ length: S * m.hiddenSize }, () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff - 0.5) * 2)
+    }
+    const argmax = (row: Float32Array) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0)
+    const run = async (backend: Backend) => {
+      const choice = await selectBackend(backend)
+      const { ort, executionProviders } = choice
+      const runtime = ModelRuntime.for(ort, source, choice.backend, { executionProviders, key: `stub-${backend}` })
+      const gatherBytes = buildKvGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim })
+      const gid = `stub-gather-${backend}`
+      const gather = ModelRuntime.for(ort, { manifest: { ...m, id: gid, sha256: gid, inputs: [], outputs: [] }, bytes: () => gatherBytes }, choice.backend, {
+        executionProviders,
+        key: gid,
+        ...(backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(Array.from({ length: m.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
+      })
+      let resident = residentFrom(initialMemory(m, policy), runtime, capacity)
+      const logits: Float32Array[] = []
+      for (let seq = 1; seq <= steps; seq++) {
+        const embeds = embedsOf(seq)
+        const adapter = { kind: 'robot' as const, encode: async () => ({ tokens: S, inputsEmbeds: embeds, kinds: new Uint8Array(S) }), decode: (row: Float32Array) => argmax(row) }
+        const r = await residentStaticStep({ ort, backend: choice.backend, executionProviders, source }, gather, resident, policy, { seq, observation: {}, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
+        resident = r.resident
+        logits.push(Float32Array.from(r.outcome.logits!.data))
+      }
+      disposeResident(resident)
+      return logits
+    }
+    const gpu = await run('webgpu')
+    const cpu = await run('wasm')
+    gpu.forEach((l, i) => stub.push({ seq: i + 1, captured: relErr(l, cpu[i]) }))
+    out.push({ model: 'robot-carried (stub adapter, no encoder)', mixed: false, rows: stub })
+  } catch (e) {
+    out.push({ model: 'robot-carried (stub adapter, no encoder)', rows: stub, error: String((e as Error)?.stack ?? e) })
+  }
+  return { cases: out }
+}
+
 // -- report --------------------------------------------------------------------------------------
 
 /** Combines the raw results into DIR/gpu-bench.json and prints the table. */
@@ -769,7 +849,7 @@ async function main() {
     },
   })
   const cmd = positionals[0]
-  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'report', 'diff']
+  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'report', 'diff']
   const CONFIGS = ['wasm', 'wasm-static', 'webgpu-roundtrip', 'webgpu-resident', 'webgpu-static', 'webgpu-captured', 'webgpu-host-captured', 'webgpu-host-resident', 'wasm-host-fixed']
   const usage = (msg: string): never => {
     console.error(`bench/gpu: ${msg}`)
@@ -799,6 +879,7 @@ async function main() {
     await guard(values.out!, base, () => timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20) }))
   } else if (cmd === 'parity') await guard(values.out!, {}, () => parity(backend, Number(values.steps ?? 6)))
   else if (cmd === 'growth') await guard(values.out!, {}, () => growth(backend, Number(values.steps ?? 1000), Number(values.sessions ?? 100)))
+  else if (cmd === 'captrace') await guard(values.out!, {}, () => captureTrace(Number(values.steps ?? 6), Number(values.capacity ?? 256)))
   else if (cmd === 'hostcap') await guard(values.out!, {}, () => hostCapacity(backend, Number(values.steps ?? 40), Number(values.capacity ?? 256)))
   else if (cmd === 'report') report(values.dir!)
   else if (cmd === 'diff') await guard(values.out!, {}, () => diffStatic({ model: values.model!, work: values.work! }))

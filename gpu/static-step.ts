@@ -15,6 +15,12 @@
  * tests against the Worker's engine. Carried-KV policies on models without TempoFit ports only; a
  * TempoFit bank keeps the resident path (`resident.ts`).
  *
+ * What capture needs beyond the bound buffers (each found on the H200): no Identity node (no WebGPU
+ * kernel: the session is refused), no buffer copy into a bound output (a Reshape there is a GPU copy
+ * that replays skip: the fixed graph writes the head bias as a Sub, which ORT does not fuse into
+ * Reshape → Gemm → Reshape), every run of the process on one queue with an uncaptured run after each
+ * replay (`clearCapture`), and ORT's pending buffer releases flushed before each replay (`ortFlush`).
+ *
  * One ORT session per (hot session, S): graph capture records buffer identities, so a recorded graph
  * serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix lengths (least recently
  * used released past that); each holds the model's weights on the device once more (3.3 MB for the
@@ -258,6 +264,33 @@ const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.
  * first gather after a replay failed without it).
  */
 const clearers = new WeakMap<object, Promise<InferenceSession>>()
+
+/**
+ * ORT's JSEP frees released buffers at its next command flush, into the free list when no captured
+ * graph is running, else into that captured session's keep-list (`refreshPendingBuffers`): buffers
+ * other sessions released since the last flush (the encoder's outputs, the gather's row uploads)
+ * would be kept by the replay until the captured session is released — 2 buffers per step on the
+ * H200 (`growth`). Downloading a 1-element tensor ORT made flushes first, so the replay finds nothing
+ * pending. @returns the flush (one small read-back)
+ */
+const flushers = new WeakMap<object, Promise<() => Promise<unknown>>>()
+function ortFlush(ctx: StaticContext): Promise<unknown> {
+  let f = flushers.get(ctx.ort)
+  if (!f) {
+    const g = new GraphBuilder('stepkv_flush')
+    g.outputDirect('y', 'float32', [1], g.op('Neg', [g.input('x', 'float32', [1])]))
+    f = (async () => {
+      const session = await ctx.ort.InferenceSession.create(g.toBytes(), { executionProviders: ctx.executionProviders, preferredOutputLocation: { y: 'gpu-buffer' } } as InferenceSession.SessionOptions)
+      const out = await session.run({ x: new ctx.ort.Tensor('float32', new Float32Array(1), [1]) })
+      const download = (out.y as unknown as { downloader?: () => Promise<unknown> }).downloader
+      if (typeof download !== 'function') throw new Error('onnxruntime-web: a device tensor has no downloader (the pinned 1.30 internals changed)')
+      return download
+    })()
+    flushers.set(ctx.ort, f)
+    f.catch(() => flushers.delete(ctx.ort))
+  }
+  return f.then((download) => download())
+}
 function clearCapture(ctx: StaticContext): Promise<void> {
   let s = clearers.get(ctx.ort)
   if (!s) {
@@ -308,6 +341,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
   }
   const device = await webgpuDevice(ort)
   const host = await onDevice(async () => {
+    await ortFlush(ctx)
     for (const [n, v] of Object.entries(values)) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
     try {
       await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)

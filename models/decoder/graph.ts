@@ -298,7 +298,14 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   }
   const final = rmsNorm(g, x, f32(g, 'final_norm', weights.finalNorm, [D]), shared.eps)
   let logits = g.op('MatMul', [final, f32(g, 'lm_head', weights.lmHead, [D, V])])
-  if (weights.lmHeadBias) logits = g.op('Add', [logits, f32(g, 'lm_head_bias', weights.lmHeadBias, [V])])
+  if (weights.lmHeadBias) {
+    // The fixed variant subtracts the negated bias (the same float result): ORT fuses MatMul + Add
+    // into Reshape → Gemm → Reshape, and a Reshape into a bound output is a buffer copy that WebGPU
+    // graph capture does not record, so every replay would return the first step's logits
+    // (measured on the H200).
+    if (fixed) logits = g.op('Sub', [logits, f32(g, 'lm_head_bias_negated', weights.lmHeadBias.map((b) => -b), [V])])
+    else logits = g.op('Add', [logits, f32(g, 'lm_head_bias', weights.lmHeadBias, [V])])
+  }
   // the fixed variant names the producing nodes' outputs directly (no Identity: ORT's WebGPU EP has
   // no Identity kernel, and graph capture needs every node on it)
   const output = fixed ? g.outputDirect.bind(g) : g.output.bind(g)

@@ -58,6 +58,22 @@ describe('fixed-capacity float-table graph', () => {
     expect(() => readDecoderWeights(nodeModelSource('tiny-gqa').bytes() as Uint8Array, { ...nodeModelSource('tiny-gqa').manifest, intermediateSize: 64 })).toThrow(/w_gate.*expected/)
   })
 
+  it('capture-safe: every output comes from a computing node, no MatMul + bias Add for ORT to fuse into Reshape → Gemm', async () => {
+    // a Reshape or Identity into a bound output is a buffer copy WebGPU graph capture does not record
+    // (replays kept the first step's logits on the H200 until the head bias became a Sub)
+    const { modelProtoType } = await import('../../models/onnx/proto.ts')
+    for (const id of ['tiny-gqa', 'robot-carried']) {
+      const src = nodeModelSource(id)
+      const t = modelProtoType()
+      const g = (t.toObject(t.decode(await staticGraph(src, 8, 16))) as { graph: { node: { op_type: string; input: string[]; output: string[] }[]; initializer: { name: string }[]; output: { name: string }[] } }).graph
+      const producer = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n])))
+      const inits = new Set(g.initializer.map((i) => i.name))
+      for (const o of g.output) expect(['Identity', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatten'], `${id} ${o.name}`).not.toContain(producer.get(o.name)?.op_type)
+      const fusable = g.node.filter((n) => n.op_type === 'Add' && n.input.some((i) => inits.has(i)) && n.input.some((i) => producer.get(i)?.op_type === 'MatMul'))
+      expect(fusable.map((n) => n.output[0]), id).toEqual([])
+    }
+  })
+
   for (const [id, P, S, C] of [
     ['tiny-gqa', 23, 9, 64],
     ['robot-carried', 53, 53, 128],
