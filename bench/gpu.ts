@@ -26,6 +26,10 @@
  *          robot-tempo TempoFit, tiny-gqa H2O): round trip, resident, resident with
  *          `--fixed-capacity N`; host step p50
  *          (ms) of each and the logits' max relative error vs wasm (≤ 1e-3).
+ *   captrace --out FILE [--steps 6 --capacity 256]
+ *          Captured hosts (`--capture`) against wasm, one step at a time: robot-carried with its
+ *          encoder and fed embeddings directly, tiny-gqa; alone and stepping in turn with a dynamic
+ *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
  *   diff   --model ID --work DIR --out FILE
  *          The fixed-capacity export on WebGPU vs on wasm, output by output (host IO, GPU inputs,
  *          GPU inputs and outputs): where a static row's logits go wrong.
