@@ -16,7 +16,7 @@ import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
 import { NumericError } from '../memory/errors.ts'
 import { tempoBias } from '../memory/policies/tempofit.ts'
-import { appendPrefix } from '../memory/session.ts'
+import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { gatherNames } from './kv-gather.ts'
@@ -188,16 +188,10 @@ export async function residentStep(
     // unless the policy reads them: then the real keys come down (the real rows of each head).
     // Tag rows are 1 wide (`tagWidth`) unless the real keys set the width.
     const T = P + S
-    const width = tagWidth(policy, m.headDim)
-    const tags = taggedRows(m.kvHeads, T, width)
-    const keys = policy.readsKeys
-      ? await Promise.all(mem.layers.map(async (_, l) => realRows(await downloadKeeping(newKv[2 * l]), m.kvHeads, P, C, S, m.headDim)))
-      : mem.layers.map(() => tags)
-    const tagged = appendPrefix({ ...mem, headDim: width }, keys.map((key) => ({ key, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
-    next = { ...policy.update(tagged, info), headDim: m.headDim }
+    const realKeys = policy.readsKeys ? await Promise.all(mem.layers.map(async (_, l) => realRows(await downloadKeeping(newKv[2 * l]), m.kvHeads, P, C, S, m.headDim))) : undefined
+    let width: number
+    ;({ next, width } = updateOnTags(policy, mem, T, realKeys, { seq: request.seq, positions, kinds: prefix.kinds }, info, limits))
     const K = next.tokens
-    const over = memoryLimitError(K, limits)
-    if (over) throw over
     let rows: (BigInt64Array | null)[]
     if (capacity !== undefined) {
       // every step gathers (all `capacity` rows): the new rows move from C … C+S−1 to the slots
@@ -414,6 +408,26 @@ export function realRows(a: Float32Array, kvHeads: number, P: number, C: number,
     out.set(a.subarray(from + C * width, from + (C + S) * width), (h * (P + S) + P) * width)
   }
   return out
+}
+
+/**
+ * The policy's update on tagged rows (`residentStep`, `residentStaticStep`): the memory `mem`
+ * (metadata; its K/V are not read) with this step's prefix appended as tag rows — row t of every
+ * head carries t in its first value — so the rows the policy keeps name themselves. Keys are the
+ * tags too unless the policy reads them (`realKeys`: per layer `[Hkv, T, Dh]`, the real rows).
+ * @param T rows per head after the append (P + S)
+ * @returns the new memory (metadata; `values` hold the kept tags, rows `width` wide; `headDim` the
+ *   model's again) and the tag width
+ * @throws StepkvError `memory_limit` (422) past `limits.maxMemoryTokens`; the policy's errors
+ */
+export function updateOnTags(policy: Policy, mem: SessionMemory, T: number, realKeys: Float32Array[] | undefined, prefix: PrefixMeta, info: StepInfo, limits: EngineLimits): { next: SessionMemory; width: number } {
+  const width = tagWidth(policy, mem.headDim)
+  const tags = taggedRows(mem.kvHeads, T, width)
+  const tagged = appendPrefix({ ...mem, headDim: width }, mem.layers.map((_, l) => ({ key: realKeys?.[l] ?? tags, value: tags })), prefix)
+  const next = { ...policy.update(tagged, info), headDim: mem.headDim }
+  const over = memoryLimitError(next.tokens, limits)
+  if (over) throw over
+  return { next, width }
 }
 
 /**

@@ -33,9 +33,8 @@ import { MASKED_SCORE } from '../models/decoder/graph.ts'
 import { readDecoderWeights } from '../models/decoder/read-weights.ts'
 import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
-import { appendPrefix } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import type { ModelManifest } from './manifest.ts'
 import {
   capacityFor,
@@ -46,8 +45,7 @@ import {
   realRows,
   slotRows,
   stripKv,
-  taggedRows,
-  tagWidth,
+  updateOnTags,
   type ResidentMemory,
 } from './resident.ts'
 import { onDevice, type ModelRuntime, type ModelSource } from './session.ts'
@@ -180,10 +178,13 @@ export class StaticRunners {
   }
 }
 
+/** Releases a runner's ORT session, then its buffers, on the device queue (never mid-run). */
 function releaseRunner(r: Runner): void {
-  void r.session.release().catch(() => undefined)
-  for (const b of Object.values(r.buffers ?? {})) b.destroy()
-  r.staging?.destroy()
+  void onDevice(async () => {
+    await r.session.release().catch(() => undefined)
+    for (const b of Object.values(r.buffers ?? {})) b.destroy()
+    r.staging?.destroy()
+  })
 }
 
 /** Output dims of the fixed graph for (S, C). */
@@ -429,15 +430,10 @@ export async function residentStaticStep(
     const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? out.host[`${p}.${l}`] : realColumns(out.host[`${p}.${l}`]))) : undefined)
     const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
     // tagged rows name themselves (resident.ts residentStep); keys come down only for a policy that reads them
-    const T = P + S
-    const width = tagWidth(policy, m.headDim)
-    const tags = taggedRows(m.kvHeads, T, width)
-    const keys = policy.readsKeys ? mem.layers.map((_, l) => realRows(out.host[`present.${l}.key`], m.kvHeads, P, C, S, m.headDim)) : mem.layers.map(() => tags)
-    const tagged = appendPrefix({ ...mem, headDim: width }, keys.map((key) => ({ key, value: tags })), { seq: request.seq, positions, kinds: prefix.kinds })
-    next = { ...policy.update(tagged, info), headDim: m.headDim }
+    const realKeys = policy.readsKeys ? mem.layers.map((_, l) => realRows(out.host[`present.${l}.key`], m.kvHeads, P, C, S, m.headDim)) : undefined
+    let width: number
+    ;({ next, width } = updateOnTags(policy, mem, P + S, realKeys, { seq: request.seq, positions, kinds: prefix.kinds }, info, limits))
     const K = next.tokens
-    const over = memoryLimitError(K, limits)
-    if (over) throw over
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, capacity, width))
     // same capacity on WebGPU: written into the bound slots; else new tensors (the old ones released)

@@ -250,7 +250,10 @@ export interface DecoderBuildOptions {
  * before residual loading). present K/V at a memory layer hold the loaded K̂ (post-RoPE) and V̂.
  * A TempoFit runtime carries no past (it feeds past_key_values with past = 0: the bank is the
  * memory); the past ports stay for contract compatibility.
- * @throws RangeError if the config is invalid (see checkDecoderConfig).
+ * `options` (DecoderBuildOptions) switch to `inputs_embeds` and to the fixed-capacity float-table
+ * variant.
+ * @throws RangeError if the config is invalid (see checkDecoderConfig), `options.fixed` is not
+ *   integers (seq ≥ 1, capacity ≥ 0) or meets TempoFit ports, or input 'ids' has no embed table.
  * @see TempoFit, arXiv:2603.07647 */
 export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights, options: DecoderBuildOptions = {}): Uint8Array {
   checkDecoderConfig(config)
