@@ -44,6 +44,7 @@ import { MemoryStore } from '../gpu/durable.ts'
 import { defaultModelsDir, modelsFrom } from '../gpu/host.ts'
 import { HostSessions } from '../gpu/host-sessions.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
+import type { ModelManifest } from '../gpu/manifest.ts'
 import { ModelRuntime } from '../gpu/session.ts'
 import { buildKvGather } from '../gpu/kv-gather.ts'
 import { disposeResident, residentFrom, residentStep } from '../gpu/resident.ts'
@@ -281,6 +282,25 @@ export async function timeStep(opts: { model: string; config: string; work: stri
   }
 }
 
+/** The host's gather graph for `m` on `choice`'s backend (kept rows left on the device on WebGPU),
+ * as `HostSessions` makes it. */
+function benchGather(choice: Awaited<ReturnType<typeof selectBackend>>, m: ModelManifest, key: string): ModelRuntime {
+  const bytes = buildKvGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim })
+  const kept = Array.from({ length: m.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat()
+  return ModelRuntime.for(choice.ort, { manifest: { ...m, id: key, sha256: key, inputs: [], outputs: [] }, bytes: () => bytes }, choice.backend, {
+    executionProviders: choice.executionProviders,
+    key,
+    ...(choice.backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(kept.map((n) => [n, 'gpu-buffer' as const])) }),
+  })
+}
+
+/** An adapter that hands over `embeds` (`[S, D]`) as the step's prefix (no encoder) and decodes the
+ * argmax of the action head. */
+function stubAdapter(S: number, embeds: Float32Array) {
+  const argmax = (row: Float32Array) => row.reduce((best, x, i) => (x > row[best] ? i : best), 0)
+  return { kind: 'robot' as const, encode: async () => ({ tokens: S, inputsEmbeds: embeds, kinds: new Uint8Array(S) }), decode: (row: Float32Array) => argmax(row) }
+}
+
 /**
  * The GPU host's own step function on the bench step: `residentStaticStep` (`webgpu-host-captured`:
  * the float-table graph built in code from the model's weights, replayed by graph capture;
@@ -307,20 +327,13 @@ async function timeHostStep(o: { model: string; meta: Json & Record<string, numb
     key: `bench-${config}`,
     ...(device && { preferredOutputLocation: Object.fromEntries(present.map((n) => [n, 'gpu-buffer' as const])) }),
   })
-  const gatherBytes = buildKvGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim })
-  const gatherId = `gather:${m.layers}x${m.kvHeads}x${m.headDim}`
-  const gather = ModelRuntime.for(ort, { manifest: { ...m, id: gatherId, sha256: gatherId, inputs: [], outputs: [] }, bytes: () => gatherBytes }, backend, {
-    executionProviders,
-    key: gatherId,
-    ...(device && { preferredOutputLocation: Object.fromEntries(Array.from({ length: m.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
-  })
+  const gather = benchGather(choice, m, `gather:${m.layers}x${m.kvHeads}x${m.headDim}`)
   const policy = policyFor(m, 'window', { sinkTokens: 0, recentTokens: P })
   const kv = Array.from({ length: m.layers }, (_, l) => ({ key: past[2 * l], value: past[2 * l + 1] }))
   const memory = appendPrefix(initialMemory(m, policy), kv, { seq: 1, positions: Int32Array.from({ length: P }, (_, i) => i), kinds: new Uint8Array(P) })
   const captured = config !== 'webgpu-host-resident'
   let resident = residentFrom(memory, runtime, captured ? P : undefined)
-  const argmax = (row: Float32Array) => row.reduce((best, x, i) => (x > row[best] ? i : best), 0)
-  const adapter = { kind: 'robot' as const, encode: async () => ({ tokens: S, inputsEmbeds: embeds, kinds: new Uint8Array(S) }), decode: (row: Float32Array) => argmax(row) }
+  const adapter = stubAdapter(S, embeds)
   const ctx = { ort, backend, executionProviders, source }
   const limits = { maxPrefixTokens: 1 << 20, maxMemoryTokens: 1 << 20 }
   let seq = 1
@@ -743,23 +756,16 @@ export async function captureTrace(steps = 6, capacity = 256): Promise<Json> {
       let x = 777 + seq * 131
       return Float32Array.from({ length: S * m.hiddenSize }, () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff - 0.5) * 2)
     }
-    const argmax = (row: Float32Array) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0)
     const run = async (backend: Backend) => {
       const choice = await selectBackend(backend)
       const { ort, executionProviders } = choice
       const runtime = ModelRuntime.for(ort, source, choice.backend, { executionProviders, key: `stub-${backend}` })
-      const gatherBytes = buildKvGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim })
-      const gid = `stub-gather-${backend}`
-      const gather = ModelRuntime.for(ort, { manifest: { ...m, id: gid, sha256: gid, inputs: [], outputs: [] }, bytes: () => gatherBytes }, choice.backend, {
-        executionProviders,
-        key: gid,
-        ...(backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(Array.from({ length: m.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
-      })
+      const gather = benchGather(choice, m, `stub-gather-${backend}`)
       let resident = residentFrom(initialMemory(m, policy), runtime, capacity)
       const logits: Float32Array[] = []
       for (let seq = 1; seq <= steps; seq++) {
         const embeds = embedsOf(seq)
-        const adapter = { kind: 'robot' as const, encode: async () => ({ tokens: S, inputsEmbeds: embeds, kinds: new Uint8Array(S) }), decode: (row: Float32Array) => argmax(row) }
+        const adapter = stubAdapter(S, embeds)
         const r = await residentStaticStep({ ort, backend: choice.backend, executionProviders, source }, gather, resident, policy, { seq, observation: {}, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
         resident = r.resident
         logits.push(Float32Array.from(r.outcome.logits!.data))
