@@ -42,7 +42,7 @@ function stepper(config: GuiConfig) {
   const runtime = ModelRuntime.for(ortForNode(), source)
   const adapter = adapterFor(source.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource(config.model)))
   const policy = policyFor(source.manifest, config.policy, config.params)
-  const storage = storageOf(config.bits, config.residualTokens)
+  const storage = storageOf(config.bits, config.residualTokens, config.tail)
   const vocab = source.manifest.vocabSize
   let memory: SessionMemory = initialMemory(source.manifest, policy)
   let seq = 0

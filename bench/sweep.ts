@@ -6,10 +6,10 @@
 import type { StorageOptions } from '../memory/storage.ts'
 import { wilson } from '../sim/clients/stats.ts'
 
-/** Storage of a sweep row: float32, or KIVI at 4 or 2 bits with the default options (G = R = 32)
- * unless `residualTokens` says otherwise. */
-export const storageOf = (bits: 32 | 4 | 2, residualTokens?: number): StorageOptions =>
-  bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits, ...(residualTokens !== undefined && { residualTokens }) } }
+/** Storage of a sweep row: float32, or KIVI at 4 or 2 bits with the default options (G = R = 32,
+ * tail 'residual') unless `residualTokens` / `tail` say otherwise. */
+export const storageOf = (bits: 32 | 4 | 2, residualTokens?: number, tail?: 'quantized'): StorageOptions =>
+  bits === 32 ? { dtype: 'float32' } : { dtype: 'kivi', kivi: { bits, ...(residualTokens !== undefined && { residualTokens }), ...(tail && { tail }) } }
 
 /** One row of a fidelity sweep: model, policy and its params, budget (tokens), storage width. */
 export interface SweepConfig<M extends string = string> {
@@ -20,6 +20,8 @@ export interface SweepConfig<M extends string = string> {
   bits: 32 | 4 | 2
   /** KIVI residual R (tokens kept unquantized); absent: the default, 32. */
   residualTokens?: number
+  /** KIVI `tail: 'quantized'` (only the last R positions unquantized); absent: whole blocks. */
+  tail?: 'quantized'
   /** Every step alone (no carried memory). */
   memoryless?: boolean
   /** Parameters set by `--set` (also in `params`), shown in the label. */
@@ -40,6 +42,8 @@ export function sweepConfigs<C extends string, T extends string>(carried: C, tem
     { model: carried, policy: 'full', params: {}, bits: 4 },
     // R = 0: only the newest partial group unquantized — the setting that reaches ≤ 1/6 of float32
     { model: carried, policy: 'full', params: {}, bits: 4, residualTokens: 0 },
+    // … and with the partly filled key block quantized too: every row 4-bit
+    { model: carried, policy: 'full', params: {}, bits: 4, residualTokens: 0, tail: 'quantized' },
     { model: carried, policy: 'full', params: {}, bits: 2 },
     { model: carried, policy: 'full', params: {}, bits: 32, memoryless: true },
   ]
@@ -57,8 +61,8 @@ export function sweepConfigs<C extends string, T extends string>(carried: C, tem
 
 /** `policy [budget] [kiviB [rR]] [key=value …] (model)`, or `memoryless …` for the run without
  * carried memory; `key=value` for parameters set by `--set`. */
-export function configLabel(c: { model: string; policy: string; budgetTokens?: number; bits: 32 | 4 | 2; residualTokens?: number; memoryless?: boolean; overrides?: Record<string, number> }): string {
-  const kivi = c.bits === 32 ? '' : ` kivi${c.bits}${c.residualTokens !== undefined ? ` r${c.residualTokens}` : ''}`
+export function configLabel(c: { model: string; policy: string; budgetTokens?: number; bits: 32 | 4 | 2; residualTokens?: number; tail?: 'quantized'; memoryless?: boolean; overrides?: Record<string, number> }): string {
+  const kivi = c.bits === 32 ? '' : ` kivi${c.bits}${c.residualTokens !== undefined ? ` r${c.residualTokens}` : ''}${c.tail ? ' tail' : ''}`
   const set = Object.entries(c.overrides ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')
   return `${c.memoryless ? 'memoryless' : c.policy}${c.budgetTokens ? ` ${c.budgetTokens}` : ''}${kivi}${set} (${c.model})`
 }

@@ -22,7 +22,7 @@ import { buildKvGather } from './kv-gather.ts'
 import type { ModelManifest } from './manifest.ts'
 import { materialize, residentFrom, residentStep, residentSupported, residentTempoStep, disposeResident, type ResidentMemory } from './resident.ts'
 import { ModelRuntime, type ModelSource } from './session.ts'
-import { residentStaticStep, staticSupported } from './static-step.ts'
+import { resetCaptureHelpers, residentStaticStep, staticSupported } from './static-step.ts'
 import { isDeviceLoss, type BackendChoice } from './webgpu.ts'
 
 /** Host settings. */
@@ -292,7 +292,13 @@ export class HostSessions {
       if (tempo) r = await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
       else if (this.o.capture && staticSupported(src.decoder.manifest)) {
         const { ort, backend, executionProviders } = this.o.choice
-        r = await residentStaticStep({ ort, backend, executionProviders, source: src.decoder }, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+        try {
+          r = await residentStaticStep({ ort, backend, executionProviders, source: src.decoder }, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+        } catch (e) {
+          // K/V partly rewritten in place: drop the session; its next step reloads the durable copy
+          if (current.invalid) await this.evictInvalid(h)
+          throw e
+        }
         graph = backend === 'webgpu' ? 'captured' : 'fixed'
       } else r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
       h.resident = r.resident
@@ -378,6 +384,16 @@ export class HostSessions {
     }
   }
 
+  /** Drops a session whose device memory no longer matches its metadata; the steps after its
+   * durable copy are recorded as lost (its next reply says `restored`). */
+  private async evictInvalid(h: Hot): Promise<void> {
+    if (h.durableSeq < h.seq) {
+      const rec = await this.o.store.get(h.id)
+      if (rec) await this.o.store.put(h.id, { ...rec, seq: h.seq, tag: h.tag })
+    }
+    await this.drop(h.id)
+  }
+
   private async drop(id: string): Promise<void> {
     const h = this.hot.get(id)
     this.hot.delete(id)
@@ -389,7 +405,10 @@ export class HostSessions {
   private async recover(): Promise<void> {
     this.recoveries++
     for (const rt of this.runtimes) await rt.reset()
+    resetCaptureHelpers(this.o.choice.ort)
     const held = [...this.hot.values()]
+    // their captured graphs go with the device (released where the runtime still can)
+    for (const h of held) h.resident?.bound?.release()
     // Device tensors are invalid now: forget them (dispose would touch the lost device).
     this.hot.clear()
     for (const h of held) {

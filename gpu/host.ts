@@ -14,7 +14,7 @@
  *   --no-resident                      keep K/V on the host between steps (round trip each step)
  *   --fixed-capacity N [GPU_HOST_FIXED_CAPACITY]     resident K/V as N rows per head, empty ones
  *                                      masked (shapes stay put while a bounded memory fills); 0 = off
- *   --capture [GPU_HOST_CAPTURE=1]     with --fixed-capacity: the float-table graph, replayed by WebGPU
+ *   --capture [GPU_HOST_CAPTURE=1|0]   with --fixed-capacity: the float-table graph, replayed by WebGPU
  *                                      graph capture (gpu/static-step.ts)
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
@@ -76,7 +76,7 @@ export function modelsFrom(dir: string): (id: string) => { decoder: ModelSource;
  * Starts a host.
  * @returns its URL, the sessions (tests) and `close()` (flushes durable copies, stops listening)
  * @throws Error when a non-loopback `hostname` comes without a secret, or WebGPU was required
- *   and is unavailable
+ *   and is unavailable; the listen error (`code` EADDRINUSE for a port in use)
  */
 export async function startHost(config: HostConfig) {
   const hostname = config.hostname ?? '127.0.0.1'
@@ -95,8 +95,9 @@ export async function startHost(config: HostConfig) {
     capture: config.capture ?? false,
   })
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname }, () => resolve(s))
+    s.once('error', reject) // e.g. EADDRINUSE
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
@@ -149,12 +150,21 @@ async function main() {
   const backend = ((values.backend as string | undefined) ?? env.GPU_HOST_BACKEND ?? 'auto') as 'auto' | Backend
   if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new UsageError(`--backend must be auto, webgpu or wasm, got '${backend}'`)
   const fixedCapacity = int('--fixed-capacity', 'GPU_HOST_FIXED_CAPACITY', 0, 0, 65_536)
-  const capture = values.capture === true || env.GPU_HOST_CAPTURE === '1'
+  const captureEnv = env.GPU_HOST_CAPTURE
+  if (captureEnv !== undefined && !['0', '1', ''].includes(captureEnv)) throw new UsageError(`GPU_HOST_CAPTURE must be 1 or 0, got '${captureEnv}'`)
+  const capture = values.capture === true || captureEnv === '1'
   if (capture && !fixedCapacity) throw new UsageError('--capture needs --fixed-capacity N (N ≥ 1)')
   if (capture && values['no-resident']) throw new UsageError('--capture needs resident K/V (drop --no-resident)')
+  const modelsDir = values.models as string | undefined
+  if (modelsDir !== undefined && !existsSync(path.join(modelsDir, 'tiny-gqa', 'manifest.json')) && !existsSync(modelsDir))
+    throw new UsageError(`--models: no directory '${modelsDir}'`)
+  const hostname = (values.host as string | undefined) ?? '127.0.0.1'
+  if (!env.GPU_HOST_SECRET && !['127.0.0.1', 'localhost', '::1'].includes(hostname))
+    throw new UsageError(`--host ${hostname} needs GPU_HOST_SECRET (only loopback may run without one)`)
+  const port = int('--port', 'GPU_HOST_PORT', 8788, 0, 65_535)
   const host = await startHost({
-    port: int('--port', 'GPU_HOST_PORT', 8788, 0, 65_535),
-    hostname: (values.host as string | undefined) ?? '127.0.0.1',
+    port,
+    hostname,
     backend,
     durableDir: (values['durable-dir'] as string | undefined) ?? env.GPU_HOST_DURABLE_DIR,
     durableEvery: int('--durable-every', 'GPU_HOST_DURABLE_EVERY', 1, 1, 1_000_000),
@@ -163,7 +173,10 @@ async function main() {
     fixedCapacity,
     capture,
     secret: env.GPU_HOST_SECRET || undefined,
-    modelsDir: values.models as string | undefined,
+    modelsDir,
+  }).catch((e: NodeJS.ErrnoException) => {
+    if (e?.code === 'EADDRINUSE') throw new UsageError(`${hostname}:${port} is in use (pick another --port)`)
+    throw e
   })
   console.log(JSON.stringify({ event: 'gpu-host', url: host.url, reason: host.reason, ...host.sessions.settings }))
   const stop = async () => {

@@ -37,6 +37,9 @@ export interface ResidentMemory {
   /** The fixed-capacity float-table graphs bound to this memory's `kv` (`static-step.ts`): released
    * with it. */
   bound?: StaticRunners
+  /** Set when a step failed while writing `kv` in place: the K/V no longer match `meta`; the holder
+   * must drop this memory and reload its durable copy. */
+  invalid?: boolean
 }
 
 /**

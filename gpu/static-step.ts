@@ -2,9 +2,13 @@
  * @module The GPU host's captured step: the fixed-capacity float-table variant of a decoder (built in
  * code from the model's own weights, `models/decoder/read-weights.ts` + `buildDecoderOnnx` with
  * `fixed`) run with ORT's WebGPU graph capture. Every input and output is a GPU buffer bound once per
- * (session, prefix length S, capacity C): the first run records the step's ≈ 260–770 dispatches, each
+ * (session, prefix length S, capacity C): the first run records the step's ≈ 240–720 dispatches, each
  * later run replays them with no per-kernel CPU work (the resident path pays ORT's JS path per kernel:
- * `bench/results/gpu-bench.json`, captured vs resident rows). Per step the host writes the new
+ * `bench/results/gpu-bench.json` host-step rows, `bench/results/gpu-hostcap.json` the host's layouts).
+ * The first step of each (session, S) builds and records its graph: ≈ 2 s for the 4 × 128 models
+ * and ≈ 6 s for the 12 × 768 decoder on the H200, tens of ms on wasm — a workload whose prefix
+ * length changes every step (GUI instructions of varying length) pays it often; robot prompts
+ * have one length. Per step the host writes the new
  * embeddings and four tables (`staticTables`: RoPE cos/sin, the attention bias that masks empty
  * slots and enforces causality, the observation-window weights) into the bound inputs, replays, reads
  * back only what the policy needs (logits, and the per-layer `attn_*` / `hidden_norm` / keys its
@@ -210,39 +214,22 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
     bound.runners.set(S, r) // most recently used last
     return r
   }
-  const m = ctx.source.manifest
   const capture = ctx.backend === 'webgpu'
-  const session = await ctx.ort.InferenceSession.create(await staticGraph(ctx.source, S, C), {
-    executionProviders: ctx.executionProviders,
-    graphOptimizationLevel: 'all',
-    ...(capture && { enableGraphCapture: true }),
-  } as InferenceSession.SessionOptions)
+  const bytes = await staticGraph(ctx.source, S, C)
+  const session = await onDevice(() =>
+    ctx.ort.InferenceSession.create(bytes, {
+      executionProviders: ctx.executionProviders,
+      graphOptimizationLevel: 'all',
+      ...(capture && { enableGraphCapture: true }),
+    } as InferenceSession.SessionOptions),
+  )
   r = { S, C, session }
-  if (capture) {
-    const device = await webgpuDevice(ctx.ort)
-    const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
-    const buffer = (bytes: number) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
-    r.buffers = {}
-    r.inputs = {}
-    r.outputs = {}
-    const D = m.hiddenSize
-    const inputDims: Record<string, [string, number[]]> = {
-      ...(m.ports.inputsEmbeds ? { inputs_embeds: ['float32', [1, S, D]] } : { input_ids: ['int64', [1, S]] }),
-      rope_cos: ['float32', [1, 1, S, m.headDim]],
-      rope_sin: ['float32', [1, 1, S, m.headDim]],
-      attention_bias: ['float32', [1, 1, S, C + S]],
-      window_weight: ['float32', [1, 1, 1, S]],
-    }
-    for (const [name, [type, dims]] of Object.entries(inputDims)) {
-      const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
-      r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type as 'float32', dims })
-    }
-    for (const name of session.outputNames) {
-      const dims = outputDims(m, name, S, C)
-      const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * 4))
-      r.outputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: 'float32', dims })
-    }
-    r.slots = [...slots]
+  // what is made from here on is released if a later part fails
+  try {
+    if (capture) await bindBuffers(ctx, r, slots)
+  } catch (e) {
+    releaseRunner(r)
+    throw e
   }
   bound.runners.set(S, r)
   for (const [s, old] of bound.runners) {
@@ -251,6 +238,37 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
     bound.runners.delete(s)
   }
   return r
+}
+
+/** WebGPU: a GPU buffer (and ORT tensor) for every input but the past and for every output of `r`'s
+ * graph, and the past slots it binds. */
+async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Promise<void> {
+  const m = ctx.source.manifest
+  const { S, C, session } = r
+  const device = await webgpuDevice(ctx.ort)
+  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+  const buffer = (bytes: number) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST })
+  r.buffers = {}
+  r.inputs = {}
+  r.outputs = {}
+  const D = m.hiddenSize
+  const inputDims: Record<string, [string, number[]]> = {
+    ...(m.ports.inputsEmbeds ? { inputs_embeds: ['float32', [1, S, D]] } : { input_ids: ['int64', [1, S]] }),
+    rope_cos: ['float32', [1, 1, S, m.headDim]],
+    rope_sin: ['float32', [1, 1, S, m.headDim]],
+    attention_bias: ['float32', [1, 1, S, C + S]],
+    window_weight: ['float32', [1, 1, 1, S]],
+  }
+  for (const [name, [type, dims]] of Object.entries(inputDims)) {
+    const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
+    r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type as 'float32', dims })
+  }
+  for (const name of session.outputNames) {
+    const dims = outputDims(m, name, S, C)
+    const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * 4))
+    r.outputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: 'float32', dims })
+  }
+  r.slots = [...slots]
 }
 
 const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
@@ -265,6 +283,13 @@ const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.
  * first gather after a replay failed without it).
  */
 const clearers = new WeakMap<object, Promise<InferenceSession>>()
+
+/** Forgets the flush and clear sessions made on `ort` (after a lost device: the next captured step
+ * makes new ones on the new device). */
+export function resetCaptureHelpers(ort: Ort): void {
+  clearers.delete(ort)
+  flushers.delete(ort)
+}
 
 /**
  * ORT's JSEP frees released buffers at its next command flush, into the free list when no captured
@@ -346,9 +371,11 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     for (const [n, v] of Object.entries(values)) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
     try {
       await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
-    } finally {
-      await clearCapture(ctx)
+    } catch (e) {
+      await clearCapture(ctx).catch(() => undefined) // the run's error is the one to report
+      throw e
     }
+    await clearCapture(ctx)
     // one copy of every output read into one staging buffer, one map (a replay has flushed its work)
     const sizes = read.map((n) => (r.outputs![n].dims as number[]).reduce((a, x) => a * x, 1) * 4)
     const total = sizes.reduce((a, x) => a + x, 0)
@@ -438,7 +465,14 @@ export async function residentStaticStep(
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, capacity, width))
     // same capacity on WebGPU: written into the bound slots; else new tensors (the old ones released)
     const into = ctx.backend === 'webgpu' && capacity === C ? kv : undefined
-    kept = await gatherKept(gather, rows, out.present, undefined, into)
+    try {
+      kept = await gatherKept(gather, rows, out.present, undefined, into)
+    } catch (e) {
+      // a gather into the slots that failed may have written part of them: this memory is no
+      // longer the one its metadata describes (the host reloads the durable copy)
+      if (into) memory.invalid = true
+      throw e
+    }
   } finally {
     out.release()
   }

@@ -146,12 +146,13 @@ function storedLayers(
     return { stored }
   }
   const settings = resolveKivi(options.kivi, mem.layers.length)
-  const { bits, groupSize, residualTokens } = settings
-  const cutoff = kiviCutoff(mem.nextPosition, groupSize, residualTokens)
+  const { bits, groupSize, residualTokens, tail } = settings
+  const cutoff = kiviCutoff(mem.nextPosition, groupSize, residualTokens, tail)
   const kivi: KiviHeader = {
     bits,
     groupSize,
     residualTokens,
+    ...(tail === 'quantized' && { tail }),
     quantizedTokens: [],
     keyBlocks: [],
     statsDtype: [],
@@ -404,6 +405,7 @@ export function decodeMemory(
   const kivi = header.kivi && {
     groupSize: header.kivi.groupSize,
     residualTokens: header.kivi.residualTokens,
+    ...(header.kivi.tail && { tail: header.kivi.tail }),
     layerBits: [...header.kivi.bits],
     statsDtype: anyHalf(header.kivi.statsDtype),
     residualDtype: anyHalf(header.kivi.residualDtype),

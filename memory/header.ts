@@ -34,6 +34,9 @@ export interface KiviHeader {
   bits: number[]
   groupSize: number
   residualTokens: number
+  /** 'quantized': only the last R positions unquantized (`KiviOptions.tail`); absent: KIVI's
+   * whole-block layout. */
+  tail?: 'quantized'
   quantizedTokens: number[]
   keyBlocks: number[]
   statsDtype?: KiviPrecision[]
@@ -90,6 +93,7 @@ const HeaderSchema = z.strictObject({
       bits: z.array(z.union([z.literal(2), z.literal(4)])).max(MAX_LAYERS),
       groupSize: count.min(1).max(MAX_GROUP_SIZE),
       residualTokens: count,
+      tail: z.literal('quantized').optional(),
       quantizedTokens: z.array(count),
       keyBlocks: z.array(count),
       statsDtype: z

@@ -32,7 +32,7 @@ export function decodeKiviLayer(
   }
   const positions = parts.positions as Int32Array
   const stored = kiviCountsOf(kivi, layer, kvHeads)
-  const cutoff = kiviCutoff(header.nextPosition, kivi.groupSize, kivi.residualTokens)
+  const cutoff = kiviCutoff(header.nextPosition, kivi.groupSize, kivi.residualTokens, kivi.tail)
   const derived = kiviLayerCounts(positions, header, cutoff, kivi.groupSize)
   for (let h = 0; h < kvHeads; h++) {
     const [rows, blocks] = [stored.quantizedTokens[h], stored.keyBlocks[h]]

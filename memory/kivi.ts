@@ -9,7 +9,13 @@
  * - Quantized tokens: those with `position < cutoff`, `cutoff = G · max(0, ⌊(nextPosition − R)/G⌋)`,
  *   i.e. whole blocks whose last position `(b + 1)·G − 1 < nextPosition − R`; positions increase
  *   per head, so they are the first `quantizedTokens[l][h]` rows. The rest (between R and
- *   R + G − 1 positions when nothing was evicted) stay unquantized.
+ *   R + G − 1 positions when nothing was evicted) stay unquantized. With `tail: 'quantized'` the
+ *   cutoff is `max(0, nextPosition − R)`: exactly the last R positions stay unquantized, and the
+ *   newest, partly filled key block is quantized over the rows it has (its statistics are those
+ *   rows' min and max); when later rows join the block it is quantized again from its stored
+ *   (dequantized) rows and the new ones, so its older rows take a second rounding once (error ≤
+ *   half a step of each grid). What it buys: short memories, where the unquantized partial block
+ *   is a large share (a 5-step GUI episode: 0.175 of float32 → ≈ 0.16, `bench/results/gui-fidelity.json`).
  * - Keys: one group per (head, block, channel): the block's kept rows of that channel.
  * - Values: one group per (head, quantized token, channel group), channel groups of
  *   `g = min(G, headDim)` channels (the last one shorter when g does not divide headDim).
@@ -59,6 +65,9 @@ export type KiviPrecision = 'float16' | 'float32'
  * - `bits`: 2 | 4, default 4; `layerBits` (one per stored layer) overrides it.
  * - `groupSize` G: tokens per key block and channels per value group, integer ≥ 1, default 32.
  * - `residualTokens` R: newest positions always kept unquantized, integer ≥ 0, default 32.
+ * - `tail`: 'residual' (default; KIVI's layout: key blocks quantize only when whole, so up to
+ *   G − 1 more rows stay unquantized) or 'quantized' (only the last R positions stay unquantized;
+ *   see the module note).
  * - `statsDtype`, `residualDtype`: 'float16' (default: per layer, when the data allows, see the
  *   module note) or 'float32' (always).
  */
@@ -66,16 +75,21 @@ export interface KiviOptions {
   bits?: 2 | 4
   groupSize?: number
   residualTokens?: number
+  tail?: KiviTail
   layerBits?: readonly number[]
   statsDtype?: KiviPrecision
   residualDtype?: KiviPrecision
 }
+
+/** Where the unquantized rows end: KIVI's whole-block layout, or only the last R positions. */
+export type KiviTail = 'residual' | 'quantized'
 
 /** Resolved options: `bits` has one entry per stored layer. */
 export interface KiviSettings {
   bits: number[]
   groupSize: number
   residualTokens: number
+  tail: KiviTail
   statsDtype: KiviPrecision
   residualDtype: KiviPrecision
 }
@@ -165,7 +179,7 @@ const isPrecision = (value: unknown): value is KiviPrecision =>
  *   an integer in 1 … 65536, R not an integer ≥ 0, or a precision not 'float16' | 'float32'
  */
 export function resolveKivi(options: KiviOptions = {}, layers: number): KiviSettings {
-  const { bits = 4, groupSize = 32, residualTokens = 32, layerBits } = options
+  const { bits = 4, groupSize = 32, residualTokens = 32, layerBits, tail = 'residual' } = options
   const { statsDtype = 'float16', residualDtype = 'float16' } = options
   for (const [name, value] of [
     ['statsDtype', statsDtype],
@@ -191,18 +205,22 @@ export function resolveKivi(options: KiviOptions = {}, layers: number): KiviSett
   if (!isInt(residualTokens, 0)) {
     throw new RangeError(`kivi residualTokens must be an integer ≥ 0, got ${residualTokens}`)
   }
-  return { bits: perLayer, groupSize, residualTokens, statsDtype, residualDtype }
+  if (tail !== 'residual' && tail !== 'quantized') throw new RangeError(`kivi tail must be 'residual' or 'quantized', got ${String(tail)}`)
+  return { bits: perLayer, groupSize, residualTokens, tail, statsDtype, residualDtype }
 }
 
 /**
- * Positions below the cutoff are quantized: `G · max(0, ⌊(nextPosition − R) / G⌋)`.
+ * Positions below the cutoff are quantized: `G · max(0, ⌊(nextPosition − R) / G⌋)`, or with
+ * `tail` 'quantized' `max(0, nextPosition − R)`.
  * @param nextPosition the memory's next absolute position (tokens)
  */
 export function kiviCutoff(
   nextPosition: number,
   groupSize: number,
   residualTokens: number,
+  tail: KiviTail = 'residual',
 ): number {
+  if (tail === 'quantized') return Math.max(0, nextPosition - residualTokens)
   return groupSize * Math.max(0, Math.floor((nextPosition - residualTokens) / groupSize))
 }
 

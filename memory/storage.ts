@@ -50,7 +50,7 @@ export function halfBits(values: Float32Array, name: string): Uint16Array {
 
 /**
  * The `packed-cache.ts` key of a KIVI layer: every setting that changes its stored bytes.
- * @param cutoff `kiviCutoff(nextPosition, G, R)` of the memory
+ * @param cutoff `kiviCutoff(nextPosition, G, R, tail)` of the memory
  */
 export function kiviLayerKey(settings: KiviSettings, layer: number, cutoff: number): string {
   const { bits, groupSize, statsDtype, residualDtype } = settings
@@ -93,7 +93,7 @@ export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionM
   if (!isStorageDType(dtype)) throw new TypeError(`unknown storage dtype '${String(dtype)}'`)
   const { kvHeads, tokens, headDim } = mem
   const kivi = dtype === 'kivi' ? resolveKivi(storage.kivi, mem.layers.length) : undefined
-  const cutoff = kivi ? kiviCutoff(mem.nextPosition, kivi.groupSize, kivi.residualTokens) : 0
+  const cutoff = kivi ? kiviCutoff(mem.nextPosition, kivi.groupSize, kivi.residualTokens, kivi.tail) : 0
   const layers = mem.layers.map((layer, l): LayerMemory => {
     const { positions, frames, kinds, scores } = layer
     if (dtype === 'float32')

@@ -16,12 +16,14 @@ export const CreateSession = z
       .strict()
       .default({ name: 'full', params: {} }),
     memoryDtype: z.enum(['float32', 'float16', 'kivi']).default('float32'),
-    /** KIVI storage options (memoryDtype 'kivi'): bits 2|4, groupSize G, residualTokens R, per-layer bits. */
+    /** KIVI storage options (memoryDtype 'kivi'): bits 2|4, groupSize G, residualTokens R, tail
+     * ('residual' | 'quantized': whether a partly filled key block stays unquantized), per-layer bits. */
     kivi: z
       .object({
         bits: z.union([z.literal(2), z.literal(4)]).optional(),
         groupSize: z.number().int().min(1).max(1024).optional(),
         residualTokens: z.number().int().min(0).max(65536).optional(),
+        tail: z.enum(['residual', 'quantized']).optional(),
         layerBits: z.array(z.union([z.literal(2), z.literal(4)])).max(256).optional(),
       })
       .strict()

@@ -19,7 +19,7 @@ export interface SessionConfig {
   policy: { name: string; params: Record<string, number | string | boolean> }
   memoryDtype: 'float32' | 'float16' | 'kivi'
   /** KIVI options when memoryDtype is 'kivi' (defaults: 4 bits, G = 32, R = 32). */
-  kivi?: { bits?: 2 | 4; groupSize?: number; residualTokens?: number; layerBits?: (2 | 4)[] }
+  kivi?: { bits?: 2 | 4; groupSize?: number; residualTokens?: number; tail?: 'residual' | 'quantized'; layerBits?: (2 | 4)[] }
   createdAt: string
   /** Idle TTL (s) the session expires after; 0 = never; absent = the deployment's (`lifecycle.ts`). */
   idleTtlSeconds?: number

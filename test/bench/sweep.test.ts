@@ -1,6 +1,6 @@
 /**
- * The fidelity sweep's row list and `--only` filter: the KIVI R = 0 row is labelled and stored as
- * R = 0 (the default rows keep KIVI's own defaults), and `--only` keeps exactly the rows whose
+ * The fidelity sweep's row list and `--only` filter: the KIVI R = 0 rows are labelled and stored as
+ * R = 0 (one also with `tail: 'quantized'`; the default rows keep KIVI's own defaults), and `--only` keeps exactly the rows whose
  * label contains a part, refusing empty parts and parts that match nothing.
  */
 import { describe, expect, it } from 'vitest'
@@ -9,11 +9,12 @@ import { configLabel, onlyConfigs, storageOf, sweepConfigs, withOverrides } from
 const rows = sweepConfigs('m-carried', 'm-tempo', 80)
 
 describe('sweepConfigs', () => {
-  it('budgets are 10 % and 25 % of an 8-frame prompt, and the R = 0 row is the only one with a residual', () => {
+  it('budgets are 10 % and 25 % of an 8-frame prompt, and the R = 0 rows are the only ones with a residual', () => {
     expect(rows.filter((r) => r.policy === 'guikv').map((r) => r.budgetTokens)).toEqual([64, 64, 160, 160])
     const r0 = rows.filter((r) => r.residualTokens !== undefined)
-    expect(r0.map(configLabel)).toEqual(['full kivi4 r0 (m-carried)'])
+    expect(r0.map(configLabel)).toEqual(['full kivi4 r0 (m-carried)', 'full kivi4 r0 tail (m-carried)'])
     expect(storageOf(r0[0].bits, r0[0].residualTokens)).toEqual({ dtype: 'kivi', kivi: { bits: 4, residualTokens: 0 } })
+    expect(storageOf(r0[1].bits, r0[1].residualTokens, r0[1].tail)).toEqual({ dtype: 'kivi', kivi: { bits: 4, residualTokens: 0, tail: 'quantized' } })
     expect(storageOf(4)).toEqual({ dtype: 'kivi', kivi: { bits: 4 } })
     expect(storageOf(32)).toEqual({ dtype: 'float32' })
   })
@@ -22,7 +23,7 @@ describe('sweepConfigs', () => {
 describe('onlyConfigs', () => {
   it('keeps every row without --only, and the matching rows in sweep order with it', () => {
     expect(onlyConfigs(rows, undefined)).toBe(rows)
-    expect(onlyConfigs(rows, 'kivi4 r0').map(configLabel)).toEqual(['full kivi4 r0 (m-carried)'])
+    expect(onlyConfigs(rows, 'kivi4 r0').map(configLabel)).toEqual(['full kivi4 r0 (m-carried)', 'full kivi4 r0 tail (m-carried)'])
     expect(onlyConfigs(rows, 'tempofit, memoryless').map(configLabel)).toEqual([
       'memoryless (m-carried)',
       'tempofit (m-tempo)',

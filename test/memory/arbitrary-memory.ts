@@ -104,8 +104,8 @@ export function memoryArb({
   })
 }
 
-/** KIVI options for a memory of `layers` layers: per-layer bits, G 1…8, R 0…12, statistics and
- * residual precision float16 (where the data allows; 3 in 4) or float32. */
+/** KIVI options for a memory of `layers` layers: per-layer bits, G 1…8, R 0…12, either tail,
+ * statistics and residual precision float16 (where the data allows; 3 in 4) or float32. */
 export function kiviArb(layers: number): fc.Arbitrary<Required<KiviOptions>> {
   const precision = fc.constantFrom(
     'float16' as const,
@@ -118,6 +118,7 @@ export function kiviArb(layers: number): fc.Arbitrary<Required<KiviOptions>> {
     layerBits: fc.array(fc.constantFrom(2, 4), { minLength: layers, maxLength: layers }),
     groupSize: fc.integer({ min: 1, max: 8 }),
     residualTokens: fc.integer({ min: 0, max: 12 }),
+    tail: fc.constantFrom('residual' as const, 'quantized' as const),
     statsDtype: precision,
     residualDtype: precision,
   })

@@ -16,6 +16,8 @@ export interface ReferenceSettings {
   bits: readonly number[]
   groupSize: number
   residualTokens: number
+  /** 'quantized': a row is quantized when its own position is outside the residual. */
+  tail?: 'residual' | 'quantized'
 }
 
 /** One quantization group: flat indices into the layer's `[kvHeads, tokens, headDim]` K or V. */
@@ -34,7 +36,8 @@ export interface ReferenceLayout {
 
 /**
  * Rows of head h are quantized when their block `⌊pos / G⌋` lies wholly outside the residual:
- * `(block + 1)·G − 1 < nextPosition − R`. Keys: one group per (head, block, channel); values: one
+ * `(block + 1)·G − 1 < nextPosition − R` (with tail 'quantized': when the row itself does,
+ * `pos < nextPosition − R`). Keys: one group per (head, block, channel); values: one
  * per (head, quantized row, run of min(G, headDim) channels).
  */
 export function referenceLayout(mem: SessionMemory, s: ReferenceSettings): ReferenceLayout {
@@ -50,7 +53,8 @@ export function referenceLayout(mem: SessionMemory, s: ReferenceSettings): Refer
       for (let t = 0; t < tokens; t++) {
         const pos = layer.positions[h * tokens + t]
         const block = Math.floor(pos / G)
-        if ((block + 1) * G - 1 < nextPosition - s.residualTokens) {
+        const outside = s.tail === 'quantized' ? pos < nextPosition - s.residualTokens : (block + 1) * G - 1 < nextPosition - s.residualTokens
+        if (outside) {
           rows++
           if (!byBlock.has(block)) byBlock.set(block, [])
           byBlock.get(block)!.push(t)
@@ -152,7 +156,7 @@ export function precisionOf(mem: SessionMemory, kivi: KiviOptions | undefined) {
 export function expectWithinGroups(
   before: SessionMemory,
   after: SessionMemory,
-  settings: { bits: readonly number[]; groupSize: number; residualTokens: number },
+  settings: ReferenceSettings,
   precision: { stats: boolean[]; residual: boolean[] },
 ): void {
   const layout = referenceLayout(before, settings)

@@ -277,6 +277,45 @@ describe('KIVI worked by hand', () => {
   })
 })
 
+describe("KIVI tail 'quantized'", () => {
+  it('keeps exactly the last R positions unquantized while a session streams, partial key blocks quantized', () => {
+    const [G, R] = [8, 5]
+    for (let next = 1; next <= 40; next++) {
+      const positions = Array.from({ length: next }, (_, t) => t)
+      const rows = positions.map((t) => [t, -t])
+      const streamed = memoryOf([rows], [rows], [positions], next)
+      const kivi = { groupSize: G, residualTokens: R, tail: 'quantized' as const }
+      const { quantizedTokens } = referenceLayout(streamed, { bits: [4], ...kivi })
+      const { header } = splitBlob(encodeMemory(streamed, { policy: POLICY, dtype: 'kivi', kivi }))
+      expect(header.kivi.quantizedTokens).toEqual(quantizedTokens[0])
+      expect(header.kivi.tail).toBe('quantized')
+      expect(next - quantizedTokens[0][0]).toBe(Math.min(R, next))
+    }
+  })
+
+  it('with R = 0 quantizes every row: a smaller blob than the whole-block layout, a fixed point, and the header decides the layout', () => {
+    const mem = realisticMemory(2, 2, 45, 8) // 45 tokens (positions with gaps): a partial last block at G = 32
+    const tail = { residualTokens: 0, tail: 'quantized' as const }
+    const blob = encodeMemory(roundTrip(mem, { dtype: 'kivi', kivi: tail }), { policy: POLICY, dtype: 'kivi', kivi: tail })
+    const whole = encodeMemory(roundTrip(mem, { dtype: 'kivi', kivi: { residualTokens: 0 } }), { policy: POLICY, dtype: 'kivi', kivi: { residualTokens: 0 } })
+    const { header } = splitBlob(blob)
+    expect(header.kivi.quantizedTokens).toEqual([45, 45, 45, 45])
+    for (const rows of splitBlob(whole).header.kivi.quantizedTokens) expect(rows).toBeLessThan(45)
+    expect(blob.byteLength).toBeLessThan(whole.byteLength)
+    const once = roundTrip(mem, { dtype: 'kivi', kivi: tail })
+    expect(roundTrip(once, { dtype: 'kivi', kivi: tail }).layers[1].keys).toEqual(once.layers[1].keys)
+    const { memory, kivi } = decodeMemory(blob)
+    expect(kivi).toMatchObject({ residualTokens: 0, tail: 'quantized' })
+    expect(memory.layers[0].keys).toEqual(once.layers[0].keys)
+    // without `tail` in the header, the counts disagree with the positions: refused
+    const edited = editBlob(blob, (parts) => {
+      delete (parts.header.kivi as Record<string, unknown>).tail
+    })
+    expect(() => decodeMemory(edited)).toThrow(MemoryCodecError)
+    expect(() => encodeMemory(mem, { policy: POLICY, dtype: 'kivi', kivi: { tail: 'all' as never } })).toThrow("kivi tail must be 'residual' or 'quantized', got all")
+  })
+})
+
 describe('KIVI reconstruction error', () => {
   it.each([2, 4] as const)('stays within half a step of every group at %i bits', (bits) => {
     const mem = realisticMemory(2, 2, 100, 16)
