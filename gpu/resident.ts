@@ -398,15 +398,16 @@ function stepFeeds(runtime: ModelRuntime, prefix: { tokens: number; inputsEmbeds
 const emptyKv = (runtime: ModelRuntime) => new runtime.ortModule.Tensor('float32', new Float32Array(0), [1, runtime.manifest.kvHeads, 0, runtime.manifest.headDim])
 
 /**
- * `[Hkv, C + S, width]` → `[Hkv, P + S, width]`: each head's P real past rows and S new rows (the
- * fixed-capacity padding rows P … C − 1 dropped; with C = P the input itself). Width Dh for
- * `present` keys, 1 for `attn_window` / `attn_total` columns.
+ * `[Hkv, C + rows, width]` → `[Hkv, P + S, width]`: each head's P real past rows and its first S new
+ * rows (the fixed-capacity padding rows P … C − 1 dropped, and the padding query rows S … rows − 1
+ * of a padded prefix; with C = P and rows = S the input itself). Width Dh for `present` keys, 1 for
+ * `attn_window` / `attn_total` columns.
  */
-export function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number): Float32Array {
-  if (C === P) return a
+export function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number, rows = S): Float32Array {
+  if (C === P && rows === S) return a
   const out = new Float32Array(kvHeads * (P + S) * width)
   for (let h = 0; h < kvHeads; h++) {
-    const from = h * (C + S) * width
+    const from = h * (C + rows) * width
     out.set(a.subarray(from, from + P * width), h * (P + S) * width)
     out.set(a.subarray(from + C * width, from + (C + S) * width), (h * (P + S) + P) * width)
   }
@@ -471,7 +472,7 @@ function keptRows(values: Float32Array, kvHeads: number, K: number, T: number, w
  */
 export function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, width: number): BigInt64Array {
   const rows = new BigInt64Array(kvHeads * capacity)
-  const T = C + S
+  const T = C + S // S: the new rows `present` has per head (padding rows included)
   for (let h = 0; h < kvHeads; h++) {
     let last = h * T
     for (let k = 0; k < capacity; k++) {

@@ -5,10 +5,11 @@
  * (session, prefix length S, capacity C): the first run records the step's ≈ 240–720 dispatches, each
  * later run replays them with no per-kernel CPU work (the resident path pays ORT's JS path per kernel:
  * `bench/results/gpu-bench.json` host-step rows, `bench/results/gpu-hostcap.json` the host's layouts).
- * The first step of each (session, S) builds and records its graph: ≈ 2 s for the 4 × 128 models
- * and ≈ 6 s for the 12 × 768 decoder on the H200, tens of ms on wasm — a workload whose prefix
- * length changes every step (GUI instructions of varying length) pays it often; robot prompts
- * have one length. Per step the host writes the new
+ * The first step of each (session, prefix bucket) builds and records its graph: ≈ 2 s for the
+ * 4 × 128 models and ≈ 6 s for the 12 × 768 decoder on the H200, tens of ms on wasm. Prefixes are
+ * therefore padded up to a multiple of `PREFIX_BUCKET` (16) tokens with masked rows (`staticTables`:
+ * no real row attends them, `query_weight` keeps them out of `attn_total`, their outputs are
+ * dropped), so GUI prompts whose instruction length varies share graphs. Per step the host writes the new
  * embeddings and four tables (`staticTables`: RoPE cos/sin, the attention bias that masks empty
  * slots and enforces causality, the observation-window weights) into the bound inputs, replays, reads
  * back only what the policy needs (logits, and the per-layer `attn_*` / `hidden_norm` / keys its
@@ -25,7 +26,7 @@
  * Reshape → Gemm → Reshape), every run of the process on one queue with an uncaptured run after each
  * replay (`clearCapture`), and ORT's pending buffer releases flushed before each replay (`ortFlush`).
  *
- * One ORT session per (hot session, S): graph capture records buffer identities, so a recorded graph
+ * One ORT session per (hot session, prefix bucket): graph capture records buffer identities, so a recorded graph
  * serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix lengths (least recently
  * used released past that); each holds the model's weights on the device once more (3.3 MB for the
  * trained 4 × 128 models).
@@ -68,42 +69,59 @@ export interface StaticTables {
   bias: Float32Array
   /** `[S]`: 1 on the last `window` queries, else 0. */
   window: Float32Array
+  /** `[S]`: 1 on the real queries, 0 on padding rows. */
+  query: Float32Array
 }
+
+/** Prefix lengths are padded up to a multiple of this (tokens): prompts of nearby lengths share one
+ * bound graph instead of recording one each. */
+export const PREFIX_BUCKET = 16
+
+/** The padded prefix length of `S` tokens: the next multiple of `PREFIX_BUCKET`. */
+export const bucketOf = (S: number): number => Math.ceil(S / PREFIX_BUCKET) * PREFIX_BUCKET
 
 /**
  * The tables that replace `position_ids`, `attention_mask` and `obs_window` in the fixed-capacity
- * graph (`buildDecoderOnnx` with `fixed`).
+ * graph (`buildDecoderOnnx` with `fixed`), for S real new tokens padded to `rows` query rows.
+ * Padding rows continue the positions and follow the causal rule among themselves; no real row
+ * attends them (they come last), `window` and `query` are 0 on them, and their outputs are dropped.
  * @param positions absolute positions of the S new tokens
  * @param P real past rows (slots 0 … P − 1 of each head; slots P … C − 1 are empty)
  * @param C past slots (capacity, tokens)
  * @param window observation window w (1 ≤ w ≤ S)
  * @param m `headDim` (even) and `ropeBase` of the model
- * @throws RangeError when P > C or w is outside 1 … S
+ * @param rows query rows of the graph (≥ S; default S: no padding)
+ * @throws RangeError when P > C, w is outside 1 … S, or rows < S
  */
-export function staticTables(positions: ArrayLike<number>, P: number, C: number, window: number, m: { headDim: number; ropeBase: number }): StaticTables {
+export function staticTables(positions: ArrayLike<number>, P: number, C: number, window: number, m: { headDim: number; ropeBase: number }, rows = positions.length): StaticTables {
   const S = positions.length
   if (!(Number.isInteger(P) && Number.isInteger(C) && 0 <= P && P <= C)) throw new RangeError(`past rows ${P} must be within the capacity ${C}`)
   if (!(Number.isInteger(window) && window >= 1 && window <= S)) throw new RangeError(`observation window ${window} must be in 1…${S}`)
+  if (!(Number.isInteger(rows) && rows >= S)) throw new RangeError(`query rows ${rows} must be an integer ≥ ${S}`)
   const Dh = m.headDim
   const half = Dh / 2
   const invFreq = Float64Array.from({ length: half }, (_, i) => m.ropeBase ** ((-2 * i) / Dh))
-  const cos = new Float32Array(S * Dh)
-  const sin = new Float32Array(S * Dh)
-  for (let i = 0; i < S; i++)
+  const cos = new Float32Array(rows * Dh)
+  const sin = new Float32Array(rows * Dh)
+  for (let i = 0; i < rows; i++) {
+    const position = i < S ? positions[i] : positions[S - 1] + (i - S + 1)
     for (let j = 0; j < half; j++) {
-      const angle = positions[i] * invFreq[j]
+      const angle = position * invFreq[j]
       cos[i * Dh + j] = cos[i * Dh + half + j] = Math.cos(angle)
       sin[i * Dh + j] = sin[i * Dh + half + j] = Math.sin(angle)
     }
-  const T = C + S
-  const bias = new Float32Array(S * T).fill(MASKED_SCORE)
-  for (let i = 0; i < S; i++) {
+  }
+  const T = C + rows
+  const bias = new Float32Array(rows * T).fill(MASKED_SCORE)
+  for (let i = 0; i < rows; i++) {
     bias.fill(0, i * T, i * T + P)
     bias.fill(0, i * T + C, i * T + C + i + 1)
   }
-  const w = new Float32Array(S)
-  w.fill(1, S - window)
-  return { cos, sin, bias, window: w }
+  const w = new Float32Array(rows)
+  w.fill(1, S - window, S)
+  const query = new Float32Array(rows)
+  query.fill(1, 0, S)
+  return { cos, sin, bias, window: w, query }
 }
 
 /** The decoder config of a manifest (the architecture `buildDecoderOnnx` rebuilds). */
@@ -258,6 +276,7 @@ async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Prom
     rope_sin: ['float32', [1, 1, S, m.headDim]],
     attention_bias: ['float32', [1, 1, S, C + S]],
     window_weight: ['float32', [1, 1, 1, S]],
+    query_weight: ['float32', [1, 1, 1, S]],
   }
   for (const [name, [type, dims]] of Object.entries(inputDims)) {
     const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
@@ -345,17 +364,27 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     pastFeeds[`past_key_values.${l}.value`] = past[2 * l + 1]
   }
   const present = Array.from({ length: m.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()
-  const ids = prefix.inputIds ? BigInt64Array.from(prefix.inputIds, BigInt) : undefined
+  // the prefix padded to the graph's S rows (zeros: their outputs are dropped)
+  let embeds: Float32Array | undefined
+  let ids: BigInt64Array | undefined
+  if (prefix.inputsEmbeds) {
+    embeds = prefix.inputsEmbeds.length === S * m.hiddenSize ? prefix.inputsEmbeds : new Float32Array(S * m.hiddenSize)
+    if (embeds !== prefix.inputsEmbeds) embeds.set(prefix.inputsEmbeds)
+  } else {
+    ids = new BigInt64Array(S)
+    Array.from(prefix.inputIds!, BigInt).forEach((x, i) => (ids![i] = x))
+  }
   const values: Record<string, Float32Array | BigInt64Array> = {
-    ...(prefix.inputsEmbeds ? { inputs_embeds: prefix.inputsEmbeds } : { input_ids: ids! }),
+    ...(embeds ? { inputs_embeds: embeds } : { input_ids: ids! }),
     rope_cos: t.cos,
     rope_sin: t.sin,
     attention_bias: t.bias,
     window_weight: t.window,
+    query_weight: t.query,
   }
   if (!r.inputs) {
     // wasm: host tensors, ORT allocates the outputs
-    const dims: Record<string, number[]> = { inputs_embeds: [1, S, m.hiddenSize], input_ids: [1, S], rope_cos: [1, 1, S, m.headDim], rope_sin: [1, 1, S, m.headDim], attention_bias: [1, 1, S, C + S], window_weight: [1, 1, 1, S] }
+    const dims: Record<string, number[]> = { inputs_embeds: [1, S, m.hiddenSize], input_ids: [1, S], rope_cos: [1, 1, S, m.headDim], rope_sin: [1, 1, S, m.headDim], attention_bias: [1, 1, S, C + S], window_weight: [1, 1, 1, S], query_weight: [1, 1, 1, S] }
     const feeds: Record<string, Tensor> = { ...pastFeeds }
     for (const [n, v] of Object.entries(values)) feeds[n] = new ort.Tensor(v instanceof BigInt64Array ? 'int64' : 'float32', v, dims[n])
     const out = await onDevice(() => r.session.run(feeds, [...new Set([...read, ...present])]))
@@ -430,21 +459,22 @@ export async function residentStaticStep(
   const P = mem.tokens
   const positions = stepPositions(mem.nextPosition, S, m)
   const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
-  const tables = staticTables(positions, P, C, window, m)
+  const Sb = bucketOf(S) // the graph's query rows: S real, then padding
+  const tables = staticTables(positions, P, C, window, m, Sb)
   // on WebGPU the past must be device buffers the graph can bind: an uploaded memory moves there
   // first (in place: the caller's memory stays valid if this step fails)
   if (ctx.backend === 'webgpu' && memory.kv.some((t) => t.location !== 'gpu-buffer'))
     memory.kv = await gatherKept(gather, mem.layers.map(() => identityRows(m.kvHeads, C)), memory.kv)
   const kv = memory.kv
   const bound = (memory.bound ??= new StaticRunners())
-  const runner = await runnerFor(ctx, bound, S, C, kv)
+  const runner = await runnerFor(ctx, bound, Sb, C, kv)
   const ports = { attnWindow: 'attn_window', attnTotal: 'attn_total', hiddenNorm: 'hidden_norm' } as const
   const small = (policy.requires ?? []).filter((r): r is keyof typeof ports => r in ports).map((r) => ports[r])
   const read = ['logits', ...small.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`)), ...(policy.readsKeys ? Array.from({ length: m.layers }, (_, l) => `present.${l}.key`) : [])]
   const t1 = now()
   const out = await runBound(ctx, runner, prefix, tables, kv, read)
   const t2 = now()
-  const logits = out.host.logits
+  const logits = out.host.logits.subarray(0, S * m.vocabSize) // the real rows
   let action: ReturnType<Adapter['decode']>
   let next: SessionMemory
   let t3: number
@@ -453,16 +483,17 @@ export async function residentStaticStep(
   try {
     action = decodeChecked(logits, adapter, m.vocabSize)
     t3 = now()
-    const realColumns = (a: Float32Array) => realRows(a, m.kvHeads, P, C, S, 1)
-    const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? out.host[`${p}.${l}`] : realColumns(out.host[`${p}.${l}`]))) : undefined)
+    const realColumns = (a: Float32Array) => realRows(a, m.kvHeads, P, C, S, 1, Sb)
+    const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? out.host[`${p}.${l}`].subarray(0, S) : realColumns(out.host[`${p}.${l}`]))) : undefined)
     const info: StepInfo = { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, attnWindow: perLayer('attn_window'), attnTotal: perLayer('attn_total'), hiddenNorm: perLayer('hidden_norm') }
     // tagged rows name themselves (resident.ts residentStep); keys come down only for a policy that reads them
-    const realKeys = policy.readsKeys ? mem.layers.map((_, l) => realRows(out.host[`present.${l}.key`], m.kvHeads, P, C, S, m.headDim)) : undefined
+    const realKeys = policy.readsKeys ? mem.layers.map((_, l) => realRows(out.host[`present.${l}.key`], m.kvHeads, P, C, S, m.headDim, Sb)) : undefined
     let width: number
     ;({ next, width } = updateOnTags(policy, mem, P + S, realKeys, { seq: request.seq, positions, kinds: prefix.kinds }, info, limits))
     const K = next.tokens
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
-    const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, capacity, width))
+    // tags t ≥ P are new rows, at C + t − P of `present`'s C + Sb rows per head (padding never kept)
+    const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, Sb, capacity, width))
     // same capacity on WebGPU: written into the bound slots; else new tensors (the old ones released)
     const into = ctx.backend === 'webgpu' && capacity === C ? kv : undefined
     try {

@@ -20,6 +20,7 @@ import { selectBackend } from '../../gpu/webgpu.ts'
 import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 import { decodeMemory } from '../../memory/codec.ts'
 import { capacityFor, materialize, residentFrom } from '../../gpu/resident.ts'
+import { bucketOf } from '../../gpu/static-step.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { adapterFor } from '../../agents/index.ts'
 import { nodeEncoderSource } from '../../gpu/node-models.ts'
@@ -249,6 +250,22 @@ describe('GPU host (wasm backend)', () => {
         }
       }
     }
+  })
+
+  it('--capture pads each prefix to a 16-token bucket: prompts of different lengths share one bound graph', async () => {
+    const { sessions } = await host({ fixedCapacity: 128, capture: true })
+    await sessions.create('s_b', { model: 'tiny-gqa', policy: { name: 'full', params: {} }, memoryDtype: 'float32' })
+    const lengths: number[] = []
+    for (const [i, text] of ['abcdefghij klmnopq', 'abcdefghij klmnopqrstu', 'abcdefghij klmnopqrstuvwxyz'].entries()) {
+      const r = unpackBody((await sessions.step('s_b', { seq: i + 1, observation: { text } })).packed) as { memory: { tokensPerLayer: number[] } }
+      lengths.push(r.memory.tokensPerLayer[0])
+    }
+    // three different prefix lengths, all within one bucket: one graph
+    const perStep = lengths.map((n, i) => n - (lengths[i - 1] ?? 0))
+    expect(new Set(perStep).size, String(perStep)).toBe(3)
+    expect(new Set(perStep.map(bucketOf)).size, String(perStep)).toBe(1)
+    const held = (sessions as unknown as { hot: Map<string, { resident?: { bound?: { runners: Map<number, unknown> } } }> }).hot.get('s_b')!.resident!
+    expect([...held.bound!.runners.keys()]).toEqual([bucketOf(perStep[0])])
   })
 
   it('--capture: GUI-KV (keys read back), a TempoFit model (resident path kept), eviction and restore every step', async () => {

@@ -33,6 +33,15 @@ describe('staticTables', () => {
       0, 0, M, M, 0, 0, 0,
     ])
     expect(Array.from(t.window)).toEqual([0, 1, 1])
+    expect(Array.from(t.query)).toEqual([1, 1, 1])
+    // padded to 5 query rows: the real rows' bias unchanged (they never see the padding), window
+    // and query 0 on the padding, positions continued
+    const p = staticTables([5, 6, 7], 2, 4, 2, { headDim: 4, ropeBase: 10000 }, 5)
+    expect(Array.from(p.bias.subarray(0, 9))).toEqual([0, 0, M, M, 0, M, M, M, M])
+    expect(Array.from(p.window)).toEqual([0, 1, 1, 0, 0])
+    expect(Array.from(p.query)).toEqual([1, 1, 1, 0, 0])
+    expect(p.cos[4 * 4]).toBe(Math.fround(Math.cos(9)))
+    expect(() => staticTables([0, 1], 0, 4, 1, { headDim: 4, ropeBase: 10000 }, 1)).toThrow(RangeError)
     // position 6, Dh 4: inv_freq [1, 0.01], halves duplicated, float32 of float64 cos/sin
     expect(Array.from(t.cos.subarray(4, 8))).toEqual([Math.fround(Math.cos(6)), Math.fround(Math.cos(0.06)), Math.fround(Math.cos(6)), Math.fround(Math.cos(0.06))])
     expect(Array.from(t.sin.subarray(4, 8))).toEqual([Math.fround(Math.sin(6)), Math.fround(Math.sin(0.06)), Math.fround(Math.sin(6)), Math.fround(Math.sin(0.06))])
@@ -74,17 +83,19 @@ describe('fixed-capacity float-table graph', () => {
     }
   })
 
-  for (const [id, P, S, C] of [
-    ['tiny-gqa', 23, 9, 64],
-    ['robot-carried', 53, 53, 128],
-    ['gui-carried', 87, 40, 160],
+  for (const [id, P, S, C, rows] of [
+    ['tiny-gqa', 23, 9, 64, 9],
+    ['tiny-gqa', 23, 9, 64, 16],
+    ['robot-carried', 53, 53, 128, 53],
+    ['robot-carried', 53, 54, 128, 64],
+    ['gui-carried', 87, 40, 160, 48],
   ] as const)
-    it(`${id}: the committed model's outputs for S = ${S} new tokens against P = ${P} of C = ${C} slots`, async () => {
+    it(`${id}: the committed model's outputs for S = ${S} new tokens (${rows} query rows) against P = ${P} of C = ${C} slots`, async () => {
       const src = nodeModelSource(id)
       const m = src.manifest
       const { kvHeads: Hkv, headDim: Dh, layers: L } = m
       const dynamic = await ort.InferenceSession.create(src.bytes() as Uint8Array)
-      const fixed = await ort.InferenceSession.create(await staticGraph(src, S, C))
+      const fixed = await ort.InferenceSession.create(await staticGraph(src, rows, C))
       const prefix = (n: number, seed: number): Record<string, Tensor> =>
         m.ports.inputsEmbeds
           ? { inputs_embeds: new ort.Tensor('float32', gauss(n * m.hiddenSize, seed), [1, n, m.hiddenSize]) }
@@ -105,14 +116,22 @@ describe('fixed-capacity float-table graph', () => {
       for (let l = 0; l < L; l++)
         for (const [j, p] of ['key', 'value'].entries()) feeds2[`past_key_values.${l}.${p}`] = new ort.Tensor('float32', past[2 * l + j], [1, Hkv, P, Dh])
       const want = await dynamic.run(feeds2)
-      // the same step, fixed: each head's P rows then C − P slots of finite junk
-      const tables = staticTables(Array.from({ length: S }, (_, i) => pos0 + i), P, C, window, m)
+      // the same step, fixed: each head's P rows then C − P slots of finite junk; the prefix padded
+      // to `rows` query rows with junk too (their outputs must not reach the real ones)
+      const tables = staticTables(Array.from({ length: S }, (_, i) => pos0 + i), P, C, window, m, rows)
+      const padded = (t: Tensor): Tensor => {
+        if (t.type === 'int64') return new ort.Tensor('int64', BigInt64Array.from({ length: rows }, (_, i) => (i < S ? (t.data as BigInt64Array)[i] : 7n)), [1, rows])
+        const a = gauss(rows * m.hiddenSize, 99)
+        a.set(t.data as Float32Array)
+        return new ort.Tensor('float32', a, [1, rows, m.hiddenSize])
+      }
       const feeds3: Record<string, Tensor> = {
-        ...x,
-        rope_cos: new ort.Tensor('float32', tables.cos, [1, 1, S, Dh]),
-        rope_sin: new ort.Tensor('float32', tables.sin, [1, 1, S, Dh]),
-        attention_bias: new ort.Tensor('float32', tables.bias, [1, 1, S, C + S]),
-        window_weight: new ort.Tensor('float32', tables.window, [1, 1, 1, S]),
+        ...Object.fromEntries(Object.entries(x).map(([n, t]) => [n, padded(t)])),
+        rope_cos: new ort.Tensor('float32', tables.cos, [1, 1, rows, Dh]),
+        rope_sin: new ort.Tensor('float32', tables.sin, [1, 1, rows, Dh]),
+        attention_bias: new ort.Tensor('float32', tables.bias, [1, 1, rows, C + rows]),
+        window_weight: new ort.Tensor('float32', tables.window, [1, 1, 1, rows]),
+        query_weight: new ort.Tensor('float32', tables.query, [1, 1, 1, rows]),
       }
       for (let l = 0; l < L; l++)
         for (const [j, p] of ['key', 'value'].entries()) {
@@ -121,14 +140,14 @@ describe('fixed-capacity float-table graph', () => {
           feeds3[`past_key_values.${l}.${p}`] = new ort.Tensor('float32', slots, [1, Hkv, C, Dh])
         }
       const got = await fixed.run(feeds3)
-      expect([...got.logits.dims]).toEqual([1, S, m.vocabSize])
-      expect(relErr(got.logits.data as Float32Array, want.logits.data as Float32Array)).toBeLessThan(1e-5)
+      expect([...got.logits.dims]).toEqual([1, rows, m.vocabSize])
+      expect(relErr((got.logits.data as Float32Array).subarray(0, S * m.vocabSize), want.logits.data as Float32Array)).toBeLessThan(1e-5)
       // per head: P real rows, then the S new ones; the empty slots' columns get no attention
       const real = (a: Float32Array, width: number) => {
         const out: number[] = []
         const junk: number[] = []
         for (let h = 0; h < Hkv; h++) {
-          const base = h * (C + S) * width
+          const base = h * (C + rows) * width
           out.push(...a.subarray(base, base + P * width), ...a.subarray(base + C * width, base + (C + S) * width))
           junk.push(...a.subarray(base + P * width, base + C * width))
         }
@@ -141,7 +160,7 @@ describe('fixed-capacity float-table graph', () => {
           expect(relErr(out, want[`${p}.${l}`].data as Float32Array), `${p}.${l}`).toBeLessThan(1e-5)
           expect(Math.max(...junk.map(Math.abs)), `${p}.${l} on empty slots`).toBe(0)
         }
-        expect(relErr(got[`hidden_norm.${l}`].data as Float32Array, want[`hidden_norm.${l}`].data as Float32Array)).toBeLessThan(1e-5)
+        expect(relErr((got[`hidden_norm.${l}`].data as Float32Array).subarray(0, S), want[`hidden_norm.${l}`].data as Float32Array)).toBeLessThan(1e-5)
       }
       await Promise.all([dynamic.release(), fixed.release()])
     })
