@@ -209,6 +209,18 @@ function releaseRunner(r: Runner): void {
   })
 }
 
+/** Input dtypes and dims of the fixed graph for (S query rows, C slots), the past excepted. */
+function inputDims(m: ModelManifest, S: number, C: number): Record<string, ['float32' | 'int64', number[]]> {
+  return {
+    ...(m.ports.inputsEmbeds ? { inputs_embeds: ['float32', [1, S, m.hiddenSize]] } : { input_ids: ['int64', [1, S]] }),
+    rope_cos: ['float32', [1, 1, S, m.headDim]],
+    rope_sin: ['float32', [1, 1, S, m.headDim]],
+    attention_bias: ['float32', [1, 1, S, C + S]],
+    window_weight: ['float32', [1, 1, 1, S]],
+    query_weight: ['float32', [1, 1, 1, S]],
+  }
+}
+
 /** Output dims of the fixed graph for (S, C). */
 function outputDims(m: ModelManifest, name: string, S: number, C: number): number[] {
   const T = C + S
@@ -269,18 +281,9 @@ async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Prom
   r.buffers = {}
   r.inputs = {}
   r.outputs = {}
-  const D = m.hiddenSize
-  const inputDims: Record<string, [string, number[]]> = {
-    ...(m.ports.inputsEmbeds ? { inputs_embeds: ['float32', [1, S, D]] } : { input_ids: ['int64', [1, S]] }),
-    rope_cos: ['float32', [1, 1, S, m.headDim]],
-    rope_sin: ['float32', [1, 1, S, m.headDim]],
-    attention_bias: ['float32', [1, 1, S, C + S]],
-    window_weight: ['float32', [1, 1, 1, S]],
-    query_weight: ['float32', [1, 1, 1, S]],
-  }
-  for (const [name, [type, dims]] of Object.entries(inputDims)) {
+  for (const [name, [type, dims]] of Object.entries(inputDims(m, S, C))) {
     const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
-    r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type as 'float32', dims })
+    r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type, dims })
   }
   for (const name of session.outputNames) {
     const dims = outputDims(m, name, S, C)
@@ -384,9 +387,9 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
   }
   if (!r.inputs) {
     // wasm: host tensors, ORT allocates the outputs
-    const dims: Record<string, number[]> = { inputs_embeds: [1, S, m.hiddenSize], input_ids: [1, S], rope_cos: [1, 1, S, m.headDim], rope_sin: [1, 1, S, m.headDim], attention_bias: [1, 1, S, C + S], window_weight: [1, 1, 1, S], query_weight: [1, 1, 1, S] }
+    const dims = inputDims(m, S, C)
     const feeds: Record<string, Tensor> = { ...pastFeeds }
-    for (const [n, v] of Object.entries(values)) feeds[n] = new ort.Tensor(v instanceof BigInt64Array ? 'int64' : 'float32', v, dims[n])
+    for (const [n, v] of Object.entries(values)) feeds[n] = new ort.Tensor(dims[n][0], v as Float32Array, dims[n][1])
     const out = await onDevice(() => r.session.run(feeds, [...new Set([...read, ...present])]))
     return {
       host: Object.fromEntries(read.map((n) => [n, out[n].data as Float32Array])),
