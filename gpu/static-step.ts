@@ -27,7 +27,7 @@
  * replay (`clearCapture`), and ORT's pending buffer releases flushed before each replay (`ortFlush`).
  *
  * One ORT session per (hot session, prefix bucket): graph capture records buffer identities, so a recorded graph
- * serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix lengths (least recently
+ * serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix buckets (least recently
  * used released past that); each holds the model's weights on the device once more (3.3 MB for the
  * trained 4 × 128 models).
  */
@@ -57,7 +57,7 @@ import { onDevice, type ModelRuntime, type ModelSource } from './session.ts'
 import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
 
-/** Most prefix lengths S one session keeps a bound graph for. */
+/** Most prefix buckets (padded lengths) one session keeps a bound graph for. */
 export const MAX_RUNNERS = 4
 
 /** The float tables of one fixed-capacity step (all float32, row-major). */
