@@ -232,4 +232,19 @@ describe('lifecycle and import edge cases', () => {
     expect(k.status).toBe(400)
     expect(k.data.code).toBe('invalid_storage')
   })
+
+  it("KIVI tail: 'quantized' stores every row 4-bit through the Durable Object; another tail value → 400 naming the field", async () => {
+    const bad = await client.createSession({ memoryDtype: 'kivi', kivi: { residualTokens: 0, tail: 'all' } })
+    expect(bad.status).toBe(400)
+    expect(JSON.stringify(bad.data)).toMatch(/tail/)
+    const made = await client.createSession({ memoryDtype: 'kivi', kivi: { residualTokens: 0, tail: 'quantized' } })
+    expect(made.status, JSON.stringify(made.data)).toBe(201)
+    const sid = made.data.id
+    for (let seq = 1; seq <= 3; seq++) expect((await client.step(sid, seq, { text: `screen ${seq}: the code is 4711, then more text` })).status).toBe(200)
+    const { splitBlob } = await import('../memory/blob-tools.ts')
+    const exported = await client.exportMemory(sid)
+    const { header } = splitBlob(exported.data as Uint8Array)
+    expect(header.kivi.tail).toBe('quantized')
+    expect(header.kivi.quantizedTokens.reduce((a: number, b: number) => a + b, 0)).toBe(header.kivi.quantizedTokens.length * header.tokens)
+  })
 })
