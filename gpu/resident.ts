@@ -350,11 +350,31 @@ function settle(
 ): { outcome: StepOutcome; resident: ResidentMemory } {
   if (kept !== newKv) disposeAll(newKv)
   disposeResident(memory)
+  return residentOutcome(next, kept, capacity, action, logits, request, vocabSize, [t0, t1, t2, t3])
+}
+
+/**
+ * A resident step's result once its tensors are settled: the new resident memory (`kv` kept,
+ * metadata of `next`, `capacity` and the bound graphs when given) and the outcome, its `logits`
+ * `[S, vocabSize]` (only when requested) and timings from the clock marks `[t0 … t3]` (start, before
+ * and after the run, after decoding; ms) to now.
+ */
+export function residentOutcome(
+  next: SessionMemory,
+  kept: Tensor[],
+  capacity: number | undefined,
+  action: ReturnType<Adapter['decode']>,
+  logits: Float32Array,
+  request: StepRequest,
+  vocabSize: number,
+  [t0, t1, t2, t3]: number[],
+  bound?: StaticRunners,
+): { outcome: StepOutcome; resident: ResidentMemory } {
   const t4 = performance.now()
   const meta = stripKv(next)
   const S = logits.length / vocabSize
   return {
-    resident: { meta, kv: kept, ...(capacity !== undefined && { capacity }) },
+    resident: { meta, kv: kept, ...(capacity !== undefined && { capacity }), ...(bound && { bound }) },
     outcome: {
       memory: meta,
       action,

@@ -49,7 +49,7 @@ import {
   identityRows,
   realRows,
   slotRows,
-  stripKv,
+  residentOutcome,
   updateOnTags,
   type ResidentMemory,
 } from './resident.ts'
@@ -515,16 +515,5 @@ export async function residentStaticStep(
     // graphs bound to the old slots (WebGPU) or built for the old capacity are rebuilt
     if (ctx.backend === 'webgpu' || capacity !== C) bound.release()
   }
-  const t4 = now()
-  const meta = stripKv(next)
-  return {
-    resident: { meta, kv: kept, capacity, bound },
-    outcome: {
-      memory: meta,
-      action,
-      prefixTokens: S,
-      logits: request.options?.returnLogits ? { dims: [S, m.vocabSize], data: logits } : undefined,
-      timings: { loadMs: 0, encodeMs: t1 - t0, prefillMs: t2 - t1, decodeMs: t3 - t2, policyMs: t4 - t3, persistMs: 0 },
-    },
-  }
+  return residentOutcome(next, kept, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3], bound)
 }
