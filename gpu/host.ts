@@ -72,16 +72,19 @@ export function modelsFrom(dir: string): (id: string) => { decoder: ModelSource;
   }
 }
 
+/** A bad command line, environment value or host setting: printed as one line (no stack), exit 2. */
+export class UsageError extends Error {}
+
 /**
  * Starts a host.
  * @returns its URL, the sessions (tests) and `close()` (flushes durable copies, stops listening)
- * @throws Error when a non-loopback `hostname` comes without a secret, or WebGPU was required
- *   and is unavailable; the listen error (`code` EADDRINUSE for a port in use)
+ * @throws UsageError when a non-loopback `hostname` comes without a secret; Error when WebGPU
+ *   was required and is unavailable; the listen error (`code` EADDRINUSE for a port in use)
  */
 export async function startHost(config: HostConfig) {
   const hostname = config.hostname ?? '127.0.0.1'
   if (!config.secret && !['127.0.0.1', 'localhost', '::1'].includes(hostname))
-    throw new Error(`a GPU host on ${hostname} needs GPU_HOST_SECRET (only loopback may run without one)`)
+    throw new UsageError(`a GPU host on ${hostname} needs GPU_HOST_SECRET (only loopback may run without one)`)
   const choice = await selectBackend(config.backend ?? 'auto')
   const store: DurableStore = config.durableDir === null ? new MemoryStore() : new FileStore(config.durableDir ?? path.resolve('.wrangler/gpu-host'))
   const sessions = new HostSessions({
@@ -113,8 +116,6 @@ export async function startHost(config: HostConfig) {
   }
 }
 
-/** A bad command line or environment value: printed as one line (no stack), exit 2. */
-class UsageError extends Error {}
 
 async function main() {
   let values: Record<string, string | boolean | undefined>
@@ -156,11 +157,9 @@ async function main() {
   if (capture && !fixedCapacity) throw new UsageError('--capture needs --fixed-capacity N (N ≥ 1)')
   if (capture && values['no-resident']) throw new UsageError('--capture needs resident K/V (drop --no-resident)')
   const modelsDir = values.models as string | undefined
-  if (modelsDir !== undefined && !existsSync(path.join(modelsDir, 'tiny-gqa', 'manifest.json')) && !existsSync(modelsDir))
+  if (modelsDir !== undefined && !existsSync(modelsDir))
     throw new UsageError(`--models: no directory '${modelsDir}'`)
   const hostname = (values.host as string | undefined) ?? '127.0.0.1'
-  if (!env.GPU_HOST_SECRET && !['127.0.0.1', 'localhost', '::1'].includes(hostname))
-    throw new UsageError(`--host ${hostname} needs GPU_HOST_SECRET (only loopback may run without one)`)
   const port = int('--port', 'GPU_HOST_PORT', 8788, 0, 65_535)
   const host = await startHost({
     port,
