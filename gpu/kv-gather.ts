@@ -1,7 +1,7 @@
 /**
  * @module A small ONNX graph that gathers kept KV rows on the device where they live: the pruning
  * step of a device-resident memory (`gpu/resident.ts`) without a round trip through the host.
- * Per layer l: `kv.{l}.key|value` `[1, Hkv, T, Dh]` and `rows.{l}` int64 `[Hkv·K]` (flat row ids
+ * Per layer l: `kv.{l}.key|value` `[1, Hkv, T, Dh]` and `rows.{l}` int32 `[Hkv·K]` (flat row ids
  * h·T + t, per head in kept order) → `kept.{l}.key|value` `[1, Hkv, K, Dh]`. The `concat` variant
  * (a device-resident TempoFit bank) first appends `added.{l}.key|value` `[1, Hkv, S, Dh]` to each
  * head's rows, so T = M + S and row ids index the grown bank.
@@ -32,7 +32,7 @@ export function buildKvGather({ layers, kvHeads, headDim, concat = false }: Gath
   const flat = g.int64([-1, headDim])
   const back = g.int64([1, kvHeads, -1, headDim])
   for (let l = 0; l < layers; l++) {
-    const rows = g.input(`rows.${l}`, 'int64', ['kept_rows'])
+    const rows = g.input(`rows.${l}`, 'int32', ['kept_rows'])
     for (const part of ['key', 'value'] as const) {
       const n = gatherNames(l, part)
       let input = g.input(n.input, 'float32', [1, kvHeads, concat ? 'bank' : 'total', headDim])
@@ -45,3 +45,54 @@ export function buildKvGather({ layers, kvHeads, headDim, concat = false }: Gath
   }
   return g.toBytes()
 }
+
+/** Geometry of the slot gather: the model's, `total` rows per head in (C + S), `capacity` slots out. */
+export interface SlotGatherShape {
+  layers: number
+  kvHeads: number
+  headDim: number
+  total: number
+  capacity: number
+}
+
+/**
+ * Builds the slot gather of a captured step (`gpu/static-step.ts`), every dim fixed (opset 17): per
+ * layer l, `kv.{l}.key|value` `[1, Hkv, total, Dh]` and `rows.{l}` int64 `[1, Hkv, capacity, 1]`
+ * (per head, the row t < total each slot takes) → `kept.{l}.key|value` `[1, Hkv, capacity, Dh]`, by
+ * one GatherND with `batch_dims` 2. No Reshape: WebGPU graph capture records compute dispatches
+ * only, and a Reshape into a bound output is a buffer copy that replays would skip.
+ * @returns the .onnx bytes
+ * @throws RangeError for a geometry that is not positive integers
+ */
+export function buildSlotGather({ layers, kvHeads, headDim, total, capacity }: SlotGatherShape): Uint8Array {
+  for (const [k, v] of Object.entries({ layers, kvHeads, headDim, total, capacity }))
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${k} must be an integer ≥ 1, got ${v}`)
+  const g = new GraphBuilder('stepkv_slot_gather')
+  for (let l = 0; l < layers; l++) {
+    const rows = g.input(`rows.${l}`, 'int64', [1, kvHeads, capacity, 1])
+    for (const part of ['key', 'value'] as const) {
+      const n = gatherNames(l, part)
+      const input = g.input(n.input, 'float32', [1, kvHeads, total, headDim])
+      g.outputDirect(n.output, 'float32', [1, kvHeads, capacity, headDim], g.op('GatherND', [input, rows], { batch_dims: attr.int(2) }))
+    }
+  }
+  return g.toBytes()
+}
+
+/**
+ * The slot gather's row ids from flat ids (`slotRows`: h·total + t, `[Hkv·capacity]`): per head the
+ * row t, as int64 little-endian words (low word t, high word 0) in an Int32Array of 2·Hkv·capacity,
+ * so no BigInt is made per row. @param into reused output (length 2·flat.length)
+ * @throws RangeError when a flat id is outside its head's rows
+ */
+export function slotIds(flat: ArrayLike<number>, kvHeads: number, total: number, into: Int32Array = new Int32Array(2 * flat.length)): Int32Array {
+  const per = flat.length / kvHeads
+  for (let i = 0; i < flat.length; i++) {
+    const t = flat[i] - Math.floor(i / per) * total
+    if (t < 0 || t >= total) throw new RangeError(`row id ${flat[i]} at ${i} is outside head ${Math.floor(i / per)}'s ${total} rows`)
+    into[2 * i] = t
+    into[2 * i + 1] = 0
+  }
+  return into
+}
+

@@ -195,7 +195,7 @@ export async function residentStep(
     let width: number
     ;({ next, width } = updateOnTags(policy, mem, T, realKeys, { seq: request.seq, positions, kinds: prefix.kinds }, info, limits))
     const K = next.tokens
-    let rows: (BigInt64Array | null)[]
+    let rows: (Int32Array | null)[]
     if (capacity !== undefined) {
       // every step gathers (all `capacity` rows): the new rows move from C … C+S−1 to the slots
       // after the kept ones
@@ -304,28 +304,26 @@ export function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize:
 /**
  * Runs the gather graph: per stored layer i, `kv.{i}.key|value` from `input[2i]`, `input[2i+1]`
  * (`[1, Hkv, T, Dh]`; with the concat variant, `added` appended first) and `rows.{i}` from
- * `rows[i]` (flat ids h·T + t).
- * @param into preallocated outputs (key then value per layer, `[1, Hkv, K, Dh]`; WebGPU: the bound
- *   past slots of a captured step, `static-step.ts`); absent: ORT allocates them
- * @returns the kept tensors, key then value per layer (`into` itself when given)
+ * `rows[i]` (int32 flat ids h·T + t, `[Hkv·K]`).
+ * @returns the kept tensors `[1, Hkv, K, Dh]`, key then value per layer (ORT allocates them; the
+ *   captured step's in-place gather is `gatherBound` in `static-step.ts`)
  */
-export async function gatherKept(gather: ModelRuntime, rows: BigInt64Array[], input: Tensor[], added?: Tensor[], into?: Tensor[]): Promise<Tensor[]> {
+export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input: Tensor[], added?: Tensor[]): Promise<Tensor[]> {
   const ort = gather.ortModule
   const feeds: Record<string, Tensor> = {}
   const fetches: string[] = []
   rows.forEach((r, i) => {
+    feeds[gatherNames(i, 'key').rows] = new ort.Tensor('int32', r, [r.length])
     for (const [j, part] of (['key', 'value'] as const).entries()) {
       const n = gatherNames(i, part)
       feeds[n.input] = input[2 * i + j]
       if (added) feeds[n.added] = added[2 * i + j]
-      feeds[n.rows] = new ort.Tensor('int64', r, [r.length])
       fetches.push(n.output)
     }
   })
-  // preallocated outputs: ORT writes the kept rows into `into` (same shapes) instead of new tensors
-  const g = await gather.runTensors(feeds, into ? Object.fromEntries(fetches.map((n, i) => [n, into[i]])) : fetches)
-  for (const t of Object.values(feeds)) if (t.type === 'int64') t.dispose()
-  return into ?? fetches.map((n) => g[n])
+  const g = await gather.runTensors(feeds, fetches)
+  for (const t of Object.values(feeds)) if (t.type === 'int32') t.dispose()
+  return fetches.map((n) => g[n])
 }
 
 /** Disposes every tensor of `ts`. */
@@ -473,14 +471,14 @@ export function taggedRows(kvHeads: number, T: number, width: number): Float32Ar
 
 /** Flat row ids (h·T + t) of the kept tagged rows (tags in `values`, rows `width` wide), or null
  * when every row is kept in order. */
-function keptRows(values: Float32Array, kvHeads: number, K: number, T: number, width: number): BigInt64Array | null {
-  const rows = new BigInt64Array(kvHeads * K)
+function keptRows(values: Float32Array, kvHeads: number, K: number, T: number, width: number): Int32Array | null {
+  const rows = new Int32Array(kvHeads * K)
   let identity = K === T
   for (let h = 0; h < kvHeads; h++)
     for (let k = 0; k < K; k++) {
       const t = values[(h * K + k) * width]
       if (t !== k) identity = false
-      rows[h * K + k] = BigInt(h * T + t)
+      rows[h * K + k] = h * T + t
     }
   return identity ? null : rows
 }
@@ -490,8 +488,8 @@ function keptRows(values: Float32Array, kvHeads: number, K: number, T: number, w
  * `values`, rows `width` wide; tag t < P: past row t; t ≥ P: new row C + t − P), each head padded
  * to `capacity` rows with its last kept row (a finite value; the next step masks it out).
  */
-export function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, width: number): BigInt64Array {
-  const rows = new BigInt64Array(kvHeads * capacity)
+export function slotRows(values: Float32Array, kvHeads: number, K: number, P: number, C: number, S: number, capacity: number, width: number): Int32Array {
+  const rows = new Int32Array(kvHeads * capacity)
   const T = C + S // S: the new rows `present` has per head (padding rows included)
   for (let h = 0; h < kvHeads; h++) {
     let last = h * T
@@ -500,15 +498,15 @@ export function slotRows(values: Float32Array, kvHeads: number, K: number, P: nu
         const t = values[(h * K + k) * width]
         last = h * T + (t < P ? t : C + t - P)
       }
-      rows[h * capacity + k] = BigInt(last)
+      rows[h * capacity + k] = last
     }
   }
   return rows
 }
 
 
-export function identityRows(kvHeads: number, T: number): BigInt64Array {
-  return BigInt64Array.from({ length: kvHeads * T }, (_, i) => BigInt(i))
+export function identityRows(kvHeads: number, T: number): Int32Array {
+  return Int32Array.from({ length: kvHeads * T }, (_, i) => i)
 }
 
 export function stripKv(mem: SessionMemory): SessionMemory {

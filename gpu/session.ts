@@ -37,12 +37,36 @@ const runtimes = new Map<string, ModelRuntime>()
  * on that state, so runs of different sessions must not interleave there. */
 let deviceQueue: Promise<unknown> = Promise.resolve()
 
-/** Runs `fn` after every earlier WebGPU run of this process (`ModelRuntime` runs on 'webgpu' and the
- * captured steps). @returns `fn`'s result */
-export function onDevice<T>(fn: () => Promise<T>): Promise<T> {
-  const job = deviceQueue.then(fn)
+/** Set by a captured run: what must run before the next uncaptured one (`onDevice`'s `clear`). */
+let pendingClear: (() => Promise<void>) | undefined
+
+/**
+ * Runs `fn` after every earlier WebGPU run of this process (`ModelRuntime` runs on 'webgpu' and the
+ * captured steps). A `fn` that replays captured graphs passes `clear`: it then runs before the next
+ * `fn` that passes none (JSEP refuses new bound buffers while the session it ran last has a captured
+ * graph; `clearCapture` in `static-step.ts` makes an uncaptured session current again), and
+ * captured runs that follow each other skip it. @returns `fn`'s result
+ * @throws `fn`'s error, or the pending clear's
+ */
+export function onDevice<T>(fn: () => Promise<T>, clear?: () => Promise<void>): Promise<T> {
+  const job = deviceQueue.then(async () => {
+    if (clear) {
+      pendingClear = clear // set first: a replay that fails midway leaves the same state
+      return fn()
+    }
+    if (pendingClear) {
+      await pendingClear()
+      pendingClear = undefined
+    }
+    return fn()
+  })
   deviceQueue = job.catch(() => undefined)
   return job
+}
+
+/** Forgets a pending clear (after a lost device: the clear's session belonged to the old one). */
+export function resetDeviceQueueState(): void {
+  pendingClear = undefined
 }
 
 /** A model bound to an ORT build. Get one with `ModelRuntime.for(ort, source)`. */

@@ -8,8 +8,8 @@
  * The first step of each (session, prefix bucket) builds and records its graph: ≈ 2 s for the
  * 4 × 128 models and ≈ 6 s for the 12 × 768 decoder on the H200, tens of ms on wasm. Prefixes are
  * therefore padded up to a multiple of `PREFIX_BUCKET` (16) tokens with masked rows (`staticTables`:
- * no real row attends them, `query_weight` keeps them out of `attn_total`, their outputs are
- * dropped), so GUI prompts whose instruction length varies share graphs. Per step the host writes the new
+ * no real row attends them and they attend only each other, so they add nothing to `attn_total`'s
+ * real columns; their outputs are dropped), so GUI prompts whose instruction length varies share graphs. Per step the host writes the new
  * embeddings and four tables (`staticTables`: RoPE cos/sin, the attention bias that masks empty
  * slots and enforces causality, the observation-window weights) into the bound inputs, replays, reads
  * back only what the policy needs (logits, and the per-layer `attn_*` / `hidden_norm` / keys its
@@ -53,7 +53,8 @@ import {
   updateOnTags,
   type ResidentMemory,
 } from './resident.ts'
-import { onDevice, type ModelRuntime, type ModelSource } from './session.ts'
+import { onDevice, resetDeviceQueueState, type ModelRuntime, type ModelSource } from './session.ts'
+import { buildSlotGather, gatherNames, slotIds } from './kv-gather.ts'
 import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
 
@@ -69,8 +70,6 @@ export interface StaticTables {
   bias: Float32Array
   /** `[S]`: 1 on the last `window` queries, else 0. */
   window: Float32Array
-  /** `[S]`: 1 on the real queries, 0 on padding rows. */
-  query: Float32Array
 }
 
 /** Prefix lengths are padded up to a multiple of this (tokens): prompts of nearby lengths share one
@@ -83,8 +82,11 @@ export const bucketOf = (S: number): number => Math.ceil(S / PREFIX_BUCKET) * PR
 /**
  * The tables that replace `position_ids`, `attention_mask` and `obs_window` in the fixed-capacity
  * graph (`buildDecoderOnnx` with `fixed`), for S real new tokens padded to `rows` query rows.
- * Padding rows continue the positions and follow the causal rule among themselves; no real row
- * attends them (they come last), `window` and `query` are 0 on them, and their outputs are dropped.
+ * Padding rows continue the positions and attend only each other (causally): no real row attends
+ * them and they put no probability on a real column, `window` is 0 on them, and their outputs are
+ * dropped. (An earlier variant let them attend the real rows and weighted them out of `attn_total`
+ * with a `query_weight` MatMul; on the H200 that graph, captured, broke a dynamic-shape session
+ * stepping beside it in the same process: `bench/gpu.ts captrace`, mixed.)
  * @param positions absolute positions of the S new tokens
  * @param P real past rows (slots 0 … P − 1 of each head; slots P … C − 1 are empty)
  * @param C past slots (capacity, tokens)
@@ -113,15 +115,17 @@ export function staticTables(positions: ArrayLike<number>, P: number, C: number,
   }
   const T = C + rows
   const bias = new Float32Array(rows * T).fill(MASKED_SCORE)
-  for (let i = 0; i < rows; i++) {
+  for (let i = 0; i < S; i++) {
     bias.fill(0, i * T, i * T + P)
     bias.fill(0, i * T + C, i * T + C + i + 1)
   }
+  // a padding row attends only padding columns up to itself: its probabilities on every real
+  // column are exactly 0 (exp of MASKED_SCORE − max underflows), so the per-column sums the graph
+  // outputs (`attn_total`) keep the real columns' values
+  for (let i = S; i < rows; i++) bias.fill(0, i * T + C + S, i * T + C + i + 1)
   const w = new Float32Array(rows)
   w.fill(1, S - window, S)
-  const query = new Float32Array(rows)
-  query.fill(1, 0, S)
-  return { cos, sin, bias, window: w, query }
+  return { cos, sin, bias, window: w }
 }
 
 /** The decoder config of a manifest (the architecture `buildDecoderOnnx` rebuilds). */
@@ -187,6 +191,20 @@ interface Runner {
   /** WebGPU: the past slots bound at the first run (the session's `kv`). */
   slots?: Tensor[]
   staging?: GpuBuffer
+  /** WebGPU: the captured gather from `present` into the slots (made at this graph's first gather). */
+  gather?: BoundGather
+}
+
+/** A captured slot gather (`buildSlotGather`: C + S rows per head in, C out): its inputs are the
+ * runner's bound `present` buffers and one int64 row-id buffer per layer, its preallocated outputs
+ * the session's past slots. */
+interface BoundGather {
+  session: InferenceSession
+  rows: GpuBuffer[]
+  feeds: Record<string, Tensor>
+  fetches: Record<string, Tensor>
+  /** reused host copy of one layer's ids (`slotIds`) */
+  ids: Int32Array
 }
 
 /** A session's bound graphs, by prefix length S (all for its current capacity). */
@@ -204,7 +222,8 @@ export class StaticRunners {
 function releaseRunner(r: Runner): void {
   void onDevice(async () => {
     await r.session.release().catch(() => undefined)
-    for (const b of Object.values(r.buffers ?? {})) b.destroy()
+    await r.gather?.session.release().catch(() => undefined)
+    for (const b of [...Object.values(r.buffers ?? {}), ...(r.gather?.rows ?? [])]) b.destroy()
     r.staging?.destroy()
   })
 }
@@ -217,7 +236,6 @@ function inputDims(m: ModelManifest, S: number, C: number): Record<string, ['flo
     rope_sin: ['float32', [1, 1, S, m.headDim]],
     attention_bias: ['float32', [1, 1, S, C + S]],
     window_weight: ['float32', [1, 1, 1, S]],
-    query_weight: ['float32', [1, 1, 1, S]],
   }
 }
 
@@ -293,7 +311,46 @@ async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Prom
   r.slots = [...slots]
 }
 
-const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+/** WebGPU: the captured gather of runner `r`, created and bound (its past slots as outputs). */
+async function bindGather(ctx: StaticContext, r: Runner): Promise<BoundGather> {
+  const m = ctx.source.manifest
+  const { S, C } = r
+  const device = await webgpuDevice(ctx.ort)
+  const bytes = buildSlotGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, total: C + S, capacity: C })
+  const session = await onDevice(() =>
+    ctx.ort.InferenceSession.create(bytes, { executionProviders: ctx.executionProviders, graphOptimizationLevel: 'all', enableGraphCapture: true } as InferenceSession.SessionOptions),
+  )
+  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+  const rows = Array.from({ length: m.layers }, () => device.createBuffer({ size: Math.ceil((m.kvHeads * C * 8) / 16) * 16, usage: U.STORAGE | U.COPY_DST }))
+  const feeds: Record<string, Tensor> = {}
+  const fetches: Record<string, Tensor> = {}
+  for (let l = 0; l < m.layers; l++) {
+    feeds[`rows.${l}`] = ctx.ort.Tensor.fromGpuBuffer(rows[l] as never, { dataType: 'int64', dims: [1, m.kvHeads, C, 1] })
+    for (const [j, part] of (['key', 'value'] as const).entries()) {
+      const n = gatherNames(l, part)
+      feeds[n.input] = r.outputs![`present.${l}.${part}`]
+      fetches[n.output] = r.slots![2 * l + j]
+    }
+  }
+  return { session, rows, feeds, fetches, ids: new Int32Array(2 * m.kvHeads * C) }
+}
+
+/**
+ * WebGPU: writes `rows` (per layer, `[Hkv·C]` flat ids into `present`'s `[Hkv, C + S]` rows, as
+ * `slotRows` gives) and replays the runner's captured gather, which writes those rows of `present`
+ * into the past slots. @throws Error when ORT refuses the graph or the run
+ */
+async function gatherBound(ctx: StaticContext, r: Runner, rows: Int32Array[]): Promise<void> {
+  const device = await webgpuDevice(ctx.ort)
+  const g = (r.gather ??= await bindGather(ctx, r))
+  await onDevice(async () => {
+    await ortFlush(ctx)
+    rows.forEach((x, l) => device.queue.writeBuffer(g.rows[l], 0, bytesOf(slotIds(x, ctx.source.manifest.kvHeads, r.C + r.S, g.ids))))
+    await g.session.run(g.feeds, g.fetches)
+  }, () => clearCapture(ctx))
+}
+
+const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 
 /**
  * A one-node session (Identity on the CPU EP) run right after every captured run. ORT's JSEP checks a
@@ -311,6 +368,7 @@ const clearers = new WeakMap<object, Promise<InferenceSession>>()
 export function resetCaptureHelpers(ort: Ort): void {
   clearers.delete(ort)
   flushers.delete(ort)
+  resetDeviceQueueState()
 }
 
 /**
@@ -319,10 +377,11 @@ export function resetCaptureHelpers(ort: Ort): void {
  * other sessions released since the last flush (the encoder's outputs, the gather's row uploads)
  * would be kept by the replay until the captured session is released — 2 buffers per step on the
  * H200 (`growth`). Downloading a 1-element tensor ORT made flushes first, so the replay finds nothing
- * pending. @returns the flush (one small read-back)
+ * pending. ORT's downloader flushes before its first `await` (`downloadGpuData`), so the read-back
+ * itself is not waited for: one GPU round trip less per replay. @returns once the flush is issued
  */
 const flushers = new WeakMap<object, Promise<() => Promise<unknown>>>()
-function ortFlush(ctx: StaticContext): Promise<unknown> {
+async function ortFlush(ctx: StaticContext): Promise<void> {
   let f = flushers.get(ctx.ort)
   if (!f) {
     const g = new GraphBuilder('stepkv_flush')
@@ -337,7 +396,8 @@ function ortFlush(ctx: StaticContext): Promise<unknown> {
     flushers.set(ctx.ort, f)
     f.catch(() => flushers.delete(ctx.ort))
   }
-  return f.then((download) => download())
+  const download = await f
+  download().catch(() => undefined) // a lost device shows in the run that follows
 }
 function clearCapture(ctx: StaticContext): Promise<void> {
   let s = clearers.get(ctx.ort)
@@ -383,7 +443,6 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     rope_sin: t.sin,
     attention_bias: t.bias,
     window_weight: t.window,
-    query_weight: t.query,
   }
   if (!r.inputs) {
     // wasm: host tensors, ORT allocates the outputs
@@ -401,13 +460,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
   const host = await onDevice(async () => {
     await ortFlush(ctx)
     for (const [n, v] of Object.entries(values)) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
-    try {
-      await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
-    } catch (e) {
-      await clearCapture(ctx).catch(() => undefined) // the run's error is the one to report
-      throw e
-    }
-    await clearCapture(ctx)
+    await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
     // one copy of every output read into one staging buffer, one map (a replay has flushed its work)
     const sizes = read.map((n) => (r.outputs![n].dims as number[]).reduce((a, x) => a * x, 1) * 4)
     const total = sizes.reduce((a, x) => a + x, 0)
@@ -428,7 +481,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     r.staging.unmap()
     offset = 0
     return Object.fromEntries(read.map((n, i) => [n, new Float32Array(bytes, (offset += sizes[i]) - sizes[i], sizes[i] / 4)]))
-  })
+  }, () => clearCapture(ctx))
   return { host, present: present.map((n) => r.outputs![n]), release: () => undefined }
 }
 
@@ -497,14 +550,18 @@ export async function residentStaticStep(
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
     // tags t ≥ P are new rows, at C + t − P of `present`'s C + Sb rows per head (padding never kept)
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, Sb, capacity, width))
-    // same capacity on WebGPU: written into the bound slots; else new tensors (the old ones released)
-    const into = ctx.backend === 'webgpu' && capacity === C ? kv : undefined
+    // same capacity on WebGPU: the runner's captured gather writes into the bound slots; else new
+    // tensors (the old ones released)
+    const inPlace = ctx.backend === 'webgpu' && capacity === C
     try {
-      kept = await gatherKept(gather, rows, out.present, undefined, into)
+      if (inPlace) {
+        await gatherBound(ctx, runner, rows)
+        kept = kv
+      } else kept = await gatherKept(gather, rows, out.present)
     } catch (e) {
       // a gather into the slots that failed may have written part of them: this memory is no
       // longer the one its metadata describes (the host reloads the durable copy)
-      if (into) memory.invalid = true
+      if (inPlace) memory.invalid = true
       throw e
     }
   } finally {

@@ -36,9 +36,6 @@ interface Shared {
   bias?: string
   /** 1 for the last obs_window queries, else 0: [1, 1, 1, S] float32. */
   windowWeight: string
-  /** Fixed variant: 1 for the real queries, 0 for padding rows, [1, 1, 1, S] float32 (weights the
-   * queries `attn_total` sums); absent: every query counts. */
-  queryWeight?: string
   /** float32 scalars: MASKED_SCORE (with `allowed`) and the RMSNorm epsilon. */
   maskedScore?: string
   eps: string
@@ -140,13 +137,11 @@ function staticShared(g: GraphBuilder, c: DecoderConfig, S: number, T: number): 
   g.input('rope_sin', 'float32', [1, 1, S, Dh])
   g.input('attention_bias', 'float32', [1, 1, S, T])
   g.input('window_weight', 'float32', [1, 1, 1, S])
-  g.input('query_weight', 'float32', [1, 1, 1, S])
   return {
     cos: 'rope_cos',
     sin: 'rope_sin',
     bias: 'attention_bias',
     windowWeight: 'window_weight',
-    queryWeight: 'query_weight',
     eps: g.float32(c.rmsNormEps, 'rms_norm_eps'),
   }
 }
@@ -215,7 +210,7 @@ function block(
     [`present.${l}.key`, ['batch', Hkv, 'total', Dh], presentK],
     [`present.${l}.value`, ['batch', Hkv, 'total', Dh], presentV],
     [`attn_window.${l}`, ['batch', Hkv, 'total'], groupSum(g, windowProbs, Hkv)],
-    [`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, s.queryWeight ? g.op('MatMul', [s.queryWeight, probs]) : probs, Hkv)],
+    [`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, probs, Hkv)],
     [`hidden_norm.${l}`, ['batch', 'seq'], hiddenNorm],
     ...prefixOuts,
   )
@@ -231,9 +226,8 @@ function block(
  *   fixed (batch 1, `seq` S new tokens, `capacity` C past slots, T = C + S); `position_ids`,
  *   `attention_mask` and `obs_window` are replaced by the tables `rope_cos`, `rope_sin`
  *   `[1, 1, S, Dh]`, `attention_bias [1, 1, S, T]` (0 = attend, MASKED_SCORE = masked: causal and
- *   empty slots), `window_weight [1, 1, 1, S]` (1 on the last obs_window queries) and
- *   `query_weight [1, 1, 1, S]` (1 on real queries, 0 on padding rows: `attn_total` sums the
- *   weighted queries), which `staticTables` (gpu/static-step.ts) computes; past inputs
+ *   empty slots) and `window_weight [1, 1, 1, S]` (1 on the last obs_window queries),
+ *   which `staticTables` (gpu/static-step.ts) computes; past inputs
  *   `[1, Hkv, C, Dh]`. Same outputs, fixed dims. No TempoFit ports (a bank has no fixed-capacity
  *   layout here).
  */

@@ -101,7 +101,7 @@ message ModelProto {
 `
 
 /** TensorProto.DataType codes used by stepkv (onnx.proto `TensorProto.DataType`). */
-export const DATA_TYPE = { float32: 1, int64: 7, bool: 9, float64: 11 } as const
+export const DATA_TYPE = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 } as const
 
 /** ONNX element type names that stepkv's builder can declare. */
 export type OnnxDtype = keyof typeof DATA_TYPE

@@ -33,13 +33,18 @@ describe('staticTables', () => {
       0, 0, M, M, 0, 0, 0,
     ])
     expect(Array.from(t.window)).toEqual([0, 1, 1])
-    expect(Array.from(t.query)).toEqual([1, 1, 1])
-    // padded to 5 query rows: the real rows' bias unchanged (they never see the padding), window
-    // and query 0 on the padding, positions continued
+    // padded to 5 query rows: the real rows' bias unchanged (they never see the padding); a padding
+    // row attends only padding columns up to itself (no probability on a real column); window 0 on
+    // the padding, positions continued
     const p = staticTables([5, 6, 7], 2, 4, 2, { headDim: 4, ropeBase: 10000 }, 5)
-    expect(Array.from(p.bias.subarray(0, 9))).toEqual([0, 0, M, M, 0, M, M, M, M])
+    expect(Array.from(p.bias)).toEqual([
+      0, 0, M, M, 0, M, M, M, M,
+      0, 0, M, M, 0, 0, M, M, M,
+      0, 0, M, M, 0, 0, 0, M, M,
+      M, M, M, M, M, M, M, 0, M,
+      M, M, M, M, M, M, M, 0, 0,
+    ])
     expect(Array.from(p.window)).toEqual([0, 1, 1, 0, 0])
-    expect(Array.from(p.query)).toEqual([1, 1, 1, 0, 0])
     expect(p.cos[4 * 4]).toBe(Math.fround(Math.cos(9)))
     expect(() => staticTables([0, 1], 0, 4, 1, { headDim: 4, ropeBase: 10000 }, 1)).toThrow(RangeError)
     // position 6, Dh 4: inv_freq [1, 0.01], halves duplicated, float32 of float64 cos/sin
@@ -131,7 +136,6 @@ describe('fixed-capacity float-table graph', () => {
         rope_sin: new ort.Tensor('float32', tables.sin, [1, 1, rows, Dh]),
         attention_bias: new ort.Tensor('float32', tables.bias, [1, 1, rows, C + rows]),
         window_weight: new ort.Tensor('float32', tables.window, [1, 1, 1, rows]),
-        query_weight: new ort.Tensor('float32', tables.query, [1, 1, 1, rows]),
       }
       for (let l = 0; l < L; l++)
         for (const [j, p] of ['key', 'value'].entries()) {

@@ -1,0 +1,130 @@
+/**
+ * The device gather graphs (`gpu/kv-gather.ts`) run on wasm against a plain-loop gather of the same
+ * rows: the dynamic gather (int32 flat row ids, with and without the concat variant) that the
+ * resident path runs, and the slot gather (GatherND, every dim fixed) that a captured step replays
+ * to write the kept rows of `present` into its past slots. Both only copy rows, so the outputs must
+ * equal the reference exactly.
+ */
+import { describe, expect, it } from 'vitest'
+import type { Tensor } from 'onnxruntime-web'
+import { buildKvGather, buildSlotGather, gatherNames, slotIds } from '../../gpu/kv-gather.ts'
+import { slotRows } from '../../gpu/resident.ts'
+import { ortForNode } from '../../gpu/ort-node.ts'
+import { mulberry32 } from '../../models/decoder/weights.ts'
+import { modelProtoType } from '../../models/onnx/proto.ts'
+
+const ort = ortForNode()
+
+/** `[Hkv, T, Dh]` rows with distinct values (row r of head h holds h·1000 + r + d/100). */
+function rowsOf(Hkv: number, T: number, Dh: number, offset = 0): Float32Array {
+  const a = new Float32Array(Hkv * T * Dh)
+  for (let h = 0; h < Hkv; h++) for (let t = 0; t < T; t++) for (let d = 0; d < Dh; d++) a[(h * T + t) * Dh + d] = h * 1000 + offset + t + d / 100
+  return a
+}
+
+/** Reference: per head h and kept k, the row `flat[h·K + k] − h·T` of head h. */
+function gatherRef(src: Float32Array, Hkv: number, T: number, Dh: number, flat: ArrayLike<number>): Float32Array {
+  const K = flat.length / Hkv
+  const out = new Float32Array(Hkv * K * Dh)
+  for (let h = 0; h < Hkv; h++)
+    for (let k = 0; k < K; k++) {
+      const r = flat[h * K + k]
+      expect(Math.floor(r / T)).toBe(h) // a row of its own head
+      out.set(src.subarray(r * Dh, (r + 1) * Dh), (h * K + k) * Dh)
+    }
+  return out
+}
+
+describe('dynamic gather (int32 row ids)', () => {
+  it('keeps the named rows of each head, per layer; the concat variant appends the new rows first', async () => {
+    const [L, Hkv, Dh, T, S] = [2, 2, 4, 7, 3]
+    const rand = mulberry32(5)
+    for (const concat of [false, true]) {
+      const total = concat ? T + S : T
+      const session = await ort.InferenceSession.create(buildKvGather({ layers: L, kvHeads: Hkv, headDim: Dh, concat }))
+      const feeds: Record<string, Tensor> = {}
+      const expected: Record<string, Float32Array> = {}
+      for (let l = 0; l < L; l++) {
+        const K = 5 // one kept count for every layer (the graph shares the symbolic dim)
+        const flat = Int32Array.from({ length: Hkv * K }, (_, i) => Math.floor(i / K) * total + Math.floor(rand() * total))
+        feeds[gatherNames(l, 'key').rows] = new ort.Tensor('int32', flat, [flat.length])
+        for (const [j, part] of (['key', 'value'] as const).entries()) {
+          const n = gatherNames(l, part)
+          const base = rowsOf(Hkv, T, Dh, 100 * (2 * l + j))
+          const added = rowsOf(Hkv, S, Dh, 500 + 100 * (2 * l + j))
+          feeds[n.input] = new ort.Tensor('float32', base, [1, Hkv, T, Dh])
+          if (concat) feeds[n.added] = new ort.Tensor('float32', added, [1, Hkv, S, Dh])
+          // the grown rows per head: base then added
+          const grown = new Float32Array(Hkv * total * Dh)
+          for (let h = 0; h < Hkv; h++) {
+            grown.set(base.subarray(h * T * Dh, (h + 1) * T * Dh), h * total * Dh)
+            if (concat) grown.set(added.subarray(h * S * Dh, (h + 1) * S * Dh), (h * total + T) * Dh)
+          }
+          expected[n.output] = gatherRef(grown, Hkv, total, Dh, flat)
+        }
+      }
+      const out = await session.run(feeds)
+      for (const [n, e] of Object.entries(expected)) {
+        expect(out[n].dims, n).toEqual([1, Hkv, e.length / (Hkv * Dh), Dh])
+        expect(Array.from(out[n].data as Float32Array), `${n} concat=${concat}`).toEqual(Array.from(e))
+      }
+    }
+  })
+})
+
+describe('slot gather (captured steps)', () => {
+  it("writes each slot's row of present (C + S rows per head) as slotRows names it", async () => {
+    const [L, Hkv, Dh, C, S] = [3, 2, 4, 8, 5]
+    const T = C + S
+    const session = await ort.InferenceSession.create(buildSlotGather({ layers: L, kvHeads: Hkv, headDim: Dh, total: T, capacity: C }))
+    const feeds: Record<string, Tensor> = {}
+    const expected: Record<string, Float32Array> = {}
+    for (let l = 0; l < L; l++) {
+      // a memory of P = 6 real rows; K = 6 + S − (l + 2) kept (tags: past 0…5, new 6…10), padded to C
+      const P = 6
+      const K = Math.min(C, P + S - (l + 2))
+      const tags = new Float32Array(Hkv * K)
+      for (let h = 0; h < Hkv; h++) for (let k = 0; k < K; k++) tags[h * K + k] = (k * (h + 2) + l) % (P + S) // distinct per head
+      for (let h = 0; h < Hkv; h++) {
+        const seen = Array.from(tags.subarray(h * K, (h + 1) * K)).sort((a, b) => a - b)
+        tags.set(seen, h * K)
+      }
+      const flat = slotRows(tags, Hkv, K, P, C, S, C, 1)
+      const ids = slotIds(flat, Hkv, T)
+      feeds[`rows.${l}`] = new ort.Tensor('int64', new BigInt64Array(ids.buffer), [1, Hkv, C, 1])
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        const n = gatherNames(l, part)
+        const present = rowsOf(Hkv, T, Dh, 100 * (2 * l + j))
+        feeds[n.input] = new ort.Tensor('float32', present, [1, Hkv, T, Dh])
+        expected[n.output] = gatherRef(present, Hkv, T, Dh, flat)
+        // the slots: tag t < P is present row t, t ≥ P is row C + t − P; past K, the last kept row repeats
+        for (let h = 0; h < Hkv; h++)
+          for (let k = 0; k < C; k++) {
+            const t = tags[h * K + Math.min(k, K - 1)]
+            expect(expected[n.output][(h * C + k) * Dh]).toBe(h * 1000 + 100 * (2 * l + j) + (t < P ? t : C + t - P))
+          }
+      }
+    }
+    const out = await session.run(feeds)
+    for (const [n, e] of Object.entries(expected)) {
+      expect(out[n].dims, n).toEqual([1, Hkv, C, Dh])
+      expect(Array.from(out[n].data as Float32Array), n).toEqual(Array.from(e))
+    }
+  })
+
+  it('capture-safe: fixed dims, every output written by the GatherND itself (no Reshape or Identity copy)', () => {
+    const t = modelProtoType()
+    const g = (t.toObject(t.decode(buildSlotGather({ layers: 2, kvHeads: 2, headDim: 4, total: 12, capacity: 8 }))) as {
+      graph: { node: { op_type: string; output: string[] }[]; input: { type: { tensor_type: { shape: { dim: { dim_value?: number; dim_param?: string }[] } } } }[]; output: { name: string }[] }
+    }).graph
+    expect(g.node.map((n) => n.op_type)).toEqual(Array(4).fill('GatherND'))
+    expect(g.output.map((o) => g.node.find((n) => n.output.includes(o.name))?.op_type)).toEqual(Array(4).fill('GatherND'))
+    for (const i of g.input) for (const d of i.type.tensor_type.shape.dim) expect(d.dim_param).toBeUndefined()
+  })
+
+  it('slotIds: per-head rows as int64 words; refuses an id outside its head', () => {
+    const ids = slotIds(Int32Array.of(0, 4, 2, 9, 10, 13), 2, 7)
+    expect(Array.from(new BigInt64Array(ids.buffer))).toEqual([0n, 4n, 2n, 2n, 3n, 6n])
+    expect(() => slotIds(Int32Array.of(0, 7, 7, 8), 2, 7)).toThrow(RangeError) // 7 is head 1's first row
+  })
+})
