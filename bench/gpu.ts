@@ -48,7 +48,7 @@ import type { ModelManifest } from '../gpu/manifest.ts'
 import { ModelRuntime } from '../gpu/session.ts'
 import { buildKvGather } from '../gpu/kv-gather.ts'
 import { disposeResident, residentFrom, residentStep } from '../gpu/resident.ts'
-import { residentStaticStep } from '../gpu/static-step.ts'
+import { captureProfile, residentStaticStep } from '../gpu/static-step.ts'
 import { appendPrefix } from '../memory/session.ts'
 import { initialMemory, policyFor } from '../worker/engine.ts'
 import { countGpuObjects, liveBufferKinds, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
@@ -342,11 +342,12 @@ async function timeHostStep(o: { model: string; meta: Json & Record<string, numb
     const t0 = now()
     const request = { seq, observation: {}, options: { returnLogits: true } }
     const r = captured ? await residentStaticStep(ctx, gather, resident, policy, request, limits, adapter) : await residentStep(runtime, gather, resident, policy, request, limits, adapter)
+    const ts = now()
     await syncDevice(ort)
     const ms = now() - t0
     resident = r.resident
     const logits = r.outcome.logits!.data
-    return { ms, row: Float32Array.from(logits.subarray(logits.length - V)), action: r.outcome.action as number, timings: r.outcome.timings }
+    return { ms, row: Float32Array.from(logits.subarray(logits.length - V)), action: r.outcome.action as number, timings: { ...r.outcome.timings, syncMs: now() - ts } }
   }
   const tCreate = now()
   const first = await step() // torch's step; creates the sessions (and records the captured graph)
@@ -358,16 +359,20 @@ async function timeHostStep(o: { model: string; meta: Json & Record<string, numb
   const times: number[] = []
   const parts: Record<string, number[]> = {}
   let last = first
+  captureProfile.samples = {}
+  captureProfile.on = captured
   for (let i = 0; i < iters; i++) {
     last = await step()
     times.push(last.ms)
     for (const [k, v] of Object.entries(last.timings)) (parts[k] ??= []).push(v)
   }
+  captureProfile.on = false
   disposeResident(resident)
   return {
     model, config, ok: true, S, P, params: meta.params, backend, backendReason: choice.reason, graphCapture: config === 'webgpu-host-captured',
     stepMs: percentiles(times), iters, firstRunsMs: { createAndFirst: createMs, second: second.ms },
     partsMsP50: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, percentiles(v).p50])),
+    ...(captured && { captureProfileMsP50: Object.fromEntries(Object.entries(captureProfile.samples).map(([k, v]) => [k, percentiles(v).p50])) }),
     dispatchesPerStep: dispatches, action: last.action, memoryTokens: resident.meta.tokens,
     relErrVsTorch: meta.torchLogitsFloat64 ? relErr(first.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
   }

@@ -34,7 +34,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
 import { buildDecoderOnnx } from '../models/decoder/graph.ts'
-import { MASKED_SCORE } from '../models/decoder/graph.ts'
+import { MASKED_SCORE, OPTIONAL_PORTS, type OptionalPort } from '../models/decoder/graph.ts'
 import { readDecoderWeights } from '../models/decoder/read-weights.ts'
 import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
@@ -57,6 +57,19 @@ import { onDevice, resetDeviceQueueState, type ModelRuntime, type ModelSource } 
 import { buildSlotGather, gatherNames, slotIds } from './kv-gather.ts'
 import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
+
+/**
+ * Where a captured step's time goes (ms per part, one sample per step; for `bench/gpu.ts`): off
+ * unless `on` is set. Parts: `queue` waiting for the device queue, `write` the flush and the input
+ * writes, `run` ORT's replay call, `read` the read-back of the outputs the policy reads (GPU work
+ * included), `gatherRun` the slot gather's replay call.
+ */
+export const captureProfile: { on: boolean; samples: Record<string, number[]> } = { on: false, samples: {} }
+const mark = (part: string, since: number): number => {
+  const t = performance.now()
+  if (captureProfile.on) (captureProfile.samples[part] ??= []).push(t - since)
+  return t
+}
 
 /** Most prefix buckets (padded lengths) one session keeps a bound graph for. */
 export const MAX_RUNNERS = 4
@@ -143,18 +156,19 @@ export function staticSupported(m: ModelManifest): boolean {
 const weightCache = new Map<string, Promise<DecoderWeights>>()
 
 /**
- * The fixed-capacity graph of `source`'s model for S new tokens against C slots.
+ * The fixed-capacity graph of `source`'s model for S new tokens against C slots, with the optional
+ * per-layer `outputs` a policy reads (default all; fewer outputs: less work per step).
  * @returns .onnx bytes (weights read from the model file once per process, cached by sha256)
  * @throws Error when a weight cannot be found in the model file
  */
-export async function staticGraph(source: ModelSource, S: number, C: number): Promise<Uint8Array> {
+export async function staticGraph(source: ModelSource, S: number, C: number, outputs: readonly OptionalPort[] = OPTIONAL_PORTS): Promise<Uint8Array> {
   const m = source.manifest
   let w = weightCache.get(m.sha256)
   if (!w) {
     weightCache.set(m.sha256, (w = (async () => readDecoderWeights(await source.bytes(), configOf(m)))()))
     w.catch(() => weightCache.delete(m.sha256))
   }
-  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C } })
+  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C, outputs } })
 }
 
 type GpuBuffer = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
@@ -183,6 +197,8 @@ export interface StaticContext {
 interface Runner {
   S: number
   C: number
+  /** the optional per-layer outputs the graph has (`OptionalPort`s, comma-joined) */
+  ports: string
   session: InferenceSession
   /** WebGPU: bound tensors (inputs without the past, and every output) and their buffers. */
   inputs?: Record<string, Tensor>
@@ -250,9 +266,9 @@ function outputDims(m: ModelManifest, name: string, S: number, C: number): numbe
 }
 
 /** The runner for (S, memory's capacity), created and bound when missing. */
-async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[]): Promise<Runner> {
+async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[], ports: readonly OptionalPort[]): Promise<Runner> {
   let r = bound.runners.get(S)
-  if (r && (r.C !== C || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
+  if (r && (r.C !== C || r.ports !== ports.join() || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
     releaseRunner(r) // bound to other slots: rebuilt
     bound.runners.delete(S)
     r = undefined
@@ -263,7 +279,7 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
     return r
   }
   const capture = ctx.backend === 'webgpu'
-  const bytes = await staticGraph(ctx.source, S, C)
+  const bytes = await staticGraph(ctx.source, S, C, ports)
   const session = await onDevice(() =>
     ctx.ort.InferenceSession.create(bytes, {
       executionProviders: ctx.executionProviders,
@@ -271,7 +287,7 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
       ...(capture && { enableGraphCapture: true }),
     } as InferenceSession.SessionOptions),
   )
-  r = { S, C, session }
+  r = { S, C, ports: ports.join(), session }
   // what is made from here on is released if a later part fails
   try {
     if (capture) await bindBuffers(ctx, r, slots)
@@ -300,6 +316,7 @@ async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Prom
   r.inputs = {}
   r.outputs = {}
   for (const [name, [type, dims]] of Object.entries(inputDims(m, S, C))) {
+    if (!session.inputNames.includes(name)) continue // window_weight goes with attn_window
     const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
     r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type, dims })
   }
@@ -346,7 +363,9 @@ async function gatherBound(ctx: StaticContext, r: Runner, rows: Int32Array[]): P
   await onDevice(async () => {
     await ortFlush(ctx)
     rows.forEach((x, l) => device.queue.writeBuffer(g.rows[l], 0, bytesOf(slotIds(x, ctx.source.manifest.kvHeads, r.C + r.S, g.ids))))
+    const t = performance.now()
     await g.session.run(g.feeds, g.fetches)
+    mark('gatherRun', t)
   }, () => clearCapture(ctx))
 }
 
@@ -448,7 +467,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     // wasm: host tensors, ORT allocates the outputs
     const dims = inputDims(m, S, C)
     const feeds: Record<string, Tensor> = { ...pastFeeds }
-    for (const [n, v] of Object.entries(values)) feeds[n] = new ort.Tensor(dims[n][0], v as Float32Array, dims[n][1])
+    for (const [n, v] of Object.entries(values)) if (r.session.inputNames.includes(n)) feeds[n] = new ort.Tensor(dims[n][0], v as Float32Array, dims[n][1])
     const out = await onDevice(() => r.session.run(feeds, [...new Set([...read, ...present])]))
     return {
       host: Object.fromEntries(read.map((n) => [n, out[n].data as Float32Array])),
@@ -457,10 +476,14 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     }
   }
   const device = await webgpuDevice(ort)
+  let clock = performance.now()
   const host = await onDevice(async () => {
+    clock = mark('queue', clock)
     await ortFlush(ctx)
-    for (const [n, v] of Object.entries(values)) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
+    for (const [n, v] of Object.entries(values)) if (r.inputs![n]) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
+    clock = mark('write', clock)
     await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
+    clock = mark('run', clock)
     // one copy of every output read into one staging buffer, one map (a replay has flushed its work)
     const sizes = read.map((n) => (r.outputs![n].dims as number[]).reduce((a, x) => a * x, 1) * 4)
     const total = sizes.reduce((a, x) => a + x, 0)
@@ -479,6 +502,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     await r.staging.mapAsync((globalThis as unknown as { GPUMapMode: Record<string, number> }).GPUMapMode.READ)
     const bytes = r.staging.getMappedRange().slice(0, total)
     r.staging.unmap()
+    mark('read', clock)
     offset = 0
     return Object.fromEntries(read.map((n, i) => [n, new Float32Array(bytes, (offset += sizes[i]) - sizes[i], sizes[i] / 4)]))
   }, () => clearCapture(ctx))
@@ -523,9 +547,10 @@ export async function residentStaticStep(
     memory.kv = await gatherKept(gather, mem.layers.map(() => identityRows(m.kvHeads, C)), memory.kv)
   const kv = memory.kv
   const bound = (memory.bound ??= new StaticRunners())
-  const runner = await runnerFor(ctx, bound, Sb, C, kv)
   const ports = { attnWindow: 'attn_window', attnTotal: 'attn_total', hiddenNorm: 'hidden_norm' } as const
   const small = (policy.requires ?? []).filter((r): r is keyof typeof ports => r in ports).map((r) => ports[r])
+  // the graph has only the optional outputs this policy reads
+  const runner = await runnerFor(ctx, bound, Sb, C, kv, OPTIONAL_PORTS.filter((p) => small.includes(p)))
   const read = ['logits', ...small.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`)), ...(policy.readsKeys ? Array.from({ length: m.layers }, (_, l) => `present.${l}.key`) : [])]
   const t1 = now()
   const out = await runBound(ctx, runner, prefix, tables, kv, read)

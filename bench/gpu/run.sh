@@ -2,9 +2,9 @@
 # The GPU bench, in one script (issue 5). On the GPU machine, from the repo root, with .device/
 # carried (bench/gpu/pack-slim.sh builds it):
 #     source .device/setup.sh && bash bench/gpu/run.sh
-# CONFIGS (time configurations per model, default all) and STAGES (default "parity growth hostcap
-# smoke") narrow a run. Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
-# fixtures/gpu-parity.json (commit it as test/fixtures/gpu-parity.json), growth.json, host-smoke.json,
+# CONFIGS (time configurations per model, default all) and STAGES (default "captrace parity growth
+# hostcap smoke") narrow a run. Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
+# fixtures/gpu-parity.json and fixtures/gpu-capture-trace.json (commit both under test/fixtures/), growth.json, host-smoke.json,
 # gpu-bench.json (all results with ratioVsTorch), table.md, logs.tar.gz (logs/ and raw/). Each configuration runs in its own
 # process under a timeout, so one failure (or a Dawn segfault) costs only that row; the whole run
 # keeps within RUN_BUDGET_S (default 540 s: the device tool allows 600 s a command) and always
@@ -54,8 +54,11 @@ for model in ${MODELS//,/ }; do
     [ -f "$raw" ] || echo "{\"model\":\"$model\",\"config\":\"$config\",\"ok\":false,\"error\":\"exit $rc (crash, timeout or skipped; logs/time-$model-$config.log)\"}" > "$raw"
   done
 done
-STAGES=${STAGES:-parity growth hostcap smoke}
+STAGES=${STAGES:-captrace parity growth hostcap smoke}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+# captured hosts against wasm step by step, alone and beside a dynamic-shape host (a captured graph
+# once broke its neighbour's results: run it with every change to the captured path)
+has captrace && run captrace 100 node "$BENCH" captrace --out "$OUT/fixtures/gpu-capture-trace.json"
 has parity && run parity 150 node "$BENCH" parity --out "$OUT/fixtures/gpu-parity.json"
 has growth && run growth 150 node "$BENCH" growth --out "$OUT/growth.json"
 # the host's layouts: round trip, resident, --fixed-capacity, --capture (inside logs.tar.gz: the tool returns few files)

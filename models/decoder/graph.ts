@@ -34,8 +34,11 @@ interface Shared {
   /** Added to the scores [1, 1, S, T] float32: 0 = attend, MASKED_SCORE = masked (the
    * fixed-capacity variant's `attention_bias` input). */
   bias?: string
-  /** 1 for the last obs_window queries, else 0: [1, 1, 1, S] float32. */
-  windowWeight: string
+  /** 1 for the last obs_window queries, else 0: [1, 1, 1, S] float32 (absent when no
+   * `attn_window` is built). */
+  windowWeight?: string
+  /** Whether an optional per-layer output is built (the fixed variant may leave some out). */
+  wants: (port: OptionalPort) => boolean
   /** float32 scalars: MASKED_SCORE (with `allowed`) and the RMSNorm epsilon. */
   maskedScore?: string
   eps: string
@@ -124,6 +127,7 @@ function sharedTensors(g: GraphBuilder, c: DecoderConfig, inputName: string): Sh
     windowWeight,
     maskedScore: g.float32(MASKED_SCORE, 'masked_score'),
     eps: g.float32(c.rmsNormEps, 'rms_norm_eps'),
+    wants: () => true,
   }
 }
 
@@ -131,18 +135,20 @@ function sharedTensors(g: GraphBuilder, c: DecoderConfig, inputName: string): Sh
  * gpu/static-step.ts) come in as float32 inputs, so no integer or float64 arithmetic is left in the
  * graph (ORT's WebGPU EP places int64 shape math and float64 on the CPU EP, which graph capture
  * refuses). */
-function staticShared(g: GraphBuilder, c: DecoderConfig, S: number, T: number): Shared {
+function staticShared(g: GraphBuilder, c: DecoderConfig, S: number, T: number, ports: readonly OptionalPort[]): Shared {
   const Dh = c.headDim
   g.input('rope_cos', 'float32', [1, 1, S, Dh])
   g.input('rope_sin', 'float32', [1, 1, S, Dh])
   g.input('attention_bias', 'float32', [1, 1, S, T])
-  g.input('window_weight', 'float32', [1, 1, 1, S])
+  const wants = (p: OptionalPort) => ports.includes(p)
+  if (wants('attn_window')) g.input('window_weight', 'float32', [1, 1, 1, S])
   return {
     cos: 'rope_cos',
     sin: 'rope_sin',
     bias: 'attention_bias',
-    windowWeight: 'window_weight',
+    ...(wants('attn_window') && { windowWeight: 'window_weight' }),
     eps: g.float32(c.rmsNormEps, 'rms_norm_eps'),
+    wants,
   }
 }
 
@@ -166,7 +172,7 @@ function block(
   const p = `layers.${l}.`
   const weight = (name: string, data: Float32Array, dims: number[]) => f32(g, p + name, data, dims)
   const h = rmsNorm(g, x, weight('attn_norm', w.attnNorm, [D]), s.eps)
-  const hiddenNorm = g.op('ReduceL2', [h], { axes: attr.ints([-1]), keepdims: attr.int(0) })
+  const hiddenNorm = s.wants('hidden_norm') ? g.op('ReduceL2', [h], { axes: attr.ints([-1]), keepdims: attr.int(0) }) : undefined
   const proj = (name: string, data: Float32Array, out: number) =>
     g.op('MatMul', [h, weight(name, data, [D, out])])
   const q = rope(g, splitHeads(g, proj('wq', w.wq, H * Dh), H, Dh), s, Dh)
@@ -205,13 +211,13 @@ function block(
   const up = g.op('MatMul', [h2, weight('w_up', w.wUp, [D, F])])
   const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up])
   const down = g.op('MatMul', [act, weight('w_down', w.wDown, [F, D])])
-  const windowProbs = g.op('MatMul', [s.windowWeight, probs])
+  const windowProbs = s.windowWeight ? g.op('MatMul', [s.windowWeight, probs]) : undefined
   outs.push(
     [`present.${l}.key`, ['batch', Hkv, 'total', Dh], presentK],
     [`present.${l}.value`, ['batch', Hkv, 'total', Dh], presentV],
-    [`attn_window.${l}`, ['batch', Hkv, 'total'], groupSum(g, windowProbs, Hkv)],
-    [`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, probs, Hkv)],
-    [`hidden_norm.${l}`, ['batch', 'seq'], hiddenNorm],
+    ...(windowProbs ? [[`attn_window.${l}`, ['batch', Hkv, 'total'], groupSum(g, windowProbs, Hkv)] as PendingOutput] : []),
+    ...(s.wants('attn_total') ? [[`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, probs, Hkv)] as PendingOutput] : []),
+    ...(hiddenNorm ? [[`hidden_norm.${l}`, ['batch', 'seq'], hiddenNorm] as PendingOutput] : []),
     ...prefixOuts,
   )
   return g.op('Add', [x1, down])
@@ -228,13 +234,18 @@ function block(
  *   `[1, 1, S, Dh]`, `attention_bias [1, 1, S, T]` (0 = attend, MASKED_SCORE = masked: causal and
  *   empty slots) and `window_weight [1, 1, 1, S]` (1 on the last obs_window queries),
  *   which `staticTables` (gpu/static-step.ts) computes; past inputs
- *   `[1, Hkv, C, Dh]`. Same outputs, fixed dims. No TempoFit ports (a bank has no fixed-capacity
+ *   `[1, Hkv, C, Dh]`. Same outputs, fixed dims, except that `outputs` may leave out optional
+ *   per-layer ports a policy does not read (`window_weight` goes with `attn_window`). No TempoFit ports (a bank has no fixed-capacity
  *   layout here).
  */
 export interface DecoderBuildOptions {
   input?: 'ids' | 'embeds'
-  fixed?: { seq: number; capacity: number }
+  fixed?: { seq: number; capacity: number; outputs?: readonly OptionalPort[] }
 }
+
+/** The per-layer outputs a policy may read besides `present` (the contract's optional ports). */
+export type OptionalPort = 'attn_window' | 'attn_total' | 'hidden_norm'
+export const OPTIONAL_PORTS: readonly OptionalPort[] = ['attn_window', 'attn_total', 'hidden_norm']
 
 /** Builds the decoder as an ONNX model (opset 17, IR 8).
  * Inputs: input_ids [batch, seq] int64, position_ids [batch, seq] int64 (absolute),
@@ -262,8 +273,9 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   const tempoLayers = config.tempoLayers ?? []
   const { input = 'ids', fixed } = options
   if (fixed) {
-    for (const [k, v] of Object.entries(fixed))
+    for (const [k, v] of Object.entries({ seq: fixed.seq, capacity: fixed.capacity }))
       if (!Number.isInteger(v) || v < (k === 'seq' ? 1 : 0)) throw new RangeError(`fixed.${k} must be an integer ≥ ${k === 'seq' ? 1 : 0}, got ${v}`)
+    for (const p of fixed.outputs ?? []) if (!OPTIONAL_PORTS.includes(p)) throw new RangeError(`fixed.outputs: unknown port '${p}'`)
     if (tempoLayers.length) throw new RangeError('the fixed-capacity variant has no TempoFit ports')
   }
   if (input === 'ids' && !weights.embed?.length) throw new RangeError("input 'ids' needs the embed table")
@@ -276,7 +288,7 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   if (input === 'ids') g.input('input_ids', 'int64', dims(['batch', 'seq']))
   else g.input('inputs_embeds', 'float32', dims(['batch', 'seq', D]))
   let shared: Shared | undefined
-  if (fixed) shared = staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq)
+  if (fixed) shared = staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq, fixed.outputs ?? OPTIONAL_PORTS)
   else {
     g.input('position_ids', 'int64', ['batch', 'seq'])
     g.input('attention_mask', 'int64', ['batch', 'total'])

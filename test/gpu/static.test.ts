@@ -88,6 +88,35 @@ describe('fixed-capacity float-table graph', () => {
     }
   })
 
+  it('builds only the optional outputs a policy reads (window_weight goes with attn_window); logits and present unchanged', async () => {
+    const src = nodeModelSource('tiny-gqa')
+    const m = src.manifest
+    const [S, C, P] = [6, 16, 5]
+    const tables = staticTables(Array.from({ length: S }, (_, i) => P + i), P, C, 2, m)
+    const full = await ort.InferenceSession.create(await staticGraph(src, S, C))
+    const feeds: Record<string, Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt((i * 37) % 256)), [1, S]),
+      rope_cos: new ort.Tensor('float32', tables.cos, [1, 1, S, m.headDim]),
+      rope_sin: new ort.Tensor('float32', tables.sin, [1, 1, S, m.headDim]),
+      attention_bias: new ort.Tensor('float32', tables.bias, [1, 1, S, C + S]),
+      window_weight: new ort.Tensor('float32', tables.window, [1, 1, 1, S]),
+    }
+    for (let l = 0; l < m.layers; l++)
+      for (const [j, p] of ['key', 'value'].entries()) feeds[`past_key_values.${l}.${p}`] = new ort.Tensor('float32', gauss(m.kvHeads * C * m.headDim, 7 + 2 * l + j), [1, m.kvHeads, C, m.headDim])
+    const want = await full.run(feeds)
+    const present = Array.from({ length: m.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()
+    for (const ports of [[], ['attn_total'], ['attn_window', 'hidden_norm']] as const) {
+      const pruned = await ort.InferenceSession.create(await staticGraph(src, S, C, ports))
+      const perLayer = ports.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`))
+      expect([...pruned.outputNames].sort(), ports.join()).toEqual(['logits', ...present, ...perLayer].sort())
+      expect(pruned.inputNames.includes('window_weight'), ports.join()).toBe(ports.includes('attn_window' as never))
+      const got = await pruned.run(Object.fromEntries(Object.entries(feeds).filter(([n]) => pruned.inputNames.includes(n))))
+      for (const n of ['logits', ...present, ...perLayer]) expect(Array.from(got[n].data as Float32Array), n).toEqual(Array.from(want[n].data as Float32Array))
+      await pruned.release()
+    }
+    await full.release()
+  })
+
   for (const [id, P, S, C, rows] of [
     ['tiny-gqa', 23, 9, 64, 9],
     ['tiny-gqa', 23, 9, 64, 16],
