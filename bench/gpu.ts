@@ -423,11 +423,15 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
   const { bufs, fetches } = bindOutputs(ort, device, session, m, S, P)
   const logitBytes = S * V * 4
   const staging = device.createBuffer({ size: Math.ceil(logitBytes / 16) * 16, usage: U.MAP_READ | U.COPY_DST })
+  const split = { run: [] as number[], read: [] as number[] }
   const step = async () => {
     const t0 = now()
     await session.run(feeds, fetches)
+    const t1 = now()
     const logits = await readBack(device, bufs.logits, logitBytes, staging)
     const ms = now() - t0
+    split.run.push(t1 - t0)
+    split.read.push(ms - (t1 - t0))
     const row = logits.subarray(logits.length - V)
     let action = 0
     for (let i = 1; i < row.length; i++) if (row[i] > row[action]) action = i
@@ -441,10 +445,13 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
   const dispatches = counters.dispatches - d0
   const times: number[] = []
   let last = first
+  split.run = []
+  split.read = []
   for (let i = 0; i < iters; i++) times.push((last = await step()).ms)
   return {
     model, config, ok: true, S, P, params: meta.params, backend: choice.backend, backendReason: choice.reason, graphCapture: capture,
     stepMs: percentiles(times), iters, firstRunsMs: { createAndFirst: createMs, second: second.ms },
+    partsMsP50: { runMs: percentiles(split.run).p50, readMs: percentiles(split.read).p50 },
     dispatchesPerStep: dispatches, action: last.action,
     relErrVsTorch: meta.torchLogitsFloat64 ? relErr(last.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
     firstRunRelErrVsTorch: meta.torchLogitsFloat64 ? relErr(first.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
