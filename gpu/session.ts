@@ -45,8 +45,9 @@ let pendingClear: (() => Promise<void>) | undefined
  * captured steps). A `fn` that replays captured graphs passes `clear`: it then runs before the next
  * `fn` that passes none (JSEP refuses new bound buffers while the session it ran last has a captured
  * graph; `clearCapture` in `static-step.ts` makes an uncaptured session current again), and
- * captured runs that follow each other skip it. @returns `fn`'s result
- * @throws `fn`'s error, or the pending clear's
+ * captured runs that follow each other skip it (a clear that fails is logged, and `fn` runs).
+ * @returns `fn`'s result
+ * @throws `fn`'s error
  */
 export function onDevice<T>(fn: () => Promise<T>, clear?: () => Promise<void>): Promise<T> {
   const job = deviceQueue.then(async () => {
@@ -54,10 +55,11 @@ export function onDevice<T>(fn: () => Promise<T>, clear?: () => Promise<void>): 
       pendingClear = clear // set first: a replay that fails midway leaves the same state
       return fn()
     }
-    if (pendingClear) {
-      await pendingClear()
-      pendingClear = undefined
-    }
+    const c = pendingClear
+    pendingClear = undefined
+    // a clear that fails does not stop this run: if JSEP still holds a captured session, the run
+    // itself fails with its refusal (a lost device shows there too), not an unrelated caller
+    if (c) await c().catch((e) => console.error(JSON.stringify({ level: 'error', event: 'capture-clear', error: String(e) })))
     return fn()
   })
   deviceQueue = job.catch(() => undefined)

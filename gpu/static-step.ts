@@ -9,25 +9,28 @@
  * 4 × 128 models and ≈ 6 s for the 12 × 768 decoder on the H200, tens of ms on wasm. Prefixes are
  * therefore padded up to a multiple of `PREFIX_BUCKET` (16) tokens with masked rows (`staticTables`:
  * no real row attends them and they attend only each other, so they add nothing to `attn_total`'s
- * real columns; their outputs are dropped), so GUI prompts whose instruction length varies share graphs. Per step the host writes the new
- * embeddings and four tables (`staticTables`: RoPE cos/sin, the attention bias that masks empty
- * slots and enforces causality, the observation-window weights) into the bound inputs, replays, reads
- * back only what the policy needs (logits, and the per-layer `attn_*` / `hidden_norm` / keys its
- * scoring reads) through one staging buffer, and the gather graph writes the kept rows of `present`
- * straight into the bound past slots (preallocated outputs), so the next replay reads them.
+ * real columns; their outputs are dropped), so GUI prompts whose instruction length varies share
+ * graphs. The graph has only the optional per-layer outputs the policy reads. Per step the host
+ * writes the new embeddings and the tables (`staticTables`: RoPE cos/sin, the attention bias that
+ * masks empty slots and enforces causality, the observation-window weights) into the bound inputs,
+ * replays, reads back only what the policy needs (logits, and the per-layer `attn_*` /
+ * `hidden_norm` / keys its scoring reads) through one staging buffer, and a second captured graph,
+ * the slot gather (`buildSlotGather`), writes the kept rows of `present` straight into the bound
+ * past slots, so the next replay reads them.
  *
- * On wasm the same code runs the same graph without capture (host tensors, no binding): what CI
+ * On wasm the same code runs the same graphs without capture (host tensors, no binding): what CI
  * tests against the Worker's engine. Carried-KV policies on models without TempoFit ports only; a
  * TempoFit bank keeps the resident path (`resident.ts`).
  *
  * What capture needs beyond the bound buffers (each found on the H200): no Identity node (no WebGPU
  * kernel: the session is refused), no buffer copy into a bound output (a Reshape there is a GPU copy
  * that replays skip: the fixed graph writes the head bias as a Sub, which ORT does not fuse into
- * Reshape → Gemm → Reshape), every run of the process on one queue with an uncaptured run after each
- * replay (`clearCapture`), and ORT's pending buffer releases flushed before each replay (`ortFlush`).
+ * Reshape → Gemm → Reshape; the slot gather has no Reshape either), every run of the process on one
+ * queue with an uncaptured run before the next uncaptured run after a replay (`clearCapture`,
+ * `onDevice`), and ORT's pending buffer releases flushed before each replay (`ortFlush`).
  *
- * One ORT session per (hot session, prefix bucket): graph capture records buffer identities, so a recorded graph
- * serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix buckets (least recently
+ * Two ORT sessions (the step graph and its slot gather) per (hot session, prefix bucket): graph
+ * capture records buffer identities, so a recorded graph serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix buckets (least recently
  * used released past that); each holds the model's weights on the device once more (3.3 MB for the
  * trained 4 × 128 models).
  */
@@ -207,20 +210,19 @@ interface Runner {
   /** WebGPU: the past slots bound at the first run (the session's `kv`). */
   slots?: Tensor[]
   staging?: GpuBuffer
-  /** WebGPU: the captured gather from `present` into the slots (made at this graph's first gather). */
-  gather?: BoundGather
+  /** The slot gather from `present` into the slots (made at this graph's first gather). */
+  gather?: Promise<SlotGather>
 }
 
-/** A captured slot gather (`buildSlotGather`: C + S rows per head in, C out): its inputs are the
- * runner's bound `present` buffers and one int64 row-id buffer per layer, its preallocated outputs
- * the session's past slots. */
-interface BoundGather {
+/** A runner's slot gather (`buildSlotGather`: C + S rows per head in, C out). On WebGPU it is
+ * captured: its inputs are the runner's bound `present` buffers and one int64 row-id buffer per
+ * layer (`rows`, `feeds`), its preallocated outputs the session's past slots (`fetches`); on wasm an
+ * uncaptured session on host tensors. */
+interface SlotGather {
   session: InferenceSession
-  rows: GpuBuffer[]
-  feeds: Record<string, Tensor>
-  fetches: Record<string, Tensor>
-  /** reused host copy of one layer's ids (`slotIds`) */
-  ids: Int32Array
+  rows?: GpuBuffer[]
+  feeds?: Record<string, Tensor>
+  fetches?: Record<string, Tensor>
 }
 
 /** A session's bound graphs, by prefix length S (all for its current capacity). */
@@ -234,14 +236,18 @@ export class StaticRunners {
   }
 }
 
-/** Releases a runner's ORT session, then its buffers, on the device queue (never mid-run). */
+/** Releases a runner's ORT sessions, then its buffers, on the device queue (never mid-run); a slot
+ * gather still being made is waited for first (outside the queue, which its creation needs). */
 function releaseRunner(r: Runner): void {
-  void onDevice(async () => {
-    await r.session.release().catch(() => undefined)
-    await r.gather?.session.release().catch(() => undefined)
-    for (const b of [...Object.values(r.buffers ?? {}), ...(r.gather?.rows ?? [])]) b.destroy()
-    r.staging?.destroy()
-  })
+  void (async () => {
+    const g = await r.gather?.catch(() => undefined)
+    await onDevice(async () => {
+      await r.session.release().catch(() => undefined)
+      await g?.session.release().catch(() => undefined)
+      for (const b of [...Object.values(r.buffers ?? {}), ...(g?.rows ?? [])]) b.destroy()
+      r.staging?.destroy()
+    })
+  })().catch((e) => console.error(JSON.stringify({ level: 'error', event: 'release-runner', error: String(e) })))
 }
 
 /** Input dtypes and dims of the fixed graph for (S query rows, C slots), the past excepted. */
@@ -328,57 +334,95 @@ async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Prom
   r.slots = [...slots]
 }
 
-/** WebGPU: the captured gather of runner `r`, created and bound (its past slots as outputs). */
-async function bindGather(ctx: StaticContext, r: Runner): Promise<BoundGather> {
+/** The slot gather of runner `r`: on WebGPU captured and bound (its past slots as outputs). What was
+ * made is released if a later part fails. */
+async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather> {
   const m = ctx.source.manifest
   const { S, C } = r
-  const device = await webgpuDevice(ctx.ort)
+  const capture = ctx.backend === 'webgpu'
   const bytes = buildSlotGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, total: C + S, capacity: C })
   const session = await onDevice(() =>
-    ctx.ort.InferenceSession.create(bytes, { executionProviders: ctx.executionProviders, graphOptimizationLevel: 'all', enableGraphCapture: true } as InferenceSession.SessionOptions),
+    ctx.ort.InferenceSession.create(bytes, { executionProviders: ctx.executionProviders, graphOptimizationLevel: 'all', ...(capture && { enableGraphCapture: true }) } as InferenceSession.SessionOptions),
   )
-  const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
-  const rows = Array.from({ length: m.layers }, () => device.createBuffer({ size: Math.ceil((m.kvHeads * C * 8) / 16) * 16, usage: U.STORAGE | U.COPY_DST }))
-  const feeds: Record<string, Tensor> = {}
-  const fetches: Record<string, Tensor> = {}
-  for (let l = 0; l < m.layers; l++) {
-    feeds[`rows.${l}`] = ctx.ort.Tensor.fromGpuBuffer(rows[l] as never, { dataType: 'int64', dims: [1, m.kvHeads, C, 1] })
-    for (const [j, part] of (['key', 'value'] as const).entries()) {
-      const n = gatherNames(l, part)
-      feeds[n.input] = r.outputs![`present.${l}.${part}`]
-      fetches[n.output] = r.slots![2 * l + j]
+  if (!capture) return { session }
+  const rows: GpuBuffer[] = []
+  try {
+    const device = await webgpuDevice(ctx.ort)
+    const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
+    const feeds: Record<string, Tensor> = {}
+    const fetches: Record<string, Tensor> = {}
+    for (let l = 0; l < m.layers; l++) {
+      rows.push(device.createBuffer({ size: Math.ceil((m.kvHeads * C * 8) / 16) * 16, usage: U.STORAGE | U.COPY_DST }))
+      feeds[`rows.${l}`] = ctx.ort.Tensor.fromGpuBuffer(rows[l] as never, { dataType: 'int64', dims: [1, m.kvHeads, C, 1] })
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        const n = gatherNames(l, part)
+        feeds[n.input] = r.outputs![`present.${l}.${part}`]
+        fetches[n.output] = r.slots![2 * l + j]
+      }
     }
+    return { session, rows, feeds, fetches }
+  } catch (e) {
+    void onDevice(() => session.release()).catch(() => undefined)
+    rows.forEach((b) => b.destroy())
+    throw e
   }
-  return { session, rows, feeds, fetches, ids: new Int32Array(2 * m.kvHeads * C) }
 }
 
 /**
- * WebGPU: writes `rows` (per layer, `[Hkv·C]` flat ids into `present`'s `[Hkv, C + S]` rows, as
- * `slotRows` gives) and replays the runner's captured gather, which writes those rows of `present`
- * into the past slots. @throws Error when ORT refuses the graph or the run
+ * Moves the kept rows of `present` into C slots per head with the runner's slot gather. `rows`: per
+ * layer, `[Hkv·C]` flat ids into `present`'s `[Hkv, C + S]` rows (`slotRows`). On WebGPU the
+ * captured gather writes them into the bound past slots (calling `writing` right before the
+ * replay: from then on a failure may leave the slots half-written) and returns undefined; on wasm
+ * it returns new tensors `[1, Hkv, C, Dh]`, key then value per layer.
+ * @throws RangeError when a row id is outside its head (`slotIds`), before anything is written;
+ *   Error when ORT refuses the graph or the run
  */
-async function gatherBound(ctx: StaticContext, r: Runner, rows: Int32Array[]): Promise<void> {
+async function slotGather(ctx: StaticContext, r: Runner, rows: Int32Array[], present: Tensor[], writing: () => void): Promise<Tensor[] | undefined> {
+  const m = ctx.source.manifest
+  const ids = rows.map((x) => slotIds(x, m.kvHeads, r.C + r.S))
+  const made = (r.gather ??= makeSlotGather(ctx, r))
+  made.catch(() => {
+    if (r.gather === made) r.gather = undefined // the next gather tries again
+  })
+  const g = await made
+  if (!g.rows) {
+    // wasm: host tensors in, new tensors out
+    const feeds: Record<string, Tensor> = {}
+    const fetches: string[] = []
+    ids.forEach((x, l) => {
+      feeds[`rows.${l}`] = new ctx.ort.Tensor('int64', new BigInt64Array(x.buffer, x.byteOffset, x.length / 2), [1, m.kvHeads, r.C, 1])
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        feeds[gatherNames(l, part).input] = present[2 * l + j]
+        fetches.push(gatherNames(l, part).output)
+      }
+    })
+    const out = await onDevice(() => g.session.run(feeds, fetches))
+    return fetches.map((n) => out[n])
+  }
   const device = await webgpuDevice(ctx.ort)
-  const g = (r.gather ??= await bindGather(ctx, r))
   await onDevice(async () => {
     await ortFlush(ctx)
-    rows.forEach((x, l) => device.queue.writeBuffer(g.rows[l], 0, bytesOf(slotIds(x, ctx.source.manifest.kvHeads, r.C + r.S, g.ids))))
+    writing()
+    ids.forEach((x, l) => device.queue.writeBuffer(g.rows![l], 0, bytesOf(x)))
     const t = performance.now()
-    await g.session.run(g.feeds, g.fetches)
+    await g.session.run(g.feeds!, g.fetches!)
     mark('gatherRun', t)
   }, () => clearCapture(ctx))
+  return undefined
 }
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 
 /**
- * A one-node session (Identity on the CPU EP) run right after every captured run. ORT's JSEP checks a
- * run's bound buffers against the session that ran *last* (`registerExternalBuffer`: a buffer other
- * than the one an input index had before is refused while the current session has a captured graph),
- * and it registers before switching to the new run's session: after a captured replay, the next
- * run of any other session that feeds new device tensors (the gather, the dynamic path) would be
- * refused. Running this session makes an uncaptured one current again (measured on the H200: the
- * first gather after a replay failed without it).
+ * A one-node session (Identity on the CPU EP) run before the first uncaptured run that follows a
+ * captured one (`onDevice`'s `clear`). ORT's JSEP checks a run's bound buffers against the session
+ * that ran *last* (`registerExternalBuffer`: a buffer other than the one an input index had before
+ * is refused while the current session has a captured graph), and it registers before switching to
+ * the new run's session: after a captured replay, the next run of any other session that feeds new
+ * device tensors (the dynamic gather when the capacity grows, another session's dynamic path) would
+ * be refused. Running this session makes an uncaptured one current again (measured on the H200: the
+ * first uncaptured gather after a replay failed without it). Captured runs in a row need none: each
+ * binds the buffers it bound before.
  */
 const clearers = new WeakMap<object, Promise<InferenceSession>>()
 
@@ -575,20 +619,14 @@ export async function residentStaticStep(
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
     // tags t ≥ P are new rows, at C + t − P of `present`'s C + Sb rows per head (padding never kept)
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, Sb, capacity, width))
-    // same capacity on WebGPU: the runner's captured gather writes into the bound slots; else new
-    // tensors (the old ones released)
-    const inPlace = ctx.backend === 'webgpu' && capacity === C
-    try {
-      if (inPlace) {
-        await gatherBound(ctx, runner, rows)
-        kept = kv
-      } else kept = await gatherKept(gather, rows, out.present)
-    } catch (e) {
-      // a gather into the slots that failed may have written part of them: this memory is no
-      // longer the one its metadata describes (the host reloads the durable copy)
-      if (inPlace) memory.invalid = true
-      throw e
-    }
+    // same capacity: the runner's slot gather (on WebGPU captured, writing into the bound slots);
+    // else the dynamic gather into new tensors (the old ones released). A captured gather that
+    // fails once it has started may have written part of the slots: this memory is then no longer
+    // the one its metadata describes (`invalid`: the host reloads the durable copy)
+    if (capacity === C) {
+      kept = (await slotGather(ctx, runner, rows, out.present, () => (memory.invalid = true))) ?? kv
+      memory.invalid = undefined
+    } else kept = await gatherKept(gather, rows, out.present)
   } finally {
     out.release()
   }
