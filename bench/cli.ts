@@ -6,7 +6,8 @@
  * `transport` (WebSocket vs HTTP per-step latency against wrangler dev), `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
  * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts), `peer` (transformers.js'
- * `past_key_values` path on the same model, bench/peer/; `--steps N` repetitions) and `report` (README tables from the last history and codec results). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
+ * `past_key_values` path on the same model, bench/peer/; `--steps N` repetitions), `report` (README tables from the last history and codec results)
+ * and `fidelity-charts` (the robot and GUI fidelity charts redrawn from their results files). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -14,6 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeSvg } from './chart.ts'
+import { writeFidelityChart, type FidelityChartRow } from './fidelity-chart.ts'
 import { runCodec } from './codec.ts'
 import { runHistory } from './history.ts'
 import { writeHistoryCharts } from './history-chart.ts'
@@ -64,8 +66,9 @@ async function main() {
   if (suite === 'history') return historySuite()
   if (suite === 'codec') return codecSuite()
   if (suite === 'report') return reportSuite()
+  if (suite === 'fidelity-charts') return fidelityChartsSuite()
   if (suite === 'peer') return peerSuite()
-  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, transport, history, codec, peer, report)`)
+  if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, fidelity-charts, transport, history, codec, peer, report)`)
   const episodes = Number(values.episodes)
   const steps = Number(values.steps)
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
@@ -132,7 +135,9 @@ async function guiSuite() {
   const rows = await guiFidelity(onlyConfigs(withOverrides(guiConfigs(frameTokens), values.set), values.only), episodes, log)
   const file = values.json ?? path.join(RESULTS, 'gui-fidelity.json')
   writeJson(file, { suite: 'gui-fidelity', meta: runMeta(), episodes, frameTokens, rows })
-  log(`wrote ${file}`)
+  const chart = chartBeside(file)
+  await writeFidelityChart(FIDELITY_TITLES['gui-fidelity'], rows, chart)
+  log(`wrote ${file} and ${chart}`)
 }
 
 async function robotSuite() {
@@ -145,7 +150,9 @@ async function robotSuite() {
   const file = values.json ?? path.join(RESULTS, 'robot-fidelity.json')
   mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify({ suite: 'robot-fidelity', meta: runMeta(), episodes, frameTokens, rows }, null, 2) + '\n')
-  log(`wrote ${file}`)
+  const chart = chartBeside(file)
+  await writeFidelityChart(FIDELITY_TITLES['robot-fidelity'], rows, chart)
+  log(`wrote ${file} and ${chart}`)
 }
 
 function writeJson(file: string, value: unknown) {
@@ -188,6 +195,25 @@ async function peerSuite() {
 }
 
 /** Prints the README tables from the history and codec results. */
+/** Chart titles of the trained-model fidelity suites. */
+const FIDELITY_TITLES = { 'robot-fidelity': 'Robot suite (robot-carried; TempoFit: robot-tempo)', 'gui-fidelity': 'GUI suite (gui-carried; TempoFit: gui-tempo)' } as const
+
+/** The SVG file beside a results file: `x.json` → `x.svg`. */
+const chartBeside = (file: string) => file.replace(/\.json$/, '') + '.svg'
+
+/** `fidelity-charts`: redraws the trained-model fidelity charts from their results files (default
+ * the committed `robot-fidelity.json` and `gui-fidelity.json`; `--json FILE` for one other run). */
+async function fidelityChartsSuite() {
+  const files = values.json ? [values.json] : [path.join(RESULTS, 'robot-fidelity.json'), path.join(RESULTS, 'gui-fidelity.json')]
+  for (const file of files) {
+    const run = JSON.parse(readFileSync(file, 'utf8')) as { suite: keyof typeof FIDELITY_TITLES; rows: FidelityChartRow[] }
+    if (!(run.suite in FIDELITY_TITLES)) throw new Error(`${file}: suite '${run.suite}' is not robot-fidelity or gui-fidelity`)
+    const chart = chartBeside(file)
+    await writeFidelityChart(FIDELITY_TITLES[run.suite], run.rows, chart)
+    log(`wrote ${chart}`)
+  }
+}
+
 function reportSuite() {
   const history = JSON.parse(readFileSync(path.join(RESULTS, 'history.json'), 'utf8'))
   const Ts = [1, 2, 4, 8, 16, 32, 64]
