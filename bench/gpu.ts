@@ -27,6 +27,7 @@
  *          `--fixed-capacity N`; host step p50
  *          (ms) of each and the logits' max relative error vs wasm (≤ 1e-3).
  *   captrace --out FILE [--steps 6 --capacity 256]
+ *   (time --gpu-profile: ORT's kernel timestamps over the measured steps, `gpuKernels` in the record)
  *          Captured hosts (`--capture`) against wasm, one step at a time: robot-carried with its
  *          encoder and fed embeddings directly, tiny-gqa; alone and stepping in turn with a dynamic
  *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
@@ -205,17 +206,48 @@ async function readBack(device: GpuDevice, src: GpuBuf, bytes: number, staging: 
   return out
 }
 
+/**
+ * GPU time of ORT's WebGPU kernels over the measured steps (`--gpu-profile`: ORT's
+ * `env.webgpu.profiling`, timestamp queries around every dispatch, replays included; it ends the
+ * compute pass after each dispatch where the device has no inside-pass timestamps, so the step
+ * times of a profiled run are not the timing rows). @returns start/stop; stop gives the kernel ms
+ * per step (sum of end − start), the kernels per step and the eight largest kernel types
+ */
+function kernelProfiler(ort: Awaited<ReturnType<typeof selectBackend>>['ort'], on: boolean) {
+  const env = (ort as unknown as { env: { webgpu: { profiling?: unknown } } }).env.webgpu
+  const rows: { type: string; ns: number }[] = []
+  return {
+    start() {
+      if (on) env.profiling = { mode: 'default', ondata: (d: { kernelType: string; startTime: number; endTime: number }) => rows.push({ type: d.kernelType, ns: d.endTime - d.startTime }) }
+    },
+    async stop(steps: number): Promise<Json | undefined> {
+      if (!on) return undefined
+      env.profiling = { mode: 'off' }
+      await syncDevice(ort)
+      await new Promise((r) => setTimeout(r, 200)) // ORT reads its query buffers back asynchronously
+      const byType = new Map<string, number>()
+      for (const r of rows) byType.set(r.type, (byType.get(r.type) ?? 0) + r.ns)
+      const total = rows.reduce((a, r) => a + r.ns, 0)
+      return {
+        kernelMsPerStep: total / 1e6 / steps,
+        kernelsPerStep: rows.length / steps,
+        topTypesMsPerStep: Object.fromEntries([...byType].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([t, ns]) => [t, ns / 1e6 / steps])),
+      }
+    },
+  }
+}
+
 /** Times one configuration of one model. @returns the result record (ok false with the error) */
-export async function timeStep(opts: { model: string; config: string; work: string; iters: number }): Promise<Json> {
-  const { model, config, work, iters } = opts
+export async function timeStep(opts: { model: string; config: string; work: string; iters: number; gpuProfile?: boolean }): Promise<Json> {
+  const { model, config, work, iters, gpuProfile = false } = opts
   const { meta, embeds, past } = readStepInputs(work, model)
   const { S, P, layers } = meta
   const backend: Backend = config === 'wasm' || config === 'wasm-static' || config === 'wasm-host-fixed' ? 'wasm' : 'webgpu'
   const choice = await selectBackend(backend)
   if (config === 'webgpu-captured' || config === 'webgpu-static' || config === 'wasm-static')
-    return timeBound({ model, meta, embeds, past, iters, choice, capture: config === 'webgpu-captured', config })
+    return timeBound({ model, meta, embeds, past, iters, choice, capture: config === 'webgpu-captured', config, gpuProfile })
   if (config === 'webgpu-host-captured' || config === 'webgpu-host-resident' || config === 'wasm-host-fixed')
-    return timeHostStep({ model, meta, embeds, past, iters, choice, config })
+    return timeHostStep({ model, meta, embeds, past, iters, choice, config, gpuProfile })
   const counters = backend === 'webgpu' ? countGpuObjects() : undefined
   const source = nodeModelSource(model, path.dirname(meta.dir))
   const m = source.manifest
@@ -313,7 +345,7 @@ function stubAdapter(S: number, embeds: Float32Array) {
  * tokens sit at positions P + (n − 1)·S …; the first timed step is exactly torch's step (positions
  * P … P + S − 1), whose logits are checked against torch float64.
  */
-async function timeHostStep(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>>; config: string }): Promise<Json> {
+async function timeHostStep(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>>; config: string; gpuProfile?: boolean }): Promise<Json> {
   const { model, meta, embeds, past, iters, choice, config } = o
   const { S, P, vocabSize: V } = meta
   const source = nodeModelSource(model, path.dirname(String(meta.dir)))
@@ -361,11 +393,14 @@ async function timeHostStep(o: { model: string; meta: Json & Record<string, numb
   let last = first
   captureProfile.samples = {}
   captureProfile.on = captured
+  const profiler = kernelProfiler(ort, device && !!o.gpuProfile)
+  profiler.start()
   for (let i = 0; i < iters; i++) {
     last = await step()
     times.push(last.ms)
     for (const [k, v] of Object.entries(last.timings)) (parts[k] ??= []).push(v)
   }
+  const gpuKernels = await profiler.stop(iters)
   captureProfile.on = false
   disposeResident(resident)
   return {
@@ -373,6 +408,7 @@ async function timeHostStep(o: { model: string; meta: Json & Record<string, numb
     stepMs: percentiles(times), iters, firstRunsMs: { createAndFirst: createMs, second: second.ms },
     partsMsP50: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, percentiles(v).p50])),
     ...(captured && { captureProfileMsP50: Object.fromEntries(Object.entries(captureProfile.samples).map(([k, v]) => [k, percentiles(v).p50])) }),
+    ...(gpuKernels && { gpuKernels }),
     dispatchesPerStep: dispatches, action: last.action, memoryTokens: resident.meta.tokens,
     relErrVsTorch: meta.torchLogitsFloat64 ? relErr(first.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
   }
@@ -387,7 +423,7 @@ async function timeHostStep(o: { model: string; meta: Json & Record<string, numb
  * the export locally). The logits are copied back through a staging buffer after each run (inside
  * the clock) and checked against torch float64.
  */
-async function timeBound(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>>; capture: boolean; config: string }): Promise<Json> {
+async function timeBound(o: { model: string; meta: Json & Record<string, number>; embeds: Float32Array; past: Float32Array[]; iters: number; choice: Awaited<ReturnType<typeof selectBackend>>; capture: boolean; config: string; gpuProfile?: boolean }): Promise<Json> {
   const { model, meta, embeds, past, iters, choice, capture, config } = o
   const { S, P, vocabSize: V } = meta
   const ort = choice.ort as unknown as typeof import('onnxruntime-web')
@@ -447,11 +483,15 @@ async function timeBound(o: { model: string; meta: Json & Record<string, number>
   let last = first
   split.run = []
   split.read = []
+  const profiler = kernelProfiler(choice.ort, !!o.gpuProfile)
+  profiler.start()
   for (let i = 0; i < iters; i++) times.push((last = await step()).ms)
+  const gpuKernels = await profiler.stop(iters)
   return {
     model, config, ok: true, S, P, params: meta.params, backend: choice.backend, backendReason: choice.reason, graphCapture: capture,
     stepMs: percentiles(times), iters, firstRunsMs: { createAndFirst: createMs, second: second.ms },
     partsMsP50: { runMs: percentiles(split.run).p50, readMs: percentiles(split.read).p50 },
+    ...(gpuKernels && { gpuKernels }),
     dispatchesPerStep: dispatches, action: last.action,
     relErrVsTorch: meta.torchLogitsFloat64 ? relErr(last.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
     firstRunRelErrVsTorch: meta.torchLogitsFloat64 ? relErr(first.row, meta.torchLogitsFloat64 as unknown as number[]) : undefined,
@@ -868,6 +908,7 @@ async function main() {
       sessions: { type: 'string' },
       capacity: { type: 'string' },
       backend: { type: 'string' },
+      'gpu-profile': { type: 'boolean' },
     },
   })
   const cmd = positionals[0]
@@ -898,7 +939,7 @@ async function main() {
   }
   if (cmd === 'time') {
     const base = { model: values.model!, config: values.config! }
-    await guard(values.out!, base, () => timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20) }))
+    await guard(values.out!, base, () => timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20), gpuProfile: values['gpu-profile'] }))
   } else if (cmd === 'parity') await guard(values.out!, {}, () => parity(backend, Number(values.steps ?? 6)))
   else if (cmd === 'growth') await guard(values.out!, {}, () => growth(backend, Number(values.steps ?? 1000), Number(values.sessions ?? 100)))
   else if (cmd === 'captrace') await guard(values.out!, {}, () => captureTrace(Number(values.steps ?? 6), Number(values.capacity ?? 256)))
