@@ -147,7 +147,7 @@ export function staticTables(positions: ArrayLike<number>, P: number, C: number,
 /** The decoder config of a manifest (the architecture `buildDecoderOnnx` rebuilds). */
 function configOf(m: ModelManifest): DecoderConfig {
   const { vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeBase, rmsNormEps, maxPosition } = m
-  return { vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeBase, rmsNormEps, maxPosition }
+  return { vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeBase, rmsNormEps, maxPosition, ...(m.ports.tempo && { tempoLayers: m.tempoLayers }) }
 }
 
 /** True when the host can serve `m` with the captured step: a decoder without TempoFit ports that
@@ -160,18 +160,19 @@ const weightCache = new Map<string, Promise<DecoderWeights>>()
 
 /**
  * The fixed-capacity graph of `source`'s model for S new tokens against C slots, with the optional
- * per-layer `outputs` a policy reads (default all; fewer outputs: less work per step).
+ * per-layer `outputs` a policy reads (default all; fewer outputs: less work per step). A TempoFit
+ * model's graph takes `bank` slots per memory layer and C = 0 (no carried K/V, no `present`).
  * @returns .onnx bytes (weights read from the model file once per process, cached by sha256)
  * @throws Error when a weight cannot be found in the model file
  */
-export async function staticGraph(source: ModelSource, S: number, C: number, outputs: readonly OptionalPort[] = OPTIONAL_PORTS): Promise<Uint8Array> {
+export async function staticGraph(source: ModelSource, S: number, C: number, outputs: readonly OptionalPort[] = OPTIONAL_PORTS, bank?: number): Promise<Uint8Array> {
   const m = source.manifest
   let w = weightCache.get(m.sha256)
   if (!w) {
     weightCache.set(m.sha256, (w = (async () => readDecoderWeights(await source.bytes(), configOf(m)))()))
     w.catch(() => weightCache.delete(m.sha256))
   }
-  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C, outputs } })
+  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C, outputs, ...(bank !== undefined && { bank }) } })
 }
 
 type GpuBuffer = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }

@@ -39,6 +39,9 @@ interface Shared {
   windowWeight?: string
   /** Whether an optional per-layer output is built (the fixed variant may leave some out). */
   wants: (port: OptionalPort) => boolean
+  /** false in the fixed TempoFit variant: no past K/V inputs, no `present` outputs (a TempoFit
+   * step carries no K/V); absent = true. */
+  carried?: boolean
   /** float32 scalars: MASKED_SCORE (with `allowed`) and the RMSNorm epsilon. */
   maskedScore?: string
   eps: string
@@ -195,8 +198,9 @@ function block(
     k = rope(g, splitHeads(g, proj('wk', w.wk, Hkv * Dh), Hkv, Dh), s, Dh)
     v = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
   }
-  const presentK = g.op('Concat', [`past_key_values.${l}.key`, k], { axis: attr.int(2) })
-  const presentV = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) })
+  const carried = s.carried ?? true
+  const presentK = carried ? g.op('Concat', [`past_key_values.${l}.key`, k], { axis: attr.int(2) }) : k
+  const presentV = carried ? g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) }) : v
   const keysT = g.op('Transpose', [expandKv(g, presentK, c)], { perm: attr.ints([0, 1, 3, 2]) })
   const scores = g.op('Mul', [g.op('MatMul', [q, keysT]), g.float32(1 / Math.sqrt(Dh))])
   const masked = s.bias ? g.op('Add', [scores, s.bias]) : g.op('Where', [s.allowed!, scores, s.maskedScore!])
@@ -213,8 +217,12 @@ function block(
   const down = g.op('MatMul', [act, weight('w_down', w.wDown, [F, D])])
   const windowProbs = s.windowWeight ? g.op('MatMul', [s.windowWeight, probs]) : undefined
   outs.push(
-    [`present.${l}.key`, ['batch', Hkv, 'total', Dh], presentK],
-    [`present.${l}.value`, ['batch', Hkv, 'total', Dh], presentV],
+    ...(carried
+      ? ([
+          [`present.${l}.key`, ['batch', Hkv, 'total', Dh], presentK],
+          [`present.${l}.value`, ['batch', Hkv, 'total', Dh], presentV],
+        ] as PendingOutput[])
+      : []),
     ...(windowProbs ? [[`attn_window.${l}`, ['batch', Hkv, 'total'], groupSum(g, windowProbs, Hkv)] as PendingOutput] : []),
     ...(s.wants('attn_total') ? [[`attn_total.${l}`, ['batch', Hkv, 'total'], groupSum(g, probs, Hkv)] as PendingOutput] : []),
     ...(hiddenNorm ? [[`hidden_norm.${l}`, ['batch', 'seq'], hiddenNorm] as PendingOutput] : []),
@@ -240,7 +248,7 @@ function block(
  */
 export interface DecoderBuildOptions {
   input?: 'ids' | 'embeds'
-  fixed?: { seq: number; capacity: number; outputs?: readonly OptionalPort[] }
+  fixed?: { seq: number; capacity: number; outputs?: readonly OptionalPort[]; bank?: number }
 }
 
 /** The per-layer outputs a policy may read besides `present` (the contract's optional ports). */
@@ -276,11 +284,15 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
     for (const [k, v] of Object.entries({ seq: fixed.seq, capacity: fixed.capacity }))
       if (!Number.isInteger(v) || v < (k === 'seq' ? 1 : 0)) throw new RangeError(`fixed.${k} must be an integer ≥ ${k === 'seq' ? 1 : 0}, got ${v}`)
     for (const p of fixed.outputs ?? []) if (!OPTIONAL_PORTS.includes(p)) throw new RangeError(`fixed.outputs: unknown port '${p}'`)
-    if (tempoLayers.length) throw new RangeError('the fixed-capacity variant has no TempoFit ports')
+    if (tempoLayers.length && !(Number.isInteger(fixed.bank) && fixed.bank! >= 1 && fixed.capacity === 0))
+      throw new RangeError(`the fixed TempoFit variant needs fixed.bank (slots, integer ≥ 1) and fixed.capacity 0 (no carried K/V), got bank ${fixed.bank}, capacity ${fixed.capacity}`)
+    if (!tempoLayers.length && fixed.bank !== undefined) throw new RangeError('fixed.bank needs TempoFit layers')
   }
   if (input === 'ids' && !weights.embed?.length) throw new RangeError("input 'ids' needs the embed table")
   // symbolic dims, or their fixed values
-  const sizes: Record<string, number> = fixed ? { batch: 1, seq: fixed.seq, past: fixed.capacity, total: fixed.capacity + fixed.seq } : {}
+  const sizes: Record<string, number> = fixed ? { batch: 1, seq: fixed.seq, past: fixed.capacity, total: fixed.capacity + fixed.seq, ...(fixed.bank && { memory: fixed.bank }) } : {}
+  // the fixed TempoFit variant carries no K/V: no past inputs, no present outputs
+  const carried = !(fixed && tempoLayers.length)
   const dim = (d: number | string) => (typeof d === 'string' && d in sizes ? sizes[d] : d)
   const dims = (ds: (number | string)[]) => ds.map(dim)
   const g = new GraphBuilder('stepkv_decoder')
@@ -288,24 +300,24 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   if (input === 'ids') g.input('input_ids', 'int64', dims(['batch', 'seq']))
   else g.input('inputs_embeds', 'float32', dims(['batch', 'seq', D]))
   let shared: Shared | undefined
-  if (fixed) shared = staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq, fixed.outputs ?? OPTIONAL_PORTS)
+  if (fixed) shared = { ...staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq, fixed.outputs ?? OPTIONAL_PORTS), carried }
   else {
     g.input('position_ids', 'int64', ['batch', 'seq'])
     g.input('attention_mask', 'int64', ['batch', 'total'])
   }
-  for (let l = 0; l < config.layers; l++) {
+  for (let l = 0; carried && l < config.layers; l++) {
     g.input(`past_key_values.${l}.key`, 'float32', dims(['batch', Hkv, 'past', Dh]))
     g.input(`past_key_values.${l}.value`, 'float32', dims(['batch', Hkv, 'past', Dh]))
   }
   if (!fixed) g.input('obs_window', 'int64', [])
   for (const l of tempoLayers) {
     const bank = tempoBankNames(l)
-    g.input(bank.key, 'float32', ['batch', Hkv, 'memory', Dh])
-    g.input(bank.value, 'float32', ['batch', Hkv, 'memory', Dh])
+    g.input(bank.key, 'float32', dims(['batch', Hkv, 'memory', Dh]))
+    g.input(bank.value, 'float32', dims(['batch', Hkv, 'memory', Dh]))
   }
-  if (tempoLayers.length) g.input(TEMPO_BIAS, 'float32', ['batch', Hkv, 1, 'memory'])
+  if (tempoLayers.length) g.input(TEMPO_BIAS, 'float32', dims(['batch', Hkv, 1, 'memory']))
   shared ??= sharedTensors(g, config, inputName)
-  const tempo = tempoLayers.length ? tempoShared(g, config) : undefined
+  const tempo = tempoLayers.length ? tempoShared(g, config, fixed?.seq) : undefined
   let x = input === 'ids' ? g.op('Gather', [f32(g, 'embed', weights.embed, [V, D]), 'input_ids'], { axis: attr.int(0) }) : 'inputs_embeds'
   const outs: PendingOutput[] = []
   for (let l = 0; l < config.layers; l++) {

@@ -43,8 +43,16 @@ export const tempoPrefixNames = (l: number) => ({
 /** The bias input [batch, kvHeads, 1, memory] float32, shared by all memory layers (one M). */
 export const TEMPO_BIAS = 'tempo_bias'
 
-/** Builds the shared tensors from the shapes of `input_ids` and `tempo_bias`. */
-export function tempoShared(g: GraphBuilder, c: DecoderConfig): TempoShared {
+/** Builds the shared tensors from the shapes of `input_ids` and `tempo_bias`; with `fixedSeq` (the
+ * fixed-capacity variant: batch 1, S = fixedSeq) as constants, no shape arithmetic. */
+export function tempoShared(g: GraphBuilder, c: DecoderConfig, fixedSeq?: number): TempoShared {
+  if (fixedSeq !== undefined)
+    return {
+      nullScore: g.initializer('tempo_null_scores', { dtype: 'float32', dims: [1, c.kvHeads, fixedSeq, 1], data: new Float32Array(c.kvHeads * fixedSeq).fill(TEMPO_NULL_SCORE) }),
+      nullRow: g.initializer('tempo_null_row', { dtype: 'float32', dims: [1, c.kvHeads, 1, c.headDim], data: new Float32Array(c.kvHeads * c.headDim) }),
+      scale: g.float32(1 / Math.sqrt(c.headDim), 'tempo_scale'),
+      eps: g.float32(TEMPO_EPS, 'tempo_eps'),
+    }
   const biasShape = g.op('Shape', [TEMPO_BIAS])
   const batchHeads = g.op('Slice', [biasShape, g.int64([0]), g.int64([2])])
   const seq = g.op('Slice', [g.op('Shape', ['input_ids']), g.int64([1]), g.int64([2])])

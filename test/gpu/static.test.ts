@@ -198,3 +198,87 @@ describe('fixed-capacity float-table graph', () => {
       await Promise.all([dynamic.release(), fixed.release()])
     })
 })
+
+describe('fixed TempoFit graph (no carried K/V, a bank of fixed slots)', () => {
+  for (const [id, S, rows, M, Mc] of [
+    ['tiny-gqa-tempo', 9, 16, 20, 32],
+    ['robot-tempo', 54, 64, 108, 128],
+  ] as const)
+    it(`${id}: the committed model's logits, tempo_prefix and statistics for S = ${S} (${rows} rows) against M = ${M} bank rows in ${Mc} slots`, async () => {
+      const src = nodeModelSource(id)
+      const m = src.manifest
+      const { kvHeads: Hkv, headDim: Dh, layers: L } = m
+      const dynamic = await ort.InferenceSession.create(src.bytes() as Uint8Array)
+      const fixed = await ort.InferenceSession.create(await staticGraph(src, rows, 0, undefined, Mc))
+      expect(fixed.inputNames.some((n) => n.startsWith('past_key_values.')), 'no past inputs').toBe(false)
+      expect(fixed.outputNames.some((n) => n.startsWith('present.')), 'no present outputs').toBe(false)
+      const embeds = gauss(S * m.hiddenSize, 41)
+      const ids = BigInt64Array.from({ length: S }, (_, i) => BigInt((i * 53 + 11) % 256))
+      // a bank: per memory layer M real rows (a frame-gap bias on them) and, fixed, Mc − M junk slots
+      const bankBias = Float32Array.from({ length: Hkv * M }, (_, i) => -0.25 * (1 + (i % M >> 3)) * (1 + (i >= M ? 1 : 0)))
+      const banks = m.tempoLayers.map((l, i) => ({ l, key: gauss(Hkv * M * Dh, 60 + 2 * i), value: gauss(Hkv * M * Dh, 61 + 2 * i) }))
+      const window = 4
+      const feeds: Record<string, Tensor> = {
+        ...(m.ports.inputsEmbeds ? { inputs_embeds: new ort.Tensor('float32', embeds, [1, S, m.hiddenSize]) } : { input_ids: new ort.Tensor('int64', ids, [1, S]) }),
+        position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(i)), [1, S]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
+        obs_window: new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), m.inputs.find((i) => i.name === 'obs_window')!.dims.map(() => 1)),
+        tempo_bias: new ort.Tensor('float32', bankBias, [1, Hkv, 1, M]),
+      }
+      for (let l = 0; l < L; l++) for (const p of ['key', 'value']) feeds[`past_key_values.${l}.${p}`] = new ort.Tensor('float32', new Float32Array(0), [1, Hkv, 0, Dh])
+      for (const b of banks) for (const p of ['key', 'value'] as const) feeds[`tempo.${b.l}.${p}`] = new ort.Tensor('float32', b[p], [1, Hkv, M, Dh])
+      const want = await dynamic.run(feeds)
+      // fixed: the prefix padded with junk rows, the bank's empty slots junk under a masked bias
+      const tables = staticTables(Array.from({ length: S }, (_, i) => i), 0, 0, window, m, rows)
+      const slots = (real: Float32Array, seed: number) => {
+        const a = gauss(Hkv * Mc * Dh, seed, 3)
+        for (let h = 0; h < Hkv; h++) a.set(real.subarray(h * M * Dh, (h + 1) * M * Dh), h * Mc * Dh)
+        return a
+      }
+      const fixedBias = new Float32Array(Hkv * Mc).fill(MASKED_SCORE)
+      for (let h = 0; h < Hkv; h++) fixedBias.set(bankBias.subarray(h * M, (h + 1) * M), h * Mc)
+      const padded = m.ports.inputsEmbeds ? gauss(rows * m.hiddenSize, 99) : BigInt64Array.from({ length: rows }, (_, i) => (i < S ? ids[i] : 7n))
+      if (padded instanceof Float32Array) padded.set(embeds)
+      const feeds2: Record<string, Tensor> = {
+        ...(padded instanceof Float32Array ? { inputs_embeds: new ort.Tensor('float32', padded, [1, rows, m.hiddenSize]) } : { input_ids: new ort.Tensor('int64', padded, [1, rows]) }),
+        rope_cos: new ort.Tensor('float32', tables.cos, [1, 1, rows, Dh]),
+        rope_sin: new ort.Tensor('float32', tables.sin, [1, 1, rows, Dh]),
+        attention_bias: new ort.Tensor('float32', tables.bias, [1, 1, rows, rows]),
+        window_weight: new ort.Tensor('float32', tables.window, [1, 1, 1, rows]),
+        tempo_bias: new ort.Tensor('float32', fixedBias, [1, Hkv, 1, Mc]),
+      }
+      banks.forEach((b, i) => {
+        for (const [j, p] of (['key', 'value'] as const).entries()) feeds2[`tempo.${b.l}.${p}`] = new ort.Tensor('float32', slots(b[p], 200 + 2 * i + j), [1, Hkv, Mc, Dh])
+      })
+      const got = await fixed.run(feeds2)
+      const realRows = (a: Float32Array, width: number, total: number, keep: number) => {
+        const out: number[] = []
+        for (let h = 0; h < Hkv; h++) out.push(...a.subarray(h * total * width, (h * total + keep) * width))
+        return out
+      }
+      expect(relErr((got.logits.data as Float32Array).subarray(0, S * m.vocabSize), want.logits.data as Float32Array)).toBeLessThan(1e-5)
+      for (const l of m.tempoLayers)
+        for (const p of ['key', 'value']) expect(relErr(realRows(got[`tempo_prefix.${l}.${p}`].data as Float32Array, Dh, rows, S), want[`tempo_prefix.${l}.${p}`].data as Float32Array), `tempo_prefix.${l}.${p}`).toBeLessThan(1e-5)
+      for (let l = 0; l < L; l++) {
+        for (const p of ['attn_window', 'attn_total']) expect(relErr(realRows(got[`${p}.${l}`].data as Float32Array, 1, rows, S), want[`${p}.${l}`].data as Float32Array), `${p}.${l}`).toBeLessThan(1e-5)
+        expect(relErr((got[`hidden_norm.${l}`].data as Float32Array).subarray(0, S), want[`hidden_norm.${l}`].data as Float32Array)).toBeLessThan(1e-5)
+      }
+      // an all-masked bank (the first step) gives the same as an empty one
+      const empty: Record<string, Tensor> = { ...feeds, tempo_bias: new ort.Tensor('float32', new Float32Array(0), [1, Hkv, 1, 0]) }
+      for (const b of banks) for (const p of ['key', 'value']) empty[`tempo.${b.l}.${p}`] = new ort.Tensor('float32', new Float32Array(0), [1, Hkv, 0, Dh])
+      const wantEmpty = await dynamic.run(empty)
+      const gotEmpty = await fixed.run({ ...feeds2, tempo_bias: new ort.Tensor('float32', new Float32Array(Hkv * Mc).fill(MASKED_SCORE), [1, Hkv, 1, Mc]) })
+      expect(relErr((gotEmpty.logits.data as Float32Array).subarray(0, S * m.vocabSize), wantEmpty.logits.data as Float32Array)).toBeLessThan(1e-5)
+      await Promise.all([dynamic.release(), fixed.release()])
+    })
+
+  it('capture-safe: every output of the fixed TempoFit graph comes from a computing node', async () => {
+    const { modelProtoType } = await import('../../models/onnx/proto.ts')
+    const t = modelProtoType()
+    const g = (t.toObject(t.decode(await staticGraph(nodeModelSource('robot-tempo'), 16, 0, [], 32))) as { graph: { node: { op_type: string; output: string[] }[]; output: { name: string }[] } }).graph
+    const producer = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n])))
+    expect(g.output.map((o) => o.name).sort()).toEqual(['logits', 'tempo_prefix.1.key', 'tempo_prefix.1.value', 'tempo_prefix.2.key', 'tempo_prefix.2.value'])
+    for (const o of g.output) expect(['Identity', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatten'], o.name).not.toContain(producer.get(o.name)?.op_type)
+    expect(g.node.filter((n) => n.op_type === 'Shape'), 'no shape arithmetic').toEqual([])
+  })
+})
