@@ -650,6 +650,14 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     if (marks.has(seq)) captured.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
   }
   await hc.close('long-captured')
+  // a captured TempoFit bank (the fixed TempoFit graph, the concat slot gather writing the bank slots)
+  await hc.create('long-captured-tempo', { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 8 } }, memoryDtype: 'float32' })
+  const capturedTempo: Json[] = []
+  for (let seq = 1; seq <= steps; seq++) {
+    await hc.step('long-captured-tempo', { seq, observation: robotObservation(seq) })
+    if (marks.has(seq)) capturedTempo.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+  }
+  await hc.close('long-captured-tempo')
   const many: Json[] = [{ sessions: 0, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes }]
   for (let i = 1; i <= sessions; i++) {
     const id = `short-${i}`
@@ -664,6 +672,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const longGrowth = at(long, long.length - 1).liveBuffers - at(long, 3).liveBuffers // after step 100 → end
   const tempoGrowth = at(tempo, tempo.length - 1).liveBuffers - at(tempo, 3).liveBuffers
   const capturedGrowth = at(captured, captured.length - 1).liveBuffers - at(captured, 3).liveBuffers
+  const capturedTempoGrowth = at(capturedTempo, capturedTempo.length - 1).liveBuffers - at(capturedTempo, 3).liveBuffers
   const manyGrowth = at(many, many.length - 1).liveBuffers - at(many, 1).liveBuffers // after 10 sessions → end
   return {
     backend: h.backend,
@@ -671,9 +680,10 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     long: { steps, ms: longMs, marks: long, growthAfterStep100: longGrowth },
     tempo: { steps, marks: tempo, growthAfterStep100: tempoGrowth },
     captured: { steps, marks: captured, growthAfterStep100: capturedGrowth },
+    capturedTempo: { steps, marks: capturedTempo, growthAfterStep100: capturedTempoGrowth },
     sessions: { count: sessions, marks: many, growthAfter10: manyGrowth },
     liveAtEnd: liveBufferKinds(),
-    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && capturedGrowth <= 0 && manyGrowth <= 0 : null,
+    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && capturedGrowth <= 0 && capturedTempoGrowth <= 0 && manyGrowth <= 0 : null,
   }
 }
 
@@ -684,8 +694,8 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
  * graph replayed by graph capture, `gpu/static-step.ts`); each step's logits compared with wasm (and
  * the fixed and captured layouts' with the dynamic one's); host step time p50 (ms, the whole `step()` call: encode,
  * prefill, policy, durable copy) after the first 5 steps, the layouts stepping in a rotating order.
- * (A TempoFit bank has no fixed-capacity layout: its `fixed` and `captured` sessions run as the
- * dynamic one.)
+ * (A TempoFit bank keeps its rows under `--fixed-capacity` alone: its `fixed` session runs as the
+ * dynamic one; with `--capture` it is captured: fixed bank slots, `residentStaticTempoStep`.)
  * GUI-KV runs resident with its keys downloaded each step (`Policy.readsKeys`); its case uses
  * subspaceRank 8, since at rank 32 = headDim its residuals are rounding noise and WebGPU and wasm
  * may keep different rows.
@@ -771,6 +781,8 @@ export async function captureTrace(steps = 6, capacity = 256): Promise<Json> {
   const cases: HostCase[] = [
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
     { model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 96 } }, obs: textObservation },
+    // a TempoFit bank in fixed slots (the fixed TempoFit graph and the concat slot gather)
+    { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation },
   ]
   const counters = countGpuObjects()
   const out: Json[] = []

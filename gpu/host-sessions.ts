@@ -22,7 +22,7 @@ import { buildKvGather } from './kv-gather.ts'
 import type { ModelManifest } from './manifest.ts'
 import { materialize, residentFrom, residentStep, residentSupported, residentTempoStep, disposeResident, type ResidentMemory } from './resident.ts'
 import { ModelRuntime, type ModelSource } from './session.ts'
-import { resetCaptureHelpers, residentStaticStep, staticSupported } from './static-step.ts'
+import { resetCaptureHelpers, residentStaticStep, residentStaticTempoStep, staticSupported, staticTempoSupported } from './static-step.ts'
 import { isDeviceLoss, type BackendChoice } from './webgpu.ts'
 
 /** Host settings. */
@@ -281,19 +281,23 @@ export class HostSessions {
     let graph: 'captured' | 'fixed' | undefined
     if (this.residentFor(h)) {
       const runtime = this.runtimeFor(h.config.model, true)
-      // a TempoFit bank keeps exactly its rows (the fixed-capacity layout is for carried K/V)
+      // a TempoFit bank keeps exactly its rows unless it is captured (fixed bank slots with --capture)
       const tempo = h.policy.memory === 'tempo'
-      const capacity = tempo ? undefined : this.o.fixedCapacity || undefined
+      const { src } = this.model(h.config.model)
+      const captured = this.o.capture && !!this.o.fixedCapacity && (tempo ? staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
+      const capacity = tempo && !captured ? undefined : this.o.fixedCapacity || undefined
       const current = h.resident ?? residentFrom(h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
       h.resident = current
       h.memory = undefined
-      const { src } = this.model(h.config.model)
       let r
-      if (tempo) r = await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
-      else if (this.o.capture && staticSupported(src.decoder.manifest)) {
+      if (tempo && !captured) r = await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
+      else if (captured) {
         const { ort, backend, executionProviders } = this.o.choice
+        const ctx = { ort, backend, executionProviders, source: src.decoder }
         try {
-          r = await residentStaticStep({ ort, backend, executionProviders, source: src.decoder }, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+          r = tempo
+            ? await residentStaticTempoStep(ctx, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
+            : await residentStaticStep(ctx, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
         } catch (e) {
           // K/V partly rewritten in place: drop the session; its next step reloads the durable copy
           if (current.invalid) await this.evictInvalid(h)

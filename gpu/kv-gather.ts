@@ -46,33 +46,39 @@ export function buildKvGather({ layers, kvHeads, headDim, concat = false }: Gath
   return g.toBytes()
 }
 
-/** Geometry of the slot gather: the model's, `total` rows per head in (C + S), `capacity` slots out. */
+/** Geometry of the slot gather: the model's, `total` rows per head in (C + S), `capacity` slots out;
+ * with `added`, the input is `kv` (total − added rows) with `added.{l}` (added rows) appended. */
 export interface SlotGatherShape {
   layers: number
   kvHeads: number
   headDim: number
   total: number
   capacity: number
+  added?: number
 }
 
 /**
  * Builds the slot gather of a captured step (`gpu/static-step.ts`), every dim fixed (opset 17): per
  * layer l, `kv.{l}.key|value` `[1, Hkv, total, Dh]` and `rows.{l}` int64 `[1, Hkv, capacity, 1]`
  * (per head, the row t < total each slot takes) → `kept.{l}.key|value` `[1, Hkv, capacity, Dh]`, by
- * one GatherND with `batch_dims` 2. No Reshape: WebGPU graph capture records compute dispatches
- * only, and a Reshape into a bound output is a buffer copy that replays would skip.
+ * one GatherND with `batch_dims` 2. With `added` (a TempoFit bank: the step's new rows appended to
+ * the bank's slots), `kv.{l}.*` has total − added rows and `added.{l}.*` the rest, concatenated
+ * first. No Reshape: WebGPU graph capture records compute dispatches only, and a Reshape into a
+ * bound output is a buffer copy that replays would skip.
  * @returns the .onnx bytes
  * @throws RangeError for a geometry that is not positive integers
  */
-export function buildSlotGather({ layers, kvHeads, headDim, total, capacity }: SlotGatherShape): Uint8Array {
+export function buildSlotGather({ layers, kvHeads, headDim, total, capacity, added }: SlotGatherShape): Uint8Array {
   for (const [k, v] of Object.entries({ layers, kvHeads, headDim, total, capacity }))
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${k} must be an integer ≥ 1, got ${v}`)
-  const g = new GraphBuilder('stepkv_slot_gather')
+  if (added !== undefined && !(Number.isInteger(added) && added >= 1 && added < total)) throw new RangeError(`added must be an integer in 1…${total - 1}, got ${added}`)
+  const g = new GraphBuilder(added ? 'stepkv_slot_gather_concat' : 'stepkv_slot_gather')
   for (let l = 0; l < layers; l++) {
     const rows = g.input(`rows.${l}`, 'int64', [1, kvHeads, capacity, 1])
     for (const part of ['key', 'value'] as const) {
       const n = gatherNames(l, part)
-      const input = g.input(n.input, 'float32', [1, kvHeads, total, headDim])
+      let input = g.input(n.input, 'float32', [1, kvHeads, total - (added ?? 0), headDim])
+      if (added) input = g.op('Concat', [input, g.input(n.added, 'float32', [1, kvHeads, added, headDim])], { axis: attr.int(2) })
       g.outputDirect(n.output, 'float32', [1, kvHeads, capacity, headDim], g.op('GatherND', [input, rows], { batch_dims: attr.int(2) }))
     }
   }

@@ -268,21 +268,9 @@ export async function residentTempoStep(
   try {
     action = decodeChecked(logits, adapter, m.vocabSize)
     t3 = now()
-    // tags (1 wide): bank row t → t, new row t → M + t, split per head into the bank part and the
-    // prefix part
     const T = M + S
-    const width = tagWidth(policy, m.headDim)
-    const all = taggedRows(m.kvHeads, T, width)
-    const part = (from: number, n: number) => {
-      const a = new Float32Array(m.kvHeads * n * width)
-      for (let h = 0; h < m.kvHeads; h++) a.set(all.subarray((h * T + from) * width, (h * T + from + n) * width), h * n * width)
-      return a
-    }
-    const [old, fresh] = [part(0, M), part(M, S)]
-    const tagged = { ...bank, headDim: width, layers: bank.layers.map((l) => ({ ...l, keys: old, values: old })) }
-    next = { ...policy.update(tagged, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds, tempoPrefix: bank.layers.map(() => ({ key: fresh, value: fresh })) }), headDim: m.headDim }
-    const over = memoryLimitError(next.tokens, limits)
-    if (over) throw over
+    let width: number
+    ;({ next, width } = updateTempoOnTags(policy, bank, S, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds }, limits))
     if (M > 0) {
       const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
       kept = await gatherKept(concatGather, rows, memory.kv, newKv)
@@ -458,6 +446,34 @@ export function updateOnTags(policy: Policy, mem: SessionMemory, T: number, real
  * float instead of Dh saves the policy its copies (on the 12 × 768 decoder, 30 ms of a 58 ms host
  * step went to copying Dh-wide tag rows).
  */
+/**
+ * The TempoFit policy's update of a device-resident bank, run on tag rows (`width` wide, 1 unless
+ * the policy reads keys): bank row t carries t, this step's new row t carries M + t, so the rows of
+ * the returned bank name which rows of [bank, new prefix] to keep.
+ * @param bank the bank's metadata (M = bank.tokens rows per head)
+ * @param S the step's new prefix rows
+ * @returns the next bank (metadata; its values hold the tags, its headDim the model's) and the tag width
+ * @throws StepkvError `memory_limit` (422) when the kept bank exceeds `limits.maxMemoryTokens`
+ * @see TempoFit, arXiv:2603.07647
+ */
+export function updateTempoOnTags(policy: Policy, bank: SessionMemory, S: number, info: Omit<StepInfo, 'tempoPrefix'>, limits: EngineLimits): { next: SessionMemory; width: number } {
+  const M = bank.tokens
+  const T = M + S
+  const width = tagWidth(policy, bank.headDim)
+  const all = taggedRows(bank.kvHeads, T, width)
+  const part = (from: number, n: number) => {
+    const a = new Float32Array(bank.kvHeads * n * width)
+    for (let h = 0; h < bank.kvHeads; h++) a.set(all.subarray((h * T + from) * width, (h * T + from + n) * width), h * n * width)
+    return a
+  }
+  const [old, fresh] = [part(0, M), part(M, S)]
+  const tagged = { ...bank, headDim: width, layers: bank.layers.map((l) => ({ ...l, keys: old, values: old })) }
+  const next = { ...policy.update(tagged, { ...info, tempoPrefix: bank.layers.map(() => ({ key: fresh, value: fresh })) }), headDim: bank.headDim }
+  const over = memoryLimitError(next.tokens, limits)
+  if (over) throw over
+  return { next, width }
+}
+
 export function tagWidth(policy: Policy, headDim: number): number {
   return policy.readsKeys ? headDim : 1
 }

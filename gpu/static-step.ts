@@ -19,8 +19,9 @@
  * past slots, so the next replay reads them.
  *
  * On wasm the same code runs the same graphs without capture (host tensors, no binding): what CI
- * tests against the Worker's engine. Carried-KV policies on models without TempoFit ports only; a
- * TempoFit bank keeps the resident path (`resident.ts`).
+ * tests against the Worker's engine. Carried-KV policies on models without TempoFit ports
+ * (`residentStaticStep`), and TempoFit banks in fixed slots (`residentStaticTempoStep`: the fixed
+ * TempoFit graph with the bank as bound inputs, the slot gather's concat variant).
  *
  * What capture needs beyond the bound buffers (each found on the H200): no Identity node (no WebGPU
  * kernel: the session is refused), no buffer copy into a bound output (a Reshape there is a GPU copy
@@ -43,6 +44,7 @@ import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { tempoBias } from '../memory/policies/tempofit.ts'
 import type { ModelManifest } from './manifest.ts'
 import {
   capacityFor,
@@ -54,6 +56,7 @@ import {
   slotRows,
   residentOutcome,
   updateOnTags,
+  updateTempoOnTags,
   type ResidentMemory,
 } from './resident.ts'
 import { onDevice, resetDeviceQueueState, type ModelRuntime, type ModelSource } from './session.ts'
@@ -150,6 +153,12 @@ function configOf(m: ModelManifest): DecoderConfig {
   return { vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeBase, rmsNormEps, maxPosition, ...(m.ports.tempo && { tempoLayers: m.tempoLayers }) }
 }
 
+/** True when the host can serve `m`'s TempoFit bank with the captured step
+ * (`residentStaticTempoStep`): a decoder with TempoFit ports at one or more layers. */
+export function staticTempoSupported(m: ModelManifest): boolean {
+  return !!m.ports.tempo && m.tempoLayers.length > 0
+}
+
 /** True when the host can serve `m` with the captured step: a decoder without TempoFit ports that
  * has `attn_window`, `attn_total` and `hidden_norm` (the graph rebuilds them all). */
 export function staticSupported(m: ModelManifest): boolean {
@@ -203,6 +212,8 @@ interface Runner {
   C: number
   /** the optional per-layer outputs the graph has (`OptionalPort`s, comma-joined) */
   ports: string
+  /** a TempoFit graph's bank slots per memory layer (then C = 0 and the slots are the bank) */
+  bank?: number
   session: InferenceSession
   /** WebGPU: bound tensors (inputs without the past, and every output) and their buffers. */
   inputs?: Record<string, Tensor>
@@ -251,15 +262,27 @@ function releaseRunner(r: Runner): void {
   })().catch((e) => console.error(JSON.stringify({ level: 'error', event: 'release-runner', error: String(e) })))
 }
 
-/** Input dtypes and dims of the fixed graph for (S query rows, C slots), the past excepted. */
-function inputDims(m: ModelManifest, S: number, C: number): Record<string, ['float32' | 'int64', number[]]> {
+/** Input dtypes and dims of the fixed graph for (S query rows, C slots; a TempoFit graph: `bank`
+ * slots), the past and the bank excepted. */
+function inputDims(m: ModelManifest, S: number, C: number, bank?: number): Record<string, ['float32' | 'int64', number[]]> {
   return {
     ...(m.ports.inputsEmbeds ? { inputs_embeds: ['float32', [1, S, m.hiddenSize]] } : { input_ids: ['int64', [1, S]] }),
     rope_cos: ['float32', [1, 1, S, m.headDim]],
     rope_sin: ['float32', [1, 1, S, m.headDim]],
     attention_bias: ['float32', [1, 1, S, C + S]],
     window_weight: ['float32', [1, 1, 1, S]],
+    ...(bank !== undefined && { tempo_bias: ['float32', [1, m.kvHeads, 1, bank]] as ['float32', number[]] }),
   }
+}
+
+/** The graph inputs the slots feed (past K/V; a TempoFit graph: its bank) and the outputs the slot
+ * gather reads (present; a TempoFit graph: tempo_prefix), key then value per stored layer. */
+function slotPorts(m: ModelManifest, tempo: boolean): { inputs: string[]; outputs: string[] } {
+  const layers = tempo ? m.tempoLayers : Array.from({ length: m.layers }, (_, l) => l)
+  const pair = (f: (l: number, p: string) => string) => layers.flatMap((l) => ['key', 'value'].map((p) => f(l, p)))
+  return tempo
+    ? { inputs: pair((l, p) => `tempo.${l}.${p}`), outputs: pair((l, p) => `tempo_prefix.${l}.${p}`) }
+    : { inputs: pair((l, p) => `past_key_values.${l}.${p}`), outputs: pair((l, p) => `present.${l}.${p}`) }
 }
 
 /** Output dims of the fixed graph for (S, C). */
@@ -267,15 +290,16 @@ function outputDims(m: ModelManifest, name: string, S: number, C: number): numbe
   const T = C + S
   if (name === 'logits') return [1, S, m.vocabSize]
   if (name.startsWith('present.')) return [1, m.kvHeads, T, m.headDim]
+  if (name.startsWith('tempo_prefix.')) return [1, m.kvHeads, S, m.headDim]
   if (name.startsWith('attn_')) return [1, m.kvHeads, T]
   if (name.startsWith('hidden_norm.')) return [1, S]
   throw new Error(`unexpected output '${name}' of the fixed-capacity graph`)
 }
 
 /** The runner for (S, memory's capacity), created and bound when missing. */
-async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[], ports: readonly OptionalPort[]): Promise<Runner> {
+async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[], ports: readonly OptionalPort[], bank?: number): Promise<Runner> {
   let r = bound.runners.get(S)
-  if (r && (r.C !== C || r.ports !== ports.join() || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
+  if (r && (r.C !== C || r.bank !== bank || r.ports !== ports.join() || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
     releaseRunner(r) // bound to other slots: rebuilt
     bound.runners.delete(S)
     r = undefined
@@ -286,7 +310,7 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
     return r
   }
   const capture = ctx.backend === 'webgpu'
-  const bytes = await staticGraph(ctx.source, S, C, ports)
+  const bytes = await staticGraph(ctx.source, S, C, ports, bank)
   const session = await onDevice(() =>
     ctx.ort.InferenceSession.create(bytes, {
       executionProviders: ctx.executionProviders,
@@ -294,7 +318,7 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
       ...(capture && { enableGraphCapture: true }),
     } as InferenceSession.SessionOptions),
   )
-  r = { S, C, ports: ports.join(), session }
+  r = { S, C, ports: ports.join(), ...(bank !== undefined && { bank }), session }
   // what is made from here on is released if a later part fails
   try {
     if (capture) await bindBuffers(ctx, r, slots)
@@ -322,7 +346,7 @@ async function bindBuffers(ctx: StaticContext, r: Runner, slots: Tensor[]): Prom
   r.buffers = {}
   r.inputs = {}
   r.outputs = {}
-  for (const [name, [type, dims]] of Object.entries(inputDims(m, S, C))) {
+  for (const [name, [type, dims]] of Object.entries(inputDims(m, S, C, r.bank))) {
     if (!session.inputNames.includes(name)) continue // window_weight goes with attn_window
     const b = (r.buffers[name] = buffer(dims.reduce((a, x) => a * x, 1) * (type === 'int64' ? 8 : 4)))
     r.inputs[name] = ctx.ort.Tensor.fromGpuBuffer(b as never, { dataType: type, dims })
@@ -341,7 +365,13 @@ async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather
   const m = ctx.source.manifest
   const { S, C } = r
   const capture = ctx.backend === 'webgpu'
-  const bytes = buildSlotGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, total: C + S, capacity: C })
+  const tempo = r.bank !== undefined
+  const ports = slotPorts(m, tempo)
+  const layers = ports.inputs.length / 2
+  // carried K/V: C + S present rows in, C slots out; a TempoFit bank: its slots with the S new rows
+  // appended in, the slots out
+  const shape = tempo ? { total: r.bank! + S, capacity: r.bank!, added: S } : { total: C + S, capacity: C }
+  const bytes = buildSlotGather({ layers, kvHeads: m.kvHeads, headDim: m.headDim, ...shape })
   const session = await onDevice(() =>
     ctx.ort.InferenceSession.create(bytes, { executionProviders: ctx.executionProviders, graphOptimizationLevel: 'all', ...(capture && { enableGraphCapture: true }) } as InferenceSession.SessionOptions),
   )
@@ -352,12 +382,16 @@ async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather
     const U = (globalThis as unknown as { GPUBufferUsage: Record<string, number> }).GPUBufferUsage
     const feeds: Record<string, Tensor> = {}
     const fetches: Record<string, Tensor> = {}
-    for (let l = 0; l < m.layers; l++) {
-      rows.push(device.createBuffer({ size: Math.ceil((m.kvHeads * C * 8) / 16) * 16, usage: U.STORAGE | U.COPY_DST }))
-      feeds[`rows.${l}`] = ctx.ort.Tensor.fromGpuBuffer(rows[l] as never, { dataType: 'int64', dims: [1, m.kvHeads, C, 1] })
+    for (let l = 0; l < layers; l++) {
+      rows.push(device.createBuffer({ size: Math.ceil((m.kvHeads * shape.capacity * 8) / 16) * 16, usage: U.STORAGE | U.COPY_DST }))
+      feeds[`rows.${l}`] = ctx.ort.Tensor.fromGpuBuffer(rows[l] as never, { dataType: 'int64', dims: [1, m.kvHeads, shape.capacity, 1] })
       for (const [j, part] of (['key', 'value'] as const).entries()) {
         const n = gatherNames(l, part)
-        feeds[n.input] = r.outputs![`present.${l}.${part}`]
+        const step = r.outputs![ports.outputs[2 * l + j]]
+        if (tempo) {
+          feeds[n.input] = r.slots![2 * l + j] // the bank, read (concatenated) before the slots are written
+          feeds[n.added] = step
+        } else feeds[n.input] = step
         fetches[n.output] = r.slots![2 * l + j]
       }
     }
@@ -370,17 +404,20 @@ async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather
 }
 
 /**
- * Moves the kept rows of `present` into C slots per head with the runner's slot gather. `rows`: per
- * layer, `[Hkv·C]` flat ids into `present`'s `[Hkv, C + S]` rows (`slotRows`). On WebGPU the
+ * Moves the kept rows of `present` (`from.kv`) into C slots per head with the runner's slot gather
+ * (a TempoFit runner: of its bank `from.kv` with the step's `tempo_prefix` rows `from.added`
+ * appended, into its bank slots). `rows`: per stored layer, `[Hkv·C]` flat ids into the `[Hkv, C + S]`
+ * rows (`slotRows`). On WebGPU the
  * captured gather writes them into the bound past slots (calling `writing` right before the
  * replay: from then on a failure may leave the slots half-written) and returns undefined; on wasm
  * it returns new tensors `[1, Hkv, C, Dh]`, key then value per layer.
  * @throws RangeError when a row id is outside its head (`slotIds`), before anything is written;
  *   Error when ORT refuses the graph or the run
  */
-async function slotGather(ctx: StaticContext, r: Runner, rows: Int32Array[], present: Tensor[], writing: () => void): Promise<Tensor[] | undefined> {
+async function slotGather(ctx: StaticContext, r: Runner, rows: Int32Array[], from: { kv: Tensor[]; added?: Tensor[] }, writing: () => void): Promise<Tensor[] | undefined> {
   const m = ctx.source.manifest
-  const ids = rows.map((x) => slotIds(x, m.kvHeads, r.C + r.S))
+  const slots = r.bank ?? r.C
+  const ids = rows.map((x) => slotIds(x, m.kvHeads, slots + r.S))
   const made = (r.gather ??= makeSlotGather(ctx, r))
   made.catch(() => {
     if (r.gather === made) r.gather = undefined // the next gather tries again
@@ -391,9 +428,10 @@ async function slotGather(ctx: StaticContext, r: Runner, rows: Int32Array[], pre
     const feeds: Record<string, Tensor> = {}
     const fetches: string[] = []
     ids.forEach((x, l) => {
-      feeds[`rows.${l}`] = new ctx.ort.Tensor('int64', new BigInt64Array(x.buffer, x.byteOffset, x.length / 2), [1, m.kvHeads, r.C, 1])
+      feeds[`rows.${l}`] = new ctx.ort.Tensor('int64', new BigInt64Array(x.buffer, x.byteOffset, x.length / 2), [1, m.kvHeads, slots, 1])
       for (const [j, part] of (['key', 'value'] as const).entries()) {
-        feeds[gatherNames(l, part).input] = present[2 * l + j]
+        feeds[gatherNames(l, part).input] = from.kv[2 * l + j]
+        if (from.added) feeds[gatherNames(l, part).added] = from.added[2 * l + j]
         fetches.push(gatherNames(l, part).output)
       }
     })
@@ -481,16 +519,13 @@ function clearCapture(ctx: StaticContext): Promise<void> {
  * Runs the bound graph and reads back `read` outputs (host copies), plus the `present` tensors (on
  * WebGPU the bound buffers themselves; on wasm ORT's host tensors, which `release` disposes).
  */
-async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: Float32Array; inputIds?: ArrayLike<number> }, t: StaticTables, past: Tensor[], read: string[]) {
+async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: Float32Array; inputIds?: ArrayLike<number> }, t: StaticTables, past: Tensor[], read: string[], tempoBias?: Float32Array) {
   const m = ctx.source.manifest
   const { S, C } = r
   const ort = ctx.ort
-  const pastFeeds: Record<string, Tensor> = {}
-  for (let l = 0; l < m.layers; l++) {
-    pastFeeds[`past_key_values.${l}.key`] = past[2 * l]
-    pastFeeds[`past_key_values.${l}.value`] = past[2 * l + 1]
-  }
-  const present = Array.from({ length: m.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()
+  const ports = slotPorts(m, r.bank !== undefined)
+  const pastFeeds: Record<string, Tensor> = Object.fromEntries(ports.inputs.map((n, i) => [n, past[i]]))
+  const present = ports.outputs
   // the prefix padded to the graph's S rows (zeros: their outputs are dropped)
   let embeds: Float32Array | undefined
   let ids: BigInt64Array | undefined
@@ -507,10 +542,11 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
     rope_sin: t.sin,
     attention_bias: t.bias,
     window_weight: t.window,
+    ...(tempoBias && { tempo_bias: tempoBias }),
   }
   if (!r.inputs) {
     // wasm: host tensors, ORT allocates the outputs
-    const dims = inputDims(m, S, C)
+    const dims = inputDims(m, S, C, r.bank)
     const feeds: Record<string, Tensor> = { ...pastFeeds }
     for (const [n, v] of Object.entries(values)) if (r.session.inputNames.includes(n)) feeds[n] = new ort.Tensor(dims[n][0], v as Float32Array, dims[n][1])
     const out = await onDevice(() => r.session.run(feeds, [...new Set([...read, ...present])]))
@@ -625,7 +661,7 @@ export async function residentStaticStep(
     // fails once it has started may have written part of the slots: this memory is then no longer
     // the one its metadata describes (`invalid`: the host reloads the durable copy)
     if (capacity === C) {
-      kept = (await slotGather(ctx, runner, rows, out.present, () => (memory.invalid = true))) ?? kv
+      kept = (await slotGather(ctx, runner, rows, { kv: out.present }, () => (memory.invalid = true))) ?? kv
       memory.invalid = undefined
     } else kept = await gatherKept(gather, rows, out.present)
   } finally {
@@ -635,6 +671,91 @@ export async function residentStaticStep(
     disposeAll(kv)
     // graphs bound to the old slots (WebGPU) or built for the old capacity are rebuilt
     if (ctx.backend === 'webgpu' || capacity !== C) bound.release()
+  }
+  return residentOutcome(next, kept, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3], bound)
+}
+
+/**
+ * A TempoFit step on a fixed-capacity bank (captured on WebGPU): as `residentTempoStep`
+ * (`resident.ts`) with the same results, the bank kept in `memory.capacity` slots per head and
+ * memory layer (the real rows first, then padding under a masked `tempo_bias`). The fixed TempoFit
+ * graph (`buildDecoderOnnx` with `fixed.bank`: no carried K/V, the bank as bound inputs) replays;
+ * the policy keeps the last frames on tag rows (`updateTempoOnTags`), and the slot gather's concat
+ * variant writes the kept rows of [bank, this step's `tempo_prefix`] into the bank slots. When the
+ * kept bank outgrows the capacity it doubles (`capacityFor`): the dynamic concat gather makes new
+ * tensors and the bound graphs are rebuilt. `memory` is consumed (use the returned `resident`).
+ * @param concatGather the runtime of `buildKvGather({ …, layers: tempo layers, concat: true })`
+ * @returns the outcome (its `memory`: the bank's metadata) and the new resident bank
+ * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
+ *   (422), NumericError for non-finite logits (the old bank stays valid then); Error when `memory`
+ *   has no capacity
+ * @see TempoFit, arXiv:2603.07647
+ */
+export async function residentStaticTempoStep(
+  ctx: StaticContext,
+  concatGather: ModelRuntime,
+  memory: ResidentMemory,
+  policy: Policy,
+  request: StepRequest,
+  limits: EngineLimits,
+  adapter: Adapter,
+): Promise<{ outcome: StepOutcome; resident: ResidentMemory }> {
+  const m = ctx.source.manifest
+  const Mc = memory.capacity
+  if (Mc === undefined) throw new Error('the captured TempoFit step needs a fixed-capacity bank')
+  const now = () => performance.now()
+  const t0 = now()
+  const prefix = await encodeStepPrefix(adapter, request, limits)
+  const S = prefix.tokens
+  const bank = memory.meta
+  const M = bank.tokens
+  const positions = stepPositions(0, S, m) // no carried K/V: every step starts at position 0
+  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+  const Sb = bucketOf(S)
+  const tables = staticTables(positions, 0, 0, window, m, Sb)
+  // the Frame-Gap Temporal Bias of the M real rows, the empty slots masked
+  const p = policy.params
+  const real = tempoBias(bank, request.seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
+  const bias = new Float32Array(m.kvHeads * Mc).fill(MASKED_SCORE)
+  for (let h = 0; h < m.kvHeads; h++) bias.set(real.subarray(h * M, (h + 1) * M), h * Mc)
+  // on WebGPU the bank must be device buffers the graph can bind (in place: the caller's memory stays
+  // valid if this step fails): an uploaded bank moves there through the concat gather, appended to
+  // itself and the first Mc rows of each head kept
+  if (ctx.backend === 'webgpu' && memory.kv.some((t) => t.location !== 'gpu-buffer')) {
+    const first = Int32Array.from({ length: m.kvHeads * Mc }, (_, i) => Math.floor(i / Mc) * 2 * Mc + (i % Mc))
+    memory.kv = await gatherKept(concatGather, m.tempoLayers.map(() => first), memory.kv, memory.kv)
+  }
+  const kv = memory.kv
+  const bound = (memory.bound ??= new StaticRunners())
+  const runner = await runnerFor(ctx, bound, Sb, 0, kv, [], Mc)
+  const t1 = now()
+  const out = await runBound(ctx, runner, prefix, tables, kv, ['logits'], bias)
+  const t2 = now()
+  const logits = out.host.logits.subarray(0, S * m.vocabSize) // the real rows
+  let action: ReturnType<Adapter['decode']>
+  let next: SessionMemory
+  let t3: number
+  let kept: Tensor[]
+  let capacity: number
+  try {
+    action = decodeChecked(logits, adapter, m.vocabSize)
+    t3 = now()
+    let width: number
+    ;({ next, width } = updateTempoOnTags(policy, bank, S, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds }, limits))
+    const K = next.tokens
+    capacity = capacityFor(Mc, K, limits.maxMemoryTokens)
+    // tags t < M: bank slot t; t ≥ M: new row t − M, at Mc + t − M of [bank, tempo_prefix] per head
+    const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, M, Mc, Sb, capacity, width))
+    if (capacity === Mc) {
+      kept = (await slotGather(ctx, runner, rows, { kv, added: out.present }, () => (memory.invalid = true))) ?? kv
+      memory.invalid = undefined
+    } else kept = await gatherKept(concatGather, rows, kv, out.present)
+  } finally {
+    out.release()
+  }
+  if (kept !== kv) {
+    disposeAll(kv)
+    if (ctx.backend === 'webgpu' || capacity !== Mc) bound.release()
   }
   return residentOutcome(next, kept, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3], bound)
 }

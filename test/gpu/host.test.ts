@@ -187,24 +187,29 @@ describe('GPU host (wasm backend)', () => {
     const ref = await engineSteps('robot-tempo', TEMPO, observations)
     // the bank is full from step 3 on and drops its oldest frame every step after
     expect(new Set(ref.at(-1)!.memory.layers[0].frames)).toEqual(new Set([5, 6, 7]))
-    for (const fixedCapacity of [0, 64]) {
+    // the plain resident bank; --fixed-capacity alone (ignored by a bank), evicted and restored
+    // every step; --capture (the fixed TempoFit graph with a bank of 64 slots growing to 256, the
+    // slot gather's concat variant) kept hot, and evicted and restored every step
+    for (const [fixedCapacity, capture, evict] of [[0, false, false], [64, false, true], [64, true, false], [64, true, true]] as const) {
+      const label = `C=${fixedCapacity}${capture ? ' captured' : ''}${evict ? ' evicted' : ''}`
       // maxHot 1 + a second session: the bank is also evicted to its durable copy and restored
-      const { sessions, store } = await host({ fixedCapacity, maxHot: fixedCapacity ? 1 : 64 })
+      const { sessions, store } = await host({ fixedCapacity, capture, maxHot: evict ? 1 : 64 })
       await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
       for (const [i, observation] of observations.entries()) {
-        const { kvPath, logits } = await hostStep(sessions, 's_t', i + 1, observation)
+        const { kvPath, graph, logits } = await hostStep(sessions, 's_t', i + 1, observation)
         expect(kvPath).toBe('resident')
-        expect(relErr(logits, ref[i].logits), `C=${fixedCapacity} step ${i + 1}`).toBeLessThan(1e-5)
+        expect(graph, label).toBe(capture ? 'fixed' : undefined)
+        expect(relErr(logits, ref[i].logits), `${label} step ${i + 1}`).toBeLessThan(1e-5)
         const { memory: stored } = decodeMemory((await store.get('s_t'))!.memory)
         const want = ref[i].memory
         expect(stored.tokens).toBe(want.tokens)
         expect(stored.layerIds).toEqual(want.layerIds)
         for (const l of [0, 1]) {
-          expect(stored.layers[l].frames, `step ${i + 1} layer ${l}`).toEqual(want.layers[l].frames)
+          expect(stored.layers[l].frames, `${label} step ${i + 1} layer ${l}`).toEqual(want.layers[l].frames)
           expect(relErr(stored.layers[l].keys, Array.from(want.layers[l].keys))).toBeLessThan(1e-5)
           expect(relErr(stored.layers[l].values, Array.from(want.layers[l].values))).toBeLessThan(1e-5)
         }
-        if (fixedCapacity) {
+        if (evict) {
           await sessions.create(`s_other_${i}`, { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
           expect(sessions.hotCount).toBe(1)
         }
@@ -268,7 +273,7 @@ describe('GPU host (wasm backend)', () => {
     expect([...held.bound!.runners.keys()]).toEqual([bucketOf(perStep[0])])
   })
 
-  it('--capture: GUI-KV (keys read back), a TempoFit model (resident path kept), eviction and restore every step', async () => {
+  it('--capture: GUI-KV (keys read back), a TempoFit bank (captured too), eviction and restore every step', async () => {
     const GUIKV = { name: 'guikv', params: { budgetTokens: 100, observationWindow: 8, subspaceRank: 8 } }
     const observations = robotObservations('hidden-target', 5, 6, { dx: 0.6, dy: -0.4, grip: 0 })
     const ref = await engineSteps('robot-carried', GUIKV, observations)
@@ -288,7 +293,7 @@ describe('GPU host (wasm backend)', () => {
     await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
     const t = await hostStep(sessions, 's_t', 1, observations[0])
     expect(t.kvPath).toBe('resident')
-    expect(t.graph).toBeUndefined()
+    expect(t.graph).toBe('fixed')
     await expect(host({ capture: true })).rejects.toThrow(/fixed capacity/)
   })
 

@@ -112,6 +112,39 @@ describe('slot gather (captured steps)', () => {
     }
   })
 
+  it('concat variant (a TempoFit bank): the bank slots with the new rows appended, gathered into the slots', async () => {
+    const [L, Hkv, Dh, Mc, S] = [2, 2, 4, 6, 3]
+    const session = await ort.InferenceSession.create(buildSlotGather({ layers: L, kvHeads: Hkv, headDim: Dh, total: Mc + S, capacity: Mc, added: S }))
+    const feeds: Record<string, Tensor> = {}
+    const expected: Record<string, Float32Array> = {}
+    for (let l = 0; l < L; l++) {
+      // bank of M = 4 real rows in Mc = 6 slots; keep bank rows 2, 3 and the 3 new rows (FIFO)
+      const [M, K] = [4, 5]
+      const tags = new Float32Array(Hkv * K)
+      for (let h = 0; h < Hkv; h++) tags.set([2, 3, M, M + 1, M + 2], h * K)
+      const flat = slotRows(tags, Hkv, K, M, Mc, S, Mc, 1)
+      feeds[`rows.${l}`] = new ort.Tensor('int64', new BigInt64Array(slotIds(flat, Hkv, Mc + S).buffer), [1, Hkv, Mc, 1])
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        const n = gatherNames(l, part)
+        const bank = rowsOf(Hkv, Mc, Dh, 100 * (2 * l + j))
+        const added = rowsOf(Hkv, S, Dh, 500 + 100 * (2 * l + j))
+        feeds[n.input] = new ort.Tensor('float32', bank, [1, Hkv, Mc, Dh])
+        feeds[n.added] = new ort.Tensor('float32', added, [1, Hkv, S, Dh])
+        const want = new Float32Array(Hkv * Mc * Dh)
+        for (let h = 0; h < Hkv; h++)
+          for (let k = 0; k < Mc; k++) {
+            const t = tags[h * K + Math.min(k, K - 1)] // past K, the last kept row repeats
+            const src = t < M ? bank.subarray((h * Mc + t) * Dh, (h * Mc + t + 1) * Dh) : added.subarray((h * S + t - M) * Dh, (h * S + t - M + 1) * Dh)
+            want.set(src, (h * Mc + k) * Dh)
+          }
+        expected[n.output] = want
+      }
+    }
+    const out = await session.run(feeds)
+    for (const [n, e] of Object.entries(expected)) expect(Array.from(out[n].data as Float32Array), n).toEqual(Array.from(e))
+    expect(() => buildSlotGather({ layers: 1, kvHeads: 1, headDim: 4, total: 4, capacity: 2, added: 4 })).toThrow(RangeError)
+  })
+
   it('capture-safe: fixed dims, every output written by the GatherND itself (no Reshape or Identity copy)', () => {
     const t = modelProtoType()
     const g = (t.toObject(t.decode(buildSlotGather({ layers: 2, kvHeads: 2, headDim: 4, total: 12, capacity: 8 }))) as {
