@@ -558,11 +558,12 @@ function robotObservation(i: number) {
 const textObservation = (i: number) => ({ text: `step ${i}: the code is ${(i * 7919) % 1000}; remember the blue door` })
 
 /** A host-session case of the parity and layout benches: model, policy, observation of step i. */
-type HostCase = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json }
+type HostCase = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json; capacity?: number }
 
-async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0, capture = false) {
+async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0, capture = false, maxHot = 128) {
   const choice = await selectBackend(backend)
-  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, capture, maxHot: 128 })
+  // the benches capture TempoFit banks too (`captureTempo`, off by default in the host)
+  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, capture, captureTempo: capture, maxHot })
 }
 
 async function stepLogits(h: HostSessions, id: string, seq: number, observation: Json) {
@@ -781,15 +782,18 @@ export async function captureTrace(steps = 6, capacity = 256): Promise<Json> {
   const cases: HostCase[] = [
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, obs: robotObservation },
     { model: 'tiny-gqa', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 96 } }, obs: textObservation },
-    // a TempoFit bank in fixed slots (the fixed TempoFit graph and the concat slot gather)
+    // a TempoFit bank in fixed slots (the fixed TempoFit graph and the concat slot gather); in 64
+    // slots it grows twice (steps 2–3) and a new runner's first call (ORT runs a capture session
+    // twice then) comes on a full bank that drops a frame (step 4)
     { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation },
+    { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation, capacity: 64 },
   ]
   const counters = countGpuObjects()
   const out: Json[] = []
   for (const [k, c] of cases.entries())
     for (const mixed of [false, true]) {
       const rows: Json[] = []
-      const hosts: Record<string, HostSessions> = { captured: await hostOn('webgpu', true, capacity, true), ...(mixed && { dynamic: await hostOn('webgpu', true, 0) }) }
+      const hosts: Record<string, HostSessions> = { captured: await hostOn('webgpu', true, c.capacity ?? capacity, true), ...(mixed && { dynamic: await hostOn('webgpu', true, 0) }) }
       const wasm = await hostOn('wasm', false, 0)
       const id = `trace-${k}-${mixed}`
       try {
@@ -801,7 +805,7 @@ export async function captureTrace(steps = 6, capacity = 256): Promise<Json> {
           const w = await stepLogits(wasm, id, seq, obs)
           rows.push({ seq, ...Object.fromEntries(Object.entries(got).map(([n, l]) => [n, relErr(l, w.logits)])), liveBuffers: counters.liveBuffers })
         }
-        out.push({ model: c.model, mixed, rows })
+        out.push({ model: c.model, mixed, ...(c.capacity && { capacity: c.capacity }), rows })
       } catch (e) {
         out.push({ model: c.model, mixed, rows, error: String((e as Error)?.stack ?? e) })
       } finally {

@@ -50,6 +50,11 @@ export interface HostOptions {
    * path). Default false.
    */
   capture?: boolean
+  /**
+   * With `capture`: TempoFit banks too (`residentStaticTempoStep`: the fixed TempoFit graph, the bank
+   * in `fixedCapacity` slots). Off by default until it has run on a GPU (tested on wasm only).
+   */
+  captureTempo?: boolean
   limits?: EngineLimits
 }
 
@@ -92,12 +97,13 @@ export class HostSessions {
   recoveries = 0
 
   constructor(options: HostOptions) {
-    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
+    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, captureTempo: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
     if (!Number.isInteger(this.o.durableEvery) || this.o.durableEvery < 1) throw new RangeError(`durableEvery must be an integer ≥ 1, got ${this.o.durableEvery}`)
     if (!Number.isInteger(this.o.maxHot) || this.o.maxHot < 1) throw new RangeError(`maxHot must be an integer ≥ 1, got ${this.o.maxHot}`)
     const fc = this.o.fixedCapacity
     if (fc !== undefined && !(Number.isInteger(fc) && fc >= 0 && fc <= 65_536)) throw new RangeError(`fixedCapacity must be an integer in 0…65536, got ${fc}`)
     if (this.o.capture && !(fc > 0 && this.o.resident)) throw new RangeError('capture needs a fixed capacity (fixedCapacity > 0) and resident K/V')
+    if (this.o.captureTempo && !this.o.capture) throw new RangeError('captureTempo needs capture')
     this.backend = options.choice.backend
   }
 
@@ -108,7 +114,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo }
   }
 
   /**
@@ -281,10 +287,10 @@ export class HostSessions {
     let graph: 'captured' | 'fixed' | undefined
     if (this.residentFor(h)) {
       const runtime = this.runtimeFor(h.config.model, true)
-      // a TempoFit bank keeps exactly its rows unless it is captured (fixed bank slots with --capture)
+      // a TempoFit bank keeps exactly its rows unless it is captured (fixed bank slots: captureTempo)
       const tempo = h.policy.memory === 'tempo'
       const { src } = this.model(h.config.model)
-      const captured = this.o.capture && !!this.o.fixedCapacity && (tempo ? staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
+      const captured = this.o.capture && !!this.o.fixedCapacity && (tempo ? !!this.o.captureTempo && staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
       const capacity = tempo && !captured ? undefined : this.o.fixedCapacity || undefined
       const current = h.resident ?? residentFrom(h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
       h.resident = current

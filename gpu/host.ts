@@ -16,6 +16,8 @@
  *                                      masked (shapes stay put while a bounded memory fills); 0 = off
  *   --capture [GPU_HOST_CAPTURE=1|0]   with --fixed-capacity: the float-table graph, replayed by WebGPU
  *                                      graph capture (gpu/static-step.ts)
+ *   --capture-tempo [GPU_HOST_CAPTURE_TEMPO=1|0]   with --capture: TempoFit banks too, in fixed
+ *                                      slots (tested on wasm, not yet on a GPU: off by default)
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
@@ -45,6 +47,8 @@ export interface HostConfig {
   fixedCapacity?: number
   /** Float-table graph with WebGPU graph capture (`HostOptions.capture`; needs `fixedCapacity`). */
   capture?: boolean
+  /** TempoFit banks captured too (`HostOptions.captureTempo`; needs `capture`). */
+  captureTempo?: boolean
   secret?: string
   modelsDir?: string
 }
@@ -96,6 +100,7 @@ export async function startHost(config: HostConfig) {
     resident: config.resident ?? true,
     fixedCapacity: config.fixedCapacity ?? 0,
     capture: config.capture ?? false,
+    captureTempo: config.captureTempo ?? false,
   })
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -131,6 +136,7 @@ async function main() {
         'no-resident': { type: 'boolean' },
         'fixed-capacity': { type: 'string' },
         capture: { type: 'boolean' },
+        'capture-tempo': { type: 'boolean' },
         models: { type: 'string' },
       },
     }))
@@ -156,6 +162,10 @@ async function main() {
   const capture = values.capture === true || captureEnv === '1'
   if (capture && !fixedCapacity) throw new UsageError('--capture needs --fixed-capacity N (N ≥ 1)')
   if (capture && values['no-resident']) throw new UsageError('--capture needs resident K/V (drop --no-resident)')
+  const captureTempoEnv = env.GPU_HOST_CAPTURE_TEMPO
+  if (captureTempoEnv !== undefined && !['0', '1', ''].includes(captureTempoEnv)) throw new UsageError(`GPU_HOST_CAPTURE_TEMPO must be 1 or 0, got '${captureTempoEnv}'`)
+  const captureTempo = values['capture-tempo'] === true || captureTempoEnv === '1'
+  if (captureTempo && !capture) throw new UsageError('--capture-tempo needs --capture')
   const modelsDir = values.models as string | undefined
   if (modelsDir !== undefined && !existsSync(modelsDir))
     throw new UsageError(`--models: no directory '${modelsDir}'`)
@@ -171,6 +181,7 @@ async function main() {
     resident: !values['no-resident'],
     fixedCapacity,
     capture,
+    captureTempo,
     secret: env.GPU_HOST_SECRET || undefined,
     modelsDir,
   }).catch((e: NodeJS.ErrnoException) => {

@@ -441,12 +441,6 @@ export function updateOnTags(policy: Policy, mem: SessionMemory, T: number, real
 }
 
 /**
- * Width of the tag rows a policy runs on: `headDim` when it reads the keys (they come down real, and
- * keys and values share one width), else 1 — the rows it keeps are the same, and a tag row of one
- * float instead of Dh saves the policy its copies (on the 12 × 768 decoder, 30 ms of a 58 ms host
- * step went to copying Dh-wide tag rows).
- */
-/**
  * The TempoFit policy's update of a device-resident bank, run on tag rows (`width` wide, 1 unless
  * the policy reads keys): bank row t carries t, this step's new row t carries M + t, so the rows of
  * the returned bank name which rows of [bank, new prefix] to keep.
@@ -474,6 +468,12 @@ export function updateTempoOnTags(policy: Policy, bank: SessionMemory, S: number
   return { next, width }
 }
 
+/**
+ * Width of the tag rows a policy runs on: `headDim` when it reads the keys (they come down real, and
+ * keys and values share one width), else 1 — the rows it keeps are the same, and a tag row of one
+ * float instead of Dh saves the policy its copies (on the 12 × 768 decoder, 30 ms of a 58 ms host
+ * step went to copying Dh-wide tag rows).
+ */
 export function tagWidth(policy: Policy, headDim: number): number {
   return policy.readsKeys ? headDim : 1
 }

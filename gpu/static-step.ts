@@ -226,10 +226,11 @@ interface Runner {
   gather?: Promise<SlotGather>
 }
 
-/** A runner's slot gather (`buildSlotGather`: C + S rows per head in, C out). On WebGPU it is
- * captured: its inputs are the runner's bound `present` buffers and one int64 row-id buffer per
- * layer (`rows`, `feeds`), its preallocated outputs the session's past slots (`fetches`); on wasm an
- * uncaptured session on host tensors. */
+/** A runner's slot gather (`buildSlotGather`: C + S rows per head in, C out; a TempoFit runner's:
+ * its bank slots with the S `tempo_prefix` rows appended in, the bank slots out). On WebGPU it is
+ * captured: its inputs are the runner's bound `present` (or bank and `tempo_prefix`) buffers and one
+ * int64 row-id buffer per layer (`rows`, `feeds`), its preallocated outputs the session's slots
+ * (`fetches`); on wasm an uncaptured session on host tensors. */
 interface SlotGather {
   session: InferenceSession
   rows?: GpuBuffer[]
@@ -395,6 +396,19 @@ async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather
         fetches[n.output] = r.slots![2 * l + j]
       }
     }
+    if (tempo) {
+      // ORT runs a graph-capture session twice on its first call (once plain, once capturing), and
+      // JSEP dispatches both: a gather that reads the slots it writes would be applied twice. The
+      // concat variant reads the bank slots, so it is captured here on identity rows (slot k ← bank
+      // row k, the same values however often it runs); later calls replay once.
+      const identity = new Int32Array(2 * m.kvHeads * shape.capacity)
+      for (let i = 0; i < m.kvHeads * shape.capacity; i++) identity[2 * i] = i % shape.capacity
+      await onDevice(async () => {
+        await ortFlush(ctx)
+        rows.forEach((b) => device.queue.writeBuffer(b, 0, bytesOf(identity)))
+        await session.run(feeds, fetches)
+      }, () => clearCapture(ctx))
+    }
     return { session, rows, feeds, fetches }
   } catch (e) {
     void onDevice(() => session.release()).catch(() => undefined)
@@ -516,8 +530,10 @@ function clearCapture(ctx: StaticContext): Promise<void> {
 }
 
 /**
- * Runs the bound graph and reads back `read` outputs (host copies), plus the `present` tensors (on
- * WebGPU the bound buffers themselves; on wasm ORT's host tensors, which `release` disposes).
+ * Runs the bound graph and reads back `read` outputs (host copies), plus the tensors the slot gather
+ * reads (`present`; a TempoFit graph: `tempo_prefix`; on WebGPU the bound buffers themselves, on
+ * wasm ORT's host tensors, which `release` disposes). `past`: the slots (past K/V, or the bank);
+ * `tempoBias`: a TempoFit graph's `[Hkv, bank]` bias.
  */
 async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: Float32Array; inputIds?: ArrayLike<number> }, t: StaticTables, past: Tensor[], read: string[], tempoBias?: Float32Array) {
   const m = ctx.source.manifest

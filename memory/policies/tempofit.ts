@@ -33,7 +33,9 @@ export function alibiSlopes(kvHeads: number): Float64Array {
 /**
  * Frame-Gap Temporal Bias of every bank slot for the step `seq`:
  * `B[h, j] = −β · m_h · |seq − τ_j| · α`, τ_j the frame (step seq) slot j came from.
- * Slots are all real (the bank holds exactly M tokens); fixed-capacity layouts add −∞ for empty ones.
+ * Slots are all real (the bank holds exactly M tokens); the GPU host's fixed bank slots add
+ * MASKED_SCORE (−1e9) for empty ones (`residentStaticTempoStep`: the graph's null slot then takes
+ * their weight, as with −∞).
  * @param bank the TempoFit bank (any memory layer: all share frames)
  * @returns Float32Array `[kvHeads, M]` (fed as `tempo_bias [1, kvHeads, 1, M]`)
  * @see TempoFit, arXiv:2603.07647 (§ Frame-Gap Temporal Bias)

@@ -243,8 +243,10 @@ function block(
  *   empty slots) and `window_weight [1, 1, 1, S]` (1 on the last obs_window queries),
  *   which `staticTables` (gpu/static-step.ts) computes; past inputs
  *   `[1, Hkv, C, Dh]`. Same outputs, fixed dims, except that `outputs` may leave out optional
- *   per-layer ports a policy does not read (`window_weight` goes with `attn_window`). No TempoFit ports (a bank has no fixed-capacity
- *   layout here).
+ *   per-layer ports a policy does not read (`window_weight` goes with `attn_window`). With TempoFit
+ *   layers it is the fixed TempoFit variant: `bank` slots per memory layer (`tempo.{l}.key|value`
+ *   `[1, Hkv, bank, Dh]`, `tempo_bias [1, Hkv, 1, bank]`, MASKED_SCORE on empty slots), capacity
+ *   0 and no carried K/V: no past inputs, no `present` outputs; the null-slot tensors are constants.
  */
 export interface DecoderBuildOptions {
   input?: 'ids' | 'embeds'
@@ -271,9 +273,10 @@ export const OPTIONAL_PORTS: readonly OptionalPort[] = ['attn_window', 'attn_tot
  * A TempoFit runtime carries no past (it feeds past_key_values with past = 0: the bank is the
  * memory); the past ports stay for contract compatibility.
  * `options` (DecoderBuildOptions) switch to `inputs_embeds` and to the fixed-capacity float-table
- * variant.
+ * variant (whose TempoFit form has no past ports).
  * @throws RangeError if the config is invalid (see checkDecoderConfig), `options.fixed` is not
- *   integers (seq ≥ 1, capacity ≥ 0) or meets TempoFit ports, or input 'ids' has no embed table.
+ *   integers (seq ≥ 1, capacity ≥ 0), names an unknown output, has TempoFit layers without
+ *   `bank` ≥ 1 and capacity 0 or `bank` without them, or input 'ids' has no embed table.
  * @see TempoFit, arXiv:2603.07647 */
 export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights, options: DecoderBuildOptions = {}): Uint8Array {
   checkDecoderConfig(config)

@@ -33,7 +33,7 @@ const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
 const H2O = { name: 'h2o', params: { budgetTokens: 40 } }
 const SNAPKV = { name: 'snapkv', params: { budgetTokens: 40, observationWindow: 8 } }
 
-async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number; capture?: boolean } = {}) {
+async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number; capture?: boolean; captureTempo?: boolean } = {}) {
   const choice = await selectBackend('wasm')
   const store = new MemoryStore()
   const sessions = new HostSessions({ choice, store, model: modelsFrom(defaultModelsDir()), ...opts })
@@ -193,7 +193,7 @@ describe('GPU host (wasm backend)', () => {
     for (const [fixedCapacity, capture, evict] of [[0, false, false], [64, false, true], [64, true, false], [64, true, true]] as const) {
       const label = `C=${fixedCapacity}${capture ? ' captured' : ''}${evict ? ' evicted' : ''}`
       // maxHot 1 + a second session: the bank is also evicted to its durable copy and restored
-      const { sessions, store } = await host({ fixedCapacity, capture, maxHot: evict ? 1 : 64 })
+      const { sessions, store } = await host({ fixedCapacity, capture, captureTempo: capture, maxHot: evict ? 1 : 64 })
       await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
       for (const [i, observation] of observations.entries()) {
         const { kvPath, graph, logits } = await hostStep(sessions, 's_t', i + 1, observation)
@@ -289,12 +289,17 @@ describe('GPU host (wasm backend)', () => {
       // another session pushes this one out (maxHot 1): its next step restores it from the durable copy
       await sessions.create(`s_other_${i}`, { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32' })
     }
+    // a TempoFit bank is captured only with captureTempo (off by default until run on a GPU)
     const TEMPO = { name: 'tempofit', params: { frames: 3 } }
     await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
     const t = await hostStep(sessions, 's_t', 1, observations[0])
     expect(t.kvPath).toBe('resident')
-    expect(t.graph).toBe('fixed')
+    expect(t.graph).toBeUndefined()
+    const withTempo = await host({ fixedCapacity: 64, capture: true, captureTempo: true })
+    await withTempo.sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
+    expect((await hostStep(withTempo.sessions, 's_t', 1, observations[0])).graph).toBe('fixed')
     await expect(host({ capture: true })).rejects.toThrow(/fixed capacity/)
+    await expect(host({ fixedCapacity: 64, captureTempo: true })).rejects.toThrow(/captureTempo needs capture/)
   })
 
   it('fixed-capacity sessions evicted and restored every step (maxHot 1) keep the engine’s logits', async () => {
