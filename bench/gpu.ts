@@ -27,7 +27,9 @@
  *          `--fixed-capacity N`; host step p50
  *          (ms) of each and the logits' max relative error vs wasm (≤ 1e-3).
  *   captrace --out FILE [--steps 6 --capacity 256]
- *   (time --gpu-profile: ORT's kernel timestamps over the measured steps, `gpuKernels` in the record)
+ *   (time --gpu-profile: ORT's kernel timestamps over the measured steps, `gpuKernels` in the record;
+ *    time --capture-variant noflush|nowrites|noflush-nowrites: the host's captured step without its
+ *    pre-replay flush and/or its input writes, an experiment on where its time goes)
  *          Captured hosts (`--capture`) against wasm, one step at a time: robot-carried with its
  *          encoder and fed embeddings directly, tiny-gqa; alone and stepping in turn with a dynamic
  *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
@@ -925,6 +927,7 @@ async function main() {
       capacity: { type: 'string' },
       backend: { type: 'string' },
       'gpu-profile': { type: 'boolean' },
+      'capture-variant': { type: 'string' },
     },
   })
   const cmd = positionals[0]
@@ -955,7 +958,11 @@ async function main() {
   }
   if (cmd === 'time') {
     const base = { model: values.model!, config: values.config! }
-    await guard(values.out!, base, () => timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20), gpuProfile: values['gpu-profile'] }))
+    const variant = values['capture-variant'] ?? ''
+    if (!['', 'noflush', 'nowrites', 'noflush-nowrites'].includes(variant)) usage(`--capture-variant must be noflush, nowrites or noflush-nowrites, got '${variant}'`)
+    captureProfile.skipFlush = variant.includes('noflush')
+    captureProfile.skipWrites = variant.includes('nowrites')
+    await guard(values.out!, { ...base, ...(variant && { captureVariant: variant }) }, async () => ({ ...(await timeStep({ ...base, work: values.work!, iters: Number(values.iters ?? 20), gpuProfile: values['gpu-profile'] })), ...(variant && { captureVariant: variant }) }))
   } else if (cmd === 'parity') await guard(values.out!, {}, () => parity(backend, Number(values.steps ?? 6)))
   else if (cmd === 'growth') await guard(values.out!, {}, () => growth(backend, Number(values.steps ?? 1000), Number(values.sessions ?? 100)))
   else if (cmd === 'captrace') await guard(values.out!, {}, () => captureTrace(Number(values.steps ?? 6), Number(values.capacity ?? 256)))

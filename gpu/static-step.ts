@@ -70,7 +70,16 @@ import type { Ort } from './ort-node.ts'
  * writes, `run` ORT's replay call, `read` the read-back of the outputs the policy reads (GPU work
  * included), `gatherRun` the slot gather's replay call.
  */
-export const captureProfile: { on: boolean; samples: Record<string, number[]> } = { on: false, samples: {} }
+export const captureProfile: {
+  on: boolean
+  samples: Record<string, number[]>
+  /** Bench-only experiments (`bench/gpu.ts time --capture-variant`), never set by the host:
+   * `skipFlush` leaves out the pre-replay flush (ORT's pending releases then leak into the
+   * replay's keep-list), `skipWrites` writes the inputs only at a runner's first step (later
+   * steps replay on stale inputs: wrong results, the same work). */
+  skipFlush?: boolean
+  skipWrites?: boolean
+} = { on: false, samples: {} }
 const mark = (part: string, since: number): number => {
   const t = performance.now()
   if (captureProfile.on) (captureProfile.samples[part] ??= []).push(t - since)
@@ -576,8 +585,8 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
   let clock = performance.now()
   const host = await onDevice(async () => {
     clock = mark('queue', clock)
-    await ortFlush(ctx)
-    for (const [n, v] of Object.entries(values)) if (r.inputs![n]) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
+    if (!captureProfile.skipFlush) await ortFlush(ctx)
+    if (!(captureProfile.skipWrites && r.staging)) for (const [n, v] of Object.entries(values)) if (r.inputs![n]) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
     clock = mark('write', clock)
     await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
     clock = mark('run', clock)

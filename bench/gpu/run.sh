@@ -69,6 +69,10 @@ if has gpuprof && [ -f "$WORK/inputs/synth-12x768.json" ]; then
   for config in webgpu-host-captured webgpu-captured; do
     run "gpuprof-$config" 60 node "$BENCH" time --model synth-12x768 --config $config --work "$WORK" --out "$OUT/logs/gpuprof-synth-12x768.$config.json" --iters 20 --gpu-profile
   done
+  # the host step without its pre-replay flush and/or its input writes (timing experiments)
+  for variant in noflush nowrites noflush-nowrites; do
+    run "variant-$variant" 60 node "$BENCH" time --model synth-12x768 --config webgpu-host-captured --work "$WORK" --out "$OUT/logs/variant-synth-12x768.$variant.json" --iters 20 --capture-variant $variant
+  done
 fi
 # The bundled host on WebGPU over HTTP: health, a session, three steps, close.
 has smoke && run host-smoke 60 node -e '
