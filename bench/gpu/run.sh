@@ -60,7 +60,7 @@ has() { [[ " $STAGES " == *" $1 "* ]]; }
 # once broke its neighbour's results: run it with every change to the captured path)
 has captrace && run captrace 100 node "$BENCH" captrace --out "$OUT/fixtures/gpu-capture-trace.json"
 has parity && run parity 150 node "$BENCH" parity --out "$OUT/fixtures/gpu-parity.json"
-has growth && run growth 150 node "$BENCH" growth --out "$OUT/growth.json"
+has growth && run growth 210 node "$BENCH" growth --out "$OUT/growth.json"
 # the host's layouts: round trip, resident, --fixed-capacity, --capture (inside logs.tar.gz: the tool returns few files)
 has hostcap && run hostcap 180 node "$BENCH" hostcap --out "$OUT/logs/hostcap.json"
 # GPU kernel time per step (ORT's timestamp queries) of the synthetic model's host step and bare
