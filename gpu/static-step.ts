@@ -429,11 +429,11 @@ async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather
 /**
  * Moves the kept rows of `present` (`from.kv`) into C slots per head with the runner's slot gather
  * (a TempoFit runner: of its bank `from.kv` with the step's `tempo_prefix` rows `from.added`
- * appended, into its bank slots). `rows`: per stored layer, `[Hkv·C]` flat ids into the `[Hkv, C + S]`
- * rows (`slotRows`). On WebGPU the
- * captured gather writes them into the bound past slots (calling `writing` right before the
- * replay: from then on a failure may leave the slots half-written) and returns undefined; on wasm
- * it returns new tensors `[1, Hkv, C, Dh]`, key then value per layer.
+ * appended, into its bank slots). `rows`: per stored layer, `[Hkv·C]` flat ids into the
+ * `[Hkv, C + S]` rows (`slotRows`). On WebGPU the captured gather writes them into the bound slots
+ * (calling `writing` right before the replay: from then on a failure may leave the slots
+ * half-written) and returns undefined; on wasm it returns new tensors `[1, Hkv, C, Dh]`, key then
+ * value per layer.
  * @throws RangeError when a row id is outside its head (`slotIds`), before anything is written;
  *   Error when ORT refuses the graph or the run
  */
