@@ -294,7 +294,7 @@ export function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize:
  * (`[1, Hkv, T, Dh]`; with the concat variant, `added` appended first) and `rows.{i}` from
  * `rows[i]` (int32 flat ids h·T + t, `[Hkv·K]`).
  * @returns the kept tensors `[1, Hkv, K, Dh]`, key then value per layer (ORT allocates them; the
- *   captured step's in-place gather is `gatherBound` in `static-step.ts`)
+ *   captured step's in-place gather is `slotGather` in `static-step.ts`)
  */
 export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input: Tensor[], added?: Tensor[]): Promise<Tensor[]> {
   const ort = gather.ortModule
