@@ -562,10 +562,10 @@ const textObservation = (i: number) => ({ text: `step ${i}: the code is ${(i * 7
 /** A host-session case of the parity and layout benches: model, policy, observation of step i. */
 type HostCase = { model: string; policy: { name: string; params: Record<string, number> }; obs: (i: number) => Json; capacity?: number }
 
-async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0, capture = false, maxHot = 128) {
+async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0, capture = false) {
   const choice = await selectBackend(backend)
   // the benches capture TempoFit banks too (`captureTempo`, off by default in the host)
-  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, capture, captureTempo: capture, maxHot })
+  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, capture, captureTempo: capture, maxHot: 128 })
 }
 
 async function stepLogits(h: HostSessions, id: string, seq: number, observation: Json) {
