@@ -35,19 +35,31 @@ if (process.argv[2] === 'load') {
   process.exit()
 }
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    json: { type: 'string' },
-    episodes: { type: 'string', default: '20' },
-    steps: { type: 'string', default: '24' },
-    quick: { type: 'boolean', default: false },
-    'no-workerd': { type: 'boolean', default: false },
-    'no-http': { type: 'boolean', default: false },
-    only: { type: 'string' },
-    set: { type: 'string' },
-  },
-})
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        json: { type: 'string' },
+        episodes: { type: 'string', default: '20' },
+        steps: { type: 'string', default: '24' },
+        quick: { type: 'boolean', default: false },
+        'no-workerd': { type: 'boolean', default: false },
+        'no-http': { type: 'boolean', default: false },
+        only: { type: 'string' },
+        set: { type: 'string' },
+      },
+    })
+  } catch (e) {
+    // an unknown option or a missing value: one line, not a stack trace
+    process.stderr.write(`bench: ${(e as Error).message.split('\n')[0]}\n`)
+    process.exit(2)
+  }
+})()
+if (values.json === '') {
+  process.stderr.write('bench: --json needs a file name\n')
+  process.exit(2)
+}
 const suite = positionals[0]
 const RESULTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'results')
 const log = (s: string) => process.stdout.write(s + '\n')
@@ -206,10 +218,23 @@ const chartBeside = (file: string) => file.replace(/\.json$/, '') + '.svg'
 async function fidelityChartsSuite() {
   const files = values.json ? [values.json] : [path.join(RESULTS, 'robot-fidelity.json'), path.join(RESULTS, 'gui-fidelity.json')]
   for (const file of files) {
-    const run = JSON.parse(readFileSync(file, 'utf8')) as { suite: keyof typeof FIDELITY_TITLES; rows: FidelityChartRow[] }
-    if (!(run.suite in FIDELITY_TITLES)) throw new Error(`${file}: suite '${run.suite}' is not robot-fidelity or gui-fidelity`)
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      throw new Error(`no results file '${file}'`)
+    }
+    let run: { suite?: unknown; rows?: unknown }
+    try {
+      run = JSON.parse(text) ?? {}
+    } catch {
+      throw new Error(`${file} is not a JSON results file`)
+    }
+    if (typeof run !== 'object' || typeof run.suite !== 'string' || !Object.hasOwn(FIDELITY_TITLES, run.suite))
+      throw new Error(`${file} is not a robot-fidelity or gui-fidelity results file (suite: ${JSON.stringify(run?.suite ?? null)})`)
+    if (!Array.isArray(run.rows)) throw new Error(`${file} has no rows`)
     const chart = chartBeside(file)
-    await writeFidelityChart(FIDELITY_TITLES[run.suite], run.rows, chart)
+    await writeFidelityChart(FIDELITY_TITLES[run.suite as keyof typeof FIDELITY_TITLES], run.rows as FidelityChartRow[], chart)
     log(`wrote ${chart}`)
   }
 }

@@ -142,7 +142,7 @@ async function main() {
     }))
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0]
-    throw new UsageError(msg.includes('ambiguous') ? `${msg} (give a negative number as --flag=-1)` : msg)
+    throw new UsageError(msg.includes('ambiguous') ? `${msg.replace(/\.?\s*To specify.*$/, '')} (no option takes a value starting with '-')` : msg)
   }
   const env = process.env
   /** `--flag` value, else the environment variable, else the default: a decimal integer in min…max. */
@@ -155,7 +155,7 @@ async function main() {
     return Number(v)
   }
   const backend = ((values.backend as string | undefined) ?? env.GPU_HOST_BACKEND ?? 'auto') as 'auto' | Backend
-  if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new UsageError(`--backend must be auto, webgpu or wasm, got '${backend}'`)
+  if (!['auto', 'webgpu', 'wasm'].includes(backend)) throw new UsageError(`${values.backend !== undefined ? '--backend' : 'GPU_HOST_BACKEND'} must be auto, webgpu or wasm, got '${backend}'`)
   const fixedCapacity = int('--fixed-capacity', 'GPU_HOST_FIXED_CAPACITY', 0, 0, 65_536)
   const captureEnv = env.GPU_HOST_CAPTURE
   if (captureEnv !== undefined && !['0', '1', ''].includes(captureEnv)) throw new UsageError(`GPU_HOST_CAPTURE must be 1 or 0, got '${captureEnv}'`)
@@ -165,7 +165,7 @@ async function main() {
   const captureTempoEnv = env.GPU_HOST_CAPTURE_TEMPO
   if (captureTempoEnv !== undefined && !['0', '1', ''].includes(captureTempoEnv)) throw new UsageError(`GPU_HOST_CAPTURE_TEMPO must be 1 or 0, got '${captureTempoEnv}'`)
   const captureTempo = values['capture-tempo'] === true || captureTempoEnv === '1'
-  if (captureTempo && !capture) throw new UsageError('--capture-tempo needs --capture')
+  if (captureTempo && !capture) throw new UsageError(`${values['capture-tempo'] ? '--capture-tempo' : 'GPU_HOST_CAPTURE_TEMPO=1'} needs --capture (or GPU_HOST_CAPTURE=1)`)
   const modelsDir = values.models as string | undefined
   if (modelsDir !== undefined && !existsSync(modelsDir))
     throw new UsageError(`--models: no directory '${modelsDir}'`)
@@ -186,6 +186,9 @@ async function main() {
     modelsDir,
   }).catch((e: NodeJS.ErrnoException) => {
     if (e?.code === 'EADDRINUSE') throw new UsageError(`${hostname}:${port} is in use (pick another --port)`)
+    if (e?.code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${hostname}: no such address on this machine`)
+    if (e?.code === 'ENOTDIR' || e?.code === 'EACCES' || e?.code === 'EROFS') throw new UsageError(`--durable-dir: cannot use '${e.path ?? ''}' (${e.code})`)
+    if (/WebGPU requested but unavailable/.test(String(e?.message))) throw new UsageError(String(e.message).split('\n')[0])
     throw e
   })
   console.log(JSON.stringify({ event: 'gpu-host', url: host.url, reason: host.reason, ...host.sessions.settings }))
