@@ -15,7 +15,7 @@
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
 import { NumericError } from '../memory/errors.ts'
-import { tempoBias } from '../memory/policies/tempofit.ts'
+import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
@@ -252,8 +252,7 @@ export async function residentTempoStep(
     feeds[`tempo.${l}.key`] = memory.kv[2 * i]
     feeds[`tempo.${l}.value`] = memory.kv[2 * i + 1]
   })
-  const p = policy.params
-  const bias = tempoBias(bank, request.seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
+  const bias = tempoBiasFor(bank, request.seq, policy.params)
   feeds.tempo_bias = new ort.Tensor('float32', bias, [1, m.kvHeads, 1, M])
   const added = m.tempoLayers.flatMap((l) => [`tempo_prefix.${l}.key`, `tempo_prefix.${l}.value`])
   const t1 = now()

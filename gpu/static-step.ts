@@ -44,7 +44,7 @@ import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
-import { tempoBias } from '../memory/policies/tempofit.ts'
+import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import type { ModelManifest } from './manifest.ts'
 import {
   capacityFor,
@@ -739,8 +739,7 @@ export async function residentStaticTempoStep(
   const Sb = bucketOf(S)
   const tables = staticTables(positions, 0, 0, window, m, Sb)
   // the Frame-Gap Temporal Bias of the M real rows, the empty slots masked
-  const p = policy.params
-  const real = tempoBias(bank, request.seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
+  const real = tempoBiasFor(bank, request.seq, policy.params)
   const bias = new Float32Array(m.kvHeads * Mc).fill(MASKED_SCORE)
   for (let h = 0; h < m.kvHeads; h++) bias.set(real.subarray(h * M, (h + 1) * M), h * Mc)
   // on WebGPU the bank must be device buffers the graph can bind (in place: the caller's memory stays

@@ -13,7 +13,7 @@ import type { Adapter } from '../agents/adapter.ts'
 import { textAdapter } from '../agents/text.ts'
 import { BadRequestError, NumericError, PolicyConfigError, StepkvError } from '../memory/errors.ts'
 import { createPolicy } from '../memory/policies/index.ts'
-import { tempoBias } from '../memory/policies/tempofit.ts'
+import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, emptyMemory } from '../memory/session.ts'
 import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
 import type { HostTensor } from '../gpu/feeds.ts'
@@ -275,10 +275,7 @@ function addTempoFeeds(feeds: Record<string, HostTensor>, m: ModelManifest, bank
     feeds[`tempo.${l}.key`] = { dtype: 'float32', dims, data: bank?.layers[i].keys ?? new Float32Array(0) }
     feeds[`tempo.${l}.value`] = { dtype: 'float32', dims, data: bank?.layers[i].values ?? new Float32Array(0) }
   })
-  const p = policy.params
-  const bias = bank
-    ? tempoBias(bank, seq, { beta: typeof p.beta === 'number' ? p.beta : undefined, tokenScale: Number(p.tokenScale ?? 1) })
-    : new Float32Array(0)
+  const bias = bank ? tempoBiasFor(bank, seq, policy.params) : new Float32Array(0)
   feeds.tempo_bias = { dtype: 'float32', dims: [1, m.kvHeads, 1, M], data: bias }
 }
 

@@ -58,6 +58,14 @@ export function tempoBias(
   return out
 }
 
+/**
+ * `tempoBias` with β and the token-scale factor α read from a `tempofit` policy's params (`beta`:
+ * a number, else the default 1 / m_0; `tokenScale`: default 1). @returns as `tempoBias`
+ */
+export function tempoBiasFor(bank: SessionMemory, seq: number, params: Readonly<Record<string, unknown>>): Float32Array {
+  return tempoBias(bank, seq, { beta: typeof params.beta === 'number' ? params.beta : undefined, tokenScale: Number(params.tokenScale ?? 1) })
+}
+
 function positive(name: string, value: unknown, integer: boolean): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
     throw new PolicyConfigError(
