@@ -18,7 +18,7 @@ import { NumericError } from '../memory/errors.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, memoryLimitError, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, memoryLimitError, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { gatherNames } from './kv-gather.ts'
 import type { ModelRuntime } from './session.ts'
 import type { StaticRunners } from './static-step.ts'
@@ -392,7 +392,7 @@ function stepFeeds(runtime: ModelRuntime, prefix: { tokens: number; inputsEmbeds
     feeds[`past_key_values.${l}.value`] = past[2 * l + 1]
   }
   if (m.ports.obsWindow) {
-    const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+    const window = stepWindow(policy, request, S)
     const port = m.inputs.find((q) => q.name === 'obs_window')!
     feeds.obs_window = new ort.Tensor('int64', BigInt64Array.of(BigInt(window)), port.dims.map(() => 1))
   }

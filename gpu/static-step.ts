@@ -43,7 +43,7 @@ import { readDecoderWeights } from '../models/decoder/read-weights.ts'
 import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, stepPositions, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import type { ModelManifest } from './manifest.ts'
 import {
@@ -644,7 +644,7 @@ export async function residentStaticStep(
   const mem = memory.meta
   const P = mem.tokens
   const positions = stepPositions(mem.nextPosition, S, m)
-  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+  const window = stepWindow(policy, request, S)
   const Sb = bucketOf(S) // the graph's query rows: S real, then padding
   const tables = staticTables(positions, P, C, window, m, Sb)
   // on WebGPU the past must be device buffers the graph can bind: an uploaded memory moves there
@@ -735,7 +735,7 @@ export async function residentStaticTempoStep(
   const bank = memory.meta
   const M = bank.tokens
   const positions = stepPositions(0, S, m) // no carried K/V: every step starts at position 0
-  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+  const window = stepWindow(policy, request, S)
   const Sb = bucketOf(S)
   const tables = staticTables(positions, 0, 0, window, m, Sb)
   // the Frame-Gap Temporal Bias of the M real rows, the empty slots masked

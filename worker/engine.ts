@@ -163,7 +163,7 @@ export async function runStep(
     feeds[`past_key_values.${l}.value`] = { dtype: 'float32', dims: kvDims, data: layer?.values ?? new Float32Array(0) }
   }
   if (m.ports.tempo) addTempoFeeds(feeds, m, tempo ? memory : undefined, request.seq, policy)
-  const window = Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
+  const window = stepWindow(policy, request, S)
   if (m.ports.obsWindow) feeds.obs_window = obsWindowTensor(m.inputs, window)
   const t1 = now()
   const out = await runtime.run(feeds)
@@ -240,6 +240,14 @@ export function memoryLimitError(tokens: number, limits: EngineLimits): StepkvEr
     `the memory would hold ${tokens} tokens per layer, over the session limit of ${maxMemory} tokens: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or reset`,
     { tokens, limit: maxMemory },
   )
+}
+
+/**
+ * The observation window w of a step of S prefix tokens (tokens): the policy's own, else the
+ * request's `options.observationWindow`, else 8 (the GUI-KV reference scripts), at most S.
+ */
+export function stepWindow(policy: Policy, request: StepRequest, S: number): number {
+  return Math.min(S, policy.observationWindow ?? request.options?.observationWindow ?? 8)
 }
 
 /**
