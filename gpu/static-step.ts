@@ -681,23 +681,49 @@ export async function residentStaticStep(
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
     // tags t ≥ P are new rows, at C + t − P of `present`'s C + Sb rows per head (padding never kept)
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, Sb, capacity, width))
-    // same capacity: the runner's slot gather (on WebGPU captured, writing into the bound slots);
-    // else the dynamic gather into new tensors (the old ones released). A captured gather that
-    // fails once it has started may have written part of the slots: this memory is then no longer
-    // the one its metadata describes (`invalid`: the host reloads the durable copy)
-    if (capacity === C) {
-      kept = (await slotGather(ctx, runner, rows, { kv: out.present }, () => (memory.invalid = true))) ?? kv
-      memory.invalid = undefined
-    } else kept = await gatherKept(gather, rows, out.present)
+    kept = await keepRows(ctx, runner, memory, rows, { kv: out.present }, C, capacity, () => gatherKept(gather, rows, out.present))
   } finally {
     out.release()
   }
+  return staticOutcome(ctx, memory, kv, kept, C, capacity, next, action, logits, request, [t0, t1, t2, t3])
+}
+
+/**
+ * Where a captured step's kept rows go once the policy has named them (`rows`: `slotRows` ids): with
+ * the capacity unchanged (`slots`), the runner's slot gather (`from`: what it reads; on WebGPU
+ * captured, writing into the bound slots); else `grow` makes tensors of the new capacity. A
+ * captured gather that fails once it has started may have written part of the slots: this memory
+ * is then no longer the one its metadata describes (`invalid`: the host reloads the durable copy).
+ * @returns the kept tensors (`memory.kv` itself when written in place)
+ */
+async function keepRows(ctx: StaticContext, runner: Runner, memory: ResidentMemory, rows: Int32Array[], from: { kv: Tensor[]; added?: Tensor[] }, slots: number, capacity: number, grow: () => Promise<Tensor[]>): Promise<Tensor[]> {
+  if (capacity !== slots) return grow()
+  const kept = (await slotGather(ctx, runner, rows, from, () => (memory.invalid = true))) ?? memory.kv
+  memory.invalid = undefined
+  return kept
+}
+
+/** A captured step's result: the slots `kv` disposed when new tensors replaced them, with the graphs
+ * bound to them (WebGPU) or built for the old capacity `slots`, then `residentOutcome`. */
+function staticOutcome(
+  ctx: StaticContext,
+  memory: ResidentMemory,
+  kv: Tensor[],
+  kept: Tensor[],
+  slots: number,
+  capacity: number,
+  next: SessionMemory,
+  action: ReturnType<Adapter['decode']>,
+  logits: Float32Array,
+  request: StepRequest,
+  times: number[],
+): { outcome: StepOutcome; resident: ResidentMemory } {
+  const bound = memory.bound!
   if (kept !== kv) {
     disposeAll(kv)
-    // graphs bound to the old slots (WebGPU) or built for the old capacity are rebuilt
-    if (ctx.backend === 'webgpu' || capacity !== C) bound.release()
+    if (ctx.backend === 'webgpu' || capacity !== slots) bound.release()
   }
-  return residentOutcome(next, kept, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3], bound)
+  return residentOutcome(next, kept, capacity, action, logits, request, ctx.source.manifest.vocabSize, times, bound)
 }
 
 /**
@@ -770,16 +796,9 @@ export async function residentStaticTempoStep(
     capacity = capacityFor(Mc, K, limits.maxMemoryTokens)
     // tags t < M: bank slot t; t ≥ M: new row t − M, at Mc + t − M of [bank, tempo_prefix] per head
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, M, Mc, Sb, capacity, width))
-    if (capacity === Mc) {
-      kept = (await slotGather(ctx, runner, rows, { kv, added: out.present }, () => (memory.invalid = true))) ?? kv
-      memory.invalid = undefined
-    } else kept = await gatherKept(concatGather, rows, kv, out.present)
+    kept = await keepRows(ctx, runner, memory, rows, { kv, added: out.present }, Mc, capacity, () => gatherKept(concatGather, rows, kv, out.present))
   } finally {
     out.release()
   }
-  if (kept !== kv) {
-    disposeAll(kv)
-    if (ctx.backend === 'webgpu' || capacity !== Mc) bound.release()
-  }
-  return residentOutcome(next, kept, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3], bound)
+  return staticOutcome(ctx, memory, kv, kept, Mc, capacity, next, action, logits, request, [t0, t1, t2, t3])
 }
