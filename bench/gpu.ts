@@ -626,41 +626,29 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const h = await hostOn(backend, true)
   const counters = countGpuObjects()
   const policy = { name: 'window', params: { sinkTokens: 4, recentTokens: 60 } }
-  await h.create('long', { model: 'tiny-gqa', policy, memoryDtype: 'float32' })
-  const long: Json[] = []
   const marks = new Set([1, 10, 50, 100, 250, 500, 750, steps])
+  const tempofit = { name: 'tempofit', params: { frames: 8 } }
+  /** One session of `steps` steps on `host`, live buffers at the marked steps; closed at the end. */
+  const longSession = async (host: HostSessions, id: string, model: string, p: HostCase['policy'], obs: (seq: number) => Json) => {
+    await host.create(id, { model, policy: p, memoryDtype: 'float32' })
+    const rows: Json[] = []
+    for (let seq = 1; seq <= steps; seq++) {
+      await host.step(id, { seq, observation: obs(seq) })
+      if (marks.has(seq)) rows.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+    }
+    await host.close(id)
+    return rows
+  }
   const t0 = now()
-  for (let seq = 1; seq <= steps; seq++) {
-    await h.step('long', { seq, observation: textObservation(seq) })
-    if (marks.has(seq)) long.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
-  }
+  const long = await longSession(h, 'long', 'tiny-gqa', policy, textObservation)
   const longMs = now() - t0
-  await h.close('long')
   // a device-resident TempoFit bank over the same span (its own append + drop gather every step)
-  await h.create('long-tempo', { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 8 } }, memoryDtype: 'float32' })
-  const tempo: Json[] = []
-  for (let seq = 1; seq <= steps; seq++) {
-    await h.step('long-tempo', { seq, observation: robotObservation(seq) })
-    if (marks.has(seq)) tempo.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
-  }
-  await h.close('long-tempo')
+  const tempo = await longSession(h, 'long-tempo', 'robot-tempo', tempofit, robotObservation)
   // a captured session (--capture: bound buffers, the gather writing into the bound past slots)
   const hc = await hostOn(backend, true, 128, true)
-  await hc.create('long-captured', { model: 'robot-carried', policy, memoryDtype: 'float32' })
-  const captured: Json[] = []
-  for (let seq = 1; seq <= steps; seq++) {
-    await hc.step('long-captured', { seq, observation: robotObservation(seq) })
-    if (marks.has(seq)) captured.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
-  }
-  await hc.close('long-captured')
+  const captured = await longSession(hc, 'long-captured', 'robot-carried', policy, robotObservation)
   // a captured TempoFit bank (the fixed TempoFit graph, the concat slot gather writing the bank slots)
-  await hc.create('long-captured-tempo', { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 8 } }, memoryDtype: 'float32' })
-  const capturedTempo: Json[] = []
-  for (let seq = 1; seq <= steps; seq++) {
-    await hc.step('long-captured-tempo', { seq, observation: robotObservation(seq) })
-    if (marks.has(seq)) capturedTempo.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
-  }
-  await hc.close('long-captured-tempo')
+  const capturedTempo = await longSession(hc, 'long-captured-tempo', 'robot-tempo', tempofit, robotObservation)
   const many: Json[] = [{ sessions: 0, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes }]
   for (let i = 1; i <= sessions; i++) {
     const id = `short-${i}`
