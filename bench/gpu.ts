@@ -213,14 +213,21 @@ async function readBack(device: GpuDevice, src: GpuBuf, bytes: number, staging: 
  * `env.webgpu.profiling`, timestamp queries around every dispatch, replays included; it ends the
  * compute pass after each dispatch where the device has no inside-pass timestamps, so the step
  * times of a profiled run are not the timing rows). @returns start/stop; stop gives the kernel ms
- * per step (sum of end − start), the kernels per step and the eight largest kernel types
+ * per step (sum of end − start), the kernels per step, the eight largest kernel types and the 16
+ * largest (type, program, input dims) with their dispatches per step
  */
 function kernelProfiler(ort: Awaited<ReturnType<typeof selectBackend>>['ort'], on: boolean) {
   const env = (ort as unknown as { env: { webgpu: { profiling?: unknown } } }).env.webgpu
-  const rows: { type: string; ns: number }[] = []
+  const rows: { type: string; program: string; ns: number }[] = []
+  type KernelData = { kernelType: string; programName?: string; inputsMetadata?: { dims: readonly number[] }[]; startTime: number; endTime: number }
   return {
     start() {
-      if (on) env.profiling = { mode: 'default', ondata: (d: { kernelType: string; startTime: number; endTime: number }) => rows.push({ type: d.kernelType, ns: d.endTime - d.startTime }) }
+      if (on)
+        env.profiling = {
+          mode: 'default',
+          ondata: (d: KernelData) =>
+            rows.push({ type: d.kernelType, program: `${d.kernelType} ${d.programName ?? ''} ${(d.inputsMetadata ?? []).map((x) => `[${x.dims.join(',')}]`).join(' ')}`, ns: d.endTime - d.startTime }),
+        }
     },
     async stop(steps: number): Promise<Json | undefined> {
       if (!on) return undefined
@@ -229,11 +236,20 @@ function kernelProfiler(ort: Awaited<ReturnType<typeof selectBackend>>['ort'], o
       await new Promise((r) => setTimeout(r, 200)) // ORT reads its query buffers back asynchronously
       const byType = new Map<string, number>()
       for (const r of rows) byType.set(r.type, (byType.get(r.type) ?? 0) + r.ns)
+      const byProgram = new Map<string, { ns: number; n: number }>()
+      for (const r of rows) {
+        const e = byProgram.get(r.program) ?? { ns: 0, n: 0 }
+        e.ns += r.ns
+        e.n++
+        byProgram.set(r.program, e)
+      }
       const total = rows.reduce((a, r) => a + r.ns, 0)
       return {
         kernelMsPerStep: total / 1e6 / steps,
         kernelsPerStep: rows.length / steps,
         topTypesMsPerStep: Object.fromEntries([...byType].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([t, ns]) => [t, ns / 1e6 / steps])),
+        // type, ORT program and input dims: ms and dispatches per step (the 16 largest)
+        topProgramsPerStep: [...byProgram].sort((a, b) => b[1].ns - a[1].ns).slice(0, 16).map(([k, e]) => ({ kernel: k, ms: e.ns / 1e6 / steps, count: e.n / steps })),
       }
     },
   }

@@ -52,7 +52,8 @@ export interface HostOptions {
   capture?: boolean
   /**
    * With `capture`: TempoFit banks too (`residentStaticTempoStep`: the fixed TempoFit graph, the bank
-   * in `fixedCapacity` slots). Off by default until it has run on a GPU (tested on wasm only).
+   * in `fixedCapacity` slots). Default: as `capture` (checked on the H200 step by step against wasm,
+   * no buffer growth over 1,000 steps); false keeps banks on the dynamic resident path.
    */
   captureTempo?: boolean
   limits?: EngineLimits
@@ -97,7 +98,7 @@ export class HostSessions {
   recoveries = 0
 
   constructor(options: HostOptions) {
-    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, captureTempo: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options }
+    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options, captureTempo: options.captureTempo ?? options.capture ?? false }
     if (!Number.isInteger(this.o.durableEvery) || this.o.durableEvery < 1) throw new RangeError(`durableEvery must be an integer ≥ 1, got ${this.o.durableEvery}`)
     if (!Number.isInteger(this.o.maxHot) || this.o.maxHot < 1) throw new RangeError(`maxHot must be an integer ≥ 1, got ${this.o.maxHot}`)
     const fc = this.o.fixedCapacity

@@ -16,8 +16,8 @@
  *                                      masked (shapes stay put while a bounded memory fills); 0 = off
  *   --capture [GPU_HOST_CAPTURE=1|0]   with --fixed-capacity: the float-table graph, replayed by WebGPU
  *                                      graph capture (gpu/static-step.ts)
- *   --capture-tempo [GPU_HOST_CAPTURE_TEMPO=1|0]   with --capture: TempoFit banks too, in fixed
- *                                      slots (tested on wasm, not yet on a GPU: off by default)
+ *   --no-capture-tempo [GPU_HOST_CAPTURE_TEMPO=0|1]   with --capture, TempoFit banks are captured
+ *                                      too (fixed bank slots); this keeps them dynamic
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
@@ -47,7 +47,7 @@ export interface HostConfig {
   fixedCapacity?: number
   /** Float-table graph with WebGPU graph capture (`HostOptions.capture`; needs `fixedCapacity`). */
   capture?: boolean
-  /** TempoFit banks captured too (`HostOptions.captureTempo`; needs `capture`). */
+  /** TempoFit banks captured too (`HostOptions.captureTempo`; default: as `capture`). */
   captureTempo?: boolean
   secret?: string
   modelsDir?: string
@@ -100,7 +100,7 @@ export async function startHost(config: HostConfig) {
     resident: config.resident ?? true,
     fixedCapacity: config.fixedCapacity ?? 0,
     capture: config.capture ?? false,
-    captureTempo: config.captureTempo ?? false,
+    captureTempo: config.captureTempo,
   })
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -137,6 +137,7 @@ async function main() {
         'fixed-capacity': { type: 'string' },
         capture: { type: 'boolean' },
         'capture-tempo': { type: 'boolean' },
+        'no-capture-tempo': { type: 'boolean' },
         models: { type: 'string' },
       },
     }))
@@ -164,7 +165,9 @@ async function main() {
   if (capture && values['no-resident']) throw new UsageError('--capture needs resident K/V (drop --no-resident)')
   const captureTempoEnv = env.GPU_HOST_CAPTURE_TEMPO
   if (captureTempoEnv !== undefined && !['0', '1', ''].includes(captureTempoEnv)) throw new UsageError(`GPU_HOST_CAPTURE_TEMPO must be 1 or 0, got '${captureTempoEnv}'`)
-  const captureTempo = values['capture-tempo'] === true || captureTempoEnv === '1'
+  if (values['capture-tempo'] && values['no-capture-tempo']) throw new UsageError('--capture-tempo and --no-capture-tempo contradict each other')
+  // default: as --capture; the flags win over the variable
+  const captureTempo = values['no-capture-tempo'] ? false : values['capture-tempo'] ? true : captureTempoEnv ? captureTempoEnv === '1' : capture
   if (captureTempo && !capture) throw new UsageError(`${values['capture-tempo'] ? '--capture-tempo' : 'GPU_HOST_CAPTURE_TEMPO=1'} needs --capture (or GPU_HOST_CAPTURE=1)`)
   const modelsDir = values.models as string | undefined
   if (modelsDir !== undefined && !existsSync(modelsDir))

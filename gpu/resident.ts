@@ -20,7 +20,7 @@ import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { gatherNames } from './kv-gather.ts'
-import type { ModelRuntime } from './session.ts'
+import { noteDeviceReleases, type ModelRuntime } from './session.ts'
 import type { StaticRunners } from './static-step.ts'
 
 /** A session memory whose K/V live in ORT tensors (device buffers on WebGPU).
@@ -118,6 +118,7 @@ export async function downloadKeeping(t: Tensor): Promise<Float32Array> {
  * disposed whatever its location: a device tensor ORT has turned into a host one still holds its buffer. */
 export function disposeResident(r: ResidentMemory | undefined): void {
   for (const t of r?.kv ?? []) t.dispose()
+  if (r?.kv.length) noteDeviceReleases()
   r?.bound?.release()
 }
 
@@ -314,7 +315,10 @@ export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input
 }
 
 /** Disposes every tensor of `ts`. */
-export const disposeAll = (ts: Tensor[]) => ts.forEach((t) => t.dispose())
+export const disposeAll = (ts: Tensor[]) => {
+  ts.forEach((t) => t.dispose())
+  if (ts.length) noteDeviceReleases() // device tensors: the next captured run flushes ORT's releases
+}
 
 /**
  * The end of a resident step that succeeded: this step's new tensors are disposed unless they are

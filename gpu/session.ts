@@ -41,6 +41,31 @@ let deviceQueue: Promise<unknown> = Promise.resolve()
 let pendingClear: (() => Promise<void>) | undefined
 
 /**
+ * Whether ORT's JSEP may hold buffer releases it has not flushed yet: set by every uncaptured run
+ * (its intermediate and uploaded buffers, outputs copied to the host) and by `noteDeviceReleases`
+ * (device tensors disposed, sessions released); taken by a captured run (`takeDeviceReleases`),
+ * which flushes them first only then. A replay flushes as it goes and files whatever release is
+ * pending into its own session's keep-list (held until that session is released: the leak
+ * `growth` measured); a flush costs a replay of the 12 × 768 model ≈ 14 ms on the H200 (bench
+ * variant `noflush`), so captured runs in a row skip it. Starts set: nothing is known yet.
+ */
+let releasesPending = true
+
+/** Records that device tensors were disposed or ORT sessions released outside `onDevice`: the next
+ * captured run flushes ORT's pending releases first (`takeDeviceReleases`). */
+export function noteDeviceReleases(): void {
+  releasesPending = true
+}
+
+/** Inside a captured `onDevice` job: whether ORT may hold unflushed releases (then the job flushes
+ * them before it replays); clears the mark. */
+export function takeDeviceReleases(): boolean {
+  const pending = releasesPending
+  releasesPending = false
+  return pending
+}
+
+/**
  * Runs `fn` after every earlier WebGPU run of this process (`ModelRuntime` runs on 'webgpu' and the
  * captured steps). A `fn` that replays captured graphs passes `clear`: it then runs before the next
  * `fn` that passes none (JSEP refuses new bound buffers while the session it ran last has a captured
@@ -57,6 +82,7 @@ export function onDevice<T>(fn: () => Promise<T>, clear?: () => Promise<void>): 
     }
     const c = pendingClear
     pendingClear = undefined
+    releasesPending = true // this run (and the clear) may release buffers
     // a clear that fails does not stop this run: if JSEP still holds a captured session, the run
     // itself fails with its refusal (a lost device shows there too), not an unrelated caller
     if (c) await c().catch((e) => console.error(JSON.stringify({ level: 'error', event: 'capture-clear', error: String(e) })))
@@ -66,9 +92,11 @@ export function onDevice<T>(fn: () => Promise<T>, clear?: () => Promise<void>): 
   return job
 }
 
-/** Forgets a pending clear (after a lost device: the clear's session belonged to the old one). */
+/** Forgets a pending clear (after a lost device: the clear's session belonged to the old one) and
+ * marks releases pending. */
 export function resetDeviceQueueState(): void {
   pendingClear = undefined
+  releasesPending = true
 }
 
 /** A model bound to an ORT build. Get one with `ModelRuntime.for(ort, source)`. */
@@ -124,6 +152,7 @@ export class ModelRuntime {
     const job = this.queue.then(async () => {
       const s = await old?.catch(() => undefined)
       await s?.release().catch(() => undefined)
+      noteDeviceReleases() // its initializers' buffers
     })
     this.queue = job.catch(() => undefined)
     await job

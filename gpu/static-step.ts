@@ -28,7 +28,8 @@
  * that replays skip: the fixed graph writes the head bias as a Sub, which ORT does not fuse into
  * Reshape → Gemm → Reshape; the slot gather has no Reshape either), every run of the process on one
  * queue with an uncaptured run before the next uncaptured run after a replay (`clearCapture`,
- * `onDevice`), and ORT's pending buffer releases flushed before each replay (`ortFlush`).
+ * `onDevice`), and ORT's pending buffer releases flushed before a replay whenever anything may have
+ * released a device buffer since the last flush (`takeDeviceReleases`, `ortFlush`).
  *
  * Two ORT sessions (the step graph and its slot gather) per (hot session, prefix bucket): graph
  * capture records buffer identities, so a recorded graph serves one session's buffers. A session holds at most `MAX_RUNNERS` prefix buckets (least recently
@@ -59,7 +60,7 @@ import {
   updateTempoOnTags,
   type ResidentMemory,
 } from './resident.ts'
-import { onDevice, resetDeviceQueueState, type ModelRuntime, type ModelSource } from './session.ts'
+import { onDevice, resetDeviceQueueState, takeDeviceReleases, type ModelRuntime, type ModelSource } from './session.ts'
 import { buildSlotGather, gatherNames, slotIds } from './kv-gather.ts'
 import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
@@ -463,7 +464,7 @@ async function slotGather(ctx: StaticContext, r: Runner, rows: Int32Array[], fro
   }
   const device = await webgpuDevice(ctx.ort)
   await onDevice(async () => {
-    await ortFlush(ctx)
+    if (takeDeviceReleases()) await ortFlush(ctx)
     writing()
     ids.forEach((x, l) => device.queue.writeBuffer(g.rows![l], 0, bytesOf(x)))
     const t = performance.now()
@@ -585,7 +586,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
   let clock = performance.now()
   const host = await onDevice(async () => {
     clock = mark('queue', clock)
-    if (!captureProfile.skipFlush) await ortFlush(ctx)
+    if (takeDeviceReleases() && !captureProfile.skipFlush) await ortFlush(ctx)
     if (!(captureProfile.skipWrites && r.staging)) for (const [n, v] of Object.entries(values)) if (r.inputs![n]) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
     clock = mark('write', clock)
     await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)

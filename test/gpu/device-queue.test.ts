@@ -1,10 +1,12 @@
 /**
  * The process-wide device queue (`onDevice`, gpu/session.ts): runs in order, one at a time; a run
  * that replays captured graphs leaves a clear that runs once, before the next run without one
- * (captured runs in a row skip it); a clear that fails is logged and the run still goes.
+ * (captured runs in a row skip it); a clear that fails is logged and the run still goes. ORT's
+ * unflushed buffer releases are marked by uncaptured runs and `noteDeviceReleases`, and taken once
+ * by the captured run that flushes them.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { onDevice, resetDeviceQueueState } from '../../gpu/session.ts'
+import { noteDeviceReleases, onDevice, resetDeviceQueueState, takeDeviceReleases } from '../../gpu/session.ts'
 
 afterEach(() => resetDeviceQueueState())
 
@@ -63,5 +65,20 @@ describe('onDevice', () => {
     resetDeviceQueueState()
     await onDevice(async () => undefined)
     expect(clears).toBe(0)
+  })
+
+  it('releases: marked by an uncaptured run or noteDeviceReleases, taken once; captured runs in a row find none', async () => {
+    const seen: boolean[] = []
+    const captured = () => onDevice(async () => void seen.push(takeDeviceReleases()), async () => undefined)
+    await captured() // the state starts marked: nothing is known yet
+    await captured()
+    await onDevice(async () => undefined) // an uncaptured run (its clear runs too)
+    await captured()
+    await captured()
+    noteDeviceReleases() // a device tensor disposed outside the queue
+    await captured()
+    resetDeviceQueueState() // a lost device: nothing known again
+    await captured()
+    expect(seen).toEqual([true, false, true, false, true, true])
   })
 })

@@ -289,15 +289,15 @@ describe('GPU host (wasm backend)', () => {
       // another session pushes this one out (maxHot 1): its next step restores it from the durable copy
       await sessions.create(`s_other_${i}`, { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32' })
     }
-    // a TempoFit bank is captured only with captureTempo (off by default until run on a GPU)
+    // with capture a TempoFit bank is captured too, unless captureTempo is false
     const TEMPO = { name: 'tempofit', params: { frames: 3 } }
     await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
-    const t = await hostStep(sessions, 's_t', 1, observations[0])
+    expect((await hostStep(sessions, 's_t', 1, observations[0])).graph).toBe('fixed')
+    const noTempo = await host({ fixedCapacity: 64, capture: true, captureTempo: false })
+    await noTempo.sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
+    const t = await hostStep(noTempo.sessions, 's_t', 1, observations[0])
     expect(t.kvPath).toBe('resident')
     expect(t.graph).toBeUndefined()
-    const withTempo = await host({ fixedCapacity: 64, capture: true, captureTempo: true })
-    await withTempo.sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float32' })
-    expect((await hostStep(withTempo.sessions, 's_t', 1, observations[0])).graph).toBe('fixed')
     await expect(host({ capture: true })).rejects.toThrow(/fixed capacity/)
     await expect(host({ fixedCapacity: 64, captureTempo: true })).rejects.toThrow(/captureTempo needs capture/)
   })
