@@ -33,6 +33,10 @@
  *          Captured hosts (`--capture`) against wasm, one step at a time: robot-carried with its
  *          encoder and fed embeddings directly, tiny-gqa; alone and stepping in turn with a dynamic
  *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
+ *   half   --out FILE [--steps 6 --capacity 256 --backend webgpu]
+ *          float16 sessions kept on the device (`halfCheck`): the half gather's rounding vs the
+ *          codec's, bit for bit; float16 host sessions (dynamic and captured) vs wasm, the device
+ *          memory itself checked to hold float16 values; step time round trip vs resident vs captured.
  *   diff   --model ID --work DIR --out FILE
  *          The fixed-capacity export on WebGPU vs on wasm, output by output (host IO, GPU inputs,
  *          GPU inputs and outputs): where a static row's logits go wrong.
@@ -49,8 +53,10 @@ import { HostSessions } from '../gpu/host-sessions.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { ModelRuntime } from '../gpu/session.ts'
-import { buildKvGather } from '../gpu/kv-gather.ts'
-import { disposeResident, residentFrom, residentStep } from '../gpu/resident.ts'
+import { buildKvGather, KV_ABSMAX } from '../gpu/kv-gather.ts'
+import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
+import { mulberry32 } from '../models/decoder/weights.ts'
+import { disposeResident, materialize, residentFrom, residentStep, type ResidentMemory } from '../gpu/resident.ts'
 import { captureProfile, residentStaticStep } from '../gpu/static-step.ts'
 import { appendPrefix } from '../memory/session.ts'
 import { initialMemory, policyFor } from '../worker/engine.ts'
@@ -645,8 +651,8 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const marks = new Set([1, 10, 50, 100, 250, 500, 750, steps])
   const tempofit = { name: 'tempofit', params: { frames: 8 } }
   /** One session of `steps` steps on `host`, live buffers at the marked steps; closed at the end. */
-  const longSession = async (host: HostSessions, id: string, model: string, p: HostCase['policy'], obs: (seq: number) => Json) => {
-    await host.create(id, { model, policy: p, memoryDtype: 'float32' })
+  const longSession = async (host: HostSessions, id: string, model: string, p: HostCase['policy'], obs: (seq: number) => Json, memoryDtype: 'float32' | 'float16' = 'float32') => {
+    await host.create(id, { model, policy: p, memoryDtype })
     const rows: Json[] = []
     for (let seq = 1; seq <= steps; seq++) {
       await host.step(id, { seq, observation: obs(seq) })
@@ -665,12 +671,15 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const captured = await longSession(hc, 'long-captured', 'robot-carried', policy, robotObservation)
   // a captured TempoFit bank (the fixed TempoFit graph, the concat slot gather writing the bank slots)
   const capturedTempo = await longSession(hc, 'long-captured-tempo', 'robot-tempo', tempofit, robotObservation)
+  // a captured float16 session (the step graph's kv_absmax read back, the slot gather rounding)
+  const capturedHalf = await longSession(hc, 'long-captured-half', 'robot-carried', policy, robotObservation, 'float16')
   const many: Json[] = [{ sessions: 0, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes }]
   for (let i = 1; i <= sessions; i++) {
     const id = `short-${i}`
     // every third session captured (its graphs and bound buffers released at close)
     const host = i % 3 === 0 ? hc : h
-    await host.create(id, { model: i % 2 ? 'tiny-gqa' : 'robot-carried', policy, memoryDtype: 'float32' })
+    // every fourth one float16 (its gathers round and read back kv_absmax)
+    await host.create(id, { model: i % 2 ? 'tiny-gqa' : 'robot-carried', policy, memoryDtype: i % 4 === 1 ? 'float16' : 'float32' })
     for (let seq = 1; seq <= 3; seq++) await host.step(id, { seq, observation: i % 2 ? textObservation(seq) : robotObservation(seq) })
     await host.close(id)
     if (i % 10 === 0) many.push({ sessions: i, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
@@ -680,6 +689,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const tempoGrowth = at(tempo, tempo.length - 1).liveBuffers - at(tempo, 3).liveBuffers
   const capturedGrowth = at(captured, captured.length - 1).liveBuffers - at(captured, 3).liveBuffers
   const capturedTempoGrowth = at(capturedTempo, capturedTempo.length - 1).liveBuffers - at(capturedTempo, 3).liveBuffers
+  const capturedHalfGrowth = at(capturedHalf, capturedHalf.length - 1).liveBuffers - at(capturedHalf, 3).liveBuffers
   const manyGrowth = at(many, many.length - 1).liveBuffers - at(many, 1).liveBuffers // after 10 sessions → end
   return {
     backend: h.backend,
@@ -688,9 +698,10 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     tempo: { steps, marks: tempo, growthAfterStep100: tempoGrowth },
     captured: { steps, marks: captured, growthAfterStep100: capturedGrowth },
     capturedTempo: { steps, marks: capturedTempo, growthAfterStep100: capturedTempoGrowth },
+    capturedHalf: { steps, marks: capturedHalf, growthAfterStep100: capturedHalfGrowth },
     sessions: { count: sessions, marks: many, growthAfter10: manyGrowth },
     liveAtEnd: liveBufferKinds(),
-    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && capturedGrowth <= 0 && capturedTempoGrowth <= 0 && manyGrowth <= 0 : null,
+    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && capturedGrowth <= 0 && capturedTempoGrowth <= 0 && capturedHalfGrowth <= 0 && manyGrowth <= 0 : null,
   }
 }
 
@@ -777,6 +788,92 @@ export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capa
     }
   }
   return { backend: layouts.fixed.backend, capacity, tolerance: 1e-3, cases: out, pass: out.every((c) => c.pass) }
+}
+
+/**
+ * float16 sessions kept on the device (`ResidentMemory.half`): (1) the half gather's rounding on
+ * this backend against the codec's (`memory/float16.ts`: round to nearest even), bit for bit, on
+ * probe values (ties, subnormals, the largest finite, wide magnitudes), and its `kv_absmax`;
+ * (2) host sessions with float16 memory, dynamic and captured, on this backend and on wasm, step by
+ * step: the logits (≤ 1e-3), the device memory itself (`materialize`: every value a float16 value,
+ * within 1e-3 of wasm's); (3) the host step p50 (ms, whole `step()`, durable copy every step) of a
+ * float16 robot-carried window session: round trip (the path float16 took before) vs resident vs
+ * captured, stepping in turn.
+ */
+export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSteps = 30, capacity = 256): Promise<Json> {
+  const choice = await selectBackend(backend)
+  // (1) rounding
+  const rand = mulberry32(77)
+  const fixed = [1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), 2 ** -24 * 1.5, 2 ** -25, 3e-6, 65504, -65519, 0, 1024.5, 2049, 0.1, -0.3]
+  const n = 1 << 16
+  const probe = Float32Array.from({ length: n }, (_, i) => (i < fixed.length ? fixed[i] : (rand() - 0.5) * 10 ** (rand() * 9 - 4)))
+  const session = await choice.ort.InferenceSession.create(buildKvGather({ layers: 1, kvHeads: 1, headDim: n, half: true }), { executionProviders: choice.executionProviders } as never)
+  const got = await session.run({
+    'rows.0': new choice.ort.Tensor('int32', Int32Array.of(0), [1]),
+    'kv.0.key': new choice.ort.Tensor('float32', probe, [1, 1, 1, n]),
+    'kv.0.value': new choice.ort.Tensor('float32', probe.map((x) => -x), [1, 1, 1, n]),
+  })
+  const want = f32ToF16Bits(probe)
+  const key = got['kept.0.key'].data as Float32Array
+  const keyBits = f32ToF16Bits(key)
+  const mismatches: Json[] = []
+  for (let i = 0; i < n; i++) if (keyBits[i] !== want[i] || f16BitsToF32(keyBits.subarray(i, i + 1))[0] !== key[i]) mismatches.push({ i, x: probe[i], got: key[i], want: f16BitsToF32(want.subarray(i, i + 1))[0] })
+  const absmax = (got[KV_ABSMAX].data as Float32Array)[0]
+  const rounding = { values: n, mismatches: mismatches.length, first: mismatches.slice(0, 8), absmax, absmaxWant: probe.reduce((a, x) => Math.max(a, Math.abs(x)), 0) }
+  await session.release()
+  // (2) sessions, WebGPU vs wasm, same layout
+  const isHalf = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a)).every((v, i) => Object.is(v, a[i]))
+  const cases: (HostCase & { capture: boolean })[] = [
+    { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, capture: false },
+    { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, capture: true },
+    { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation, capture: true },
+    { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation, capture: false },
+    { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation, capture: true },
+  ]
+  const out: Json[] = []
+  for (const [k, c] of cases.entries()) {
+    const fc = c.capture ? capacity : 0
+    const gpu = await hostOn(backend, true, fc, c.capture)
+    const wasm = await hostOn('wasm', true, fc, c.capture)
+    const id = `half-${k}`
+    try {
+      for (const h of [gpu, wasm]) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'float16' })
+      const rows: Json[] = []
+      for (let seq = 1; seq <= steps; seq++) {
+        const a = await stepLogits(gpu, id, seq, c.obs(seq))
+        const b = await stepLogits(wasm, id, seq, c.obs(seq))
+        const held = (h: HostSessions) => (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
+        const [ma, mb] = await Promise.all([gpu, wasm].map(async (h) => materialize(held(h)!)))
+        const kvErr = Math.max(...ma.layers.flatMap((l, i) => [relErr(l.keys, Array.from(mb.layers[i].keys)), relErr(l.values, Array.from(mb.layers[i].values))]))
+        rows.push({ seq, kvPath: a.kvPath, logitsRelErr: relErr(a.logits, b.logits), kvRelErr: kvErr, deviceKvIsHalf: ma.layers.every((l) => isHalf(l.keys) && isHalf(l.values)), tokens: a.tokens })
+      }
+      const pass = rows.every((r) => (r.logitsRelErr as number) <= 1e-3 && (r.kvRelErr as number) <= 1e-3 && r.deviceKvIsHalf && String(r.kvPath).startsWith('resident'))
+      out.push({ model: c.model, policy: c.policy, capture: c.capture, rows, pass })
+    } catch (e) {
+      out.push({ model: c.model, policy: c.policy, capture: c.capture, pass: false, error: String((e as Error)?.stack ?? e) })
+    }
+  }
+  // (3) what staying on the device saves a float16 session
+  const layouts = { roundtrip: await hostOn(backend, false), resident: await hostOn(backend, true), captured: await hostOn(backend, true, capacity, true) }
+  const names = Object.keys(layouts) as (keyof typeof layouts)[]
+  const c = { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } } }
+  const ms = Object.fromEntries(names.map((x) => [x, [] as number[]])) as Record<keyof typeof layouts, number[]>
+  const kvPath: Record<string, string> = {}
+  for (const x of names) await layouts[x].create('half-time', { ...c, memoryDtype: 'float16' })
+  for (let seq = 1; seq <= timedSteps; seq++)
+    for (let r = 0; r < names.length; r++) {
+      const x = names[(seq + r) % names.length]
+      const t = now()
+      kvPath[x] = (await stepLogits(layouts[x], 'half-time', seq, robotObservation(seq))).kvPath
+      await syncDevice(choice.ort)
+      if (seq > 5) ms[x].push(now() - t)
+    }
+  const stepMs = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])]))
+  return {
+    backend: choice.backend, float16Kernels: choice.float16, rounding, cases: out,
+    timing: { ...c, memoryDtype: 'float16', steps: timedSteps, capacity, kvPath, stepMs },
+    pass: rounding.mismatches === 0 && rounding.absmax === rounding.absmaxWant && out.every((x) => x.pass),
+  }
 }
 
 /**
@@ -935,7 +1032,7 @@ async function main() {
     },
   })
   const cmd = positionals[0]
-  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'report', 'diff']
+  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'half', 'report', 'diff']
   const CONFIGS = ['wasm', 'wasm-static', 'webgpu-roundtrip', 'webgpu-resident', 'webgpu-static', 'webgpu-captured', 'webgpu-host-captured', 'webgpu-host-resident', 'wasm-host-fixed']
   const usage = (msg: string): never => {
     console.error(`bench/gpu: ${msg}`)
@@ -971,6 +1068,7 @@ async function main() {
   else if (cmd === 'growth') await guard(values.out!, {}, () => growth(backend, Number(values.steps ?? 1000), Number(values.sessions ?? 100)))
   else if (cmd === 'captrace') await guard(values.out!, {}, () => captureTrace(Number(values.steps ?? 6), Number(values.capacity ?? 256)))
   else if (cmd === 'hostcap') await guard(values.out!, {}, () => hostCapacity(backend, Number(values.steps ?? 40), Number(values.capacity ?? 256)))
+  else if (cmd === 'half') await guard(values.out!, {}, () => halfCheck(backend, Number(values.steps ?? 6), 30, Number(values.capacity ?? 256)))
   else if (cmd === 'report') report(values.dir!)
   else if (cmd === 'diff') await guard(values.out!, {}, () => diffStatic({ model: values.model!, work: values.work! }))
   else throw new Error(`unknown command '${cmd}': ${COMMANDS.join(' | ')}`)

@@ -115,7 +115,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.o.resident && this.o.choice.float16 }
   }
 
   /**
@@ -248,10 +248,10 @@ export class HostSessions {
 
   /** The gather graph for this model's carried K/V, or (`tempo`) its concat variant over the
    * TempoFit bank's memory layers. */
-  private gatherFor(m: ModelManifest, tempo = false): ModelRuntime {
+  private gatherFor(m: ModelManifest, tempo = false, half = false): ModelRuntime {
     const { ort, backend, executionProviders } = this.o.choice
-    const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat: tempo }
-    const key = `gather${tempo ? '+concat' : ''}:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
+    const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat: tempo, half }
+    const key = `gather${tempo ? '+concat' : ''}${half ? '+half' : ''}:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
     const bytes = buildKvGather(shape)
     const manifest = { ...m, id: key, sha256: key, inputs: [], outputs: [] } as ModelManifest
     const rt = ModelRuntime.for(ort, { manifest, bytes: () => bytes }, backend, {
@@ -275,7 +275,8 @@ export class HostSessions {
   }
 
   private residentFor(h: Hot): boolean {
-    return this.o.resident && residentSupported(h.config.memoryDtype)
+    // float16 needs the backend's float16 kernels (WebGPU: shader-f16); else it round-trips
+    return this.o.resident && residentSupported(h.config.memoryDtype) && (h.config.memoryDtype !== 'float16' || this.o.choice.float16)
   }
 
   private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}) {
@@ -294,25 +295,29 @@ export class HostSessions {
       const captured = this.o.capture && !!this.o.fixedCapacity && (tempo ? !!this.o.captureTempo && staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
       const capacity = tempo && !captured ? undefined : this.o.fixedCapacity || undefined
       const current = h.resident ?? residentFrom(h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
+      // float16 storage: the gathers round every kept row (what a reload gives) and check overflow
+      const half = h.config.memoryDtype === 'float16'
+      current.half = half
       h.resident = current
       h.memory = undefined
       let r
-      if (tempo && !captured) r = await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
+      if (tempo && !captured) r = await residentTempoStep(runtime, this.gatherFor(runtime.manifest, true, half), current, h.policy, request, limits, adapter)
       else if (captured) {
         const { ort, backend, executionProviders } = this.o.choice
         const ctx = { ort, backend, executionProviders, source: src.decoder }
         try {
           r = tempo
-            ? await residentStaticTempoStep(ctx, this.gatherFor(runtime.manifest, true), current, h.policy, request, limits, adapter)
-            : await residentStaticStep(ctx, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+            ? await residentStaticTempoStep(ctx, this.gatherFor(runtime.manifest, true, half), current, h.policy, request, limits, adapter)
+            : await residentStaticStep(ctx, this.gatherFor(runtime.manifest, false, half), current, h.policy, request, limits, adapter)
         } catch (e) {
           // K/V partly rewritten in place: drop the session; its next step reloads the durable copy
           if (current.invalid) await this.evictInvalid(h)
           throw e
         }
         graph = backend === 'webgpu' ? 'captured' : 'fixed'
-      } else r = await residentStep(runtime, this.gatherFor(runtime.manifest), current, h.policy, request, limits, adapter)
+      } else r = await residentStep(runtime, this.gatherFor(runtime.manifest, false, half), current, h.policy, request, limits, adapter)
       h.resident = r.resident
+      h.resident.half = half
       outcome = r.outcome
       kvPath = 'resident'
     } else {

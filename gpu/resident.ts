@@ -9,8 +9,11 @@
  * key subspace) each step: `[Hkv, P + S, Dh]` per layer down, nothing up, values never. On wasm the
  * same code runs with host tensors (what the tests exercise). A TempoFit bank stays on the device
  * too (`residentTempoStep`: the step's `tempo_prefix` outputs appended and the oldest frames dropped
- * by the gather graph's concat variant; only the bias is built on the host). float16 / KIVI storage
- * (the step must run on what a reload gives) uses the round-trip path instead (`residentSupported`).
+ * by the gather graph's concat variant; only the bias is built on the host). A float16 session stays
+ * on the device too (`ResidentMemory.half`): every step gathers with the `half` gather, which rounds
+ * the kept rows to float16 and back (what a reload of the stored blob gives) and reports their max
+ * |x| for the overflow check. KIVI storage (the step must run on what a reload gives, and its
+ * groups are re-quantized as rows leave them) uses the round-trip path (`residentSupported`).
  */
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
@@ -19,7 +22,7 @@ import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
-import { gatherNames } from './kv-gather.ts'
+import { checkHalfAbsMax, gatherNames, KV_ABSMAX } from './kv-gather.ts'
 import { noteDeviceReleases, type ModelRuntime } from './session.ts'
 import type { StaticRunners } from './static-step.ts'
 
@@ -40,6 +43,9 @@ export interface ResidentMemory {
   /** Set when a step failed while writing `kv` in place: the K/V no longer match `meta`; the holder
    * must drop this memory and reload its durable copy. */
   invalid?: boolean
+  /** float16 storage: every value of `kv` is float16-representable, and each step rounds the rows it
+   * keeps (the gathers' `half` variants) and refuses a row that overflows float16. */
+  half?: boolean
 }
 
 /**
@@ -55,10 +61,11 @@ export function capacityFor(capacity: number, needed: number, limit = Infinity):
   return Math.min(c, Math.max(needed, limit))
 }
 
-/** True when a session's memory can stay on the device: float32 storage (float16 / KIVI sessions
- * must step on what a reload gives, so they round-trip); every policy can (see the module note). */
+/** True when a session's memory can stay on the device: float32 and float16 storage (KIVI sessions
+ * must step on what a reload gives, and KIVI re-quantizes a key block when rows leave it: they
+ * round-trip); every policy can (see the module note). */
 export function residentSupported(storage: string): boolean {
-  return storage === 'float32'
+  return storage === 'float32' || storage === 'float16'
 }
 
 /**
@@ -203,7 +210,8 @@ export async function residentStep(
       const c = (capacity = capacityFor(capacity, K, limits.maxMemoryTokens))
       rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, c, width))
     } else rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, K, T, width))
-    if (rows.some((r) => r !== null)) kept = await gatherKept(gather, rows.map((r) => r ?? identityRows(m.kvHeads, T)), newKv)
+    // a float16 memory gathers every step: the new rows are rounded on the way
+    if (memory.half || rows.some((r) => r !== null)) kept = await gatherKept(gather, rows.map((r) => r ?? identityRows(m.kvHeads, T)), newKv, undefined, memory.half)
   } catch (e) {
     disposeAll(newKv)
     throw e
@@ -273,7 +281,13 @@ export async function residentTempoStep(
     ;({ next, width } = updateTempoOnTags(policy, bank, S, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds }, limits))
     if (M > 0) {
       const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
-      kept = await gatherKept(concatGather, rows, memory.kv, newKv)
+      kept = await gatherKept(concatGather, rows, memory.kv, newKv, memory.half)
+    } else if (memory.half) {
+      // an empty float16 bank: the new rows rounded through the concat gather, appended to
+      // themselves (no zero-length device tensor), the kept ones taken from the first copy:
+      // id h·S + t of [Hkv, S] is h·2S + t of [Hkv, 2S]
+      const rows = next.layers.map((l) => (keptRows(l.values, m.kvHeads, next.tokens, S, width) ?? identityRows(m.kvHeads, S)).map((id) => id + Math.floor(id / S) * S))
+      kept = await gatherKept(concatGather, rows, newKv, newKv, true)
     }
   } catch (e) {
     disposeAll(newKv)
@@ -296,7 +310,7 @@ export function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize:
  * @returns the kept tensors `[1, Hkv, K, Dh]`, key then value per layer (ORT allocates them; the
  *   captured step's in-place gather is `slotGather` in `static-step.ts`)
  */
-export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input: Tensor[], added?: Tensor[]): Promise<Tensor[]> {
+export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input: Tensor[], added?: Tensor[], half = false): Promise<Tensor[]> {
   const ort = gather.ortModule
   const feeds: Record<string, Tensor> = {}
   const fetches: string[] = []
@@ -309,9 +323,19 @@ export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input
       fetches.push(n.output)
     }
   })
-  const g = await gather.runTensors(feeds, fetches)
+  const g = await gather.runTensors(feeds, half ? [...fetches, KV_ABSMAX] : fetches)
   for (const t of Object.values(feeds)) if (t.type === 'int32') t.dispose()
-  return fetches.map((n) => g[n])
+  const kept = fetches.map((n) => g[n])
+  if (half) {
+    const absmax = (g[KV_ABSMAX].data as Float32Array)[0] // a host tensor: not in preferredOutputLocation
+    try {
+      checkHalfAbsMax(absmax)
+    } catch (e) {
+      disposeAll(kept)
+      throw e
+    }
+  }
+  return kept
 }
 
 /** Disposes every tensor of `ts`. */

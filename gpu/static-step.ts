@@ -39,7 +39,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
 import { buildDecoderOnnx } from '../models/decoder/graph.ts'
-import { MASKED_SCORE, OPTIONAL_PORTS, type OptionalPort } from '../models/decoder/graph.ts'
+import { KV_ABSMAX_OUTPUT, MASKED_SCORE, OPTIONAL_PORTS, type OptionalPort } from '../models/decoder/graph.ts'
 import { readDecoderWeights } from '../models/decoder/read-weights.ts'
 import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
@@ -61,7 +61,7 @@ import {
   type ResidentMemory,
 } from './resident.ts'
 import { onDevice, resetDeviceQueueState, takeDeviceReleases, type ModelRuntime, type ModelSource } from './session.ts'
-import { buildSlotGather, gatherNames, slotIds } from './kv-gather.ts'
+import { buildSlotGather, checkHalfAbsMax, gatherNames, slotIds } from './kv-gather.ts'
 import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
 
@@ -181,17 +181,18 @@ const weightCache = new Map<string, Promise<DecoderWeights>>()
  * The fixed-capacity graph of `source`'s model for S new tokens against C slots, with the optional
  * per-layer `outputs` a policy reads (default all; fewer outputs: less work per step). A TempoFit
  * model's graph takes `bank` slots per memory layer and C = 0 (no carried K/V, no `present`).
+ * `kvAbsMax` (a float16 memory) adds the scalar output `kv_absmax`: max |x| of the rows the step stores.
  * @returns .onnx bytes (weights read from the model file once per process, cached by sha256)
  * @throws Error when a weight cannot be found in the model file
  */
-export async function staticGraph(source: ModelSource, S: number, C: number, outputs: readonly OptionalPort[] = OPTIONAL_PORTS, bank?: number): Promise<Uint8Array> {
+export async function staticGraph(source: ModelSource, S: number, C: number, outputs: readonly OptionalPort[] = OPTIONAL_PORTS, bank?: number, kvAbsMax = false): Promise<Uint8Array> {
   const m = source.manifest
   let w = weightCache.get(m.sha256)
   if (!w) {
     weightCache.set(m.sha256, (w = (async () => readDecoderWeights(await source.bytes(), configOf(m)))()))
     w.catch(() => weightCache.delete(m.sha256))
   }
-  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C, outputs, ...(bank !== undefined && { bank }) } })
+  return buildDecoderOnnx(configOf(m), await w, { input: m.ports.inputsEmbeds ? 'embeds' : 'ids', fixed: { seq: S, capacity: C, outputs, ...(bank !== undefined && { bank }), kvAbsMax } })
 }
 
 type GpuBuffer = { size: number; destroy(): void; mapAsync(mode: number): Promise<void>; getMappedRange(): ArrayBuffer; unmap(): void }
@@ -224,6 +225,8 @@ interface Runner {
   ports: string
   /** a TempoFit graph's bank slots per memory layer (then C = 0 and the slots are the bank) */
   bank?: number
+  /** a float16 memory's graphs: `kv_absmax` out of the step graph, the slot gather rounds to float16 */
+  half: boolean
   session: InferenceSession
   /** WebGPU: bound tensors (inputs without the past, and every output) and their buffers. */
   inputs?: Record<string, Tensor>
@@ -304,13 +307,14 @@ function outputDims(m: ModelManifest, name: string, S: number, C: number): numbe
   if (name.startsWith('tempo_prefix.')) return [1, m.kvHeads, S, m.headDim]
   if (name.startsWith('attn_')) return [1, m.kvHeads, T]
   if (name.startsWith('hidden_norm.')) return [1, S]
+  if (name === KV_ABSMAX_OUTPUT) return []
   throw new Error(`unexpected output '${name}' of the fixed-capacity graph`)
 }
 
 /** The runner for (S, memory's capacity), created and bound when missing. */
-async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[], ports: readonly OptionalPort[], bank?: number): Promise<Runner> {
+async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C: number, slots: Tensor[], ports: readonly OptionalPort[], half: boolean, bank?: number): Promise<Runner> {
   let r = bound.runners.get(S)
-  if (r && (r.C !== C || r.bank !== bank || r.ports !== ports.join() || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
+  if (r && (r.C !== C || r.bank !== bank || r.half !== half || r.ports !== ports.join() || (r.slots && r.slots.some((t, i) => t !== slots[i])))) {
     releaseRunner(r) // bound to other slots: rebuilt
     bound.runners.delete(S)
     r = undefined
@@ -321,7 +325,7 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
     return r
   }
   const capture = ctx.backend === 'webgpu'
-  const bytes = await staticGraph(ctx.source, S, C, ports, bank)
+  const bytes = await staticGraph(ctx.source, S, C, ports, bank, half)
   const session = await onDevice(() =>
     ctx.ort.InferenceSession.create(bytes, {
       executionProviders: ctx.executionProviders,
@@ -329,7 +333,7 @@ async function runnerFor(ctx: StaticContext, bound: StaticRunners, S: number, C:
       ...(capture && { enableGraphCapture: true }),
     } as InferenceSession.SessionOptions),
   )
-  r = { S, C, ports: ports.join(), ...(bank !== undefined && { bank }), session }
+  r = { S, C, ports: ports.join(), half, ...(bank !== undefined && { bank }), session }
   // what is made from here on is released if a later part fails
   try {
     if (capture) await bindBuffers(ctx, r, slots)
@@ -382,7 +386,7 @@ async function makeSlotGather(ctx: StaticContext, r: Runner): Promise<SlotGather
   // carried K/V: C + S present rows in, C slots out; a TempoFit bank: its slots with the S new rows
   // appended in, the slots out
   const shape = tempo ? { total: r.bank! + S, capacity: r.bank!, added: S } : { total: C + S, capacity: C }
-  const bytes = buildSlotGather({ layers, kvHeads: m.kvHeads, headDim: m.headDim, ...shape })
+  const bytes = buildSlotGather({ layers, kvHeads: m.kvHeads, headDim: m.headDim, ...shape, half: r.half })
   const session = await onDevice(() =>
     ctx.ort.InferenceSession.create(bytes, { executionProviders: ctx.executionProviders, graphOptimizationLevel: 'all', ...(capture && { enableGraphCapture: true }) } as InferenceSession.SessionOptions),
   )
@@ -657,8 +661,9 @@ export async function residentStaticStep(
   const ports = { attnWindow: 'attn_window', attnTotal: 'attn_total', hiddenNorm: 'hidden_norm' } as const
   const small = (policy.requires ?? []).filter((r): r is keyof typeof ports => r in ports).map((r) => ports[r])
   // the graph has only the optional outputs this policy reads
-  const runner = await runnerFor(ctx, bound, Sb, C, kv, OPTIONAL_PORTS.filter((p) => small.includes(p)))
-  const read = ['logits', ...small.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`)), ...(policy.readsKeys ? Array.from({ length: m.layers }, (_, l) => `present.${l}.key`) : [])]
+  const half = !!memory.half
+  const runner = await runnerFor(ctx, bound, Sb, C, kv, OPTIONAL_PORTS.filter((p) => small.includes(p)), half)
+  const read = ['logits', ...small.flatMap((p) => Array.from({ length: m.layers }, (_, l) => `${p}.${l}`)), ...(policy.readsKeys ? Array.from({ length: m.layers }, (_, l) => `present.${l}.key`) : []), ...(half ? [KV_ABSMAX_OUTPUT] : [])]
   const t1 = now()
   const out = await runBound(ctx, runner, prefix, tables, kv, read)
   const t2 = now()
@@ -670,6 +675,7 @@ export async function residentStaticStep(
   let capacity: number
   try {
     action = decodeChecked(logits, adapter, m.vocabSize)
+    if (half) checkHalfAbsMax(out.host[KV_ABSMAX_OUTPUT][0]) // before anything is written: the old memory stays
     t3 = now()
     const realColumns = (a: Float32Array) => realRows(a, m.kvHeads, P, C, S, 1, Sb)
     const perLayer = (p: string) => (small.includes(p as never) ? Array.from({ length: m.layers }, (_, l) => (p === 'hidden_norm' ? out.host[`${p}.${l}`].subarray(0, S) : realColumns(out.host[`${p}.${l}`]))) : undefined)
@@ -682,7 +688,7 @@ export async function residentStaticStep(
     capacity = capacityFor(C, K, limits.maxMemoryTokens)
     // tags t ≥ P are new rows, at C + t − P of `present`'s C + Sb rows per head (padding never kept)
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, Sb, capacity, width))
-    kept = await keepRows(ctx, runner, memory, rows, { kv: out.present }, C, capacity, () => gatherKept(gather, rows, out.present))
+    kept = await keepRows(ctx, runner, memory, rows, { kv: out.present }, C, capacity, () => gatherKept(gather, rows, out.present, undefined, half))
   } finally {
     out.release()
   }
@@ -778,9 +784,10 @@ export async function residentStaticTempoStep(
   }
   const kv = memory.kv
   const bound = (memory.bound ??= new StaticRunners())
-  const runner = await runnerFor(ctx, bound, Sb, 0, kv, [], Mc)
+  const half = !!memory.half
+  const runner = await runnerFor(ctx, bound, Sb, 0, kv, [], half, Mc)
   const t1 = now()
-  const out = await runBound(ctx, runner, prefix, tables, kv, ['logits'], bias)
+  const out = await runBound(ctx, runner, prefix, tables, kv, half ? ['logits', KV_ABSMAX_OUTPUT] : ['logits'], bias)
   const t2 = now()
   const logits = out.host.logits.subarray(0, S * m.vocabSize) // the real rows
   let action: ReturnType<Adapter['decode']>
@@ -790,6 +797,7 @@ export async function residentStaticTempoStep(
   let capacity: number
   try {
     action = decodeChecked(logits, adapter, m.vocabSize)
+    if (half) checkHalfAbsMax(out.host[KV_ABSMAX_OUTPUT][0]) // before anything is written: the old bank stays
     t3 = now()
     let width: number
     ;({ next, width } = updateTempoOnTags(policy, bank, S, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds }, limits))
@@ -797,7 +805,7 @@ export async function residentStaticTempoStep(
     capacity = capacityFor(Mc, K, limits.maxMemoryTokens)
     // tags t < M: bank slot t; t ≥ M: new row t − M, at Mc + t − M of [bank, tempo_prefix] per head
     const rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, M, Mc, Sb, capacity, width))
-    kept = await keepRows(ctx, runner, memory, rows, { kv, added: out.present }, Mc, capacity, () => gatherKept(concatGather, rows, kv, out.present))
+    kept = await keepRows(ctx, runner, memory, rows, { kv, added: out.present }, Mc, capacity, () => gatherKept(concatGather, rows, kv, out.present, half))
   } finally {
     out.release()
   }

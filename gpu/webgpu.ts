@@ -19,6 +19,9 @@ export interface BackendChoice {
   executionProviders: string[]
   /** Human-readable reason (adapter description, or why WebGPU was not used). */
   reason: string
+  /** Whether the backend has float16 kernels (wasm: yes; WebGPU: the adapter's `shader-f16`,
+   * which ORT's JSEP requests when present): float16 sessions stay device-resident only then. */
+  float16: boolean
 }
 
 type GpuLike = { requestAdapter(options?: unknown): Promise<unknown> }
@@ -85,10 +88,10 @@ export async function installNodeWebGpu(): Promise<boolean> {
  * @throws Error when `prefer` is 'webgpu' and no adapter is found (the message says why)
  */
 export async function selectBackend(prefer: 'auto' | Backend = 'auto'): Promise<BackendChoice> {
-  const wasm = (reason: string): BackendChoice => ({ backend: 'wasm', ort: ortForNode(), executionProviders: ['wasm'], reason })
+  const wasm = (reason: string): BackendChoice => ({ backend: 'wasm', ort: ortForNode(), executionProviders: ['wasm'], reason, float16: true })
   if (prefer === 'wasm') return wasm('wasm requested')
   const have = await installNodeWebGpu()
-  const adapter = have ? ((await g.navigator!.gpu!.requestAdapter().catch(() => null)) as { info?: { description?: string; vendor?: string } } | null) : null
+  const adapter = have ? ((await g.navigator!.gpu!.requestAdapter().catch(() => null)) as { info?: { description?: string; vendor?: string }; features?: { has(f: string): boolean } } | null) : null
   if (!adapter) {
     const why = have ? 'navigator.gpu gives no adapter' : 'no navigator.gpu (the webgpu package did not load)'
     if (prefer === 'webgpu') throw new Error(`WebGPU requested but unavailable: ${why}`)
@@ -99,7 +102,7 @@ export async function selectBackend(prefer: 'auto' | Backend = 'auto'): Promise<
   ort.env.wasm.numThreads = 1
   ort.env.wasm.proxy = false
   const desc = adapter.info ? `${adapter.info.vendor ?? ''} ${adapter.info.description ?? ''}`.trim() : 'adapter'
-  return { backend: 'webgpu', ort, executionProviders: ['webgpu'], reason: desc || 'adapter' }
+  return { backend: 'webgpu', ort, executionProviders: ['webgpu'], reason: desc || 'adapter', float16: !!adapter.features?.has('shader-f16') }
 }
 
 /** Counts of GPU objects, for growth checks and dispatches per step. */

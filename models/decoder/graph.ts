@@ -45,7 +45,13 @@ interface Shared {
   /** float32 scalars: MASKED_SCORE (with `allowed`) and the RMSNorm epsilon. */
   maskedScore?: string
   eps: string
+  /** When set (the fixed variant's `kvAbsMax`), each block adds the max |x| `[1, 1, 1, 1]` of every
+   * row it stores: the new `present` rows, or a TempoFit layer's `tempo_prefix` rows. */
+  storedMaxima?: string[]
 }
+
+/** max |x| of `x` as `[1, 1, 1, 1]` (keepdims; a rank-4 tensor). */
+const absMax = (g: GraphBuilder, x: string) => g.op('ReduceMax', [g.op('Abs', [x])], { keepdims: attr.int(1) })
 
 function f32(g: GraphBuilder, name: string, data: Float32Array, dims: number[]): string {
   return g.initializer(name, { dtype: 'float32', dims, data })
@@ -189,6 +195,7 @@ function block(
     k = rope(g, loaded.key, s, Dh)
     v = loaded.value
     const names = tempoPrefixNames(l)
+    s.storedMaxima?.push(absMax(g, kPre), absMax(g, vPre))
     prefixOuts.push(
       [names.key, ['batch', Hkv, 'seq', Dh], kPre],
       [names.value, ['batch', Hkv, 'seq', Dh], vPre],
@@ -199,6 +206,7 @@ function block(
     v = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
   }
   const carried = s.carried ?? true
+  if (carried) s.storedMaxima?.push(absMax(g, k), absMax(g, v))
   const presentK = carried ? g.op('Concat', [`past_key_values.${l}.key`, k], { axis: attr.int(2) }) : k
   const presentV = carried ? g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) }) : v
   const keysT = g.op('Transpose', [expandKv(g, presentK, c)], { perm: attr.ints([0, 1, 3, 2]) })
@@ -247,11 +255,18 @@ function block(
  *   layers it is the fixed TempoFit variant: `bank` slots per memory layer (`tempo.{l}.key|value`
  *   `[1, Hkv, bank, Dh]`, `tempo_bias [1, Hkv, 1, bank]`, MASKED_SCORE on empty slots), capacity
  *   0 and no carried K/V: no past inputs, no `present` outputs; the null-slot tensors are constants.
+ *   `kvAbsMax` adds the scalar output `kv_absmax` (`KV_ABSMAX_OUTPUT`): max |x| of the rows the
+ *   step stores (a float16 memory's overflow check).
  */
 export interface DecoderBuildOptions {
   input?: 'ids' | 'embeds'
-  fixed?: { seq: number; capacity: number; outputs?: readonly OptionalPort[]; bank?: number }
+  fixed?: { seq: number; capacity: number; outputs?: readonly OptionalPort[]; bank?: number; kvAbsMax?: boolean }
 }
+
+/** The fixed variant's scalar output with `kvAbsMax`: the largest |x| of the rows the step adds to
+ * the memory (new `present` rows; a TempoFit graph: `tempo_prefix` rows), for a float16 memory's
+ * overflow check before they are stored. */
+export const KV_ABSMAX_OUTPUT = 'kv_absmax'
 
 /** The per-layer outputs a policy may read besides `present` (the contract's optional ports). */
 export type OptionalPort = 'attn_window' | 'attn_total' | 'hidden_norm'
@@ -303,7 +318,7 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   if (input === 'ids') g.input('input_ids', 'int64', dims(['batch', 'seq']))
   else g.input('inputs_embeds', 'float32', dims(['batch', 'seq', D]))
   let shared: Shared | undefined
-  if (fixed) shared = { ...staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq, fixed.outputs ?? OPTIONAL_PORTS), carried }
+  if (fixed) shared = { ...staticShared(g, config, fixed.seq, fixed.capacity + fixed.seq, fixed.outputs ?? OPTIONAL_PORTS), carried, ...(fixed.kvAbsMax && { storedMaxima: [] }) }
   else {
     g.input('position_ids', 'int64', ['batch', 'seq'])
     g.input('attention_mask', 'int64', ['batch', 'total'])
@@ -342,6 +357,9 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   const output = fixed ? g.outputDirect.bind(g) : g.output.bind(g)
   output('logits', 'float32', dims(['batch', 'seq', V]), logits)
   for (const [name, ds, tensor] of outs) output(name, 'float32', dims(ds), tensor)
+  // (ORT's WebGPU EP has no variadic Max: a Concat of the [1, 1, 1, 1] maxima, then one ReduceMax)
+  const maxima = shared.storedMaxima
+  if (maxima?.length) output(KV_ABSMAX_OUTPUT, 'float32', [], g.op('ReduceMax', [g.op('Concat', maxima, { axis: attr.int(0) })], { keepdims: attr.int(0) }))
   const doc = fixed ? `stepkv decoder, fixed capacity (S ${fixed.seq}, C ${fixed.capacity})` : 'stepkv generated decoder (synthetic weights)'
   const tempoDoc = `; TempoFit ports at layers [${tempoLayers.join(', ')}]`
   return g.toBytes({ docString: tempoLayers.length ? doc + tempoDoc : doc })

@@ -22,6 +22,8 @@ import { decodeMemory } from '../../memory/codec.ts'
 import { capacityFor, materialize, residentFrom } from '../../gpu/resident.ts'
 import { bucketOf } from '../../gpu/static-step.ts'
 import type { SessionMemory } from '../../memory/types.ts'
+import { roundTrip, type StorageOptions } from '../../memory/storage.ts'
+import { f16BitsToF32, f32ToF16Bits } from '../../memory/float16.ts'
 import { adapterFor } from '../../agents/index.ts'
 import { nodeEncoderSource } from '../../gpu/node-models.ts'
 import { RobotEnv } from '../../sim/robot/index.ts'
@@ -45,14 +47,14 @@ async function host(opts: { durableEvery?: number; maxHot?: number; resident?: b
 
 /** The Worker engine's logits for the same steps (round trip, no host); `memories` gets each
  * step's memory when given. */
-async function reference(policy: { name: string; params: Record<string, number> } = WINDOW, n = texts.length, memories?: SessionMemory[]): Promise<Float32Array[]> {
+async function reference(policy: { name: string; params: Record<string, number> } = WINDOW, n = texts.length, memories?: SessionMemory[], storage: StorageOptions = { dtype: 'float32' }): Promise<Float32Array[]> {
   const runtime = ModelRuntime.for(ortForNode(), nodeModelSource('tiny-gqa'))
   const p = policyFor(runtime.manifest, policy.name, policy.params)
   let memory = initialMemory(runtime.manifest, p)
   const out = []
   for (let seq = 1; seq <= n; seq++) {
     const r = await runStep(runtime, memory, p, { seq, observation: { text: texts[seq - 1] }, options: { returnLogits: true } }, { maxPrefixTokens: 4096 })
-    memory = r.memory
+    memory = roundTrip(r.memory, storage) // what the Worker's engine keeps (and a reload gives)
     memories?.push(memory)
     out.push(r.logits!.data)
   }
@@ -72,7 +74,7 @@ function robotObservations(task: string, seed: number, n: number, action: { dx: 
 }
 
 /** The Worker engine's logits and memory after each of `observations` (the model with its encoder). */
-async function engineSteps(model: string, spec: { name: string; params: Record<string, number> }, observations: Record<string, unknown>[]) {
+async function engineSteps(model: string, spec: { name: string; params: Record<string, number> }, observations: Record<string, unknown>[], storage: StorageOptions = { dtype: 'float32' }) {
   const src = nodeModelSource(model)
   const runtime = ModelRuntime.for(ortForNode(), src)
   const adapter = adapterFor(src.manifest, 4096, ModelRuntime.for(ortForNode(), nodeEncoderSource(model)))
@@ -81,7 +83,7 @@ async function engineSteps(model: string, spec: { name: string; params: Record<s
   const out: { logits: Float32Array; memory: SessionMemory }[] = []
   for (const [i, observation] of observations.entries()) {
     const r = await runStep(runtime, memory, policy, { seq: i + 1, observation, options: { returnLogits: true } }, { maxPrefixTokens: 4096 }, adapter)
-    memory = r.memory
+    memory = roundTrip(r.memory, storage)
     out.push({ logits: r.logits!.data, memory })
   }
   return out
@@ -255,6 +257,69 @@ describe('GPU host (wasm backend)', () => {
         }
       }
     }
+  })
+
+  it('float16 sessions stay device-resident: each step rounds the kept rows as a reload does (carried K/V and a TempoFit bank, every layout)', async () => {
+    const half = { dtype: 'float16' } as const
+    const isHalf = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a)).every((v, i) => Object.is(v, a[i]))
+    // carried K/V on tiny-gqa under H2O (evicts every step): the dynamic layout runs the engine's own
+    // graph, so its memory equals the engine's bit for bit; the fixed-capacity float-table graph
+    // (--capture, uncaptured on wasm) and the padded fixed-capacity layout compute in another order,
+    // so a value may land one float16 step away (float16 values within 1e-3) and the next steps'
+    // logits move by ~1e-5 (within 1e-4; the dynamic layout stays within 1e-5)
+    const refMemories: SessionMemory[] = []
+    const ref = await reference(H2O, 6, refMemories, half)
+    expect(isHalf(refMemories[0].layers[0].keys)).toBe(true)
+    expect(isHalf((await (async () => { const m: SessionMemory[] = []; await reference(H2O, 1, m); return m[0] })()).layers[0].keys)).toBe(false) // float32 keeps unrounded values: the check can fail
+    for (const [fixedCapacity, capture] of [[0, false], [16, false], [16, true]] as const) {
+      const label = `C=${fixedCapacity}${capture ? ' captured' : ''}`
+      const { client, store } = await host({ fixedCapacity, capture })
+      expect((await client.createSession({ id: 's_h', policy: H2O, memoryDtype: 'float16' })).status).toBe(201)
+      for (let seq = 1; seq <= 6; seq++) {
+        const r = await client.step('s_h', seq, { text: texts[seq - 1] }, { returnLogits: true })
+        expect(r.status, JSON.stringify(r.data)).toBe(200)
+        expect(r.data, label).toMatchObject({ kvPath: 'resident', ...(capture && { graph: 'fixed' }) })
+        expect(relErr(logitsOf(r.data), ref[seq - 1]), `${label} step ${seq}`).toBeLessThan(fixedCapacity ? 1e-4 : 1e-5)
+        const { memory } = decodeMemory((await store.get('s_h'))!.memory)
+        const want = refMemories[seq - 1]
+        expect(memory.tokens).toBe(want.tokens)
+        for (const l of [0, 3]) {
+          expect(memory.layers[l].positions).toEqual(want.layers[l].positions)
+          for (const part of ['keys', 'values'] as const) {
+            if (fixedCapacity === 0) expect(Array.from(memory.layers[l][part]), `${label} step ${seq} layer ${l} ${part}`).toEqual(Array.from(want.layers[l][part]))
+            else expect(relErr(memory.layers[l][part], Array.from(want.layers[l][part]))).toBeLessThan(1e-3)
+          }
+        }
+      }
+    }
+    // a TempoFit bank (robot-tempo, 3 frames): the dynamic bank (its first step rounds the new rows
+    // through the concat gather) and the captured one (the fixed TempoFit graph's kv_absmax, the
+    // slot gather rounding)
+    const TEMPO = { name: 'tempofit', params: { frames: 3 } }
+    const observations = robotObservations('moved-occluded', 9, 5, { dx: -0.5, dy: 0.5, grip: 0 })
+    const tref = await engineSteps('robot-tempo', TEMPO, observations, half)
+    for (const capture of [false, true]) {
+      const { sessions, store } = await host({ fixedCapacity: capture ? 64 : 0, capture })
+      await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float16' })
+      for (const [i, observation] of observations.entries()) {
+        const { kvPath, logits } = await hostStep(sessions, 's_t', i + 1, observation)
+        expect(kvPath).toBe('resident')
+        expect(relErr(logits, tref[i].logits), `captured=${capture} step ${i + 1}`).toBeLessThan(capture ? 1e-4 : 1e-5)
+        const { memory: stored } = decodeMemory((await store.get('s_t'))!.memory)
+        const want = tref[i].memory
+        for (const l of [0, 1]) {
+          expect(stored.layers[l].frames).toEqual(want.layers[l].frames)
+          for (const part of ['keys', 'values'] as const) {
+            if (!capture) expect(Array.from(stored.layers[l][part]), `step ${i + 1} layer ${l} ${part}`).toEqual(Array.from(want.layers[l][part]))
+            else expect(relErr(stored.layers[l][part], Array.from(want.layers[l][part]))).toBeLessThan(1e-3)
+          }
+        }
+      }
+    }
+    // KIVI still round-trips
+    const { client } = await host()
+    expect((await client.createSession({ id: 's_k', policy: WINDOW, memoryDtype: 'kivi' })).status).toBe(201)
+    expect((await client.step('s_k', 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'roundtrip' })
   })
 
   it('--capture pads each prefix to a 16-token bucket: prompts of different lengths share one bound graph', async () => {

@@ -3,11 +3,16 @@
  * rows: the dynamic gather (int32 flat row ids, with and without the concat variant) that the
  * resident path runs, and the slot gather (GatherND, every dim fixed) that a captured step replays
  * to write the kept rows of `present` into its past slots. Both only copy rows, so the outputs must
- * equal the reference exactly.
+ * equal the reference exactly. Their `half` variants (a float16 session kept on the device) round
+ * the kept rows to float16 and back: checked bit for bit against the codec's float16 rounding
+ * (`memory/float16.ts`, a separate implementation), ties and subnormals included, with the
+ * `kv_absmax` overflow check.
  */
 import { describe, expect, it } from 'vitest'
 import type { Tensor } from 'onnxruntime-web'
-import { buildKvGather, buildSlotGather, gatherNames, slotIds } from '../../gpu/kv-gather.ts'
+import { buildKvGather, buildSlotGather, checkHalfAbsMax, gatherNames, HALF_OVERFLOW, KV_ABSMAX, slotIds } from '../../gpu/kv-gather.ts'
+import { f16BitsToF32, f32ToF16Bits } from '../../memory/float16.ts'
+import { NumericError } from '../../memory/errors.ts'
 import { slotRows } from '../../gpu/resident.ts'
 import { ortForNode } from '../../gpu/ort-node.ts'
 import { mulberry32 } from '../../models/decoder/weights.ts'
@@ -161,3 +166,90 @@ describe('slot gather (captured steps)', () => {
     expect(() => slotIds(Int32Array.of(0, 7, 7, 8), 2, 7)).toThrow(RangeError) // 7 is head 1's first row
   })
 })
+
+describe('half variants (float16 sessions kept on the device)', () => {
+  /** Values that probe float16 rounding: wide magnitudes, exact ties (rounded to even), subnormals, the largest finite. */
+  function probes(n: number, seed: number): Float32Array {
+    const rand = mulberry32(seed)
+    const fixed = [1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), 2 ** -24 * 1.5, 2 ** -25, 3e-6, 65504, -65519, 0, -0, 1024 + 0.5, 2049]
+    const a = new Float32Array(n)
+    for (let i = 0; i < n; i++) a[i] = i < fixed.length ? fixed[i] : (rand() - 0.5) * 10 ** (rand() * 9 - 4)
+    return a
+  }
+  const rounded = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a))
+
+  it('dynamic gather: kept rows rounded to nearest even as the codec rounds them; kv_absmax is the max |x| before rounding', async () => {
+    const [L, Hkv, Dh, T, K] = [2, 2, 8, 6, 4]
+    const rand = mulberry32(9)
+    const session = await ort.InferenceSession.create(buildKvGather({ layers: L, kvHeads: Hkv, headDim: Dh, half: true }))
+    const feeds: Record<string, Tensor> = {}
+    const expected: Record<string, Float32Array> = {}
+    let absmax = 0
+    for (let l = 0; l < L; l++) {
+      const flat = Int32Array.from({ length: Hkv * K }, (_, i) => Math.floor(i / K) * T + Math.floor(rand() * T))
+      feeds[gatherNames(l, 'key').rows] = new ort.Tensor('int32', flat, [flat.length])
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        const n = gatherNames(l, part)
+        const src = probes(Hkv * T * Dh, 20 + 2 * l + j)
+        feeds[n.input] = new ort.Tensor('float32', src, [1, Hkv, T, Dh])
+        const picked = gatherRef(src, Hkv, T, Dh, flat)
+        for (const v of picked) absmax = Math.max(absmax, Math.abs(v))
+        expected[n.output] = rounded(picked)
+      }
+    }
+    const out = await session.run(feeds)
+    for (const [n, e] of Object.entries(expected)) expect(Array.from(out[n].data as Float32Array), n).toEqual(Array.from(e))
+    expect(out[KV_ABSMAX].dims).toEqual([])
+    expect((out[KV_ABSMAX].data as Float32Array)[0]).toBe(absmax)
+    // already-rounded rows go through unchanged (a float16 memory's old rows, gathered every step)
+    const again: Record<string, Tensor> = { ...feeds }
+    for (let l = 0; l < L; l++) {
+      again[gatherNames(l, 'key').rows] = new ort.Tensor('int32', Int32Array.from({ length: Hkv * T }, (_, i) => i), [Hkv * T])
+      for (const part of ['key', 'value'] as const) again[gatherNames(l, part).input] = new ort.Tensor('float32', rounded(feeds[gatherNames(l, part).input].data as Float32Array), [1, Hkv, T, Dh])
+    }
+    const out2 = await session.run(again)
+    for (let l = 0; l < L; l++) for (const part of ['key', 'value'] as const) expect(Array.from(out2[gatherNames(l, part).output].data as Float32Array)).toEqual(Array.from(again[gatherNames(l, part).input].data as Float32Array))
+  })
+
+  it('kv_absmax flags a value that overflows float16; checkHalfAbsMax refuses it (and NaN)', async () => {
+    const session = await ort.InferenceSession.create(buildKvGather({ layers: 1, kvHeads: 1, headDim: 4, half: true }))
+    const value = Float32Array.of(1, -70000, 2, 3)
+    const out = await session.run({ 'rows.0': new ort.Tensor('int32', Int32Array.of(0), [1]), 'kv.0.key': new ort.Tensor('float32', value, [1, 1, 1, 4]), 'kv.0.value': new ort.Tensor('float32', Float32Array.of(0, 0, 0, 0), [1, 1, 1, 4]) })
+    const absmax = (out[KV_ABSMAX].data as Float32Array)[0]
+    expect(absmax).toBe(70000)
+    expect(() => checkHalfAbsMax(absmax)).toThrow(NumericError)
+    expect(() => checkHalfAbsMax(NaN)).toThrow(NumericError)
+    expect(() => checkHalfAbsMax(HALF_OVERFLOW)).toThrow(/does not fit float16/)
+    expect(() => checkHalfAbsMax(65519.99)).not.toThrow()
+    expect(f32ToF16Bits(Float32Array.of(HALF_OVERFLOW))[0]).toBe(0x7c00) // the codec's rounding agrees: 65520 → ∞
+  })
+
+  it('slot gather: the slots get the rounded rows (the concat variant too)', async () => {
+    const [Hkv, Dh, Mc, S] = [2, 4, 6, 3]
+    for (const added of [undefined, S]) {
+      const total = Mc + S
+      const session = await ort.InferenceSession.create(buildSlotGather({ layers: 1, kvHeads: Hkv, headDim: Dh, total, capacity: Mc, ...(added && { added }), half: true }))
+      const flat = Int32Array.from({ length: Hkv * Mc }, (_, i) => Math.floor(i / Mc) * total + ((i * 5) % total))
+      const feeds: Record<string, Tensor> = { 'rows.0': new ort.Tensor('int64', new BigInt64Array(slotIds(flat, Hkv, total).buffer), [1, Hkv, Mc, 1]) }
+      const expected: Record<string, Float32Array> = {}
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        const n = gatherNames(0, part)
+        const all = probes(Hkv * total * Dh, 40 + j)
+        if (added) {
+          const bank = new Float32Array(Hkv * Mc * Dh)
+          const extra = new Float32Array(Hkv * S * Dh)
+          for (let h = 0; h < Hkv; h++) {
+            bank.set(all.subarray(h * total * Dh, (h * total + Mc) * Dh), h * Mc * Dh)
+            extra.set(all.subarray((h * total + Mc) * Dh, (h + 1) * total * Dh), h * S * Dh)
+          }
+          feeds[n.input] = new ort.Tensor('float32', bank, [1, Hkv, Mc, Dh])
+          feeds[n.added] = new ort.Tensor('float32', extra, [1, Hkv, S, Dh])
+        } else feeds[n.input] = new ort.Tensor('float32', all, [1, Hkv, total, Dh])
+        expected[n.output] = rounded(gatherRef(all, Hkv, total, Dh, flat))
+      }
+      const out = await session.run(feeds)
+      for (const [n, e] of Object.entries(expected)) expect(Array.from(out[n].data as Float32Array), `${n} added=${added}`).toEqual(Array.from(e))
+    }
+  })
+})
+
