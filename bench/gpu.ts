@@ -53,9 +53,8 @@ import { HostSessions } from '../gpu/host-sessions.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import { ModelRuntime } from '../gpu/session.ts'
-import { buildKvGather, KV_ABSMAX } from '../gpu/kv-gather.ts'
+import { buildKvGather, checkHalfRounding } from '../gpu/kv-gather.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
-import { mulberry32 } from '../models/decoder/weights.ts'
 import { disposeResident, materialize, residentFrom, residentStep, type ResidentMemory } from '../gpu/resident.ts'
 import { captureProfile, residentStaticStep } from '../gpu/static-step.ts'
 import { appendPrefix } from '../memory/session.ts'
@@ -792,8 +791,8 @@ export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capa
 
 /**
  * float16 sessions kept on the device (`ResidentMemory.half`): (1) the half gather's rounding on
- * this backend against the codec's (`memory/float16.ts`: round to nearest even), bit for bit, on
- * probe values (ties, subnormals, the largest finite, wide magnitudes), and its `kv_absmax`;
+ * this backend against the codec's (`checkHalfRounding`: round to nearest even, value for value, on
+ * probe values: ties, subnormals, the largest finite, wide magnitudes), and its `kv_absmax`;
  * (2) host sessions with float16 memory, dynamic and captured, on this backend and on wasm, step by
  * step: the logits (≤ 1e-3), the device memory itself (`materialize`: every value a float16 value,
  * within 1e-3 of wasm's); (3) the host step p50 (ms, whole `step()`, durable copy every step) of a
@@ -802,27 +801,10 @@ export async function hostCapacity(backend: Backend = 'webgpu', steps = 40, capa
  */
 export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSteps = 30, capacity = 256): Promise<Json> {
   const choice = await selectBackend(backend)
-  // (1) rounding
-  const rand = mulberry32(77)
-  const fixed = [1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), 2 ** -24 * 1.5, 2 ** -25, 3e-6, 65504, -65519, 0, 1024.5, 2049, 0.1, -0.3]
-  const n = 1 << 16
-  const probe = Float32Array.from({ length: n }, (_, i) => (i < fixed.length ? fixed[i] : (rand() - 0.5) * 10 ** (rand() * 9 - 4)))
-  const session = await choice.ort.InferenceSession.create(buildKvGather({ layers: 1, kvHeads: 1, headDim: n, half: true }), { executionProviders: choice.executionProviders } as never)
-  const got = await session.run({
-    'rows.0': new choice.ort.Tensor('int32', Int32Array.of(0), [1]),
-    'kv.0.key': new choice.ort.Tensor('float32', probe, [1, 1, 1, n]),
-    'kv.0.value': new choice.ort.Tensor('float32', probe.map((x) => -x), [1, 1, 1, n]),
-  })
-  const want = f32ToF16Bits(probe)
-  const key = got['kept.0.key'].data as Float32Array
-  const keyBits = f32ToF16Bits(key)
-  const mismatches: Json[] = []
-  for (let i = 0; i < n; i++) if (keyBits[i] !== want[i] || f16BitsToF32(keyBits.subarray(i, i + 1))[0] !== key[i]) mismatches.push({ i, x: probe[i], got: key[i], want: f16BitsToF32(want.subarray(i, i + 1))[0] })
-  const absmax = (got[KV_ABSMAX].data as Float32Array)[0]
-  const rounding = { values: n, mismatches: mismatches.length, first: mismatches.slice(0, 8), absmax, absmaxWant: probe.reduce((a, x) => Math.max(a, Math.abs(x)), 0) }
-  await session.release()
+  // (1) rounding (the host's own start-up check, run again here to record it)
+  const rounding = await checkHalfRounding(choice.ort, choice.executionProviders)
   // (2) sessions, WebGPU vs wasm, same layout
-  const isHalf = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a)).every((v, i) => Object.is(v, a[i]))
+  const isHalf = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a)).every((v, i) => v === a[i])
   const cases: (HostCase & { capture: boolean })[] = [
     { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, capture: false },
     { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, capture: true },
@@ -842,8 +824,12 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
       for (let seq = 1; seq <= steps; seq++) {
         const a = await stepLogits(gpu, id, seq, c.obs(seq))
         const b = await stepLogits(wasm, id, seq, c.obs(seq))
-        const held = (h: HostSessions) => (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
-        const [ma, mb] = await Promise.all([gpu, wasm].map(async (h) => materialize(held(h)!)))
+        const held = (h: HostSessions) => {
+          const r = (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
+          if (!r) throw new Error(`session ${id} is not device-resident on ${h.backend} (float16 round-trips there: ${choice.float16Check ?? ''})`)
+          return r
+        }
+        const [ma, mb] = await Promise.all([gpu, wasm].map(async (h) => materialize(held(h))))
         const kvErr = Math.max(...ma.layers.flatMap((l, i) => [relErr(l.keys, Array.from(mb.layers[i].keys)), relErr(l.values, Array.from(mb.layers[i].values))]))
         rows.push({ seq, kvPath: a.kvPath, logitsRelErr: relErr(a.logits, b.logits), kvRelErr: kvErr, deviceKvIsHalf: ma.layers.every((l) => isHalf(l.keys) && isHalf(l.values)), tokens: a.tokens })
       }
@@ -870,9 +856,9 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
     }
   const stepMs = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])]))
   return {
-    backend: choice.backend, float16Kernels: choice.float16, rounding, cases: out,
+    backend: choice.backend, float16Resident: choice.float16, float16Check: choice.float16Check, rounding, cases: out,
     timing: { ...c, memoryDtype: 'float16', steps: timedSteps, capacity, kvPath, stepMs },
-    pass: rounding.mismatches === 0 && rounding.absmax === rounding.absmaxWant && out.every((x) => x.pass),
+    pass: rounding.ok && out.every((x) => x.pass),
   }
 }
 

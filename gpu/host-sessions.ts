@@ -115,7 +115,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.o.resident && this.o.choice.float16 }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.o.resident && this.o.choice.float16, ...(this.o.choice.float16Check && { float16Check: this.o.choice.float16Check }) }
   }
 
   /**

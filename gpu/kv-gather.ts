@@ -5,12 +5,15 @@
  * h·T + t, per head in kept order) → `kept.{l}.key|value` `[1, Hkv, K, Dh]`. The `concat` variant
  * (a device-resident TempoFit bank) first appends `added.{l}.key|value` `[1, Hkv, S, Dh]` to each
  * head's rows, so T = M + S and row ids index the grown bank. The `half` variants (a float16 session
- * kept on the device) round every kept value to float16 and back (`Cast` → float16 → float32, round
- * to nearest even, as `memory/storage.ts` `roundTrip`), so the device holds what a reload of the
- * stored blob gives.
+ * kept on the device) round every kept value to the nearest float16 value, ties to even, as
+ * `memory/storage.ts` `roundTrip` does (`roundToHalf`: float32 arithmetic, no float16 kernel), so the
+ * device holds what a reload of the stored blob gives.
  */
 import { attr, GraphBuilder } from '../models/onnx/builder.ts'
+import type { InferenceSession } from 'onnxruntime-web'
 import { NumericError } from '../memory/errors.ts'
+import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
+import type { Ort } from './ort-node.ts'
 
 /** Geometry the gather graph is built for (one graph per model). */
 export interface GatherShape {
@@ -28,12 +31,42 @@ export interface GatherShape {
 export const HALF_OVERFLOW = 65520
 
 /** ONNX `Cast` targets (TensorProto data types). */
-const FLOAT16 = 10
 const FLOAT = 1
+const INT32 = 6
 
-/** x rounded to float16 and back to float32 (two `Cast` nodes: ORT rounds to nearest even). */
+/**
+ * x (float32, any shape) rounded to the nearest float16 value, ties to even, kept as float32: in
+ * float32 arithmetic, no float16 kernel (ORT's WebGPU EP needs the device's `shader-f16` for a
+ * float16 `Cast`, which Dawn on the H200 does not offer; there a Cast to float16 gave zeros). A
+ * float16 value in binade e (2^e ≤ |y| < 2^(e+1), e clamped to −14 … 15: below 2^−14 the subnormal
+ * spacing 2^−24 of binade −14 holds) is a multiple of 2^(e−10); adding c = 1.5 · 2^(e+13), whose
+ * float32 spacing is exactly 2^(e−10), rounds x to such a multiple with float32's own round to
+ * nearest even (c is an even multiple of its spacing, so ties keep x's parity), and subtracting c
+ * again is exact. e comes from log(|x|) / ln 2, floored, then corrected once each way against the
+ * exact power 2^e from a table (the log may miss by one at a power of two). |x| ≥ 65520 comes out
+ * as 65536 (float16's ∞): the callers refuse it (`kv_absmax`). A zero result is +0 where float16
+ * would keep −0 (ORT's CPU `Where` drops the sign of a −0 it selects, so no cheap fix; no sum,
+ * product or softmax sees the difference): values are compared with `===`, not bit for bit. Checked bit for bit against the
+ * codec's rounding on wasm (`test/gpu/kv-gather.test.ts`) and on the H200 (`bench/gpu.ts half`).
+ */
 function roundToHalf(g: GraphBuilder, x: string): string {
-  return g.op('Cast', [g.op('Cast', [x], { to: attr.int(FLOAT16) })], { to: attr.int(FLOAT) })
+  const EMIN = -14
+  const EMAX = 15
+  const table = (f: (e: number) => number) => g.initializer('half_table', { dtype: 'float32', dims: [EMAX - EMIN + 1], data: Float32Array.from({ length: EMAX - EMIN + 1 }, (_, i) => f(i + EMIN)) })
+  const pow2 = table((e) => 2 ** e)
+  const magic = table((e) => 1.5 * 2 ** (e + 13))
+  const f = (v: number) => g.float32(v)
+  const clampE = (e: string) => g.op('Clip', [e, f(EMIN), f(EMAX)])
+  const index = (e: string) => g.op('Cast', [g.op('Sub', [e, f(EMIN)])], { to: attr.int(INT32) })
+  const a = g.op('Abs', [x])
+  const log2 = g.op('Mul', [g.op('Log', [g.op('Clip', [a, f(2 ** -30)])]), f(1 / Math.LN2)])
+  const e0 = clampE(g.op('Floor', [log2]))
+  const p = g.op('Gather', [pow2, index(e0)], { axis: attr.int(0) }) // 2^e0, exact
+  const down = g.op('Cast', [g.op('Less', [a, p])], { to: attr.int(FLOAT) })
+  const up = g.op('Cast', [g.op('GreaterOrEqual', [a, g.op('Mul', [p, f(2)])])], { to: attr.int(FLOAT) })
+  const e = clampE(g.op('Add', [g.op('Sub', [e0, down]), up]))
+  const c = g.op('Gather', [magic, index(e)], { axis: attr.int(0) })
+  return g.op('Sub', [g.op('Add', [x, c]), c])
 }
 
 /** Name of the `half` gather's scalar output: max |x| over the kept rows before rounding. */
@@ -143,5 +176,55 @@ export function slotIds(flat: ArrayLike<number>, kvHeads: number, total: number,
     into[2 * i + 1] = 0
   }
   return into
+}
+
+/** What `checkHalfRounding` found: probe values, mismatches (the first few), `kv_absmax` vs the
+ * probes' max |x|. */
+export interface HalfRoundingCheck {
+  ok: boolean
+  values: number
+  mismatches: number
+  first: { i: number; x: number; got: number; want: number }[]
+  absmax: number
+  absmaxWant: number
+}
+
+/**
+ * Runs the `half` gather once on an ORT build and execution provider and compares its rounding with
+ * the codec's (`memory/float16.ts`, round to nearest even) on 65,536 probe values: exact ties,
+ * subnormals, ±65504, and magnitudes from 1e-4 to 1e5 (`===`: a zero's sign aside). The GPU host
+ * keeps float16 sessions on the device only where this holds (`BackendChoice.float16`).
+ * @param ort the ORT module (`onnxruntime-web/all` for WebGPU)
+ * @returns the comparison
+ * @throws Error when ORT refuses the graph or the run
+ */
+export async function checkHalfRounding(ort: Ort, executionProviders: string[]): Promise<HalfRoundingCheck> {
+  let seed = 77
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
+  const fixed = [1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), 2 ** -24 * 1.5, 2 ** -25, 3e-6, 65504, -65519, 0, 1024.5, 2049, 0.1, -0.3, 2 ** -14, -(2 ** -15)]
+  const n = 1 << 16
+  const probe = Float32Array.from({ length: n }, (_, i) => (i < fixed.length ? fixed[i] : (rand() - 0.5) * 10 ** (rand() * 9 - 4)))
+  const session = await ort.InferenceSession.create(buildKvGather({ layers: 1, kvHeads: 1, headDim: n, half: true }), { executionProviders } as InferenceSession.SessionOptions)
+  try {
+    const out = await session.run({
+      'rows.0': new ort.Tensor('int32', Int32Array.of(0), [1]),
+      'kv.0.key': new ort.Tensor('float32', probe, [1, 1, 1, n]),
+      'kv.0.value': new ort.Tensor('float32', probe.map((x) => -x), [1, 1, 1, n]),
+    })
+    const want = f16BitsToF32(f32ToF16Bits(probe))
+    const got = [out['kept.0.key'].data as Float32Array, out['kept.0.value'].data as Float32Array]
+    const first: HalfRoundingCheck['first'] = []
+    let mismatches = 0
+    for (const [j, g] of got.entries())
+      for (let i = 0; i < n; i++) {
+        const w = j ? -want[i] : want[i]
+        if (g[i] !== w && mismatches++ < 8) first.push({ i, x: j ? -probe[i] : probe[i], got: g[i], want: w })
+      }
+    const absmax = (out[KV_ABSMAX].data as Float32Array)[0]
+    const absmaxWant = probe.reduce((a, x) => Math.max(a, Math.abs(x)), 0)
+    return { ok: mismatches === 0 && absmax === absmaxWant, values: 2 * n, mismatches, first, absmax, absmaxWant }
+  } finally {
+    await session.release()
+  }
 }
 

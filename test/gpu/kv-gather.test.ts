@@ -4,13 +4,13 @@
  * resident path runs, and the slot gather (GatherND, every dim fixed) that a captured step replays
  * to write the kept rows of `present` into its past slots. Both only copy rows, so the outputs must
  * equal the reference exactly. Their `half` variants (a float16 session kept on the device) round
- * the kept rows to float16 and back: checked bit for bit against the codec's float16 rounding
- * (`memory/float16.ts`, a separate implementation), ties and subnormals included, with the
- * `kv_absmax` overflow check.
+ * the kept rows to float16 and back: checked value for value (`===`: a zero's sign aside) against
+ * the codec's float16 rounding (`memory/float16.ts`, a separate implementation), ties and
+ * subnormals included, with the `kv_absmax` overflow check.
  */
 import { describe, expect, it } from 'vitest'
 import type { Tensor } from 'onnxruntime-web'
-import { buildKvGather, buildSlotGather, checkHalfAbsMax, gatherNames, HALF_OVERFLOW, KV_ABSMAX, slotIds } from '../../gpu/kv-gather.ts'
+import { buildKvGather, buildSlotGather, checkHalfAbsMax, checkHalfRounding, gatherNames, HALF_OVERFLOW, KV_ABSMAX, slotIds } from '../../gpu/kv-gather.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../../memory/float16.ts'
 import { NumericError } from '../../memory/errors.ts'
 import { slotRows } from '../../gpu/resident.ts'
@@ -177,6 +177,12 @@ describe('half variants (float16 sessions kept on the device)', () => {
     return a
   }
   const rounded = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a))
+  /** Equal value by value (=== : +0 and −0 alike, see roundToHalf), with the first mismatch named. */
+  const sameValues = (got: Float32Array, want: Float32Array, label: string) => {
+    expect(got.length, label).toBe(want.length)
+    const bad = got.findIndex((v, i) => v !== want[i])
+    expect(bad, `${label}: index ${bad} got ${got[bad]} want ${want[bad]}`).toBe(-1)
+  }
 
   it('dynamic gather: kept rows rounded to nearest even as the codec rounds them; kv_absmax is the max |x| before rounding', async () => {
     const [L, Hkv, Dh, T, K] = [2, 2, 8, 6, 4]
@@ -198,7 +204,7 @@ describe('half variants (float16 sessions kept on the device)', () => {
       }
     }
     const out = await session.run(feeds)
-    for (const [n, e] of Object.entries(expected)) expect(Array.from(out[n].data as Float32Array), n).toEqual(Array.from(e))
+    for (const [n, e] of Object.entries(expected)) sameValues(out[n].data as Float32Array, e, n)
     expect(out[KV_ABSMAX].dims).toEqual([])
     expect((out[KV_ABSMAX].data as Float32Array)[0]).toBe(absmax)
     // already-rounded rows go through unchanged (a float16 memory's old rows, gathered every step)
@@ -208,7 +214,12 @@ describe('half variants (float16 sessions kept on the device)', () => {
       for (const part of ['key', 'value'] as const) again[gatherNames(l, part).input] = new ort.Tensor('float32', rounded(feeds[gatherNames(l, part).input].data as Float32Array), [1, Hkv, T, Dh])
     }
     const out2 = await session.run(again)
-    for (let l = 0; l < L; l++) for (const part of ['key', 'value'] as const) expect(Array.from(out2[gatherNames(l, part).output].data as Float32Array)).toEqual(Array.from(again[gatherNames(l, part).input].data as Float32Array))
+    for (let l = 0; l < L; l++) for (const part of ['key', 'value'] as const) sameValues(out2[gatherNames(l, part).output].data as Float32Array, again[gatherNames(l, part).input].data as Float32Array, `again ${l} ${part}`)
+  })
+
+  it("checkHalfRounding (the GPU host's start-up check): holds on wasm over its 131,072 probe values", async () => {
+    const c = await checkHalfRounding(ort, ['wasm'])
+    expect(c, JSON.stringify(c.first)).toMatchObject({ ok: true, values: 131072, mismatches: 0, absmax: 65519 })
   })
 
   it('kv_absmax flags a value that overflows float16; checkHalfAbsMax refuses it (and NaN)', async () => {
@@ -248,7 +259,7 @@ describe('half variants (float16 sessions kept on the device)', () => {
         expected[n.output] = rounded(gatherRef(all, Hkv, total, Dh, flat))
       }
       const out = await session.run(feeds)
-      for (const [n, e] of Object.entries(expected)) expect(Array.from(out[n].data as Float32Array), `${n} added=${added}`).toEqual(Array.from(e))
+      for (const [n, e] of Object.entries(expected)) sameValues(out[n].data as Float32Array, e, `${n} added=${added}`)
     }
   })
 })
