@@ -677,8 +677,9 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     const id = `short-${i}`
     // every third session captured (its graphs and bound buffers released at close)
     const host = i % 3 === 0 ? hc : h
-    // every fourth one float16 (its gathers round and read back kv_absmax)
-    await host.create(id, { model: i % 2 ? 'tiny-gqa' : 'robot-carried', policy, memoryDtype: i % 4 === 1 ? 'float16' : 'float32' })
+    // every fifth one float16 (its gathers round and read back kv_absmax); the mix repeats every 30
+    // sessions, so the marks every 10 compare like with like (10 and 100: the same phase)
+    await host.create(id, { model: i % 2 ? 'tiny-gqa' : 'robot-carried', policy, memoryDtype: i % 5 === 1 ? 'float16' : 'float32' })
     for (let seq = 1; seq <= 3; seq++) await host.step(id, { seq, observation: i % 2 ? textObservation(seq) : robotObservation(seq) })
     await host.close(id)
     if (i % 10 === 0) many.push({ sessions: i, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })

@@ -9,7 +9,7 @@
  * `memory/storage.ts` `roundTrip` does (`roundToHalf`: float32 arithmetic, no float16 kernel), so the
  * device holds what a reload of the stored blob gives.
  */
-import { attr, GraphBuilder } from '../models/onnx/builder.ts'
+import { attr, GraphBuilder, maxAll } from '../models/onnx/builder.ts'
 import type { InferenceSession } from 'onnxruntime-web'
 import { NumericError } from '../memory/errors.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
@@ -113,8 +113,7 @@ export function buildKvGather({ layers, kvHeads, headDim, concat = false, half =
       g.outputDirect(n.output, 'float32', [1, kvHeads, 'kept', headDim], g.op('Reshape', [picked, back]))
     }
   }
-  // (ORT's WebGPU EP has no variadic Max: a Concat of the [1, 1] maxima, then one more ReduceMax)
-  if (half) g.outputDirect(KV_ABSMAX, 'float32', [], g.op('ReduceMax', [g.op('Concat', maxima, { axis: attr.int(0) })], { keepdims: attr.int(0) }))
+  if (half) g.outputDirect(KV_ABSMAX, 'float32', [], maxAll(g, maxima))
   return g.toBytes()
 }
 

@@ -4,7 +4,7 @@
  * policy ports (obs_window → attn_window, attn_total, hidden_norm) out; with `tempoLayers`, also
  * TempoFit's bank inputs and prefix outputs (tempo.ts). Standard ai.onnx ops only.
  */
-import { attr, GraphBuilder } from '../onnx/builder.ts'
+import { attr, GraphBuilder, maxAll } from '../onnx/builder.ts'
 import { checkDecoderConfig, type DecoderConfig } from './config.ts'
 import {
   TEMPO_BIAS,
@@ -357,9 +357,8 @@ export function buildDecoderOnnx(config: DecoderConfig, weights: DecoderWeights,
   const output = fixed ? g.outputDirect.bind(g) : g.output.bind(g)
   output('logits', 'float32', dims(['batch', 'seq', V]), logits)
   for (const [name, ds, tensor] of outs) output(name, 'float32', dims(ds), tensor)
-  // (ORT's WebGPU EP has no variadic Max: a Concat of the [1, 1, 1, 1] maxima, then one ReduceMax)
   const maxima = shared.storedMaxima
-  if (maxima?.length) output(KV_ABSMAX_OUTPUT, 'float32', [], g.op('ReduceMax', [g.op('Concat', maxima, { axis: attr.int(0) })], { keepdims: attr.int(0) }))
+  if (maxima?.length) output(KV_ABSMAX_OUTPUT, 'float32', [], maxAll(g, maxima))
   const doc = fixed ? `stepkv decoder, fixed capacity (S ${fixed.seq}, C ${fixed.capacity})` : 'stepkv generated decoder (synthetic weights)'
   const tempoDoc = `; TempoFit ports at layers [${tempoLayers.join(', ')}]`
   return g.toBytes({ docString: tempoLayers.length ? doc + tempoDoc : doc })

@@ -237,3 +237,30 @@ export class GraphBuilder {
     return Model.encode(message).finish()
   }
 }
+
+/** Most inputs one `maxAll` Concat takes: with its output, within WebGPU's default 8 storage
+ * buffers per shader stage (ORT's WebGPU Concat of 8 inputs broke the whole submit on the H200). */
+const MAX_CONCAT = 4
+
+/**
+ * The largest element of several tensors of equal rank whose dims are all 1 (e.g. `ReduceMax`
+ * with keepdims), as a scalar: Concat along axis 0 and ReduceMax, in a tree of Concats of at most
+ * 4 inputs (ORT's WebGPU EP has no variadic `Max`, and one Concat of 8 inputs exceeded the device's
+ * storage buffers per shader stage: it invalidated every dispatch submitted with it).
+ * @param xs tensor names, at least one
+ * @returns the name of a scalar `[]` float tensor
+ * @throws RangeError when `xs` is empty
+ */
+export function maxAll(g: GraphBuilder, xs: readonly string[]): string {
+  if (!xs.length) throw new RangeError('maxAll needs at least one tensor')
+  let level = [...xs]
+  while (level.length > 1) {
+    const next: string[] = []
+    for (let i = 0; i < level.length; i += MAX_CONCAT) {
+      const part = level.slice(i, i + MAX_CONCAT)
+      next.push(part.length === 1 ? part[0] : g.op('ReduceMax', [g.op('Concat', part, { axis: attr.int(0) })], { keepdims: attr.int(1) }))
+    }
+    level = next
+  }
+  return g.op('ReduceMax', [level[0]], { keepdims: attr.int(0) })
+}

@@ -217,6 +217,22 @@ describe('half variants (float16 sessions kept on the device)', () => {
     for (let l = 0; l < L; l++) for (const part of ['key', 'value'] as const) sameValues(out2[gatherNames(l, part).output].data as Float32Array, again[gatherNames(l, part).input].data as Float32Array, `again ${l} ${part}`)
   })
 
+  it('kv_absmax over many layers: a tree of Concats of at most 4 inputs (8 broke every dispatch of its submit on the H200), the right maximum', async () => {
+    const [L, Hkv, Dh] = [12, 1, 4]
+    const bytes = buildKvGather({ layers: L, kvHeads: Hkv, headDim: Dh, half: true })
+    const t = modelProtoType()
+    const nodes = (t.toObject(t.decode(bytes)) as { graph: { node: { op_type: string; input: string[] }[] } }).graph.node
+    expect(Math.max(...nodes.filter((n) => n.op_type === 'Concat').map((n) => n.input.length))).toBe(4)
+    const session = await ort.InferenceSession.create(bytes)
+    const feeds: Record<string, Tensor> = {}
+    for (let l = 0; l < L; l++) {
+      feeds[`rows.${l}`] = new ort.Tensor('int32', Int32Array.of(0), [1])
+      for (const [j, part] of (['key', 'value'] as const).entries()) feeds[gatherNames(l, part).input] = new ort.Tensor('float32', Float32Array.of(l, -(2 * l + j) - 0.5, 1, 2), [1, 1, 1, Dh])
+    }
+    const out = await session.run(feeds)
+    expect((out[KV_ABSMAX].data as Float32Array)[0]).toBe(2 * (L - 1) + 1 + 0.5) // layer 11's value part
+  })
+
   it("checkHalfRounding (the GPU host's start-up check): holds on wasm over its 131,072 probe values", async () => {
     const c = await checkHalfRounding(ort, ['wasm'])
     expect(c, JSON.stringify(c.first)).toMatchObject({ ok: true, values: 131072, mismatches: 0, absmax: 65519 })
