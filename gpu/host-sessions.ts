@@ -56,6 +56,14 @@ export interface HostOptions {
    * no buffer growth over 1,000 steps); false keeps banks on the dynamic resident path.
    */
   captureTempo?: boolean
+  /**
+   * Keep float16 sessions on the device (`ResidentMemory.half`: the gathers round every kept row to
+   * float16 as a reload does) where the backend passed the start-up rounding check
+   * (`BackendChoice.float16`); else they round-trip. Default false: tested on wasm; on the H200 the
+   * rounding itself matched the codec on every probe value, but carried-KV sessions gave wrong K/V
+   * until the `kv_absmax` Concat was split (`maxAll`), and that fix has not yet run on a GPU.
+   */
+  float16Resident?: boolean
   limits?: EngineLimits
 }
 
@@ -98,7 +106,7 @@ export class HostSessions {
   recoveries = 0
 
   constructor(options: HostOptions) {
-    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options, captureTempo: options.captureTempo ?? options.capture ?? false }
+    this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, float16Resident: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options, captureTempo: options.captureTempo ?? options.capture ?? false }
     if (!Number.isInteger(this.o.durableEvery) || this.o.durableEvery < 1) throw new RangeError(`durableEvery must be an integer ≥ 1, got ${this.o.durableEvery}`)
     if (!Number.isInteger(this.o.maxHot) || this.o.maxHot < 1) throw new RangeError(`maxHot must be an integer ≥ 1, got ${this.o.maxHot}`)
     const fc = this.o.fixedCapacity
@@ -115,7 +123,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.o.resident && this.o.choice.float16, ...(this.o.choice.float16Check && { float16Check: this.o.choice.float16Check }) }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.float16Resident, ...(this.o.float16Resident && this.o.choice.float16Check && { float16Check: this.o.choice.float16Check }) }
   }
 
   /**
@@ -276,7 +284,13 @@ export class HostSessions {
 
   private residentFor(h: Hot): boolean {
     // float16 needs the backend's float16 kernels (WebGPU: shader-f16); else it round-trips
-    return this.o.resident && residentSupported(h.config.memoryDtype) && (h.config.memoryDtype !== 'float16' || this.o.choice.float16)
+    return this.o.resident && residentSupported(h.config.memoryDtype) && (h.config.memoryDtype !== 'float16' || this.float16Resident)
+  }
+
+  /** Whether float16 sessions stay on the device: asked for (`float16Resident`) and the backend's
+   * rounding check passed. */
+  private get float16Resident(): boolean {
+    return this.o.resident && !!this.o.float16Resident && this.o.choice.float16
   }
 
   private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}) {

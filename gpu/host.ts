@@ -18,6 +18,9 @@
  *                                      graph capture (gpu/static-step.ts)
  *   --no-capture-tempo [GPU_HOST_CAPTURE_TEMPO=0|1]   with --capture, TempoFit banks are captured
  *                                      too (fixed bank slots); this keeps them dynamic
+ *   --float16-resident [GPU_HOST_FLOAT16_RESIDENT=1|0]   keep float16 sessions on the device (rows
+ *                                      rounded to float16 there) where the start-up rounding check
+ *                                      passes; default off: they round-trip
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
@@ -49,6 +52,8 @@ export interface HostConfig {
   capture?: boolean
   /** TempoFit banks captured too (`HostOptions.captureTempo`; default: as `capture`). */
   captureTempo?: boolean
+  /** float16 sessions kept on the device (`HostOptions.float16Resident`; default false). */
+  float16Resident?: boolean
   secret?: string
   modelsDir?: string
 }
@@ -101,6 +106,7 @@ export async function startHost(config: HostConfig) {
     fixedCapacity: config.fixedCapacity ?? 0,
     capture: config.capture ?? false,
     captureTempo: config.captureTempo,
+    float16Resident: config.float16Resident ?? false,
   })
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -138,6 +144,7 @@ async function main() {
         capture: { type: 'boolean' },
         'capture-tempo': { type: 'boolean' },
         'no-capture-tempo': { type: 'boolean' },
+        'float16-resident': { type: 'boolean' },
         models: { type: 'string' },
       },
     }))
@@ -169,6 +176,10 @@ async function main() {
   // default: as --capture; the flags win over the variable
   const captureTempo = values['no-capture-tempo'] ? false : values['capture-tempo'] ? true : captureTempoEnv ? captureTempoEnv === '1' : capture
   if (captureTempo && !capture) throw new UsageError(`${values['capture-tempo'] ? '--capture-tempo' : 'GPU_HOST_CAPTURE_TEMPO=1'} needs --capture (or GPU_HOST_CAPTURE=1)`)
+  const halfEnv = env.GPU_HOST_FLOAT16_RESIDENT
+  if (halfEnv !== undefined && !['0', '1', ''].includes(halfEnv)) throw new UsageError(`GPU_HOST_FLOAT16_RESIDENT must be 1 or 0, got '${halfEnv}'`)
+  const float16Resident = values['float16-resident'] === true || halfEnv === '1'
+  if (float16Resident && values['no-resident']) throw new UsageError('--float16-resident needs resident K/V (drop --no-resident)')
   const modelsDir = values.models as string | undefined
   if (modelsDir !== undefined && !existsSync(modelsDir))
     throw new UsageError(`--models: no directory '${modelsDir}'`)
@@ -185,6 +196,7 @@ async function main() {
     fixedCapacity,
     capture,
     captureTempo,
+    float16Resident,
     secret: env.GPU_HOST_SECRET || undefined,
     modelsDir,
   }).catch((e: NodeJS.ErrnoException) => {

@@ -189,10 +189,12 @@ export interface HalfRoundingCheck {
 }
 
 /**
- * Runs the `half` gather once on an ORT build and execution provider and compares its rounding with
- * the codec's (`memory/float16.ts`, round to nearest even) on 65,536 probe values: exact ties,
- * subnormals, ±65504, and magnitudes from 1e-4 to 1e5 (`===`: a zero's sign aside). The GPU host
- * keeps float16 sessions on the device only where this holds (`BackendChoice.float16`).
+ * Runs the `half` gather once on an ORT build and execution provider, in the shape of a 12-layer
+ * model (24 K/V tensors, so `kv_absmax` takes its full Concat tree), and compares it with the codec
+ * (`memory/float16.ts`, round to nearest even) on 98,304 probe values: exact ties, subnormals,
+ * ±65504 and magnitudes from 1e-4 to 1e5 (`===`: a zero's sign aside); every kept row, and
+ * `kv_absmax` against the probes' max |x|. The GPU host keeps float16 sessions on the device only
+ * where this holds (`BackendChoice.float16`).
  * @param ort the ORT module (`onnxruntime-web/all` for WebGPU)
  * @returns the comparison
  * @throws Error when ORT refuses the graph or the run
@@ -201,27 +203,31 @@ export async function checkHalfRounding(ort: Ort, executionProviders: string[]):
   let seed = 77
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
   const fixed = [1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), 2 ** -24 * 1.5, 2 ** -25, 3e-6, 65504, -65519, 0, 1024.5, 2049, 0.1, -0.3, 2 ** -14, -(2 ** -15)]
-  const n = 1 << 16
+  const [L, Dh] = [12, 4096]
+  const n = 2 * L * Dh
   const probe = Float32Array.from({ length: n }, (_, i) => (i < fixed.length ? fixed[i] : (rand() - 0.5) * 10 ** (rand() * 9 - 4)))
-  const session = await ort.InferenceSession.create(buildKvGather({ layers: 1, kvHeads: 1, headDim: n, half: true }), { executionProviders } as InferenceSession.SessionOptions)
+  const session = await ort.InferenceSession.create(buildKvGather({ layers: L, kvHeads: 1, headDim: Dh, half: true }), { executionProviders } as InferenceSession.SessionOptions)
   try {
-    const out = await session.run({
-      'rows.0': new ort.Tensor('int32', Int32Array.of(0), [1]),
-      'kv.0.key': new ort.Tensor('float32', probe, [1, 1, 1, n]),
-      'kv.0.value': new ort.Tensor('float32', probe.map((x) => -x), [1, 1, 1, n]),
-    })
+    const feeds: Record<string, InstanceType<Ort['Tensor']>> = {}
+    for (let l = 0; l < L; l++) {
+      feeds[`rows.${l}`] = new ort.Tensor('int32', Int32Array.of(0), [1])
+      for (const [j, part] of (['key', 'value'] as const).entries()) feeds[gatherNames(l, part).input] = new ort.Tensor('float32', probe.slice((2 * l + j) * Dh, (2 * l + j + 1) * Dh), [1, 1, 1, Dh])
+    }
+    const out = await session.run(feeds)
     const want = f16BitsToF32(f32ToF16Bits(probe))
-    const got = [out['kept.0.key'].data as Float32Array, out['kept.0.value'].data as Float32Array]
     const first: HalfRoundingCheck['first'] = []
     let mismatches = 0
-    for (const [j, g] of got.entries())
-      for (let i = 0; i < n; i++) {
-        const w = j ? -want[i] : want[i]
-        if (g[i] !== w && mismatches++ < 8) first.push({ i, x: j ? -probe[i] : probe[i], got: g[i], want: w })
+    for (let l = 0; l < L; l++)
+      for (const [j, part] of (['key', 'value'] as const).entries()) {
+        const got = out[gatherNames(l, part).output].data as Float32Array
+        for (let d = 0; d < Dh; d++) {
+          const i = (2 * l + j) * Dh + d
+          if (got[d] !== want[i] && mismatches++ < 8) first.push({ i, x: probe[i], got: got[d], want: want[i] })
+        }
       }
     const absmax = (out[KV_ABSMAX].data as Float32Array)[0]
     const absmaxWant = probe.reduce((a, x) => Math.max(a, Math.abs(x)), 0)
-    return { ok: mismatches === 0 && absmax === absmaxWant, values: 2 * n, mismatches, first, absmax, absmaxWant }
+    return { ok: mismatches === 0 && absmax === absmaxWant, values: n, mismatches, first, absmax, absmaxWant }
   } finally {
     await session.release()
   }

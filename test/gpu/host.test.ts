@@ -35,7 +35,7 @@ const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
 const H2O = { name: 'h2o', params: { budgetTokens: 40 } }
 const SNAPKV = { name: 'snapkv', params: { budgetTokens: 40, observationWindow: 8 } }
 
-async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number; capture?: boolean; captureTempo?: boolean } = {}) {
+async function host(opts: { durableEvery?: number; maxHot?: number; resident?: boolean; fixedCapacity?: number; capture?: boolean; captureTempo?: boolean; float16Resident?: boolean } = {}) {
   const choice = await selectBackend('wasm')
   const store = new MemoryStore()
   const sessions = new HostSessions({ choice, store, model: modelsFrom(defaultModelsDir()), ...opts })
@@ -259,7 +259,7 @@ describe('GPU host (wasm backend)', () => {
     }
   })
 
-  it('float16 sessions stay device-resident: each step rounds the kept rows as a reload does (carried K/V and a TempoFit bank, every layout)', async () => {
+  it('float16 sessions stay device-resident with float16Resident: each step rounds the kept rows as a reload does (carried K/V and a TempoFit bank, every layout)', async () => {
     const half = { dtype: 'float16' } as const
     const isHalf = (a: Float32Array) => f16BitsToF32(f32ToF16Bits(a)).every((v, i) => v === a[i])
     // value for value (=== : the device rounding gives +0 where float16 keeps −0, `roundToHalf`)
@@ -275,7 +275,7 @@ describe('GPU host (wasm backend)', () => {
     expect(isHalf((await (async () => { const m: SessionMemory[] = []; await reference(H2O, 1, m); return m[0] })()).layers[0].keys)).toBe(false) // float32 keeps unrounded values: the check can fail
     for (const [fixedCapacity, capture] of [[0, false], [16, false], [16, true]] as const) {
       const label = `C=${fixedCapacity}${capture ? ' captured' : ''}`
-      const { client, store } = await host({ fixedCapacity, capture })
+      const { client, store } = await host({ fixedCapacity, capture, float16Resident: true })
       expect((await client.createSession({ id: 's_h', policy: H2O, memoryDtype: 'float16' })).status).toBe(201)
       for (let seq = 1; seq <= 6; seq++) {
         const r = await client.step('s_h', seq, { text: texts[seq - 1] }, { returnLogits: true })
@@ -301,7 +301,7 @@ describe('GPU host (wasm backend)', () => {
     const observations = robotObservations('moved-occluded', 9, 5, { dx: -0.5, dy: 0.5, grip: 0 })
     const tref = await engineSteps('robot-tempo', TEMPO, observations, half)
     for (const capture of [false, true]) {
-      const { sessions, store } = await host({ fixedCapacity: capture ? 64 : 0, capture })
+      const { sessions, store } = await host({ fixedCapacity: capture ? 64 : 0, capture, float16Resident: true })
       await sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'float16' })
       for (const [i, observation] of observations.entries()) {
         const { kvPath, logits } = await hostStep(sessions, 's_t', i + 1, observation)
@@ -318,10 +318,13 @@ describe('GPU host (wasm backend)', () => {
         }
       }
     }
-    // KIVI still round-trips
-    const { client } = await host()
-    expect((await client.createSession({ id: 's_k', policy: WINDOW, memoryDtype: 'kivi' })).status).toBe(201)
-    expect((await client.step('s_k', 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'roundtrip' })
+    // without float16Resident (the default) float16 round-trips, and KIVI always does
+    const { client, sessions } = await host()
+    expect(sessions.settings.float16Resident).toBe(false)
+    for (const [id, memoryDtype] of [['s_f', 'float16'], ['s_k', 'kivi']] as const) {
+      expect((await client.createSession({ id, policy: WINDOW, memoryDtype })).status).toBe(201)
+      expect((await client.step(id, 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'roundtrip' })
+    }
   })
 
   it('--capture pads each prefix to a 16-token bucket: prompts of different lengths share one bound graph', async () => {
