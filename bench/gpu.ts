@@ -35,7 +35,7 @@
  *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
  *   half   --out FILE [--steps 6 --capacity 256 --backend webgpu]
  *          float16 sessions kept on the device (`halfCheck`): the half gather's rounding vs the
- *          codec's, bit for bit; float16 host sessions (dynamic and captured) vs wasm, the device
+ *          codec's, value for value; float16 host sessions (dynamic and captured) vs wasm, the device
  *          memory itself checked to hold float16 values; step time round trip vs resident vs captured.
  *   diff   --model ID --work DIR --out FILE
  *          The fixed-capacity export on WebGPU vs on wasm, output by output (host IO, GPU inputs,
@@ -52,7 +52,7 @@ import { defaultModelsDir, modelsFrom } from '../gpu/host.ts'
 import { HostSessions } from '../gpu/host-sessions.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
-import { ModelRuntime } from '../gpu/session.ts'
+import { deviceIdle, ModelRuntime } from '../gpu/session.ts'
 import { buildKvGather, checkHalfRounding } from '../gpu/kv-gather.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
 import { disposeResident, materialize, residentFrom, residentStep, type ResidentMemory } from '../gpu/resident.ts'
@@ -655,7 +655,10 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     const rows: Json[] = []
     for (let seq = 1; seq <= steps; seq++) {
       await host.step(id, { seq, observation: obs(seq) })
-      if (marks.has(seq)) rows.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+      if (marks.has(seq)) {
+        await deviceIdle() // disposals and releases are device-queue jobs: count after them
+        rows.push({ step: seq, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+      }
     }
     await host.close(id)
     return rows
@@ -682,7 +685,10 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     await host.create(id, { model: i % 2 ? 'tiny-gqa' : 'robot-carried', policy, memoryDtype: i % 5 === 1 ? 'float16' : 'float32' })
     for (let seq = 1; seq <= 3; seq++) await host.step(id, { seq, observation: i % 2 ? textObservation(seq) : robotObservation(seq) })
     await host.close(id)
-    if (i % 10 === 0) many.push({ sessions: i, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+    if (i % 10 === 0) {
+      await deviceIdle()
+      many.push({ sessions: i, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes })
+    }
   }
   const at = (rows: Json[], k: number) => rows[k] as { liveBuffers: number; liveBytes: number }
   const longGrowth = at(long, long.length - 1).liveBuffers - at(long, 3).liveBuffers // after step 100 → end
@@ -827,7 +833,7 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
         const b = await stepLogits(wasm, id, seq, c.obs(seq))
         const held = (h: HostSessions) => {
           const r = (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
-          if (!r) throw new Error(`session ${id} is not device-resident on ${h.backend} (float16 round-trips there: ${choice.float16Check ?? ''})`)
+          if (!r) throw new Error(`session ${id} is not device-resident on ${h.backend} (${JSON.stringify(h.settings)})`)
           return r
         }
         const [ma, mb] = await Promise.all([gpu, wasm].map(async (h) => materialize(held(h))))
@@ -857,7 +863,7 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
     }
   const stepMs = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])]))
   return {
-    backend: choice.backend, float16Resident: choice.float16, float16Check: choice.float16Check, rounding, cases: out,
+    backend: choice.backend, hostSettings: layouts.resident.settings, rounding, cases: out,
     timing: { ...c, memoryDtype: 'float16', steps: timedSteps, capacity, kvPath, stepMs },
     pass: rounding.ok && out.every((x) => x.pass),
   }

@@ -1,6 +1,6 @@
 /**
- * @module The GPU host's sessions: held in memory (device-resident K/V for float32 storage,
- * `resident.ts`), one ORT session per model shared by all (runs queued in `ModelRuntime`), steps of
+ * @module The GPU host's sessions: held in memory (device-resident K/V for float32 storage, and
+ * float16 with `float16Resident`, `resident.ts`), one ORT session per model shared by all (runs queued in `ModelRuntime`), steps of
  * one session serialized. A durable copy is written after each step or every `durableEvery` steps
  * (write-behind) and whenever a session leaves memory; at most `maxHot` sessions are held, the least
  * recently used is evicted to the durable store past that. A lost device (or any lost runtime)
@@ -18,10 +18,10 @@ import { packReply } from '../worker/body.ts'
 import { initialMemory, policyFor, runStep, type EngineLimits, type StepRequest } from '../worker/engine.ts'
 import { expectedShape, storageOf } from '../worker/import-check.ts'
 import type { DurableStore, HostSessionConfig } from './durable.ts'
-import { buildKvGather } from './kv-gather.ts'
+import { buildKvGather, checkHalfRounding } from './kv-gather.ts'
 import type { ModelManifest } from './manifest.ts'
 import { materialize, residentFrom, residentStep, residentSupported, residentTempoStep, disposeResident, type ResidentMemory } from './resident.ts'
-import { ModelRuntime, type ModelSource } from './session.ts'
+import { ModelRuntime, onDevice, type ModelSource } from './session.ts'
 import { resetCaptureHelpers, residentStaticStep, residentStaticTempoStep, staticSupported, staticTempoSupported } from './static-step.ts'
 import { isDeviceLoss, type BackendChoice } from './webgpu.ts'
 
@@ -35,7 +35,8 @@ export interface HostOptions {
   durableEvery?: number
   /** Most sessions held in memory; past it the least recently used is evicted. Default 64. */
   maxHot?: number
-  /** Keep K/V on the device between steps (float32 storage; float16 / KIVI round-trip). Default true. */
+  /** Keep K/V on the device between steps (float32 storage; float16 with `float16Resident`; KIVI
+   * round-trips). Default true. */
   resident?: boolean
   /**
    * Fixed-capacity layout of resident K/V (tokens per head; absent or 0: off): the past is fed as
@@ -46,8 +47,8 @@ export interface HostOptions {
   /**
    * Run fixed-capacity sessions on the float-table variant of the model (`static-step.ts`), with
    * ORT's graph capture on WebGPU (on wasm the same graph, uncaptured). Needs `fixedCapacity`;
-   * applies to carried-KV policies on models without TempoFit ports (others keep the resident
-   * path). Default false.
+   * applies to carried-KV policies on models without TempoFit ports, and to TempoFit banks unless
+   * `captureTempo` is false (others keep the resident path). Default false.
    */
   capture?: boolean
   /**
@@ -96,6 +97,22 @@ interface Hot {
   restored?: { fromSeq: number; lostSteps: number }
 }
 
+/** Per ORT module: whether its half gather rounds as the codec (`checkHalfRounding`), run once, on
+ * the device queue on WebGPU. */
+const halfChecks = new WeakMap<object, Promise<{ ok: boolean; why: string }>>()
+function halfSupport(choice: BackendChoice): Promise<{ ok: boolean; why: string }> {
+  let p = halfChecks.get(choice.ort)
+  if (!p) {
+    const run = () => checkHalfRounding(choice.ort, choice.executionProviders)
+    p = (choice.backend === 'webgpu' ? onDevice(run) : run()).then(
+      (c) => ({ ok: c.ok, why: c.ok ? `the half gather rounds ${c.values} probe values as the codec` : `${c.mismatches} of ${c.values} probe values differ from the codec (first ${JSON.stringify(c.first[0])}), kv_absmax ${c.absmax} for ${c.absmaxWant}: float16 sessions round-trip` }),
+      (e: unknown) => ({ ok: false, why: `the half gather failed (${String((e as Error)?.message ?? e).split('\n')[0]}): float16 sessions round-trip` }),
+    )
+    halfChecks.set(choice.ort, p)
+  }
+  return p
+}
+
 export class HostSessions {
   readonly backend: string
   private readonly o: Required<Omit<HostOptions, 'limits'>> & { limits: EngineLimits }
@@ -104,6 +121,9 @@ export class HostSessions {
   private readonly runtimes = new Set<ModelRuntime>()
   /** Device losses recovered from (tests and the health route read it). */
   recoveries = 0
+  /** The backend's half-gather check (`prepare`), once asked for. */
+  private halfCheck?: Promise<void>
+  private half?: { ok: boolean; why: string }
 
   constructor(options: HostOptions) {
     this.o = { durableEvery: 1, maxHot: 64, resident: true, fixedCapacity: 0, capture: false, float16Resident: false, limits: { maxPrefixTokens: 4096, maxMemoryTokens: 65_536 }, ...options, captureTempo: options.captureTempo ?? options.capture ?? false }
@@ -123,7 +143,7 @@ export class HostSessions {
 
   /** The settings in force (health route, README). */
   get settings() {
-    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.float16Resident, ...(this.o.float16Resident && this.o.choice.float16Check && { float16Check: this.o.choice.float16Check }) }
+    return { backend: this.backend, durableEvery: this.o.durableEvery, maxHot: this.o.maxHot, resident: this.o.resident, fixedCapacity: this.o.fixedCapacity || 0, capture: this.o.capture, captureTempo: this.o.captureTempo, float16Resident: this.float16Resident, ...(this.half && { float16Check: this.half.why }) }
   }
 
   /**
@@ -132,6 +152,7 @@ export class HostSessions {
    *   StepkvError `session_exists` (409) when the id is taken
    */
   async create(id: string, config: HostSessionConfig): Promise<Record<string, unknown>> {
+    await this.prepare()
     return this.exclusive(id, async () => {
       if (this.hot.has(id) || (await this.o.store.get(id))) throw new StepkvError('session_exists', 409, `session '${id}' exists`)
       const { manifest } = this.model(config.model)
@@ -175,6 +196,7 @@ export class HostSessions {
    *   recovered from once (the step retried), a second one is StepkvError `gpu_device_lost` (503)
    */
   async step(id: string, request: StepRequest, forwarding?: Forwarding, limits: Partial<EngineLimits> = {}): Promise<HostStepReply> {
+    await this.prepare()
     return this.exclusive(id, async () => {
       const h = await this.load(id)
       if (forwarding) {
@@ -283,14 +305,27 @@ export class HostSessions {
   }
 
   private residentFor(h: Hot): boolean {
-    // float16 needs the backend's float16 kernels (WebGPU: shader-f16); else it round-trips
+    // float16 stays on the device only with float16Resident and a passing rounding check
     return this.o.resident && residentSupported(h.config.memoryDtype) && (h.config.memoryDtype !== 'float16' || this.float16Resident)
   }
 
   /** Whether float16 sessions stay on the device: asked for (`float16Resident`) and the backend's
-   * rounding check passed. */
+   * rounding check (`prepare`) passed. */
   private get float16Resident(): boolean {
-    return this.o.resident && !!this.o.float16Resident && this.o.choice.float16
+    return this.o.resident && !!this.o.float16Resident && !!this.half?.ok
+  }
+
+  /**
+   * With `float16Resident`: checks once that the backend's half gather rounds as the codec does
+   * (`checkHalfRounding`, on the device queue; its verdict in `settings.float16Check`). Called by
+   * `startHost` before it serves and by `create`/`step` (a no-op once done).
+   */
+  async prepare(): Promise<void> {
+    if (!(this.o.resident && this.o.float16Resident)) return
+    this.halfCheck ??= halfSupport(this.o.choice).then((r) => {
+      this.half = r
+    })
+    await this.halfCheck
   }
 
   private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}) {
@@ -308,9 +343,10 @@ export class HostSessions {
       const { src } = this.model(h.config.model)
       const captured = this.o.capture && !!this.o.fixedCapacity && (tempo ? !!this.o.captureTempo && staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
       const capacity = tempo && !captured ? undefined : this.o.fixedCapacity || undefined
-      const current = h.resident ?? residentFrom(h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
-      // float16 storage: the gathers round every kept row (what a reload gives) and check overflow
+      // float16 storage: the gathers round every kept row (what a reload gives) and check overflow;
+      // a memory uploaded from the host is rounded (and checked) first, whatever blob it came from
       const half = h.config.memoryDtype === 'float16'
+      const current = h.resident ?? residentFrom(half ? roundTrip(h.memory!, storageOf(h.config)) : h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
       current.half = half
       h.resident = current
       h.memory = undefined

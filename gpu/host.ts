@@ -18,6 +18,7 @@
  *                                      graph capture (gpu/static-step.ts)
  *   --no-capture-tempo [GPU_HOST_CAPTURE_TEMPO=0|1]   with --capture, TempoFit banks are captured
  *                                      too (fixed bank slots); this keeps them dynamic
+ *                                      (--capture-tempo, the default, is accepted)
  *   --float16-resident [GPU_HOST_FLOAT16_RESIDENT=1|0]   keep float16 sessions on the device (rows
  *                                      rounded to float16 there) where the start-up rounding check
  *                                      passes; default off: they round-trip
@@ -108,6 +109,7 @@ export async function startHost(config: HostConfig) {
     captureTempo: config.captureTempo,
     float16Resident: config.float16Resident ?? false,
   })
+  await sessions.prepare() // the float16 rounding check, when float16Resident asks for it
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname }, () => resolve(s))
@@ -179,7 +181,7 @@ async function main() {
   const halfEnv = env.GPU_HOST_FLOAT16_RESIDENT
   if (halfEnv !== undefined && !['0', '1', ''].includes(halfEnv)) throw new UsageError(`GPU_HOST_FLOAT16_RESIDENT must be 1 or 0, got '${halfEnv}'`)
   const float16Resident = values['float16-resident'] === true || halfEnv === '1'
-  if (float16Resident && values['no-resident']) throw new UsageError('--float16-resident needs resident K/V (drop --no-resident)')
+  if (float16Resident && values['no-resident']) throw new UsageError(`${values['float16-resident'] ? '--float16-resident' : 'GPU_HOST_FLOAT16_RESIDENT=1'} needs resident K/V (drop --no-resident)`)
   const modelsDir = values.models as string | undefined
   if (modelsDir !== undefined && !existsSync(modelsDir))
     throw new UsageError(`--models: no directory '${modelsDir}'`)

@@ -23,7 +23,7 @@ import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
 import { encodeStepPrefix, memoryLimitError, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { checkHalfAbsMax, gatherNames, KV_ABSMAX } from './kv-gather.ts'
-import { noteDeviceReleases, type ModelRuntime } from './session.ts'
+import { releaseOnDevice, type ModelRuntime } from './session.ts'
 import type { StaticRunners } from './static-step.ts'
 
 /** A session memory whose K/V live in ORT tensors (device buffers on WebGPU).
@@ -124,8 +124,7 @@ export async function downloadKeeping(t: Tensor): Promise<Float32Array> {
 /** Releases the device buffers of `r` (host tensors just drop their data). Every tensor is
  * disposed whatever its location: a device tensor ORT has turned into a host one still holds its buffer. */
 export function disposeResident(r: ResidentMemory | undefined): void {
-  for (const t of r?.kv ?? []) t.dispose()
-  if (r?.kv.length) noteDeviceReleases()
+  if (r) disposeAll(r.kv)
   r?.bound?.release()
 }
 
@@ -137,7 +136,8 @@ export function disposeResident(r: ResidentMemory | undefined): void {
  * @returns the outcome (its `memory` holds metadata only: zero-length keys/values) and the new
  *   resident memory
  * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
- *   (422), NumericError for non-finite logits (the old memory stays valid then)
+ *   (422), NumericError for non-finite logits or, with `memory.half`, a kept row that is NaN or
+ *   overflows float16 (the old memory stays valid then)
  */
 export async function residentStep(
   runtime: ModelRuntime,
@@ -227,13 +227,14 @@ export async function residentStep(
  * and new row M + t carry their index in the first V value), so the rows it keeps — the last
  * `frames` frames — are gathered on the device from the bank with this step's `tempo_prefix`
  * appended (`concatGather`: the gather graph's concat variant). The first step's bank is the prefix
- * itself (no graph run on an empty bank). `memory` is consumed, as in `residentStep`. Unlike
+ * itself (no graph run on an empty bank, except with `memory.half`: the concat gather rounds it). `memory` is consumed, as in `residentStep`. Unlike
  * `runStep`, the `tempo_prefix` rows are not checked for finiteness on the host (they stay on the
  * device); a non-finite one shows in this step's logits, which are checked.
  * @param concatGather the runtime of `buildKvGather({ …, layers: tempo layers, concat: true })`
  * @returns the outcome (its `memory`: the bank's metadata, zero-length K/V) and the new resident bank
  * @throws BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit` (422), as
- *   `runStep`; NumericError for non-finite logits (the old bank stays valid then)
+ *   `runStep`; NumericError for non-finite logits or, with `memory.half`, a kept row that is NaN
+ *   or overflows float16 (the old bank stays valid then)
  * @see TempoFit, arXiv:2603.07647
  */
 export async function residentTempoStep(
@@ -338,10 +339,11 @@ export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input
   return kept
 }
 
-/** Disposes every tensor of `ts`. */
+/** Disposes every tensor of `ts` as a job of the device queue (`releaseOnDevice`: never while a
+ * captured replay waits in ORT's `run()`, and the next captured run flushes ORT's releases first;
+ * host tensors too, since one ORT made from a device tensor may still hold its buffer). */
 export const disposeAll = (ts: Tensor[]) => {
-  ts.forEach((t) => t.dispose())
-  if (ts.length) noteDeviceReleases() // device tensors: the next captured run flushes ORT's releases
+  if (ts.length) void releaseOnDevice(() => ts.forEach((t) => t.dispose()))
 }
 
 /**
@@ -363,7 +365,9 @@ function settle(
 ): { outcome: StepOutcome; resident: ResidentMemory } {
   if (kept !== newKv) disposeAll(newKv)
   disposeResident(memory)
-  return residentOutcome(next, kept, capacity, action, logits, request, vocabSize, [t0, t1, t2, t3])
+  const r = residentOutcome(next, kept, capacity, action, logits, request, vocabSize, [t0, t1, t2, t3])
+  if (memory.half) r.resident.half = true // the kept rows were rounded: the next step rounds too
+  return r
 }
 
 /**

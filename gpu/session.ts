@@ -51,18 +51,46 @@ let pendingClear: (() => Promise<void>) | undefined
  */
 let releasesPending = true
 
-/** Records that device tensors were disposed or ORT sessions released outside `onDevice`: the next
- * captured run flushes ORT's pending releases first (`takeDeviceReleases`). */
+/** Records that ORT may hold unflushed releases (the next captured run flushes them first,
+ * `takeDeviceReleases`): after a failed flush, or releases made on the queue (`releaseOnDevice`). */
 export function noteDeviceReleases(): void {
   releasesPending = true
 }
 
 /** Inside a captured `onDevice` job: whether ORT may hold unflushed releases (then the job flushes
- * them before it replays); clears the mark. */
+ * them before it replays, and calls `noteDeviceReleases` again if the flush fails); clears the mark. */
 export function takeDeviceReleases(): boolean {
   const pending = releasesPending
   releasesPending = false
   return pending
+}
+
+/**
+ * Runs `release` (device tensors disposed, an ORT session released) as a job of the device queue,
+ * between runs, then marks releases pending: a release made while a captured job waits inside ORT's
+ * `run()` (which awaits once per input before it replays) would be filed into that replay's
+ * keep-list. Runs no clear (a release binds no buffers). Errors are logged, not thrown: the caller
+ * has let go of what it releases.
+ * @returns once released
+ */
+export function releaseOnDevice(release: () => unknown): Promise<void> {
+  const job = deviceQueue.then(async () => {
+    try {
+      await release()
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', event: 'device-release', error: String(e) }))
+    } finally {
+      releasesPending = true
+    }
+  })
+  deviceQueue = job
+  return job
+}
+
+/** Resolves once every job queued on the device so far (runs and releases) has finished; runs
+ * nothing itself (for counts of live buffers). */
+export function deviceIdle(): Promise<void> {
+  return deviceQueue.then(() => undefined)
 }
 
 /**
@@ -151,8 +179,8 @@ export class ModelRuntime {
     this.session = undefined
     const job = this.queue.then(async () => {
       const s = await old?.catch(() => undefined)
-      await s?.release().catch(() => undefined)
-      noteDeviceReleases() // its initializers' buffers
+      // its initializers' buffers: released between device runs
+      if (s) await (this.backend === 'webgpu' ? releaseOnDevice(() => s.release()) : s.release().catch(() => undefined))
     })
     this.queue = job.catch(() => undefined)
     await job

@@ -60,7 +60,7 @@ import {
   updateTempoOnTags,
   type ResidentMemory,
 } from './resident.ts'
-import { onDevice, resetDeviceQueueState, takeDeviceReleases, type ModelRuntime, type ModelSource } from './session.ts'
+import { noteDeviceReleases, onDevice, resetDeviceQueueState, takeDeviceReleases, type ModelRuntime, type ModelSource } from './session.ts'
 import { buildSlotGather, checkHalfAbsMax, gatherNames, slotIds } from './kv-gather.ts'
 import { GraphBuilder } from '../models/onnx/builder.ts'
 import type { Ort } from './ort-node.ts'
@@ -468,7 +468,7 @@ async function slotGather(ctx: StaticContext, r: Runner, rows: Int32Array[], fro
   }
   const device = await webgpuDevice(ctx.ort)
   await onDevice(async () => {
-    if (takeDeviceReleases()) await ortFlush(ctx)
+    await flushReleases(ctx)
     writing()
     ids.forEach((x, l) => device.queue.writeBuffer(g.rows![l], 0, bytesOf(x)))
     const t = performance.now()
@@ -511,6 +511,18 @@ export function resetCaptureHelpers(ort: Ort): void {
  * itself is not waited for: one GPU round trip less per replay. @returns once the flush is issued
  */
 const flushers = new WeakMap<object, Promise<() => Promise<unknown>>>()
+
+/** `ortFlush` when something may have released a device buffer since the last flush
+ * (`takeDeviceReleases`); a flush that fails leaves the mark set. */
+async function flushReleases(ctx: StaticContext): Promise<void> {
+  if (!takeDeviceReleases()) return
+  try {
+    await ortFlush(ctx)
+  } catch (e) {
+    noteDeviceReleases()
+    throw e
+  }
+}
 async function ortFlush(ctx: StaticContext): Promise<void> {
   let f = flushers.get(ctx.ort)
   if (!f) {
@@ -590,7 +602,7 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
   let clock = performance.now()
   const host = await onDevice(async () => {
     clock = mark('queue', clock)
-    if (takeDeviceReleases() && !captureProfile.skipFlush) await ortFlush(ctx)
+    if (!captureProfile.skipFlush) await flushReleases(ctx)
     if (!(captureProfile.skipWrites && r.staging)) for (const [n, v] of Object.entries(values)) if (r.inputs![n]) device.queue.writeBuffer(r.buffers![n], 0, bytesOf(v))
     clock = mark('write', clock)
     await r.session.run({ ...r.inputs!, ...pastFeeds }, r.outputs!)
@@ -627,8 +639,10 @@ async function runBound(ctx: StaticContext, r: Runner, prefix: { inputsEmbeds?: 
  * @param gather the runtime of `buildKvGather` for this model's geometry
  * @returns the outcome (its `memory` holds metadata only) and the new resident memory
  * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
- *   (422), NumericError for non-finite logits (the old memory stays valid then); Error when
- *   `memory` has no capacity
+ *   (422), NumericError for non-finite logits or, with `memory.half`, a new row that is NaN or
+ *   overflows float16 — any new row, padding and rows the policy then drops included, a check
+ *   stricter than the dynamic path's (the old memory stays valid then); Error when `memory` has no
+ *   capacity
  */
 export async function residentStaticStep(
   ctx: StaticContext,
@@ -730,7 +744,9 @@ function staticOutcome(
     disposeAll(kv)
     if (ctx.backend === 'webgpu' || capacity !== slots) bound.release()
   }
-  return residentOutcome(next, kept, capacity, action, logits, request, ctx.source.manifest.vocabSize, times, bound)
+  const r = residentOutcome(next, kept, capacity, action, logits, request, ctx.source.manifest.vocabSize, times, bound)
+  if (memory.half) r.resident.half = true // the kept rows were rounded: the next step rounds too
+  return r
 }
 
 /**
@@ -745,8 +761,9 @@ function staticOutcome(
  * @param concatGather the runtime of `buildKvGather({ …, layers: tempo layers, concat: true })`
  * @returns the outcome (its `memory`: the bank's metadata) and the new resident bank
  * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
- *   (422), NumericError for non-finite logits (the old bank stays valid then); Error when `memory`
- *   has no capacity
+ *   (422), NumericError for non-finite logits or, with `memory.half`, a new row that is NaN or
+ *   overflows float16 (any new row, as `residentStaticStep`; the old bank stays valid then); Error
+ *   when `memory` has no capacity
  * @see TempoFit, arXiv:2603.07647
  */
 export async function residentStaticTempoStep(

@@ -7,7 +7,6 @@
  * `../shared/research/PLATFORM-NOTES.md`.
  */
 import type { Ort } from './ort-node.ts'
-import { checkHalfRounding } from './kv-gather.ts'
 import { ortForNode } from './ort-node.ts'
 
 /** Where a host's models run. */
@@ -20,12 +19,6 @@ export interface BackendChoice {
   executionProviders: string[]
   /** Human-readable reason (adapter description, or why WebGPU was not used). */
   reason: string
-  /** Whether the `half` gather rounds to float16 exactly as the codec does on this backend
-   * (`checkHalfRounding`, run once here on WebGPU; wasm: tested in CI): float16 sessions stay
-   * device-resident only then, else they round-trip. */
-  float16: boolean
-  /** On WebGPU, what `checkHalfRounding` found (mismatches, or the error). */
-  float16Check?: string
 }
 
 type GpuLike = { requestAdapter(options?: unknown): Promise<unknown> }
@@ -92,7 +85,7 @@ export async function installNodeWebGpu(): Promise<boolean> {
  * @throws Error when `prefer` is 'webgpu' and no adapter is found (the message says why)
  */
 export async function selectBackend(prefer: 'auto' | Backend = 'auto'): Promise<BackendChoice> {
-  const wasm = (reason: string): BackendChoice => ({ backend: 'wasm', ort: ortForNode(), executionProviders: ['wasm'], reason, float16: true })
+  const wasm = (reason: string): BackendChoice => ({ backend: 'wasm', ort: ortForNode(), executionProviders: ['wasm'], reason })
   if (prefer === 'wasm') return wasm('wasm requested')
   const have = await installNodeWebGpu()
   const adapter = have ? ((await g.navigator!.gpu!.requestAdapter().catch(() => null)) as { info?: { description?: string; vendor?: string } } | null) : null
@@ -106,12 +99,7 @@ export async function selectBackend(prefer: 'auto' | Backend = 'auto'): Promise<
   ort.env.wasm.numThreads = 1
   ort.env.wasm.proxy = false
   const desc = adapter.info ? `${adapter.info.vendor ?? ''} ${adapter.info.description ?? ''}`.trim() : 'adapter'
-  // float16 sessions stay on the device only where the half gather rounds as the codec does
-  const half = await checkHalfRounding(ort, ['webgpu']).then(
-    (c) => ({ ok: c.ok, why: c.ok ? `${c.values} values as the codec` : `${c.mismatches} of ${c.values} values differ from the codec (first ${JSON.stringify(c.first[0])}), kv_absmax ${c.absmax} vs ${c.absmaxWant}` }),
-    (e: unknown) => ({ ok: false, why: `the half gather failed: ${String((e as Error)?.message ?? e).split('\n')[0]}` }),
-  )
-  return { backend: 'webgpu', ort, executionProviders: ['webgpu'], reason: desc || 'adapter', float16: half.ok, float16Check: half.why }
+  return { backend: 'webgpu', ort, executionProviders: ['webgpu'], reason: desc || 'adapter' }
 }
 
 /** Counts of GPU objects, for growth checks and dispatches per step. */

@@ -63,7 +63,7 @@ has parity && run parity 150 node "$BENCH" parity --out "$OUT/fixtures/gpu-parit
 has growth && run growth 240 node "$BENCH" growth --out "$OUT/growth.json"
 # the host's layouts: round trip, resident, --fixed-capacity, --capture (inside logs.tar.gz: the tool returns few files)
 has hostcap && run hostcap 180 node "$BENCH" hostcap --out "$OUT/logs/hostcap.json"
-# float16 sessions on the device: rounding bit for bit vs the codec, sessions vs wasm, step time
+# float16 sessions on the device: rounding vs the codec (value for value), sessions vs wasm, step time
 has half && run half 150 node "$BENCH" half --out "$OUT/half.json"
 # GPU kernel time per step (ORT's timestamp queries) of the synthetic model's host step and bare
 # replay: whether the host's extra time is kernel work or waiting (inside logs.tar.gz, not a table row)

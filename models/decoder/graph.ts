@@ -50,8 +50,9 @@ interface Shared {
   storedMaxima?: string[]
 }
 
-/** max |x| of `x` as `[1, 1, 1, 1]` (keepdims; a rank-4 tensor). */
-const absMax = (g: GraphBuilder, x: string) => g.op('ReduceMax', [g.op('Abs', [x])], { keepdims: attr.int(1) })
+/** max |x| of `x` as `[1, 1, 1, 1]` (keepdims; a rank-4 tensor), NaN counted as 3e38 (above every
+ * float16 value; ORT's CPU `ReduceMax` skips NaN): `gpu/kv-gather.ts` `absMaxOf`, `checkHalfAbsMax`. */
+const absMax = (g: GraphBuilder, x: string) => g.op('ReduceMax', [g.op('Where', [g.op('Equal', [x, x]), g.op('Abs', [x]), g.float32(3e38)])], { keepdims: attr.int(1) })
 
 function f32(g: GraphBuilder, name: string, data: Float32Array, dims: number[]): string {
   return g.initializer(name, { dtype: 'float32', dims, data })

@@ -6,7 +6,7 @@
  * by the captured run that flushes them.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { noteDeviceReleases, onDevice, resetDeviceQueueState, takeDeviceReleases } from '../../gpu/session.ts'
+import { deviceIdle, noteDeviceReleases, onDevice, releaseOnDevice, resetDeviceQueueState, takeDeviceReleases } from '../../gpu/session.ts'
 
 afterEach(() => resetDeviceQueueState())
 
@@ -80,5 +80,27 @@ describe('onDevice', () => {
     resetDeviceQueueState() // a lost device: nothing known again
     await captured()
     expect(seen).toEqual([true, false, true, false, true, true])
+  })
+
+  it('releaseOnDevice: a release waits for the running job (never inside a captured run), runs no clear, marks releases; a failing one is logged', async () => {
+    const log: string[] = []
+    let clears = 0
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    const replay = onDevice(async () => {
+      log.push(`replay:start taken=${takeDeviceReleases()}`)
+      await new Promise((r) => setTimeout(r, 5)) // ORT's run() awaits before it replays
+      log.push('replay:end')
+    }, async () => void clears++)
+    const released = releaseOnDevice(() => log.push('dispose')) // asked for while the replay waits
+    const failing = releaseOnDevice(() => {
+      throw new Error('dispose failed')
+    })
+    const next = onDevice(async () => void log.push(`captured:start taken=${takeDeviceReleases()}`), async () => void clears++)
+    await Promise.all([replay, released, failing, next, deviceIdle()])
+    expect(log).toEqual(['replay:start taken=true', 'replay:end', 'dispose', 'captured:start taken=true'])
+    expect(clears).toBe(0) // captured, release, release, captured: no uncaptured run needs a clear
+    expect(errors).toHaveBeenCalledTimes(1)
+    expect(String(errors.mock.calls[0][0])).toContain('dispose failed')
+    errors.mockRestore()
   })
 })
