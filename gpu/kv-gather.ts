@@ -9,7 +9,7 @@
  * `memory/storage.ts` `roundTrip` does (`roundToHalf`: float32 arithmetic, no float16 kernel), so the
  * device holds what a reload of the stored blob gives.
  */
-import { attr, GraphBuilder, maxAll } from '../models/onnx/builder.ts'
+import { absMaxOf, attr, GraphBuilder, maxAll, NAN_ABSMAX } from '../models/onnx/builder.ts'
 import type { InferenceSession } from 'onnxruntime-web'
 import { NumericError } from '../memory/errors.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
@@ -32,15 +32,6 @@ export const HALF_OVERFLOW = 65520
 
 /** `roundToHalf`'s two tables, made once per graph. */
 const halfTables = new WeakMap<GraphBuilder, { pow2: string; magic: string }>()
-
-/** Stands in for NaN in `kv_absmax` (ORT's CPU `ReduceMax` skips NaN): above every float16 value. */
-export const NAN_ABSMAX = 3e38
-
-/** max |x| of `x` with keepdims (all dims 1), NaN counted as `NAN_ABSMAX`: what `kv_absmax` reduces. */
-export function absMaxOf(g: GraphBuilder, x: string): string {
-  const safe = g.op('Where', [g.op('Equal', [x, x]), g.op('Abs', [x]), g.float32(NAN_ABSMAX)])
-  return g.op('ReduceMax', [safe], { keepdims: attr.int(1) })
-}
 
 /** ONNX `Cast` targets (TensorProto data types). */
 const FLOAT = 1

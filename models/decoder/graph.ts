@@ -4,7 +4,7 @@
  * policy ports (obs_window → attn_window, attn_total, hidden_norm) out; with `tempoLayers`, also
  * TempoFit's bank inputs and prefix outputs (tempo.ts). Standard ai.onnx ops only.
  */
-import { attr, GraphBuilder, maxAll } from '../onnx/builder.ts'
+import { absMaxOf, attr, GraphBuilder, maxAll } from '../onnx/builder.ts'
 import { checkDecoderConfig, type DecoderConfig } from './config.ts'
 import {
   TEMPO_BIAS,
@@ -50,9 +50,6 @@ interface Shared {
   storedMaxima?: string[]
 }
 
-/** max |x| of `x` as `[1, 1, 1, 1]` (keepdims; a rank-4 tensor), NaN counted as 3e38 (above every
- * float16 value; ORT's CPU `ReduceMax` skips NaN): `gpu/kv-gather.ts` `absMaxOf`, `checkHalfAbsMax`. */
-const absMax = (g: GraphBuilder, x: string) => g.op('ReduceMax', [g.op('Where', [g.op('Equal', [x, x]), g.op('Abs', [x]), g.float32(3e38)])], { keepdims: attr.int(1) })
 
 function f32(g: GraphBuilder, name: string, data: Float32Array, dims: number[]): string {
   return g.initializer(name, { dtype: 'float32', dims, data })
@@ -196,7 +193,7 @@ function block(
     k = rope(g, loaded.key, s, Dh)
     v = loaded.value
     const names = tempoPrefixNames(l)
-    s.storedMaxima?.push(absMax(g, kPre), absMax(g, vPre))
+    s.storedMaxima?.push(absMaxOf(g, kPre), absMaxOf(g, vPre))
     prefixOuts.push(
       [names.key, ['batch', Hkv, 'seq', Dh], kPre],
       [names.value, ['batch', Hkv, 'seq', Dh], vPre],
@@ -207,7 +204,7 @@ function block(
     v = splitHeads(g, proj('wv', w.wv, Hkv * Dh), Hkv, Dh)
   }
   const carried = s.carried ?? true
-  if (carried) s.storedMaxima?.push(absMax(g, k), absMax(g, v))
+  if (carried) s.storedMaxima?.push(absMaxOf(g, k), absMaxOf(g, v))
   const presentK = carried ? g.op('Concat', [`past_key_values.${l}.key`, k], { axis: attr.int(2) }) : k
   const presentV = carried ? g.op('Concat', [`past_key_values.${l}.value`, v], { axis: attr.int(2) }) : v
   const keysT = g.op('Transpose', [expandKv(g, presentK, c)], { perm: attr.ints([0, 1, 3, 2]) })

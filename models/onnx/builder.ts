@@ -264,3 +264,14 @@ export function maxAll(g: GraphBuilder, xs: readonly string[]): string {
   }
   return g.op('ReduceMax', [level[0]], { keepdims: attr.int(0) })
 }
+
+/** Stands in for NaN in `absMaxOf` (ORT's CPU `ReduceMax` skips NaN): above every float16 value. */
+export const NAN_ABSMAX = 3e38
+
+/** max |x| of `x` with keepdims (every dim 1), a NaN counted as `NAN_ABSMAX`: the terms a
+ * float16 memory's `kv_absmax` reduces with `maxAll` (`gpu/kv-gather.ts` `checkHalfAbsMax`). */
+export function absMaxOf(g: GraphBuilder, x: string): string {
+  const safe = g.op('Where', [g.op('Equal', [x, x]), g.op('Abs', [x]), g.float32(NAN_ABSMAX)])
+  return g.op('ReduceMax', [safe], { keepdims: attr.int(1) })
+}
+

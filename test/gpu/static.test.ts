@@ -114,6 +114,21 @@ describe('fixed-capacity float-table graph', () => {
       for (const n of ['logits', ...present, ...perLayer]) expect(Array.from(got[n].data as Float32Array), n).toEqual(Array.from(want[n].data as Float32Array))
       await pruned.release()
     }
+    // a float16 memory's graph adds kv_absmax: the largest |x| of the new rows it stores (present
+    // rows C … C + S − 1 of every layer and head), computed here from the outputs; nothing else moves
+    const half = await ort.InferenceSession.create(await staticGraph(src, S, C, [], undefined, true))
+    const got = await half.run(Object.fromEntries(Object.entries(feeds).filter(([n]) => half.inputNames.includes(n))))
+    let absmax = 0
+    for (const n of present) {
+      const a = got[n].data as Float32Array
+      for (let h = 0; h < m.kvHeads; h++) for (let i = (h * (C + S) + C) * m.headDim; i < (h + 1) * (C + S) * m.headDim; i++) absmax = Math.max(absmax, Math.abs(a[i]))
+      expect(Array.from(a), n).toEqual(Array.from(want[n].data as Float32Array))
+    }
+    expect(absmax).toBeGreaterThan(0)
+    expect(got.kv_absmax.dims).toEqual([])
+    expect((got.kv_absmax.data as Float32Array)[0]).toBe(absmax)
+    expect(Array.from(got.logits.data as Float32Array)).toEqual(Array.from(want.logits.data as Float32Array))
+    await half.release()
     await full.release()
   })
 
