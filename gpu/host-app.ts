@@ -6,8 +6,8 @@
  *
  * | route | what |
  * |---|---|
- * | `GET /healthz` | `{ok, backend, reason, hot, maxHot, durableEvery, resident, fixedCapacity, recoveries}` (no auth) |
- * | `POST /v1/sessions` | `{id?, model, policy, memoryDtype, kivi}` → 201 session info |
+ * | `GET /healthz` | `{ok, service, reason, hot, recoveries}` and the settings: `backend, durableEvery, maxHot, resident, fixedCapacity, capture, captureTempo, float16Resident, float16Check?` (no auth) |
+ * | `POST /v1/sessions` | `{id?, model, policy, memoryDtype, kivi}` → 201 session info (the Worker's create body: its Worker-only fields, `backend`, `idleTtlSeconds`, `retainFrames`, are accepted and ignored; 400 `invalid_storage` for KIVI options that do not fit) |
  * | `POST /v1/sessions/:id/steps` | `{seq, observation, options}` → step reply with `durableSeq`, `backend`, `kvPath` (resident | roundtrip); forwarded: headers `x-stepkv-base` / `x-stepkv-next` (state tags), the reply then also carries `durable: {seq, memory}` when a durable copy was written |
  * | `PUT /v1/sessions/:id/state` | msgpack `{config, seq, tag, memory}`: adopt the forwarding Durable Object's state |
  * | `GET /v1/sessions/:id` | session info |

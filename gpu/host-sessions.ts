@@ -10,7 +10,8 @@
 import type { Adapter } from '../agents/adapter.ts'
 import { adapterFor } from '../agents/index.ts'
 import { decodeMemory, encodeMemory } from '../memory/codec.ts'
-import { NotFoundError, SeqConflictError, StepkvError } from '../memory/errors.ts'
+import { BadRequestError, NotFoundError, SeqConflictError, StepkvError } from '../memory/errors.ts'
+import { resolveKivi } from '../memory/kivi.ts'
 import { roundTrip } from '../memory/storage.ts'
 import { summary } from '../memory/session.ts'
 import type { Policy, SessionMemory } from '../memory/types.ts'
@@ -97,6 +98,23 @@ interface Hot {
   restored?: { fromSeq: number; lostSteps: number }
 }
 
+/**
+ * A session's storage options, as the Worker checks them (`worker/app.ts`, `session-object.ts`):
+ * KIVI options only with memoryDtype 'kivi', and valid for a memory of `layers` stored layers.
+ * @throws BadRequestError `invalid_storage` (400)
+ */
+function checkStorage(config: HostSessionConfig, layers: number): void {
+  const { memoryDtype, kivi } = config
+  if (kivi && memoryDtype !== 'kivi') throw new BadRequestError(`kivi options need memoryDtype 'kivi' (got '${memoryDtype}')`, {}, 'invalid_storage')
+  if (memoryDtype !== 'kivi') return
+  try {
+    resolveKivi(kivi, layers)
+  } catch (e) {
+    if (e instanceof RangeError) throw new BadRequestError(`invalid storage options: ${e.message}`, {}, 'invalid_storage')
+    throw e
+  }
+}
+
 /** Per ORT module: whether its half gather rounds as the codec (`checkHalfRounding`), run once, on
  * the device queue on WebGPU. */
 const halfChecks = new WeakMap<object, Promise<{ ok: boolean; why: string }>>()
@@ -159,6 +177,7 @@ export class HostSessions {
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
       const cfg = { ...config, policy: { name: policy.name, params: { ...policy.params } } }
       const memory = initialMemory(manifest, policy)
+      checkStorage(cfg, memory.layers.length)
       const h: Hot = { id, config: cfg, policy, seq: 0, durableSeq: 0, memory }
       await this.writeDurable(h, memory)
       this.admit(h)
@@ -175,8 +194,13 @@ export class HostSessions {
     return this.exclusive(id, async () => {
       const { manifest } = this.model(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
-      const { memory } = decodeMemory(blob, expectedShape(manifest, config))
+      const decoded = decodeMemory(blob, expectedShape(manifest, config))
+      const { memory } = decoded
       if (memory.seq > seq) throw new StepkvError('invalid_request', 400, `memory of step ${memory.seq} for a session at seq ${seq}`)
+      if (decoded.policy.name !== policy.name)
+        throw new StepkvError('invalid_request', 400, `a memory of policy '${decoded.policy.name}' for a session of policy '${policy.name}'`)
+      config = { ...config, policy: { name: policy.name, params: { ...policy.params } } } // as create stores it
+      checkStorage(config, memory.layers.length)
       await this.drop(id)
       const h: Hot = { id, config, policy, seq, tag, durableSeq: memory.seq, memory }
       if (memory.seq < seq) h.restored = { fromSeq: memory.seq, lostSteps: seq - memory.seq }

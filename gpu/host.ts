@@ -25,7 +25,7 @@
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { serve } from '@hono/node-server'
@@ -170,8 +170,9 @@ async function main() {
   const captureEnv = env.GPU_HOST_CAPTURE
   if (captureEnv !== undefined && !['0', '1', ''].includes(captureEnv)) throw new UsageError(`GPU_HOST_CAPTURE must be 1 or 0, got '${captureEnv}'`)
   const capture = values.capture === true || captureEnv === '1'
-  if (capture && !fixedCapacity) throw new UsageError('--capture needs --fixed-capacity N (N ≥ 1)')
-  if (capture && values['no-resident']) throw new UsageError('--capture needs resident K/V (drop --no-resident)')
+  const captureSource = values.capture ? '--capture' : 'GPU_HOST_CAPTURE=1'
+  if (capture && !fixedCapacity) throw new UsageError(`${captureSource} needs --fixed-capacity N (N ≥ 1)`)
+  if (capture && values['no-resident']) throw new UsageError(`${captureSource} needs resident K/V (drop --no-resident)`)
   const captureTempoEnv = env.GPU_HOST_CAPTURE_TEMPO
   if (captureTempoEnv !== undefined && !['0', '1', ''].includes(captureTempoEnv)) throw new UsageError(`GPU_HOST_CAPTURE_TEMPO must be 1 or 0, got '${captureTempoEnv}'`)
   if (values['capture-tempo'] && values['no-capture-tempo']) throw new UsageError('--capture-tempo and --no-capture-tempo contradict each other')
@@ -183,15 +184,19 @@ async function main() {
   const float16Resident = values['float16-resident'] === true || halfEnv === '1'
   if (float16Resident && values['no-resident']) throw new UsageError(`${values['float16-resident'] ? '--float16-resident' : 'GPU_HOST_FLOAT16_RESIDENT=1'} needs resident K/V (drop --no-resident)`)
   const modelsDir = values.models as string | undefined
-  if (modelsDir !== undefined && !existsSync(modelsDir))
+  if (modelsDir !== undefined && !(existsSync(modelsDir) && statSync(modelsDir).isDirectory()))
     throw new UsageError(`--models: no directory '${modelsDir}'`)
+  if (fixedCapacity && values['no-resident']) throw new UsageError(`${values['fixed-capacity'] !== undefined ? '--fixed-capacity' : 'GPU_HOST_FIXED_CAPACITY'} needs resident K/V (drop --no-resident)`)
+  const durableDir = (values['durable-dir'] as string | undefined) ?? env.GPU_HOST_DURABLE_DIR
+  const durableSource = values['durable-dir'] !== undefined ? '--durable-dir' : 'GPU_HOST_DURABLE_DIR'
+  if (durableDir === '') throw new UsageError(`${durableSource} is empty`)
   const hostname = (values.host as string | undefined) ?? '127.0.0.1'
   const port = int('--port', 'GPU_HOST_PORT', 8788, 0, 65_535)
   const host = await startHost({
     port,
     hostname,
     backend,
-    durableDir: (values['durable-dir'] as string | undefined) ?? env.GPU_HOST_DURABLE_DIR,
+    durableDir,
     durableEvery: int('--durable-every', 'GPU_HOST_DURABLE_EVERY', 1, 1, 1_000_000),
     maxHot: int('--max-hot', 'GPU_HOST_MAX_HOT', 64, 1, 100_000),
     resident: !values['no-resident'],
@@ -203,8 +208,9 @@ async function main() {
     modelsDir,
   }).catch((e: NodeJS.ErrnoException) => {
     if (e?.code === 'EADDRINUSE') throw new UsageError(`${hostname}:${port} is in use (pick another --port)`)
-    if (e?.code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${hostname}: no such address on this machine`)
-    if (e?.code === 'ENOTDIR' || e?.code === 'EACCES' || e?.code === 'EROFS') throw new UsageError(`--durable-dir: cannot use '${e.path ?? ''}' (${e.code})`)
+    if (e?.code === 'EADDRNOTAVAIL' || e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') throw new UsageError(`--host ${hostname}: no such address on this machine`)
+    if (['ENOTDIR', 'EACCES', 'EROFS', 'EEXIST', 'ENOENT', 'EPERM'].includes(e?.code ?? '') && e?.syscall !== 'getaddrinfo')
+      throw new UsageError(`${durableSource}: cannot use '${e.path ?? ''}' as a directory (${e.code})`)
     if (/WebGPU requested but unavailable/.test(String(e?.message))) throw new UsageError(String(e.message).split('\n')[0])
     throw e
   })

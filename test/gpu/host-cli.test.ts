@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest'
 /** Runs the host's entry with `args` and `env` (on top of a minimal environment). */
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--experimental-strip-types', '--no-warnings', 'gpu/host.ts', '--backend', 'wasm', '--port', '0', '--durable-dir', '/tmp/stepkv-host-cli-test', ...args], {
+    const base = ['--backend', 'wasm', '--port', '0', ...(args.includes('--durable-dir') || 'GPU_HOST_DURABLE_DIR' in env ? [] : ['--durable-dir', '/tmp/stepkv-host-cli-test'])]
+    const child = spawn(process.execPath, ['--experimental-strip-types', '--no-warnings', 'gpu/host.ts', ...base, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -35,6 +36,12 @@ describe('gpu-host command line', () => {
       [['--float16-resident', '--no-resident'], {}, /^gpu-host: --float16-resident needs resident K\/V/],
       [[], { GPU_HOST_FLOAT16_RESIDENT: 'yes' }, /^gpu-host: GPU_HOST_FLOAT16_RESIDENT must be 1 or 0, got 'yes'$/],
       [['--capture'], {}, /^gpu-host: --capture needs --fixed-capacity N/],
+      [[], { GPU_HOST_CAPTURE: '1' }, /^gpu-host: GPU_HOST_CAPTURE=1 needs --fixed-capacity N/],
+      [['--fixed-capacity', '64', '--no-resident'], {}, /^gpu-host: --fixed-capacity needs resident K\/V/],
+      [['--durable-dir', '/etc/passwd'], {}, /^gpu-host: --durable-dir: cannot use '\/etc\/passwd' as a directory \(EEXIST\)$/],
+      [[], { GPU_HOST_DURABLE_DIR: '' }, /^gpu-host: GPU_HOST_DURABLE_DIR is empty$/],
+      [['--models', '/etc/passwd'], {}, /^gpu-host: --models: no directory '\/etc\/passwd'$/],
+      [['--host', 'not a host!'], { GPU_HOST_SECRET: 'abcdefghijklmnopqrstuvwxyz012345' }, /^gpu-host: --host not a host!: no such address on this machine$/],
     ]
     const results = await Promise.all(cases.map(([args, env]) => run(args, env)))
     results.forEach((r, i) => {

@@ -503,6 +503,19 @@ describe('GPU host (wasm backend)', () => {
     expect(body.durable?.seq).toBe(3)
     expect((await stepF(4, '"2.2"', '"4.4"')).status).toBe(409) // stale base
     expect((await stepF(4, '"3.3"', '"4.4"')).status).toBe(200)
+    // a seed whose storage options or policy do not fit is refused; the held state stays
+    const seedWith = (config: Record<string, unknown>) =>
+      app.request('/v1/sessions/s_f/state', { method: 'PUT', headers: { [HOST_SECRET_HEADER]: SECRET, 'content-type': 'application/msgpack' }, body: pack({ config: { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32', ...config }, seq: 5, tag: '"5.5"', memory: blob }) })
+    for (const [config, code] of [
+      [{ memoryDtype: 'kivi', kivi: { layerBits: [2, 2] } }, 'invalid_storage'],
+      [{ kivi: { bits: 2 } }, 'invalid_storage'],
+      [{ policy: H2O }, 'invalid_request'],
+    ] as const) {
+      const r = await seedWith(config)
+      expect(r.status, JSON.stringify(config)).toBe(400)
+      expect(((await r.json()) as { code: string }).code).toBe(code)
+    }
+    expect((await stepF(5, '"4.4"', '"5.5"')).status).toBe(200)
   })
 
   it('answers bad input, a missing secret and unknown sessions with problem JSON', async () => {
@@ -513,6 +526,12 @@ describe('GPU host (wasm backend)', () => {
     expect((await client.createSession({ policy: { name: 'nope', params: {} } })).data.code).toBe('invalid_policy')
     expect((await client.createSession({ model: '../etc' })).data.code).toBe('unknown_model')
     expect((await client.createSession({ id: 'bad id!' })).status).toBe(400)
+    // storage options as the Worker checks them: KIVI options only with memoryDtype 'kivi', valid for the model
+    for (const body of [{ memoryDtype: 'kivi', kivi: { layerBits: [2, 2] } }, { memoryDtype: 'float32', kivi: { bits: 2 } }]) {
+      const r = await client.createSession({ id: 's_kv', ...body })
+      expect([r.status, r.data.code], JSON.stringify(body)).toEqual([400, 'invalid_storage'])
+    }
+    expect((await client.info('s_kv')).status).toBe(404) // nothing was stored
     expect((await client.step('s_missing', 1, { text: 'x' })).data.code).toBe('unknown_session')
     await client.createSession({ id: 's_b' })
     const bad = await client.step('s_b', 1, { image: 'AAAA' })
