@@ -308,8 +308,12 @@ export function decodeChecked(logits: Float32Array, adapter: Adapter, vocabSize:
  * Runs the gather graph: per stored layer i, `kv.{i}.key|value` from `input[2i]`, `input[2i+1]`
  * (`[1, Hkv, T, Dh]`; with the concat variant, `added` appended first) and `rows.{i}` from
  * `rows[i]` (int32 flat ids h·T + t, `[Hkv·K]`).
+ * @param half the runtime is the `half` gather (a float16 memory): the kept rows come back rounded
+ *   to float16, and `kv_absmax` is checked
  * @returns the kept tensors `[1, Hkv, K, Dh]`, key then value per layer (ORT allocates them; the
  *   captured step's in-place gather is `slotGather` in `static-step.ts`)
+ * @throws NumericError (`half`) when a kept row is NaN or overflows float16; the kept tensors are
+ *   disposed then
  */
 export async function gatherKept(gather: ModelRuntime, rows: Int32Array[], input: Tensor[], added?: Tensor[], half = false): Promise<Tensor[]> {
   const ort = gather.ortModule
