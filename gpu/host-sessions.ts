@@ -390,8 +390,7 @@ export class HostSessions {
         }
         graph = backend === 'webgpu' ? 'captured' : 'fixed'
       } else r = await residentStep(runtime, this.gatherFor(runtime.manifest, false, half), current, h.policy, request, limits, adapter)
-      h.resident = r.resident
-      h.resident.half = half
+      h.resident = r.resident // carries `half` (the step outcomes keep it)
       outcome = r.outcome
       kvPath = 'resident'
     } else {

@@ -285,9 +285,8 @@ export async function residentTempoStep(
       kept = await gatherKept(concatGather, rows, memory.kv, newKv, memory.half)
     } else if (memory.half) {
       // an empty float16 bank: the new rows rounded through the concat gather, appended to
-      // themselves (no zero-length device tensor), the kept ones taken from the first copy:
-      // id h·S + t of [Hkv, S] is h·2S + t of [Hkv, 2S]
-      const rows = next.layers.map((l) => (keptRows(l.values, m.kvHeads, next.tokens, S, width) ?? identityRows(m.kvHeads, S)).map((id) => id + Math.floor(id / S) * S))
+      // themselves (no zero-length device tensor), the kept ones taken from the first copy
+      const rows = next.layers.map((l) => inFirstCopy(keptRows(l.values, m.kvHeads, next.tokens, S, width) ?? identityRows(m.kvHeads, S), S))
       kept = await gatherKept(concatGather, rows, newKv, newKv, true)
     }
   } catch (e) {
@@ -558,6 +557,12 @@ export function slotRows(values: Float32Array, kvHeads: number, K: number, P: nu
 
 export function identityRows(kvHeads: number, T: number): Int32Array {
   return Int32Array.from({ length: kvHeads * T }, (_, i) => i)
+}
+
+/** Flat row ids h·T + t of `[Hkv, T]` rows as ids into the concat gather's `[Hkv, 2T]` rows when a
+ * tensor is appended to itself (h·2T + t: the first copy), so the concat variant reads one tensor. */
+export function inFirstCopy(rows: Int32Array, T: number): Int32Array {
+  return rows.map((id) => id + Math.floor(id / T) * T)
 }
 
 export function stripKv(mem: SessionMemory): SessionMemory {

@@ -53,6 +53,7 @@ import {
   disposeAll,
   gatherKept,
   identityRows,
+  inFirstCopy,
   realRows,
   slotRows,
   residentOutcome,
@@ -796,7 +797,7 @@ export async function residentStaticTempoStep(
   // valid if this step fails): an uploaded bank moves there through the concat gather, appended to
   // itself and the first Mc rows of each head kept
   if (ctx.backend === 'webgpu' && memory.kv.some((t) => t.location !== 'gpu-buffer')) {
-    const first = Int32Array.from({ length: m.kvHeads * Mc }, (_, i) => Math.floor(i / Mc) * 2 * Mc + (i % Mc))
+    const first = inFirstCopy(identityRows(m.kvHeads, Mc), Mc)
     memory.kv = await gatherKept(concatGather, m.tempoLayers.map(() => first), memory.kv, memory.kv)
   }
   const kv = memory.kv
