@@ -52,11 +52,12 @@ import { defaultModelsDir, modelsFrom } from '../gpu/host.ts'
 import { HostSessions } from '../gpu/host-sessions.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
-import { deviceIdle, ModelRuntime } from '../gpu/session.ts'
-import { buildKvGather, checkHalfRounding } from '../gpu/kv-gather.ts'
+import { deviceIdle, ModelRuntime, onDevice } from '../gpu/session.ts'
+import { buildKvGather, buildSlotGather, checkHalfRounding } from '../gpu/kv-gather.ts'
+import { absMaxOf, attr, GraphBuilder, maxAll } from '../models/onnx/builder.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
 import { disposeResident, materialize, residentFrom, residentStep, type ResidentMemory } from '../gpu/resident.ts'
-import { captureProfile, residentStaticStep } from '../gpu/static-step.ts'
+import { captureProfile, residentStaticStep, staticGraph } from '../gpu/static-step.ts'
 import { appendPrefix } from '../memory/session.ts'
 import { initialMemory, policyFor } from '../worker/engine.ts'
 import { countGpuObjects, liveBufferKinds, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
@@ -1006,6 +1007,59 @@ export function report(dir: string): Json {
 
 // -- CLI ------------------------------------------------------------------------------------------
 
+
+/**
+ * Which graphs ORT's WebGPU EP can capture (`enableGraphCapture` needs every node on the EP; a node
+ * left to the CPU fails session creation): the float16 pieces one by one (the NaN-safe max |x|, the
+ * `maxAll` tree, the half slot gather's rounding, the step graphs with `kv_absmax`) beside their
+ * float32 controls. A failing graph is created again with verbose logging, which lists the nodes'
+ * placements on stderr.
+ */
+export async function captureProbe(backend: Backend = 'webgpu'): Promise<Json> {
+  const choice = await selectBackend(backend)
+  const src = nodeModelSource('robot-carried', defaultModelsDir())
+  const tempo = nodeModelSource('robot-tempo', defaultModelsDir())
+  const m = src.manifest
+  const S = 16, C = 64
+  const tiny = (name: string, body: (g: GraphBuilder, xs: string[]) => string, n = 1) => {
+    const g = new GraphBuilder(name)
+    const xs = Array.from({ length: n }, (_, i) => g.input(`x${i}`, 'float32', [1, 2, 8, 4]))
+    g.outputDirect('y', 'float32', [], body(g, xs))
+    return g.toBytes()
+  }
+  const graphs: [string, () => Promise<Uint8Array> | Uint8Array][] = [
+    ['abs-reducemax', () => tiny('p1', (g, [x]) => g.op('ReduceMax', [g.op('Abs', [x])], { keepdims: attr.int(0) }))],
+    ['absMaxOf', () => tiny('p2', (g, [x]) => maxAll(g, [absMaxOf(g, x)]))],
+    ['equal-where', () => tiny('p3', (g, [x]) => g.op('ReduceMax', [g.op('Where', [g.op('Equal', [x, x]), x, g.float32(1)])], { keepdims: attr.int(0) }))],
+    ['maxAll-2', () => tiny('p4', (g, xs) => maxAll(g, xs.map((x) => g.op('ReduceMax', [g.op('Abs', [x])], { keepdims: attr.int(1) }))), 2)],
+    ['maxAll-8-absMaxOf', () => tiny('p5', (g, xs) => maxAll(g, xs.map((x) => absMaxOf(g, x))), 8)],
+    ['slot-gather', () => buildSlotGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, total: C + S, capacity: C })],
+    ['slot-gather-half', () => buildSlotGather({ layers: m.layers, kvHeads: m.kvHeads, headDim: m.headDim, total: C + S, capacity: C, half: true })],
+    ['step', () => staticGraph(src, S, C, [])],
+    ['step-kv_absmax', () => staticGraph(src, S, C, [], undefined, true)],
+    ['tempo-step', () => staticGraph(tempo, S, 0, [], 32)],
+    ['tempo-step-kv_absmax', () => staticGraph(tempo, S, 0, [], 32, true)],
+  ]
+  const rows: Json[] = []
+  for (const [name, make] of graphs) {
+    const bytes = await make()
+    const create = (verbose: boolean) =>
+      onDevice(() => choice.ort.InferenceSession.create(bytes, { executionProviders: choice.executionProviders, graphOptimizationLevel: 'all', enableGraphCapture: true, ...(verbose && { logSeverityLevel: 0, logVerbosityLevel: 0 }) } as never))
+    try {
+      const s = await create(false)
+      await onDevice(() => s.release())
+      rows.push({ name, ok: true })
+    } catch (e) {
+      rows.push({ name, ok: false, error: String((e as Error)?.message ?? e).slice(0, 300) })
+      console.error(`==== ${name}: verbose placement`)
+      await create(true).then((s) => onDevice(() => s.release())).catch(() => {})
+      console.error(`==== ${name}: end`)
+    }
+  }
+  console.log(JSON.stringify(rows))
+  return { backend: choice.backend, rows }
+}
+
 async function main() {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -1025,7 +1079,7 @@ async function main() {
     },
   })
   const cmd = positionals[0]
-  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'half', 'report', 'diff']
+  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'half', 'probe', 'report', 'diff']
   const CONFIGS = ['wasm', 'wasm-static', 'webgpu-roundtrip', 'webgpu-resident', 'webgpu-static', 'webgpu-captured', 'webgpu-host-captured', 'webgpu-host-resident', 'wasm-host-fixed']
   const usage = (msg: string): never => {
     console.error(`bench/gpu: ${msg}`)
@@ -1062,6 +1116,7 @@ async function main() {
   else if (cmd === 'captrace') await guard(values.out!, {}, () => captureTrace(Number(values.steps ?? 6), Number(values.capacity ?? 256)))
   else if (cmd === 'hostcap') await guard(values.out!, {}, () => hostCapacity(backend, Number(values.steps ?? 40), Number(values.capacity ?? 256)))
   else if (cmd === 'half') await guard(values.out!, {}, () => halfCheck(backend, Number(values.steps ?? 6), 30, Number(values.capacity ?? 256)))
+  else if (cmd === 'probe') await guard(values.out!, {}, () => captureProbe(backend))
   else if (cmd === 'report') report(values.dir!)
   else if (cmd === 'diff') await guard(values.out!, {}, () => diffStatic({ model: values.model!, work: values.work! }))
   else throw new Error(`unknown command '${cmd}': ${COMMANDS.join(' | ')}`)

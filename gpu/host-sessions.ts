@@ -123,7 +123,7 @@ function halfSupport(choice: BackendChoice): Promise<{ ok: boolean; why: string 
   if (!p) {
     const run = () => checkHalfRounding(choice.ort, choice.executionProviders)
     p = (choice.backend === 'webgpu' ? onDevice(run) : run()).then(
-      (c) => ({ ok: c.ok, why: c.ok ? `the half gather rounds ${c.values} probe values as the codec` : `${c.mismatches} of ${c.values} probe values differ from the codec (first ${JSON.stringify(c.first[0])}), kv_absmax ${c.absmax} for ${c.absmaxWant}: float16 sessions round-trip` }),
+      (c) => ({ ok: c.ok, why: c.ok ? `the half gather rounds ${c.values} probe values as the codec` : `${c.mismatches} of ${c.values} probe values differ from the codec (first ${JSON.stringify(c.first[0])}), kv_absmax ${c.absmax} for ${c.absmaxWant}, NaN ${c.nanFlagged ? '' : 'not '}flagged: float16 sessions round-trip` }),
       (e: unknown) => ({ ok: false, why: `the half gather failed (${String((e as Error)?.message ?? e).split('\n')[0]}): float16 sessions round-trip` }),
     )
     halfChecks.set(choice.ort, p)

@@ -87,7 +87,7 @@ export const KV_ABSMAX = 'kv_absmax'
  * @throws NumericError when a kept value is NaN or does not fit float16 (|x| ≥ 65520)
  */
 export function checkHalfAbsMax(absmax: number): void {
-  if (!(absmax < NAN_ABSMAX)) throw new NumericError('a kept K/V value is NaN; float16 storage keeps finite values')
+  if (!(absmax < NAN_ABSMAX)) throw new NumericError('a kept K/V value is NaN or infinite; float16 storage keeps finite values')
   if (!(absmax < HALF_OVERFLOW)) throw new NumericError(`a kept K/V value (|x| = ${absmax}) does not fit float16 (max 65504)`)
 }
 
@@ -115,7 +115,7 @@ export function buildKvGather({ layers, kvHeads, headDim, concat = false, half =
       const r = g.op('Reshape', [input, flat])
       let picked = g.op('Gather', [r, rows], { axis: attr.int(0) })
       if (half) {
-        maxima.push(absMaxOf(g, picked)) // [1, 1]
+        maxima.push(absMaxOf(g, picked)) // [1]
         picked = roundToHalf(g, picked)
       }
       // named directly (no Identity: ORT's WebGPU EP has none, it would run on the CPU EP)
@@ -195,6 +195,8 @@ export interface HalfRoundingCheck {
   first: { i: number; x: number; got: number; want: number }[]
   absmax: number
   absmaxWant: number
+  /** A second run with one NaN among the probes gave `kv_absmax` ≥ `NAN_ABSMAX` (refused). */
+  nanFlagged: boolean
 }
 
 /**
@@ -202,7 +204,8 @@ export interface HalfRoundingCheck {
  * model (24 K/V tensors, so `kv_absmax` takes its full Concat tree), and compares it with the codec
  * (`memory/float16.ts`, round to nearest even) on 98,304 probe values: exact ties, subnormals,
  * ±65504 and magnitudes from 1e-4 to 1e5 (`===`: a zero's sign aside); every kept row but one
- * value beyond float16 (−70000), and `kv_absmax` against the probes' max |x| (70000). The GPU host keeps float16 sessions on the device only
+ * value beyond float16 (−70000), `kv_absmax` against the probes' max |x| (70000), and a second run
+ * with one NaN among the probes, whose `kv_absmax` must say NaN. The GPU host keeps float16 sessions on the device only
  * where this holds (`BackendChoice.float16`).
  * @param ort the ORT module (`onnxruntime-web/all` for WebGPU)
  * @returns the comparison
@@ -237,7 +240,13 @@ export async function checkHalfRounding(ort: Ort, executionProviders: string[]):
       }
     const absmax = (out[KV_ABSMAX].data as Float32Array)[0]
     const absmaxWant = probe.reduce((a, x) => Math.max(a, Math.abs(x)), 0)
-    return { ok: mismatches === 0 && absmax === absmaxWant, values: n, mismatches, first, absmax, absmaxWant }
+    // the last tensor again with one NaN: the device's reductions must not drop it
+    const last = gatherNames(L - 1, 'value').input
+    const poisoned = (feeds[last].data as Float32Array).slice()
+    poisoned[Dh >> 1] = NaN
+    const nanOut = await session.run({ ...feeds, [last]: new ort.Tensor('float32', poisoned, [1, 1, 1, Dh]) })
+    const nanFlagged = !((nanOut[KV_ABSMAX].data as Float32Array)[0] < NAN_ABSMAX)
+    return { ok: mismatches === 0 && absmax === absmaxWant && nanFlagged, values: n, mismatches, first, absmax, absmaxWant, nanFlagged }
   } finally {
     await session.release()
   }

@@ -268,10 +268,17 @@ export function maxAll(g: GraphBuilder, xs: readonly string[]): string {
 /** Stands in for NaN in `absMaxOf` (ORT's CPU `ReduceMax` skips NaN): above every float16 value. */
 export const NAN_ABSMAX = 3e38
 
-/** max |x| of `x` with keepdims (every dim 1), a NaN counted as `NAN_ABSMAX`: the terms a
- * float16 memory's `kv_absmax` reduces with `maxAll` (`gpu/kv-gather.ts` `checkHalfAbsMax`). */
+/** max |x| of `x` as a `[1]` tensor, `NAN_ABSMAX` when any element is NaN or ±∞: the terms a
+ * float16 memory's `kv_absmax` reduces with `maxAll` (`gpu/kv-gather.ts` `checkHalfAbsMax`).
+ * Both reductions run first (`ReduceMax(|x|)`, and `ReduceSum(x · 0)`, which is NaN exactly when
+ * some element is not finite: ORT's CPU `ReduceMax` skips NaN), and the NaN test (`Equal`, `Where`)
+ * sees only scalars: on the full tensor, ORT's transpose optimizer pushed the `Transpose` that
+ * makes `x` through `Equal` into bool `Transpose` nodes, which the WebGPU EP has no kernel for, so
+ * they fell to the CPU and a captured graph could not be created (H200, session 6). */
 export function absMaxOf(g: GraphBuilder, x: string): string {
-  const safe = g.op('Where', [g.op('Equal', [x, x]), g.op('Abs', [x]), g.float32(NAN_ABSMAX)])
-  return g.op('ReduceMax', [safe], { keepdims: attr.int(1) })
+  const max = g.op('ReduceMax', [g.op('Abs', [x])], { keepdims: attr.int(0) })
+  const poison = g.op('ReduceSum', [g.op('Mul', [x, g.float32(0)])], { keepdims: attr.int(0) })
+  const term = g.op('Where', [g.op('Equal', [poison, poison]), max, g.float32(NAN_ABSMAX)])
+  return g.op('Reshape', [term, g.int64([1])])
 }
 

@@ -17,6 +17,7 @@ import { slotRows } from '../../gpu/resident.ts'
 import { ortForNode } from '../../gpu/ort-node.ts'
 import { mulberry32 } from '../../models/decoder/weights.ts'
 import { modelProtoType } from '../../models/onnx/proto.ts'
+import { NAN_ABSMAX } from '../../models/onnx/builder.ts'
 
 const ort = ortForNode()
 
@@ -235,7 +236,7 @@ describe('half variants (float16 sessions kept on the device)', () => {
 
   it("checkHalfRounding (the GPU host's start-up check): holds on wasm over its 98,304 probe values in 24 tensors", async () => {
     const c = await checkHalfRounding(ort, ['wasm'])
-    expect(c, JSON.stringify(c.first)).toMatchObject({ ok: true, values: 98304, mismatches: 0, absmax: 70000 })
+    expect(c, JSON.stringify(c.first)).toMatchObject({ ok: true, values: 98304, mismatches: 0, absmax: 70000, nanFlagged: true })
   })
 
   it('kv_absmax flags a value that overflows float16; checkHalfAbsMax refuses it (and NaN)', async () => {
@@ -249,6 +250,11 @@ describe('half variants (float16 sessions kept on the device)', () => {
     // a NaN row: ORT's CPU ReduceMax alone would skip it; kv_absmax counts it as NAN_ABSMAX
     const nan = await session.run({ 'rows.0': new ort.Tensor('int32', Int32Array.of(0), [1]), 'kv.0.key': new ort.Tensor('float32', Float32Array.of(1, NaN, 2, 3), [1, 1, 1, 4]), 'kv.0.value': new ort.Tensor('float32', Float32Array.of(0, 0, 0, 0), [1, 1, 1, 4]) })
     expect(() => checkHalfAbsMax((nan[KV_ABSMAX].data as Float32Array)[0])).toThrow(/NaN/)
+    // ±∞ too (ReduceSum(x · 0) is NaN for it), in the value tensor
+    for (const inf of [Infinity, -Infinity]) {
+      const out = await session.run({ 'rows.0': new ort.Tensor('int32', Int32Array.of(0), [1]), 'kv.0.key': new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 1, 1, 4]), 'kv.0.value': new ort.Tensor('float32', Float32Array.of(0, inf, 0, 0), [1, 1, 1, 4]) })
+      expect((out[KV_ABSMAX].data as Float32Array)[0]).toBe(Math.fround(NAN_ABSMAX))
+    }
     expect(() => checkHalfAbsMax(HALF_OVERFLOW)).toThrow(/does not fit float16/)
     expect(() => checkHalfAbsMax(65519.99)).not.toThrow()
     expect(f32ToF16Bits(Float32Array.of(HALF_OVERFLOW))[0]).toBe(0x7c00) // the codec's rounding agrees: 65520 → ∞
