@@ -586,8 +586,8 @@ type HostCase = { model: string; policy: { name: string; params: Record<string, 
 
 async function hostOn(backend: Backend, resident: boolean, fixedCapacity = 0, capture = false) {
   const choice = await selectBackend(backend)
-  // the benches keep float16 sessions on the device (`float16Resident`, off by default in the host)
-  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, capture, captureTempo: capture, float16Resident: resident, maxHot: 128 })
+  // float16 sessions stay on the device with resident K/V (`float16Resident`, the host's default)
+  return new HostSessions({ choice, store: new MemoryStore(), model: modelsFrom(defaultModelsDir()), resident, fixedCapacity, capture, captureTempo: capture, maxHot: 128 })
 }
 
 async function stepLogits(h: HostSessions, id: string, seq: number, observation: Json) {

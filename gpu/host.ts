@@ -19,9 +19,10 @@
  *   --no-capture-tempo [GPU_HOST_CAPTURE_TEMPO=0|1]   with --capture, TempoFit banks are captured
  *                                      too (fixed bank slots); this keeps them dynamic
  *                                      (--capture-tempo, the default, is accepted)
- *   --float16-resident [GPU_HOST_FLOAT16_RESIDENT=1|0]   keep float16 sessions on the device (rows
- *                                      rounded to float16 there) where the start-up rounding check
- *                                      passes; default off: they round-trip
+ *   --no-float16-resident [GPU_HOST_FLOAT16_RESIDENT=0|1]   float16 sessions round-trip; by
+ *                                      default they stay on the device (rows rounded to float16 there)
+ *                                      where the start-up rounding check passes
+ *                                      (--float16-resident, the default, is accepted)
  *   --models DIR                       default: the repo's models/
  *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
  */
@@ -53,7 +54,7 @@ export interface HostConfig {
   capture?: boolean
   /** TempoFit banks captured too (`HostOptions.captureTempo`; default: as `capture`). */
   captureTempo?: boolean
-  /** float16 sessions kept on the device (`HostOptions.float16Resident`; default false). */
+  /** float16 sessions kept on the device (`HostOptions.float16Resident`; default: as `resident`). */
   float16Resident?: boolean
   secret?: string
   modelsDir?: string
@@ -107,7 +108,7 @@ export async function startHost(config: HostConfig) {
     fixedCapacity: config.fixedCapacity ?? 0,
     capture: config.capture ?? false,
     captureTempo: config.captureTempo,
-    float16Resident: config.float16Resident ?? false,
+    float16Resident: config.float16Resident ?? config.resident ?? true,
   })
   await sessions.prepare() // the float16 rounding check, when float16Resident asks for it
   const app = hostApp({ sessions, secret: config.secret, reason: choice.reason })
@@ -147,6 +148,7 @@ async function main() {
         'capture-tempo': { type: 'boolean' },
         'no-capture-tempo': { type: 'boolean' },
         'float16-resident': { type: 'boolean' },
+        'no-float16-resident': { type: 'boolean' },
         models: { type: 'string' },
       },
     }))
@@ -181,8 +183,11 @@ async function main() {
   if (captureTempo && !capture) throw new UsageError(`${values['capture-tempo'] ? '--capture-tempo' : 'GPU_HOST_CAPTURE_TEMPO=1'} needs --capture (or GPU_HOST_CAPTURE=1)`)
   const halfEnv = env.GPU_HOST_FLOAT16_RESIDENT
   if (halfEnv !== undefined && !['0', '1', ''].includes(halfEnv)) throw new UsageError(`GPU_HOST_FLOAT16_RESIDENT must be 1 or 0, got '${halfEnv}'`)
-  const float16Resident = values['float16-resident'] === true || halfEnv === '1'
-  if (float16Resident && values['no-resident']) throw new UsageError(`${values['float16-resident'] ? '--float16-resident' : 'GPU_HOST_FLOAT16_RESIDENT=1'} needs resident K/V (drop --no-resident)`)
+  if (values['float16-resident'] && values['no-float16-resident']) throw new UsageError('--float16-resident and --no-float16-resident contradict each other')
+  // default: on with resident K/V; the flags win over the variable; asked for explicitly, it needs resident K/V
+  const halfAsked = values['float16-resident'] === true || (!values['no-float16-resident'] && halfEnv === '1')
+  if (halfAsked && values['no-resident']) throw new UsageError(`${values['float16-resident'] ? '--float16-resident' : 'GPU_HOST_FLOAT16_RESIDENT=1'} needs resident K/V (drop --no-resident)`)
+  const float16Resident = values['no-float16-resident'] ? false : values['float16-resident'] ? true : halfEnv ? halfEnv === '1' : !values['no-resident']
   const modelsDir = values.models as string | undefined
   if (modelsDir !== undefined && !(existsSync(modelsDir) && statSync(modelsDir).isDirectory()))
     throw new UsageError(`--models: no directory '${modelsDir}'`)

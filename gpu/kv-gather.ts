@@ -206,7 +206,7 @@ export interface HalfRoundingCheck {
  * ±65504 and magnitudes from 1e-4 to 1e5 (`===`: a zero's sign aside); every kept row but one
  * value beyond float16 (−70000), `kv_absmax` against the probes' max |x| (70000), and a second run
  * with one NaN among the probes, whose `kv_absmax` must say NaN. The GPU host keeps float16 sessions on the device only
- * where this holds (`BackendChoice.float16`).
+ * where this holds (`HostSessions.prepare`).
  * @param ort the ORT module (`onnxruntime-web/all` for WebGPU)
  * @returns the comparison
  * @throws Error when ORT refuses the graph or the run

@@ -318,8 +318,14 @@ describe('GPU host (wasm backend)', () => {
         }
       }
     }
-    // without float16Resident (the default) float16 round-trips, and KIVI always does
-    const { client, sessions } = await host()
+    // float16Resident is the default with resident K/V (the check passed: its verdict is in the
+    // settings); float16Resident: false round-trips float16, and KIVI always round-trips
+    const dflt = await host()
+    expect((await dflt.client.createSession({ id: 's_d', policy: WINDOW, memoryDtype: 'float16' })).status).toBe(201)
+    expect((await dflt.client.step('s_d', 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'resident' })
+    expect(dflt.sessions.settings).toMatchObject({ float16Resident: true, float16Check: expect.stringMatching(/^the half gather rounds 98304 probe values as the codec$/) })
+    expect((await host({ resident: false })).sessions.settings.float16Resident).toBe(false)
+    const { client, sessions } = await host({ float16Resident: false })
     expect(sessions.settings.float16Resident).toBe(false)
     for (const [id, memoryDtype] of [['s_f', 'float16'], ['s_k', 'kivi']] as const) {
       expect((await client.createSession({ id, policy: WINDOW, memoryDtype })).status).toBe(201)
