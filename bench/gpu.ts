@@ -33,6 +33,9 @@
  *          Captured hosts (`--capture`) against wasm, one step at a time: robot-carried with its
  *          encoder and fed embeddings directly, tiny-gqa; alone and stepping in turn with a dynamic
  *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
+ *   kivi   --out FILE [--steps 8 --backend webgpu]
+ *          KIVI sessions on the device with a host mirror (`kiviCheck`): logits and stored memory vs
+ *          a wasm round trip, the device rows vs the mirror bit for bit, step time vs round trip
  *   half   --out FILE [--steps 6 --capacity 256 --backend webgpu]
  *          float16 sessions kept on the device (`halfCheck`): the half gather's rounding vs the
  *          codec's, value for value; float16 host sessions (dynamic and captured) vs wasm, the device
@@ -56,9 +59,10 @@ import { deviceIdle, ModelRuntime, onDevice } from '../gpu/session.ts'
 import { buildKvGather, buildSlotGather, checkHalfRounding } from '../gpu/kv-gather.ts'
 import { absMaxOf, attr, GraphBuilder, maxAll } from '../models/onnx/builder.ts'
 import { f16BitsToF32, f32ToF16Bits } from '../memory/float16.ts'
-import { disposeResident, materialize, residentFrom, residentStep, type ResidentMemory } from '../gpu/resident.ts'
+import { disposeResident, downloadKeeping, materialize, residentFrom, residentStep, type ResidentMemory } from '../gpu/resident.ts'
 import { captureProfile, residentStaticStep, staticGraph } from '../gpu/static-step.ts'
 import { appendPrefix } from '../memory/session.ts'
+import type { SessionMemory } from '../memory/types.ts'
 import { initialMemory, policyFor } from '../worker/engine.ts'
 import { countGpuObjects, liveBufferKinds, selectBackend, syncDevice, type Backend } from '../gpu/webgpu.ts'
 import { unpackBody } from '../worker/body.ts'
@@ -651,7 +655,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const marks = new Set([1, 10, 50, 100, 250, 500, 750, steps])
   const tempofit = { name: 'tempofit', params: { frames: 8 } }
   /** One session of `steps` steps on `host`, live buffers at the marked steps; closed at the end. */
-  const longSession = async (host: HostSessions, id: string, model: string, p: HostCase['policy'], obs: (seq: number) => Json, memoryDtype: 'float32' | 'float16' = 'float32') => {
+  const longSession = async (host: HostSessions, id: string, model: string, p: HostCase['policy'], obs: (seq: number) => Json, memoryDtype: 'float32' | 'float16' | 'kivi' = 'float32') => {
     await host.create(id, { model, policy: p, memoryDtype })
     const rows: Json[] = []
     for (let seq = 1; seq <= steps; seq++) {
@@ -676,6 +680,8 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const capturedTempo = await longSession(hc, 'long-captured-tempo', 'robot-tempo', tempofit, robotObservation)
   // a captured float16 session (the step graph's kv_absmax read back, the slot gather rounding)
   const capturedHalf = await longSession(hc, 'long-captured-half', 'robot-carried', policy, robotObservation, 'float16')
+  // a KIVI session with its host mirror (new rows gathered down, re-quantized rows gathered up)
+  const kivi = await longSession(h, 'long-kivi', 'robot-carried', policy, robotObservation, 'kivi')
   const many: Json[] = [{ sessions: 0, liveBuffers: counters.liveBuffers, liveBytes: counters.liveBytes }]
   for (let i = 1; i <= sessions; i++) {
     const id = `short-${i}`
@@ -697,6 +703,7 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
   const capturedGrowth = at(captured, captured.length - 1).liveBuffers - at(captured, 3).liveBuffers
   const capturedTempoGrowth = at(capturedTempo, capturedTempo.length - 1).liveBuffers - at(capturedTempo, 3).liveBuffers
   const capturedHalfGrowth = at(capturedHalf, capturedHalf.length - 1).liveBuffers - at(capturedHalf, 3).liveBuffers
+  const kiviGrowth = at(kivi, kivi.length - 1).liveBuffers - at(kivi, 3).liveBuffers
   const manyGrowth = at(many, many.length - 1).liveBuffers - at(many, 1).liveBuffers // after 10 sessions → end
   return {
     backend: h.backend,
@@ -706,9 +713,10 @@ export async function growth(backend: Backend = 'webgpu', steps = 1000, sessions
     captured: { steps, marks: captured, growthAfterStep100: capturedGrowth },
     capturedTempo: { steps, marks: capturedTempo, growthAfterStep100: capturedTempoGrowth },
     capturedHalf: { steps, marks: capturedHalf, growthAfterStep100: capturedHalfGrowth },
+    kivi: { steps, marks: kivi, growthAfterStep100: kiviGrowth },
     sessions: { count: sessions, marks: many, growthAfter10: manyGrowth },
     liveAtEnd: liveBufferKinds(),
-    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && capturedGrowth <= 0 && capturedTempoGrowth <= 0 && capturedHalfGrowth <= 0 && manyGrowth <= 0 : null,
+    pass: backend === 'webgpu' ? longGrowth <= 0 && tempoGrowth <= 0 && capturedGrowth <= 0 && capturedTempoGrowth <= 0 && capturedHalfGrowth <= 0 && kiviGrowth <= 0 && manyGrowth <= 0 : null,
   }
 }
 
@@ -868,6 +876,79 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
     timing: { ...c, memoryDtype: 'float16', steps: timedSteps, capacity, kvPath, stepMs },
     pass: rounding.ok && out.every((x) => x.pass),
   }
+}
+
+/**
+ * KIVI sessions on the device with a host mirror (`ResidentMemory.mirror`): (1) per step, the WebGPU
+ * host's logits against a wasm host that round-trips (the Worker engine's path), its stored memory
+ * (the mirror) against wasm's, and whether the device's rows equal the mirror bit for bit (the
+ * concat gather's uploads of the re-quantized rows, downloaded here only to check); (2) the host
+ * step p50 (ms, whole `step()`, durable copy every step) of a robot-carried window session at KIVI
+ * 4-bit: round trip vs resident, stepping in turn, and the live GPU buffers at step 10 and at the end.
+ */
+export async function kiviCheck(backend: Backend = 'webgpu', steps = 8, timedSteps = 40): Promise<Json> {
+  const choice = await selectBackend(backend)
+  const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length)
+  const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && bits(a).every((v, i) => v === bits(b)[i])
+  const cases: (HostCase & { kivi: Json })[] = [
+    { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, kivi: { bits: 2, groupSize: 8, residualTokens: 8 } },
+    { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 32, residualTokens: 32 } },
+    { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 0 } },
+  ]
+  const held = (h: HostSessions, id: string) => {
+    const r = (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
+    if (!r?.mirror) throw new Error(`session ${id} is not device-resident with a mirror on ${h.backend}`)
+    return r
+  }
+  const out: Json[] = []
+  for (const [k, c] of cases.entries()) {
+    const gpu = await hostOn(backend, true)
+    const wasm = await hostOn('wasm', false)
+    const id = `kivi-${k}`
+    try {
+      for (const h of [gpu, wasm]) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'kivi', kivi: c.kivi as never })
+      const rows: Json[] = []
+      for (let seq = 1; seq <= steps; seq++) {
+        const a = await stepLogits(gpu, id, seq, c.obs(seq))
+        const b = await stepLogits(wasm, id, seq, c.obs(seq))
+        const r = held(gpu, id)
+        const mirror = r.mirror!.memory
+        const device = await Promise.all(r.kv.map(downloadKeeping))
+        const deviceEqualsMirror = mirror.layers.every((l, i) => sameBits(device[2 * i], l.keys) && sameBits(device[2 * i + 1], l.values))
+        const mb = (wasm as unknown as { hot: Map<string, { memory: SessionMemory }> }).hot.get(id)!.memory // the round trip's host memory
+        const kvErr = Math.max(...mirror.layers.flatMap((l, i) => [relErr(l.keys, Array.from(mb.layers[i].keys)), relErr(l.values, Array.from(mb.layers[i].values))]))
+        rows.push({ seq, kvPath: a.kvPath, wasmKvPath: b.kvPath, logitsRelErr: relErr(a.logits, b.logits), kvRelErr: kvErr, deviceEqualsMirror, tokens: a.tokens })
+      }
+      const pass = rows.every((r) => (r.logitsRelErr as number) <= 1e-3 && r.deviceEqualsMirror && r.kvPath === 'resident')
+      out.push({ model: c.model, policy: c.policy, kivi: c.kivi, rows, pass })
+    } catch (e) {
+      out.push({ model: c.model, policy: c.policy, kivi: c.kivi, pass: false, error: String((e as Error)?.stack ?? e) })
+    }
+  }
+  // (2) what staying on the device saves a KIVI session
+  const counters = countGpuObjects()
+  const layouts = { roundtrip: await hostOn(backend, false), resident: await hostOn(backend, true) }
+  const names = Object.keys(layouts) as (keyof typeof layouts)[]
+  const c = { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, memoryDtype: 'kivi' as const, kivi: { bits: 4 } }
+  const ms = Object.fromEntries(names.map((x) => [x, [] as number[]])) as Record<keyof typeof layouts, number[]>
+  const kvPath: Record<string, string> = {}
+  const live: Record<string, number> = {}
+  for (const x of names) await layouts[x].create('kivi-time', c as never)
+  for (let seq = 1; seq <= timedSteps; seq++) {
+    for (let r = 0; r < names.length; r++) {
+      const x = names[(seq + r) % names.length]
+      const t = now()
+      kvPath[x] = (await stepLogits(layouts[x], 'kivi-time', seq, robotObservation(seq))).kvPath
+      await syncDevice(choice.ort)
+      if (seq > 5) ms[x].push(now() - t)
+    }
+    if (seq === 10 || seq === timedSteps) {
+      await deviceIdle()
+      live[`step${seq}`] = counters.liveBuffers
+    }
+  }
+  const stepMs = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])]))
+  return { backend: choice.backend, cases: out, timing: { ...c, steps: timedSteps, kvPath, stepMs, liveBuffers: live }, pass: out.every((x) => x.pass) }
 }
 
 /**
@@ -1079,7 +1160,7 @@ async function main() {
     },
   })
   const cmd = positionals[0]
-  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'half', 'probe', 'report', 'diff']
+  const COMMANDS = ['time', 'parity', 'growth', 'hostcap', 'captrace', 'half', 'kivi', 'probe', 'report', 'diff']
   const CONFIGS = ['wasm', 'wasm-static', 'webgpu-roundtrip', 'webgpu-resident', 'webgpu-static', 'webgpu-captured', 'webgpu-host-captured', 'webgpu-host-resident', 'wasm-host-fixed']
   const usage = (msg: string): never => {
     console.error(`bench/gpu: ${msg}`)
@@ -1116,6 +1197,7 @@ async function main() {
   else if (cmd === 'captrace') await guard(values.out!, {}, () => captureTrace(Number(values.steps ?? 6), Number(values.capacity ?? 256)))
   else if (cmd === 'hostcap') await guard(values.out!, {}, () => hostCapacity(backend, Number(values.steps ?? 40), Number(values.capacity ?? 256)))
   else if (cmd === 'half') await guard(values.out!, {}, () => halfCheck(backend, Number(values.steps ?? 6), 30, Number(values.capacity ?? 256)))
+  else if (cmd === 'kivi') await guard(values.out!, {}, () => kiviCheck(backend, Number(values.steps ?? 8)))
   else if (cmd === 'probe') await guard(values.out!, {}, () => captureProbe(backend))
   else if (cmd === 'report') report(values.dir!)
   else if (cmd === 'diff') await guard(values.out!, {}, () => diffStatic({ model: values.model!, work: values.work! }))

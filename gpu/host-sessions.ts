@@ -303,10 +303,10 @@ export class HostSessions {
 
   /** The gather graph for this model's carried K/V, or (`tempo`) its concat variant over the
    * TempoFit bank's memory layers. */
-  private gatherFor(m: ModelManifest, tempo = false, half = false): ModelRuntime {
+  private gatherFor(m: ModelManifest, tempo = false, half = false, concat = tempo): ModelRuntime {
     const { ort, backend, executionProviders } = this.o.choice
-    const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat: tempo, half }
-    const key = `gather${tempo ? '+concat' : ''}${half ? '+half' : ''}:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
+    const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat, half }
+    const key = `gather${concat ? '+concat' : ''}${half ? '+half' : ''}:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
     const bytes = buildKvGather(shape)
     const manifest = { ...m, id: key, sha256: key, inputs: [], outputs: [] } as ModelManifest
     const rt = ModelRuntime.for(ort, { manifest, bytes: () => bytes }, backend, {
@@ -331,6 +331,9 @@ export class HostSessions {
 
   private residentFor(h: Hot): boolean {
     // float16 stays on the device only with float16Resident and a passing rounding check
+    // KIVI (a host mirror): carried-KV policies on the dynamic layout only
+    const kivi = h.config.memoryDtype === 'kivi'
+    if (kivi && (h.policy.memory === 'tempo' || this.o.fixedCapacity)) return false
     return this.o.resident && residentSupported(h.config.memoryDtype) && (h.config.memoryDtype !== 'float16' || this.float16Resident)
   }
 
@@ -371,7 +374,14 @@ export class HostSessions {
       // float16 storage: the gathers round every kept row (what a reload gives) and check overflow;
       // a memory uploaded from the host is rounded (and checked) first, whatever blob it came from
       const half = h.config.memoryDtype === 'float16'
-      const current = h.resident ?? residentFrom(half ? roundTrip(h.memory!, storageOf(h.config)) : h.memory!, runtime, capacity, this.o.limits.maxMemoryTokens)
+      // KIVI: the device holds what a reload gives, and the host a mirror of it (`ResidentMemory.mirror`)
+      const kivi = h.config.memoryDtype === 'kivi'
+      let current = h.resident
+      if (!current) {
+        const upload = half || kivi ? roundTrip(h.memory!, storageOf(h.config)) : h.memory!
+        current = residentFrom(upload, runtime, capacity, this.o.limits.maxMemoryTokens)
+        if (kivi) current.mirror = { memory: upload, storage: storageOf(h.config) }
+      }
       current.half = half
       h.resident = current
       h.memory = undefined
@@ -390,7 +400,7 @@ export class HostSessions {
           throw e
         }
         graph = backend === 'webgpu' ? 'captured' : 'fixed'
-      } else r = await residentStep(runtime, this.gatherFor(runtime.manifest, false, half), current, h.policy, request, limits, adapter)
+      } else r = await residentStep(runtime, this.gatherFor(runtime.manifest, false, half), current, h.policy, request, limits, adapter, kivi ? this.gatherFor(runtime.manifest, false, false, true) : undefined)
       h.resident = r.resident // carries `half` (the step outcomes keep it)
       outcome = r.outcome
       kvPath = 'resident'

@@ -12,12 +12,16 @@
  * by the gather graph's concat variant; only the bias is built on the host). A float16 session stays
  * on the device too (`ResidentMemory.half`): every step gathers with the `half` gather, which rounds
  * the kept rows to float16 and back (what a reload of the stored blob gives) and reports their max
- * |x| for the overflow check. KIVI storage (the step must run on what a reload gives, and its
- * groups are re-quantized as rows leave them) uses the round-trip path (`residentSupported`).
+ * |x| for the overflow check. A KIVI session of a carried-KV policy stays on the device with a host
+ * mirror (`ResidentMemory.mirror`): KIVI's per-layer decisions and block re-quantization run on the
+ * host (`roundTrip`, the codec's own quantizer), on the mirror plus this step's new rows (the only
+ * rows that come down), and only the rows whose dequantized values differ from what the device
+ * holds go up (`mirroredKeep`); the device then holds exactly what a reload of the blob gives.
  */
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
 import { NumericError } from '../memory/errors.ts'
+import { roundTrip, type StorageOptions } from '../memory/storage.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
@@ -46,6 +50,10 @@ export interface ResidentMemory {
   /** float16 storage: every value of `kv` is float16-representable, and each step rounds the rows it
    * keeps (the gathers' `half` variants) and refuses a row that overflows float16. */
   half?: boolean
+  /** KIVI storage (carried K/V, no fixed capacity): the host's copy of the memory, equal to the
+   * device's rows bit for bit and to what a reload of the stored blob gives (`roundTrip`), with the
+   * storage it was quantized for; `materialize` returns it without a download. */
+  mirror?: { memory: SessionMemory; storage: StorageOptions }
 }
 
 /**
@@ -61,11 +69,10 @@ export function capacityFor(capacity: number, needed: number, limit = Infinity):
   return Math.min(c, Math.max(needed, limit))
 }
 
-/** True when a session's memory can stay on the device: float32 and float16 storage (KIVI sessions
- * must step on what a reload gives, and KIVI re-quantizes a key block when rows leave it: they
- * round-trip); every policy can (see the module note). */
+/** True when a session's memory can stay on the device: every storage (see the module note; KIVI
+ * with a host mirror, which the GPU host uses for carried-KV policies on the dynamic layout only). */
 export function residentSupported(storage: string): boolean {
-  return storage === 'float32' || storage === 'float16'
+  return storage === 'float32' || storage === 'float16' || storage === 'kivi'
 }
 
 /**
@@ -102,6 +109,7 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity
  *   the pinned 1.30 changed)
  */
 export async function materialize(r: ResidentMemory): Promise<SessionMemory> {
+  if (r.mirror) return r.mirror.memory
   const { kvHeads, tokens, headDim } = r.meta
   const real = (a: Float32Array) => {
     if (r.capacity === undefined) return a
@@ -133,11 +141,14 @@ export function disposeResident(r: ResidentMemory | undefined): void {
  * with the K/V never leaving the device. `memory` is consumed: its tensors are disposed or reused;
  * use the returned `resident` from then on.
  * @param gather the runtime of `buildKvGather` for this model's geometry
+ * @param concatGather its concat variant (`buildKvGather({ concat: true })`, all layers): needed
+ *   with `memory.mirror` (KIVI), which uploads its changed rows through it
  * @returns the outcome (its `memory` holds metadata only: zero-length keys/values) and the new
  *   resident memory
  * @throws as `runStep`: BadRequestError, StepkvError `too_many_tokens` (413) / `memory_limit`
  *   (422), NumericError for non-finite logits or, with `memory.half`, a kept row that is NaN or
- *   overflows float16 (the old memory stays valid then)
+ *   overflows float16, or, with `memory.mirror`, a new row that is not finite (KIVI); the old
+ *   memory stays valid then
  */
 export async function residentStep(
   runtime: ModelRuntime,
@@ -147,6 +158,7 @@ export async function residentStep(
   request: StepRequest,
   limits: EngineLimits,
   adapter: Adapter,
+  concatGather?: ModelRuntime,
 ): Promise<{ outcome: StepOutcome; resident: ResidentMemory }> {
   const m = runtime.manifest
   const ort = runtime.ortModule
@@ -183,6 +195,7 @@ export async function residentStep(
   let next: SessionMemory
   let kept: Tensor[] = newKv
   let capacity = memory.capacity
+  let mirror: ResidentMemory['mirror']
   let t3: number
   try {
     action = decodeChecked(logits, adapter, m.vocabSize)
@@ -210,13 +223,123 @@ export async function residentStep(
       const c = (capacity = capacityFor(capacity, K, limits.maxMemoryTokens))
       rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, c, width))
     } else rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, K, T, width))
+    if (memory.mirror) {
+      if (capacity !== undefined || !concatGather) throw new Error('a mirrored (KIVI) memory needs the dynamic layout and the concat gather')
+      ;({ kept, mirror } = await mirroredKeep(gather, concatGather, memory.mirror, next, rows, newKv, P, S))
+    }
     // a float16 memory gathers every step: the new rows are rounded on the way
-    if (memory.half || rows.some((r) => r !== null)) kept = await gatherKept(gather, rows.map((r) => r ?? identityRows(m.kvHeads, T)), newKv, undefined, memory.half)
+    else if (memory.half || rows.some((r) => r !== null)) kept = await gatherKept(gather, rows.map((r) => r ?? identityRows(m.kvHeads, T)), newKv, undefined, memory.half)
   } catch (e) {
     disposeAll(newKv)
     throw e
   }
-  return settle(memory, newKv, kept, next, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3])
+  const r = settle(memory, newKv, kept, next, capacity, action, logits, request, m.vocabSize, [t0, t1, t2, t3])
+  if (mirror) r.resident.mirror = mirror
+  return r
+}
+
+/**
+ * The kept rows of a mirrored (KIVI) memory after a step, and its new mirror: this step's S new
+ * rows per head come down (gathered out of `present` on the device: `[1, Hkv, S, Dh]` per layer
+ * and part), the kept rows are assembled on the host from the mirror (rows t < P) and the new rows,
+ * `roundTrip` quantizes and dequantizes them as the codec does (KIVI, arXiv:2402.02750: per-layer
+ * decisions, re-quantized key blocks, float16 residual), and only the rows whose dequantized bits
+ * differ from what the device would keep go up: the concat gather picks each kept row either from
+ * `present` or from the uploaded rows (`[1, Hkv, U, Dh]`, U = most changed rows of any head and
+ * layer, zero-padded). The device's rows then equal the new mirror bit for bit.
+ * @param rows per layer, the kept flat row ids h·T + t (`[Hkv·K]`, T = P + S), or null: all rows
+ * @returns the kept tensors `[1, Hkv, K, Dh]` (key then value per layer; `newKv` itself when no row
+ *   changed and all are kept) and the new mirror (metadata of `next`)
+ * @throws NumericError from `roundTrip` (a new row that is not finite); nothing is kept then (the
+ *   caller disposes `newKv`)
+ */
+async function mirroredKeep(
+  gather: ModelRuntime,
+  concatGather: ModelRuntime,
+  mirror: NonNullable<ResidentMemory['mirror']>,
+  next: SessionMemory,
+  rows: (Int32Array | null)[],
+  newKv: Tensor[],
+  P: number,
+  S: number,
+): Promise<{ kept: Tensor[]; mirror: NonNullable<ResidentMemory['mirror']> }> {
+  const ort = gather.ortModule
+  const { kvHeads: H, headDim: D } = mirror.memory
+  const T = P + S
+  const K = next.tokens
+  // this step's new rows on the host (gathered out of present first, so that only they come down;
+  // on wasm too: one path)
+  const newIds = new Int32Array(H * S)
+  for (let h = 0; h < H; h++) for (let s = 0; s < S; s++) newIds[h * S + s] = h * T + P + s
+  const picked = await gatherKept(gather, next.layers.map(() => newIds), newKv)
+  let fresh: Float32Array[]
+  try {
+    fresh = await Promise.all(picked.map(downloadKeeping))
+  } finally {
+    disposeAll(picked)
+  }
+  // the kept rows before quantization
+  const ids = rows.map((r) => r ?? identityRows(H, T))
+  const raw: SessionMemory = {
+    ...next,
+    layers: next.layers.map((layer, l) => {
+      const parts = [0, 1].map((j) => {
+        const i = 2 * l + j
+        const old = j ? mirror.memory.layers[l].values : mirror.memory.layers[l].keys
+        const out = new Float32Array(H * K * D)
+        for (let h = 0; h < H; h++)
+          for (let k = 0; k < K; k++) {
+            const t = ids[l][h * K + k] - h * T
+            out.set(t < P ? old.subarray((h * P + t) * D, (h * P + t + 1) * D) : fresh[i].subarray((h * S + t - P) * D, (h * S + t - P + 1) * D), (h * K + k) * D)
+          }
+        return out
+      })
+      return { ...layer, keys: parts[0], values: parts[1] }
+    }),
+  }
+  const deq = roundTrip(raw, mirror.storage)
+  // rows whose bits changed (a row is its key and value: one id picks both)
+  const changed = deq.layers.map((layer, l) => {
+    const bits = [raw.layers[l].keys, raw.layers[l].values, layer.keys, layer.values].map((a) => new Uint32Array(a.buffer, a.byteOffset, a.length))
+    return Array.from({ length: H }, (_, h) => {
+      const list: number[] = []
+      for (let k = 0; k < K; k++) {
+        const o = (h * K + k) * D
+        for (let d = 0; d < D; d++)
+          if (bits[0][o + d] !== bits[2][o + d] || bits[1][o + d] !== bits[3][o + d]) {
+            list.push(k)
+            break
+          }
+      }
+      return list
+    })
+  })
+  const U = Math.max(0, ...changed.flat().map((c) => c.length))
+  const nextMirror = { memory: deq, storage: mirror.storage }
+  if (U === 0) {
+    const kept = rows.some((r) => r !== null) ? await gatherKept(gather, ids, newKv) : newKv
+    return { kept, mirror: nextMirror }
+  }
+  const added: Tensor[] = []
+  const concatIds = deq.layers.map((layer, l) => {
+    const out = new Int32Array(H * K)
+    const up = [new Float32Array(H * U * D), new Float32Array(H * U * D)]
+    for (let h = 0; h < H; h++) {
+      for (let k = 0; k < K; k++) out[h * K + k] = ids[l][h * K + k] - h * T + h * (T + U)
+      changed[l][h].forEach((k, j) => {
+        out[h * K + k] = h * (T + U) + T + j
+        up[0].set(layer.keys.subarray((h * K + k) * D, (h * K + k + 1) * D), (h * U + j) * D)
+        up[1].set(layer.values.subarray((h * K + k) * D, (h * K + k + 1) * D), (h * U + j) * D)
+      })
+    }
+    added.push(...up.map((a) => new ort.Tensor('float32', a, [1, H, U, D])))
+    return out
+  })
+  try {
+    return { kept: await gatherKept(concatGather, concatIds, newKv, added), mirror: nextMirror }
+  } finally {
+    disposeAll(added)
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
 # carried (bench/gpu/pack-slim.sh builds it):
 #     source .device/setup.sh && bash bench/gpu/run.sh
 # CONFIGS (time configurations per model, default all) and STAGES (default "captrace parity growth
-# hostcap half gpuprof smoke") narrow a run. Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
+# hostcap half kivi gpuprof smoke") narrow a run. Writes everything under $OUT (default bench/results/tmp/gpu): torch.json, raw/<model>.<config>.json,
 # fixtures/gpu-parity.json and fixtures/gpu-capture-trace.json (commit both under test/fixtures/), growth.json, host-smoke.json,
 # gpu-bench.json (all results with ratioVsTorch), table.md, logs.tar.gz (logs/ and raw/). Each configuration runs in its own
 # process under a timeout, so one failure (or a Dawn segfault) costs only that row; the whole run
@@ -54,7 +54,7 @@ for model in ${MODELS//,/ }; do
     [ -f "$raw" ] || echo "{\"model\":\"$model\",\"config\":\"$config\",\"ok\":false,\"error\":\"exit $rc (crash, timeout or skipped; logs/time-$model-$config.log)\"}" > "$raw"
   done
 done
-STAGES=${STAGES:-captrace parity growth hostcap half gpuprof smoke}
+STAGES=${STAGES:-captrace parity growth hostcap half kivi gpuprof smoke}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 # captured hosts against wasm step by step, alone and beside a dynamic-shape host (a captured graph
 # once broke its neighbour's results: run it with every change to the captured path)
@@ -65,6 +65,8 @@ has growth && run growth 240 node "$BENCH" growth --out "$OUT/growth.json"
 has hostcap && run hostcap 180 node "$BENCH" hostcap --out "$OUT/logs/hostcap.json"
 # float16 sessions on the device: rounding vs the codec (value for value), sessions vs wasm, step time
 has half && run half 150 node "$BENCH" half --out "$OUT/half.json"
+# KIVI sessions on the device with a host mirror: vs a wasm round trip, device rows vs the mirror, step time
+has kivi && run kivi 150 node "$BENCH" kivi --out "$OUT/kivi.json"
 # GPU kernel time per step (ORT's timestamp queries) of the synthetic model's host step and bare
 # replay: whether the host's extra time is kernel work or waiting (inside logs.tar.gz, not a table row)
 if has gpuprof && [ -f "$WORK/inputs/synth-12x768.json" ]; then

@@ -6,7 +6,7 @@
  * restored, the step retried once), forwarding state tags and seeding, and bad input is a 4xx
  * problem.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { pack, unpack } from 'msgpackr'
 import { api, logitsOf, relErr } from '../../sim/client.ts'
 import { MemoryStore } from '../../gpu/durable.ts'
@@ -19,7 +19,7 @@ import { ModelRuntime } from '../../gpu/session.ts'
 import { selectBackend } from '../../gpu/webgpu.ts'
 import { initialMemory, policyFor, runStep } from '../../worker/engine.ts'
 import { decodeMemory } from '../../memory/codec.ts'
-import { capacityFor, materialize, residentFrom } from '../../gpu/resident.ts'
+import { capacityFor, materialize, residentFrom, type ResidentMemory } from '../../gpu/resident.ts'
 import { bucketOf } from '../../gpu/static-step.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { roundTrip, type StorageOptions } from '../../memory/storage.ts'
@@ -319,7 +319,7 @@ describe('GPU host (wasm backend)', () => {
       }
     }
     // float16Resident is the default with resident K/V (the check passed: its verdict is in the
-    // settings); float16Resident: false round-trips float16, and KIVI always round-trips
+    // settings); float16Resident: false round-trips float16
     const dflt = await host()
     expect((await dflt.client.createSession({ id: 's_d', policy: WINDOW, memoryDtype: 'float16' })).status).toBe(201)
     expect((await dflt.client.step('s_d', 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'resident' })
@@ -327,10 +327,79 @@ describe('GPU host (wasm backend)', () => {
     expect((await host({ resident: false })).sessions.settings.float16Resident).toBe(false)
     const { client, sessions } = await host({ float16Resident: false })
     expect(sessions.settings.float16Resident).toBe(false)
-    for (const [id, memoryDtype] of [['s_f', 'float16'], ['s_k', 'kivi']] as const) {
-      expect((await client.createSession({ id, policy: WINDOW, memoryDtype })).status).toBe(201)
-      expect((await client.step(id, 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'roundtrip' })
-    }
+    expect((await client.createSession({ id: 's_f', policy: WINDOW, memoryDtype: 'float16' })).status).toBe(201)
+    expect((await client.step('s_f', 1, { text: texts[0] })).data).toMatchObject({ kvPath: 'roundtrip' })
+  })
+
+  it('KIVI sessions stay device-resident with a host mirror: the stored memory equals the engine\'s bit for bit, and only changed rows go up', async () => {
+    // small groups so that rows are quantized, and key blocks re-quantized as H2O / the window
+    // evict, within 8 steps; 2- and 4-bit, per-layer bits, a quantized tail
+    const storages: StorageOptions[] = [
+      { dtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } },
+      { dtype: 'kivi', kivi: { bits: 2, groupSize: 8, residualTokens: 0, layerBits: [2, 4, 4, 2] } },
+      { dtype: 'kivi', kivi: { bits: 4, groupSize: 16, residualTokens: 0, tail: 'quantized' } },
+    ]
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length)
+    for (const policy of [H2O, WINDOW, { name: 'full', params: {} }])
+      for (const storage of storages) {
+        const label = `${policy.name} ${JSON.stringify(storage.kivi)}`
+        const refMemories: SessionMemory[] = []
+        const ref = await reference(policy, 8, refMemories, storage)
+        const { sessions, store } = await host()
+        const kivi = storage.kivi as Record<string, unknown>
+        await sessions.create('s_k', { model: 'tiny-gqa', policy, memoryDtype: 'kivi', kivi: { ...kivi } as never })
+        let uploads = 0
+        const original = ModelRuntime.prototype.runTensors
+        const spy = vi.spyOn(ModelRuntime.prototype, 'runTensors').mockImplementation(function (this: ModelRuntime, feeds, fetches) {
+          if ('added.0.key' in feeds) uploads++
+          return original.call(this, feeds, fetches)
+        })
+        for (let seq = 1; seq <= 8; seq++) {
+          const { kvPath, logits } = await hostStep(sessions, 's_k', seq, { text: texts[seq - 1] })
+          expect(kvPath, label).toBe('resident')
+          expect(relErr(logits, ref[seq - 1]), `${label} step ${seq}`).toBe(0)
+          const { memory } = decodeMemory((await store.get('s_k'))!.memory)
+          const want = refMemories[seq - 1]
+          expect(memory.tokens, label).toBe(want.tokens)
+          for (let l = 0; l < want.layers.length; l++) {
+            expect(memory.layers[l].positions).toEqual(want.layers[l].positions)
+            for (const part of ['keys', 'values'] as const) {
+              expect(bits(memory.layers[l][part]), `${label} step ${seq} layer ${l} ${part}`).toEqual(bits(want.layers[l][part]))
+            }
+          }
+          // the device's rows themselves equal the mirror (what a reload gives)
+          const held = (sessions as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get('s_k')!.resident!
+          expect(held.mirror, label).toBeDefined()
+          for (let l = 0; l < want.layers.length; l++) {
+            expect(bits(held.kv[2 * l].data as Float32Array), `${label} device keys ${l}`).toEqual(bits(want.layers[l].keys))
+            expect(bits(held.kv[2 * l + 1].data as Float32Array), `${label} device values ${l}`).toEqual(bits(want.layers[l].values))
+          }
+        }
+        spy.mockRestore()
+        // rows changed by quantization went up through the concat gather (not every step)
+        expect(uploads, label).toBeGreaterThan(0)
+      }
+    // evicted every step (maxHot 1, two sessions in turn): the mirror is rebuilt from the stored blob
+    const storage: StorageOptions = { dtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } }
+    const refMemories: SessionMemory[] = []
+    const ref = await reference(H2O, 6, refMemories, storage)
+    const { sessions, store } = await host({ maxHot: 1 })
+    for (const id of ['s_a', 's_b']) await sessions.create(id, { model: 'tiny-gqa', policy: H2O, memoryDtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } })
+    for (let seq = 1; seq <= 6; seq++)
+      for (const id of ['s_a', 's_b']) {
+        const { kvPath, logits } = await hostStep(sessions, id, seq, { text: texts[seq - 1] })
+        expect(kvPath).toBe('resident')
+        expect(relErr(logits, ref[seq - 1]), `${id} step ${seq}`).toBe(0)
+        const { memory } = decodeMemory((await store.get(id))!.memory)
+        expect(bits(memory.layers[2].keys)).toEqual(bits(refMemories[seq - 1].layers[2].keys))
+      }
+    // KIVI round-trips with a fixed-capacity layout and for a TempoFit bank
+    const fixed = await host({ fixedCapacity: 64 })
+    await fixed.sessions.create('s_c', { model: 'tiny-gqa', policy: H2O, memoryDtype: 'kivi' })
+    expect((await hostStep(fixed.sessions, 's_c', 1, { text: texts[0] })).kvPath).toBe('roundtrip')
+    const tempo = await host()
+    await tempo.sessions.create('s_t', { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, memoryDtype: 'kivi' })
+    expect((await hostStep(tempo.sessions, 's_t', 1, robotObservations('moved-occluded', 9, 1, { dx: 0, dy: 0, grip: 0 })[0])).kvPath).toBe('roundtrip')
   })
 
   it('--capture pads each prefix to a 16-token bucket: prompts of different lengths share one bound graph', async () => {
