@@ -879,12 +879,16 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
 }
 
 /**
- * KIVI sessions on the device with a host mirror (`ResidentMemory.mirror`): (1) per step, the WebGPU
- * host's logits against a wasm host that round-trips (the Worker engine's path), its stored memory
- * (the mirror) against wasm's, and whether the device's rows equal the mirror bit for bit (the
- * concat gather's uploads of the re-quantized rows, downloaded here only to check); (2) the host
- * step p50 (ms, whole `step()`, durable copy every step) of a robot-carried window session at KIVI
- * 4-bit: round trip vs resident, stepping in turn, and the live GPU buffers at step 10 and at the end.
+ * KIVI sessions on the device with a host mirror (`ResidentMemory.mirror`): (1) per step, the
+ * resident WebGPU host against a WebGPU host that round-trips (same kernels on the same inputs:
+ * only the mirror path differs) — logits, stored memory bit for bit — and whether the device's rows
+ * equal the mirror bit for bit (the concat gather's uploads of the re-quantized rows, downloaded
+ * here only to check); against a wasm round trip (the Worker engine's path) for information only:
+ * KIVI's rounding to levels turns a 1e-6 difference between backends into a whole quantization step
+ * now and then, and the trajectories drift apart (H200, session 6: robot-carried window 4-bit,
+ * logits 4.4e-3 off by step 8); (2) the host step p50 (ms, whole `step()`, durable copy every step)
+ * of a robot-carried window session at KIVI 4-bit: round trip vs resident, stepping in turn, and
+ * the live GPU buffers at step 10 and at the end.
  */
 export async function kiviCheck(backend: Backend = 'webgpu', steps = 8, timedSteps = 40): Promise<Json> {
   const choice = await selectBackend(backend)
@@ -893,33 +897,29 @@ export async function kiviCheck(backend: Backend = 'webgpu', steps = 8, timedSte
   const cases: (HostCase & { kivi: Json })[] = [
     { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, kivi: { bits: 2, groupSize: 8, residualTokens: 8 } },
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 32, residualTokens: 32 } },
-    { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 0 } },
+    { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 80 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 0 } },
   ]
-  const held = (h: HostSessions, id: string) => {
-    const r = (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
-    if (!r?.mirror) throw new Error(`session ${id} is not device-resident with a mirror on ${h.backend}`)
-    return r
-  }
+  const hotOf = (h: HostSessions, id: string) => (h as unknown as { hot: Map<string, { resident?: ResidentMemory; memory?: SessionMemory }> }).hot.get(id)
   const out: Json[] = []
   for (const [k, c] of cases.entries()) {
-    const gpu = await hostOn(backend, true)
-    const wasm = await hostOn('wasm', false)
+    const hosts = { resident: await hostOn(backend, true), roundtrip: await hostOn(backend, false), wasm: await hostOn('wasm', false) }
     const id = `kivi-${k}`
     try {
-      for (const h of [gpu, wasm]) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'kivi', kivi: c.kivi as never })
+      for (const h of Object.values(hosts)) await h.create(id, { model: c.model, policy: c.policy, memoryDtype: 'kivi', kivi: c.kivi as never })
       const rows: Json[] = []
       for (let seq = 1; seq <= steps; seq++) {
-        const a = await stepLogits(gpu, id, seq, c.obs(seq))
-        const b = await stepLogits(wasm, id, seq, c.obs(seq))
-        const r = held(gpu, id)
-        const mirror = r.mirror!.memory
+        const [a, b, w] = [await stepLogits(hosts.resident, id, seq, c.obs(seq)), await stepLogits(hosts.roundtrip, id, seq, c.obs(seq)), await stepLogits(hosts.wasm, id, seq, c.obs(seq))]
+        const r = hotOf(hosts.resident, id)?.resident
+        if (!r?.mirror) throw new Error(`session ${id} is not device-resident with a mirror (${a.kvPath})`)
+        const mirror = r.mirror.memory
         const device = await Promise.all(r.kv.map(downloadKeeping))
         const deviceEqualsMirror = mirror.layers.every((l, i) => sameBits(device[2 * i], l.keys) && sameBits(device[2 * i + 1], l.values))
-        const mb = (wasm as unknown as { hot: Map<string, { memory: SessionMemory }> }).hot.get(id)!.memory // the round trip's host memory
-        const kvErr = Math.max(...mirror.layers.flatMap((l, i) => [relErr(l.keys, Array.from(mb.layers[i].keys)), relErr(l.values, Array.from(mb.layers[i].values))]))
-        rows.push({ seq, kvPath: a.kvPath, wasmKvPath: b.kvPath, logitsRelErr: relErr(a.logits, b.logits), kvRelErr: kvErr, deviceEqualsMirror, tokens: a.tokens })
+        const [mr, mw] = [hotOf(hosts.roundtrip, id)!.memory!, hotOf(hosts.wasm, id)!.memory!] // the round trips' host memories
+        const kvErr = (m: SessionMemory) => Math.max(...mirror.layers.flatMap((l, i) => [relErr(l.keys, Array.from(m.layers[i].keys)), relErr(l.values, Array.from(m.layers[i].values))]))
+        const memorySameAsRoundtrip = mirror.tokens === mr.tokens && mirror.layers.every((l, i) => sameBits(l.keys, mr.layers[i].keys) && sameBits(l.values, mr.layers[i].values))
+        rows.push({ seq, kvPath: a.kvPath, roundtripKvPath: b.kvPath, logitsRelErr: relErr(a.logits, b.logits), memorySameAsRoundtrip, kvRelErr: kvErr(mr), deviceEqualsMirror, wasm: { logitsRelErr: relErr(a.logits, w.logits), kvRelErr: kvErr(mw) }, tokens: a.tokens })
       }
-      const pass = rows.every((r) => (r.logitsRelErr as number) <= 1e-3 && r.deviceEqualsMirror && r.kvPath === 'resident')
+      const pass = rows.every((r) => (r.logitsRelErr as number) <= 1e-3 && (r.kvRelErr as number) <= 1e-3 && r.deviceEqualsMirror && r.kvPath === 'resident' && r.roundtripKvPath === 'roundtrip')
       out.push({ model: c.model, policy: c.policy, kivi: c.kivi, rows, pass })
     } catch (e) {
       out.push({ model: c.model, policy: c.policy, kivi: c.kivi, pass: false, error: String((e as Error)?.stack ?? e) })
