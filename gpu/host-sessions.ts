@@ -331,9 +331,6 @@ export class HostSessions {
 
   private residentFor(h: Hot): boolean {
     // float16 stays on the device only with float16Resident and a passing rounding check
-    // KIVI (a host mirror): carried-KV policies on the dynamic layout only
-    const kivi = h.config.memoryDtype === 'kivi'
-    if (kivi && (h.policy.memory === 'tempo' || this.o.fixedCapacity)) return false
     return this.o.resident && residentSupported(h.config.memoryDtype) && (h.config.memoryDtype !== 'float16' || this.float16Resident)
   }
 
@@ -369,13 +366,14 @@ export class HostSessions {
       // a TempoFit bank keeps exactly its rows unless it is captured (fixed bank slots: captureTempo)
       const tempo = h.policy.memory === 'tempo'
       const { src } = this.model(h.config.model)
-      const captured = this.o.capture && !!this.o.fixedCapacity && (tempo ? !!this.o.captureTempo && staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
-      const capacity = tempo && !captured ? undefined : this.o.fixedCapacity || undefined
+      // KIVI keeps a host mirror, which needs the dynamic layout (exactly the rows it holds)
+      const kivi = h.config.memoryDtype === 'kivi'
+      const captured = !kivi && this.o.capture && !!this.o.fixedCapacity && (tempo ? !!this.o.captureTempo && staticTempoSupported(src.decoder.manifest) : staticSupported(src.decoder.manifest))
+      const capacity = kivi || (tempo && !captured) ? undefined : this.o.fixedCapacity || undefined
       // float16 storage: the gathers round every kept row (what a reload gives) and check overflow;
       // a memory uploaded from the host is rounded (and checked) first, whatever blob it came from
       const half = h.config.memoryDtype === 'float16'
       // KIVI: the device holds what a reload gives, and the host a mirror of it (`ResidentMemory.mirror`)
-      const kivi = h.config.memoryDtype === 'kivi'
       let current = h.resident
       if (!current) {
         const upload = half || kivi ? roundTrip(h.memory!, storageOf(h.config)) : h.memory!

@@ -225,7 +225,8 @@ export async function residentStep(
     } else rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, K, T, width))
     if (memory.mirror) {
       if (capacity !== undefined || !concatGather) throw new Error('a mirrored (KIVI) memory needs the dynamic layout and the concat gather')
-      ;({ kept, mirror } = await mirroredKeep(gather, concatGather, memory.mirror, next, rows, newKv, P, S))
+      const fresh = await newRowsOf(gather, newKv, m.kvHeads, P, S)
+      ;({ kept, mirror } = await mirroredKeep(concatGather, gather, memory.mirror, next, rows.map((r) => r ?? identityRows(m.kvHeads, T)), fresh, P, S, newKv, T))
     }
     // a float16 memory gathers every step: the new rows are rounded on the way
     else if (memory.half || rows.some((r) => r !== null)) kept = await gatherKept(gather, rows.map((r) => r ?? identityRows(m.kvHeads, T)), newKv, undefined, memory.half)
@@ -239,47 +240,56 @@ export async function residentStep(
 }
 
 /**
- * The kept rows of a mirrored (KIVI) memory after a step, and its new mirror: this step's S new
- * rows per head come down (gathered out of `present` on the device: `[1, Hkv, S, Dh]` per layer
- * and part), the kept rows are assembled on the host from the mirror (rows t < P) and the new rows,
- * `roundTrip` quantizes and dequantizes them as the codec does (KIVI, arXiv:2402.02750: per-layer
- * decisions, re-quantized key blocks, float16 residual), and only the rows whose dequantized bits
- * differ from what the device would keep go up: the concat gather picks each kept row either from
- * `present` or from the uploaded rows (`[1, Hkv, U, Dh]`, U = most changed rows of any head and
- * layer, zero-padded). The device's rows then equal the new mirror bit for bit.
- * @param rows per layer, the kept flat row ids h·T + t (`[Hkv·K]`, T = P + S), or null: all rows
- * @returns the kept tensors `[1, Hkv, K, Dh]` (key then value per layer; `newKv` itself when no row
- *   changed and all are kept) and the new mirror (metadata of `next`)
- * @throws NumericError from `roundTrip` (a new row that is not finite); nothing is kept then (the
- *   caller disposes `newKv`)
+ * The rows a mirrored (KIVI) memory's step adds, on the host: gathered out of the carried path's
+ * `present` (`[1, Hkv, P + S, Dh]`: only rows P … P + S − 1 of each head come down).
+ * @returns per tensor (key then value per layer) `[Hkv, S, Dh]`
  */
-async function mirroredKeep(
-  gather: ModelRuntime,
-  concatGather: ModelRuntime,
-  mirror: NonNullable<ResidentMemory['mirror']>,
-  next: SessionMemory,
-  rows: (Int32Array | null)[],
-  newKv: Tensor[],
-  P: number,
-  S: number,
-): Promise<{ kept: Tensor[]; mirror: NonNullable<ResidentMemory['mirror']> }> {
-  const ort = gather.ortModule
-  const { kvHeads: H, headDim: D } = mirror.memory
-  const T = P + S
-  const K = next.tokens
-  // this step's new rows on the host (gathered out of present first, so that only they come down;
-  // on wasm too: one path)
-  const newIds = new Int32Array(H * S)
-  for (let h = 0; h < H; h++) for (let s = 0; s < S; s++) newIds[h * S + s] = h * T + P + s
-  const picked = await gatherKept(gather, next.layers.map(() => newIds), newKv)
-  let fresh: Float32Array[]
+async function newRowsOf(gather: ModelRuntime, present: Tensor[], H: number, P: number, S: number): Promise<Float32Array[]> {
+  const ids = new Int32Array(H * S)
+  for (let h = 0; h < H; h++) for (let s = 0; s < S; s++) ids[h * S + s] = h * (P + S) + P + s
+  const picked = await gatherKept(gather, Array.from({ length: present.length / 2 }, () => ids), present)
   try {
-    fresh = await Promise.all(picked.map(downloadKeeping))
+    return await Promise.all(picked.map(downloadKeeping))
   } finally {
     disposeAll(picked)
   }
+}
+
+/**
+ * The kept rows of a mirrored (KIVI) memory after a step, and its new mirror. The kept rows are
+ * assembled on the host from the mirror (rows t < P) and this step's new rows (`fresh`, t ≥ P),
+ * `roundTrip` quantizes and dequantizes them as the codec does (KIVI, arXiv:2402.02750: per-layer
+ * decisions, re-quantized key blocks, float16 residual), and only the rows the device does not
+ * already hold with the same bits go up: the concat gather picks each kept row either from
+ * `source` (rows 0 … sourceRows − 1 of each head: the carried path's `present`, sourceRows = P + S;
+ * a TempoFit bank, sourceRows = P, whose new rows then always go up) or from the uploaded rows
+ * (`[1, Hkv, U, Dh]`, U = most uploaded rows of any head and layer, zero-padded). The device's rows
+ * then equal the new mirror bit for bit.
+ * @param ids per layer, the kept flat row ids h·(P + S) + t (`[Hkv·K]`)
+ * @param fresh per tensor (key then value per layer) the S new rows `[Hkv, S, Dh]`
+ * @param plainGather `buildKvGather` (no concat): used when nothing goes up but rows are dropped
+ * @returns the kept tensors `[1, Hkv, K, Dh]` (key then value per layer; `source` itself when
+ *   nothing changed and every row is kept in order) and the new mirror (metadata of `next`)
+ * @throws NumericError from `roundTrip` (a new row that is not finite); nothing is kept then (the
+ *   caller disposes its tensors)
+ */
+async function mirroredKeep(
+  concatGather: ModelRuntime,
+  plainGather: ModelRuntime | undefined,
+  mirror: NonNullable<ResidentMemory['mirror']>,
+  next: SessionMemory,
+  ids: Int32Array[],
+  fresh: Float32Array[],
+  P: number,
+  S: number,
+  source: Tensor[],
+  sourceRows: number,
+): Promise<{ kept: Tensor[]; mirror: NonNullable<ResidentMemory['mirror']> }> {
+  const ort = concatGather.ortModule
+  const { kvHeads: H, headDim: D } = mirror.memory
+  const T = P + S
+  const K = next.tokens
   // the kept rows before quantization
-  const ids = rows.map((r) => r ?? identityRows(H, T))
   const raw: SessionMemory = {
     ...next,
     layers: next.layers.map((layer, l) => {
@@ -298,12 +308,16 @@ async function mirroredKeep(
     }),
   }
   const deq = roundTrip(raw, mirror.storage)
-  // rows whose bits changed (a row is its key and value: one id picks both)
-  const changed = deq.layers.map((layer, l) => {
+  // rows to upload: not in `source`, or bits changed (a row is its key and value: one id picks both)
+  const upload = deq.layers.map((layer, l) => {
     const bits = [raw.layers[l].keys, raw.layers[l].values, layer.keys, layer.values].map((a) => new Uint32Array(a.buffer, a.byteOffset, a.length))
     return Array.from({ length: H }, (_, h) => {
       const list: number[] = []
       for (let k = 0; k < K; k++) {
+        if (ids[l][h * K + k] - h * T >= sourceRows) {
+          list.push(k)
+          continue
+        }
         const o = (h * K + k) * D
         for (let d = 0; d < D; d++)
           if (bits[0][o + d] !== bits[2][o + d] || bits[1][o + d] !== bits[3][o + d]) {
@@ -314,29 +328,34 @@ async function mirroredKeep(
       return list
     })
   })
-  const U = Math.max(0, ...changed.flat().map((c) => c.length))
+  const U = Math.max(0, ...upload.flat().map((c) => c.length))
   const nextMirror = { memory: deq, storage: mirror.storage }
   if (U === 0) {
-    const kept = rows.some((r) => r !== null) ? await gatherKept(gather, ids, newKv) : newKv
-    return { kept, mirror: nextMirror }
+    const inOrder = ids.every((r) => r.length === H * sourceRows && r.every((v, i) => v === i))
+    if (inOrder) return { kept: source, mirror: nextMirror }
+    if (!plainGather) throw new Error('mirroredKeep: rows dropped with nothing to upload needs the plain gather')
+    return { kept: await gatherKept(plainGather, ids, source), mirror: nextMirror }
   }
+  // an empty source (a TempoFit bank's first step): the uploaded rows appended to themselves (no
+  // zero-length device tensor), every id in the first copy
+  const width = sourceRows + U
   const added: Tensor[] = []
   const concatIds = deq.layers.map((layer, l) => {
     const out = new Int32Array(H * K)
     const up = [new Float32Array(H * U * D), new Float32Array(H * U * D)]
     for (let h = 0; h < H; h++) {
-      for (let k = 0; k < K; k++) out[h * K + k] = ids[l][h * K + k] - h * T + h * (T + U)
-      changed[l][h].forEach((k, j) => {
-        out[h * K + k] = h * (T + U) + T + j
+      for (let k = 0; k < K; k++) out[h * K + k] = ids[l][h * K + k] - h * T + h * width
+      upload[l][h].forEach((k, j) => {
+        out[h * K + k] = h * width + sourceRows + j
         up[0].set(layer.keys.subarray((h * K + k) * D, (h * K + k + 1) * D), (h * U + j) * D)
         up[1].set(layer.values.subarray((h * K + k) * D, (h * K + k + 1) * D), (h * U + j) * D)
       })
     }
     added.push(...up.map((a) => new ort.Tensor('float32', a, [1, H, U, D])))
-    return out
+    return sourceRows ? out : inFirstCopy(out, U)
   })
   try {
-    return { kept: await gatherKept(concatGather, concatIds, newKv, added), mirror: nextMirror }
+    return { kept: await gatherKept(concatGather, concatIds, sourceRows ? source : added, added), mirror: nextMirror }
   } finally {
     disposeAll(added)
   }
@@ -396,6 +415,7 @@ export async function residentTempoStep(
   let action: ReturnType<Adapter['decode']>
   let next: SessionMemory
   let kept: Tensor[] = newKv
+  let mirror: ResidentMemory['mirror']
   let t3: number
   try {
     action = decodeChecked(logits, adapter, m.vocabSize)
@@ -403,7 +423,12 @@ export async function residentTempoStep(
     const T = M + S
     let width: number
     ;({ next, width } = updateTempoOnTags(policy, bank, S, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds }, limits))
-    if (M > 0) {
+    if (memory.mirror) {
+      // KIVI: the new rows (this step's tempo_prefix, exactly S rows per head) come down whole
+      const fresh = await Promise.all(newKv.map(downloadKeeping))
+      const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
+      ;({ kept, mirror } = await mirroredKeep(concatGather, undefined, memory.mirror, next, rows, fresh, M, S, memory.kv, M))
+    } else if (M > 0) {
       const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
       kept = await gatherKept(concatGather, rows, memory.kv, newKv, memory.half)
     } else if (memory.half) {
@@ -416,7 +441,9 @@ export async function residentTempoStep(
     disposeAll(newKv)
     throw e
   }
-  return settle(memory, newKv, kept, next, undefined, action, logits, request, m.vocabSize, [t0, t1, t2, t3])
+  const r = settle(memory, newKv, kept, next, undefined, action, logits, request, m.vocabSize, [t0, t1, t2, t3])
+  if (mirror) r.resident.mirror = mirror
+  return r
 }
 
 /** The action from the last prefix position's logits. @throws NumericError naming the first non-finite logit */

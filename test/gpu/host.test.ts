@@ -393,14 +393,44 @@ describe('GPU host (wasm backend)', () => {
         const { memory } = decodeMemory((await store.get(id))!.memory)
         expect(bits(memory.layers[2].keys)).toEqual(bits(refMemories[seq - 1].layers[2].keys))
       }
-    // KIVI round-trips with a fixed-capacity layout and for a TempoFit bank
-    const fixed = await host({ fixedCapacity: 64 })
-    await fixed.sessions.create('s_c', { model: 'tiny-gqa', policy: H2O, memoryDtype: 'kivi' })
-    expect((await hostStep(fixed.sessions, 's_c', 1, { text: texts[0] })).kvPath).toBe('roundtrip')
-    const tempo = await host()
-    await tempo.sessions.create('s_t', { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, memoryDtype: 'kivi' })
-    expect((await hostStep(tempo.sessions, 's_t', 1, robotObservations('moved-occluded', 9, 1, { dx: 0, dy: 0, grip: 0 })[0])).kvPath).toBe('roundtrip')
-  })
+    // with --fixed-capacity and --capture a KIVI session keeps the dynamic layout (the mirror needs it)
+    const fixed = await host({ fixedCapacity: 64, capture: true })
+    await fixed.sessions.create('s_c', { model: 'tiny-gqa', policy: H2O, memoryDtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } })
+    for (let seq = 1; seq <= 3; seq++) {
+      const r = await hostStep(fixed.sessions, 's_c', seq, { text: texts[seq - 1] })
+      expect(r).toMatchObject({ kvPath: 'resident', graph: undefined })
+      expect(relErr(r.logits, ref[seq - 1])).toBe(0)
+    }
+    // a TempoFit bank (robot-tempo, 3 frames: it fills, then drops a frame every step), its first
+    // step from an empty bank (every row uploaded): frames, K/V bit for bit against the engine
+    const TEMPO = { name: 'tempofit', params: { frames: 3 } }
+    const observations = robotObservations('moved-occluded', 9, 6, { dx: -0.5, dy: 0.5, grip: 0 })
+    for (const kivi of [{ bits: 4, groupSize: 16, residualTokens: 16 }, { bits: 2, groupSize: 32, residualTokens: 0, tail: 'quantized' }] as StorageOptions['kivi'][]) {
+      const tStorage: StorageOptions = { dtype: 'kivi', kivi }
+      const tref = await engineSteps('robot-tempo', TEMPO, observations, tStorage)
+      for (const opts of [{}, { maxHot: 1 }]) {
+        const t = await host(opts)
+        await t.sessions.create('s_t', { model: 'robot-tempo', policy: TEMPO, memoryDtype: 'kivi', kivi: kivi as never })
+        if ('maxHot' in opts) await t.sessions.create('s_o', { model: 'tiny-gqa', policy: H2O, memoryDtype: 'float32' })
+        for (const [i, observation] of observations.entries()) {
+          const r = await hostStep(t.sessions, 's_t', i + 1, observation)
+          if ('maxHot' in opts) await hostStep(t.sessions, 's_o', i + 1, { text: texts[i] }) // evicts s_t
+          expect(r.kvPath).toBe('resident')
+          expect(relErr(r.logits, tref[i].logits), `${JSON.stringify(kivi)} step ${i + 1}`).toBe(0)
+          const { memory: stored } = decodeMemory((await t.store.get('s_t'))!.memory)
+          const want = tref[i].memory
+          for (const l of [0, 1]) {
+            expect(stored.layers[l].frames).toEqual(want.layers[l].frames)
+            for (const part of ['keys', 'values'] as const) expect(bits(stored.layers[l][part]), `step ${i + 1} layer ${l} ${part}`).toEqual(bits(want.layers[l][part]))
+          }
+          if (!('maxHot' in opts)) {
+            const held = (t.sessions as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get('s_t')!.resident!
+            for (let l = 0; l < 2; l++) expect(bits(held.kv[2 * l].data as Float32Array)).toEqual(bits(want.layers[l].keys))
+          }
+        }
+      }
+    }
+  }, 60_000)
 
   it('--capture pads each prefix to a 16-token bucket: prompts of different lengths share one bound graph', async () => {
     const { sessions } = await host({ fixedCapacity: 128, capture: true })
