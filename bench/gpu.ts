@@ -898,6 +898,8 @@ export async function kiviCheck(backend: Backend = 'webgpu', steps = 8, timedSte
     { model: 'tiny-gqa', policy: { name: 'h2o', params: { budgetTokens: 40 } }, obs: textObservation, kivi: { bits: 2, groupSize: 8, residualTokens: 8 } },
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 32, residualTokens: 32 } },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 80 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 0 } },
+    // GUI-KV reads keys: the mirror's rows and the new rows (rank 8: a stable selection)
+    { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80, subspaceRank: 8 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 16 } },
     // a TempoFit bank (fills, then drops a frame each step; its first step uploads every row)
     { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 16 } },
   ]

@@ -1,11 +1,12 @@
 /**
- * @module The GPU host's sessions: held in memory (device-resident K/V for float32 storage, and
- * float16 with `float16Resident`, `resident.ts`), one ORT session per model shared by all (runs queued in `ModelRuntime`), steps of
+ * @module The GPU host's sessions: held in memory (device-resident K/V for float32 storage, float16
+ * with `float16Resident`, KIVI with a host mirror, `resident.ts`), one ORT session per model shared by all (runs queued in `ModelRuntime`), steps of
  * one session serialized. A durable copy is written after each step or every `durableEvery` steps
  * (write-behind) and whenever a session leaves memory; at most `maxHot` sessions are held, the least
  * recently used is evicted to the durable store past that. A lost device (or any lost runtime)
  * recreates the ORT sessions, restores every session from its durable copy and retries the step
- * once; steps after the durable copy are lost and the reply says so (`restored`).
+ * once; steps after the durable copy are lost and the reply says so (`restored`), unless the
+ * session's memory was on the host (round trip, KIVI mirror): its copy is written first.
  */
 import type { Adapter } from '../agents/adapter.ts'
 import { adapterFor } from '../agents/index.ts'
@@ -37,7 +38,7 @@ export interface HostOptions {
   /** Most sessions held in memory; past it the least recently used is evicted. Default 64. */
   maxHot?: number
   /** Keep K/V on the device between steps (float32 storage; float16 with `float16Resident`; KIVI
-   * round-trips). Default true. */
+   * with a host mirror, on the dynamic layout). Default true. */
   resident?: boolean
   /**
    * Fixed-capacity layout of resident K/V (tokens per head; absent or 0: off): the past is fed as
@@ -192,6 +193,7 @@ export class HostSessions {
    * @throws MemoryCodecError (422) for a blob that does not decode for this model and policy
    */
   async seed(id: string, config: HostSessionConfig, seq: number, tag: string, blob: Uint8Array): Promise<Record<string, unknown>> {
+    await this.prepare()
     return this.exclusive(id, async () => {
       const { manifest } = this.model(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
@@ -254,6 +256,7 @@ export class HostSessions {
 
   /** Session summary: seq, durableSeq, memory tokens, where the memory lives. @throws NotFoundError */
   async info(id: string): Promise<Record<string, unknown>> {
+    await this.prepare() // `describe` names the path, which depends on the float16 check
     return this.exclusive(id, async () => this.describe(await this.load(id)))
   }
 
@@ -307,9 +310,9 @@ export class HostSessions {
     const { ort, backend, executionProviders } = this.o.choice
     const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat, half }
     const key = `gather${concat ? '+concat' : ''}${half ? '+half' : ''}:${shape.layers}x${shape.kvHeads}x${shape.headDim}`
-    const bytes = buildKvGather(shape)
     const manifest = { ...m, id: key, sha256: key, inputs: [], outputs: [] } as ModelManifest
-    const rt = ModelRuntime.for(ort, { manifest, bytes: () => bytes }, backend, {
+    // the graph is built when the runtime first makes its session (not on every lookup)
+    const rt = ModelRuntime.for(ort, { manifest, bytes: () => buildKvGather(shape) }, backend, {
       executionProviders,
       key,
       ...(backend === 'webgpu' && { preferredOutputLocation: Object.fromEntries(Array.from({ length: shape.layers }, (_, l) => [`kept.${l}.key`, `kept.${l}.value`]).flat().map((n) => [n, 'gpu-buffer' as const])) }),
@@ -499,7 +502,9 @@ export class HostSessions {
   }
 
   /** After a lost device: new ORT sessions; every held session is restored from its durable copy
-   * on its next step (its device buffers are gone, the steps after its durable copy too). */
+   * on its next step. A session whose memory is on the host (round trip, or a KIVI mirror) writes
+   * its durable copy first and loses nothing; one whose K/V were only on the device loses the steps
+   * after its durable copy (its device buffers are gone). */
   private async recover(): Promise<void> {
     this.recoveries++
     for (const rt of this.runtimes) await rt.reset()
@@ -511,6 +516,10 @@ export class HostSessions {
     this.hot.clear()
     for (const h of held) {
       if (h.durableSeq >= h.seq) continue
+      if (h.memory || h.resident?.mirror) {
+        await this.writeDurable(h) // host memory survives the device
+        continue
+      }
       // Steps after the durable copy are gone: record how far the session had run, so its
       // restore declares them (`restored` in the next reply).
       const rec = await this.o.store.get(h.id)

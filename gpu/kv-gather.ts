@@ -3,7 +3,7 @@
  * step of a device-resident memory (`gpu/resident.ts`) without a round trip through the host.
  * Per layer l: `kv.{l}.key|value` `[1, Hkv, T, Dh]` and `rows.{l}` int32 `[Hkv·K]` (flat row ids
  * h·T + t, per head in kept order) → `kept.{l}.key|value` `[1, Hkv, K, Dh]`. The `concat` variant
- * (a device-resident TempoFit bank) first appends `added.{l}.key|value` `[1, Hkv, S, Dh]` to each
+ * (a device-resident TempoFit bank; a KIVI memory's uploaded rows) first appends `added.{l}.key|value` `[1, Hkv, S, Dh]` to each
  * head's rows, so T = M + S and row ids index the grown bank. The `half` variants (a float16 session
  * kept on the device) round every kept value to the nearest float16 value, ties to even, as
  * `memory/storage.ts` `roundTrip` does (`roundToHalf`: float32 arithmetic, no float16 kernel), so the
@@ -83,7 +83,7 @@ export const KV_ABSMAX = 'kv_absmax'
 /**
  * The float16 overflow check of a device-kept float16 memory: refuses the step as `roundTrip`'s
  * `halfBits` does on the host (the caller still holds the previous memory).
- * @param absmax the graph's `kv_absmax` (`NAN_ABSMAX` or more when a kept value is NaN)
+ * @param absmax the graph's `kv_absmax` (`NAN_ABSMAX` or more when a kept value is NaN or ±∞)
  * @throws NumericError when a kept value is NaN or does not fit float16 (|x| ≥ 65520)
  */
 export function checkHalfAbsMax(absmax: number): void {

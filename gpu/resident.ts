@@ -4,19 +4,22 @@
  * `past_key_values.{l}.*`; replaced tensors are disposed. Only metadata (positions, frames, kinds,
  * H2O scores) lives on the host. Pruning policies decide on the host from small outputs
  * (`attn_window`/`attn_total` [Hkv, T], `hidden_norm` [S] per layer) and the kept rows are gathered
- * on the device by a small ONNX graph (`kv-gather.ts`). The K/V bytes cross to the host only for
- * the durable copy (`materialize`), and the keys of a policy that reads them (`readsKeys`: GUI-KV's
- * key subspace) each step: `[Hkv, P + S, Dh]` per layer down, nothing up, values never. On wasm the
+ * on the device by a small ONNX graph (`kv-gather.ts`). For float32 and float16 storage the K/V
+ * bytes cross to the host only for the durable copy (`materialize`), and the keys of a policy that
+ * reads them (`readsKeys`: GUI-KV's key subspace) each step: `[Hkv, P + S, Dh]` per layer down,
+ * nothing up, values never (a KIVI memory moves rows both ways: below). On wasm the
  * same code runs with host tensors (what the tests exercise). A TempoFit bank stays on the device
  * too (`residentTempoStep`: the step's `tempo_prefix` outputs appended and the oldest frames dropped
  * by the gather graph's concat variant; only the bias is built on the host). A float16 session stays
  * on the device too (`ResidentMemory.half`): every step gathers with the `half` gather, which rounds
  * the kept rows to float16 and back (what a reload of the stored blob gives) and reports their max
- * |x| for the overflow check. A KIVI session of a carried-KV policy stays on the device with a host
- * mirror (`ResidentMemory.mirror`): KIVI's per-layer decisions and block re-quantization run on the
- * host (`roundTrip`, the codec's own quantizer), on the mirror plus this step's new rows (the only
- * rows that come down), and only the rows whose dequantized values differ from what the device
- * holds go up (`mirroredKeep`); the device then holds exactly what a reload of the blob gives.
+ * |x| for the overflow check. A KIVI session (carried K/V or a TempoFit bank) stays on the device
+ * with a host mirror (`ResidentMemory.mirror`): KIVI's per-layer decisions and block
+ * re-quantization run on the host (`roundTrip`, the codec's own quantizer), on the mirror plus this
+ * step's new rows (the only rows that come down; a policy that reads keys reads them from the
+ * mirror and the new rows), and only the rows the device does not hold with the same bits go up
+ * (`mirroredKeep`); the device then holds exactly what a reload of the blob gives, and the durable
+ * copy needs no download.
  */
 import type { Tensor } from 'onnxruntime-web'
 import type { Adapter } from '../agents/adapter.ts'
@@ -99,7 +102,10 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity
 }
 
 /**
- * Downloads the K/V (the durable copy, or a policy that needs host data): a full host memory. The
+ * The memory with its K/V on the host (the durable copy, or a policy that needs host data). A
+ * mirrored (KIVI) memory returns its mirror itself, no download: the caller must not modify it (its
+ * arrays are the ones the cached packed form, `packed-cache.ts`, was made from). Otherwise this
+ * downloads the K/V: a full host memory. The
  * device tensors stay device tensors: ORT's `Tensor.getData()` would turn each into a host tensor
  * (the next step would upload it again) while its device buffer stays allocated behind it (measured
  * on the H200: 8 live buffers more per step, `npm run bench`'s GPU growth check), so the tensor's
@@ -212,7 +218,13 @@ export async function residentStep(
     // unless the policy reads them: then the real keys come down (the real rows of each head).
     // Tag rows are 1 wide (`tagWidth`) unless the real keys set the width.
     const T = P + S
-    const realKeys = policy.readsKeys ? await Promise.all(mem.layers.map(async (_, l) => realRows(await downloadKeeping(newKv[2 * l]), m.kvHeads, P, C, S, m.headDim))) : undefined
+    // a mirrored (KIVI) memory: only the new rows come down, the rest is on the host already
+    const fresh = memory.mirror ? await newRowsOf(gather, newKv, m.kvHeads, P, S) : undefined
+    const realKeys = !policy.readsKeys
+      ? undefined
+      : fresh
+        ? mem.layers.map((_, l) => withNewRows(memory.mirror!.memory.layers[l].keys, fresh[2 * l], m.kvHeads, P, S, m.headDim))
+        : await Promise.all(mem.layers.map(async (_, l) => realRows(await downloadKeeping(newKv[2 * l]), m.kvHeads, P, C, S, m.headDim)))
     let width: number
     ;({ next, width } = updateOnTags(policy, mem, T, realKeys, { seq: request.seq, positions, kinds: prefix.kinds }, info, limits))
     const K = next.tokens
@@ -224,8 +236,7 @@ export async function residentStep(
       rows = next.layers.map((l) => slotRows(l.values, m.kvHeads, K, P, C, S, c, width))
     } else rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, K, T, width))
     if (memory.mirror) {
-      if (capacity !== undefined || !concatGather) throw new Error('a mirrored (KIVI) memory needs the dynamic layout and the concat gather')
-      const fresh = await newRowsOf(gather, newKv, m.kvHeads, P, S)
+      if (capacity !== undefined || !concatGather || !fresh) throw new Error('a mirrored (KIVI) memory needs the dynamic layout and the concat gather')
       ;({ kept, mirror } = await mirroredKeep(concatGather, gather, memory.mirror, next, rows.map((r) => r ?? identityRows(m.kvHeads, T)), fresh, P, S, newKv, T))
     }
     // a float16 memory gathers every step: the new rows are rounded on the way
@@ -253,6 +264,17 @@ async function newRowsOf(gather: ModelRuntime, present: Tensor[], H: number, P: 
   } finally {
     disposeAll(picked)
   }
+}
+
+/** Per head, the P rows of `old` (`[Hkv, P, Dh]`) then the S rows of `added` (`[Hkv, S, Dh]`):
+ * `[Hkv, P + S, Dh]`, what `present` holds for a mirrored memory. */
+function withNewRows(old: Float32Array, added: Float32Array, H: number, P: number, S: number, D: number): Float32Array {
+  const out = new Float32Array(H * (P + S) * D)
+  for (let h = 0; h < H; h++) {
+    out.set(old.subarray(h * P * D, (h + 1) * P * D), h * (P + S) * D)
+    out.set(added.subarray(h * S * D, (h + 1) * S * D), (h * (P + S) + P) * D)
+  }
+  return out
 }
 
 /**

@@ -376,7 +376,7 @@ describe('GPU host (wasm backend)', () => {
           }
         }
         spy.mockRestore()
-        // rows changed by quantization went up through the concat gather (not every step)
+        // rows changed by quantization (the new rows' float16 residual included) went up through the concat gather
         expect(uploads, label).toBeGreaterThan(0)
       }
     // evicted every step (maxHot 1, two sessions in turn): the mirror is rebuilt from the stored blob
@@ -393,6 +393,22 @@ describe('GPU host (wasm backend)', () => {
         const { memory } = decodeMemory((await store.get(id))!.memory)
         expect(bits(memory.layers[2].keys)).toEqual(bits(refMemories[seq - 1].layers[2].keys))
       }
+    // GUI-KV reads keys: for a mirrored memory they are the mirror's rows and the new rows (no
+    // download of the past), on robot-carried (visual tokens; rank 8: its selection is stable)
+    const GUIKV = { name: 'guikv', params: { budgetTokens: 80, subspaceRank: 8 } }
+    const gStorage: StorageOptions = { dtype: 'kivi', kivi: { bits: 4, groupSize: 16, residualTokens: 16 } }
+    const gObs = robotObservations('moved-occluded', 5, 5, { dx: 0.5, dy: 0, grip: 0 })
+    const gref = await engineSteps('robot-carried', GUIKV, gObs, gStorage)
+    const g = await host()
+    await g.sessions.create('s_g', { model: 'robot-carried', policy: GUIKV, memoryDtype: 'kivi', kivi: { bits: 4, groupSize: 16, residualTokens: 16 } })
+    for (const [i, observation] of gObs.entries()) {
+      const r = await hostStep(g.sessions, 's_g', i + 1, observation)
+      expect(r.kvPath).toBe('resident')
+      expect(relErr(r.logits, gref[i].logits), `guikv step ${i + 1}`).toBe(0)
+      const { memory } = decodeMemory((await g.store.get('s_g'))!.memory)
+      expect(memory.layers[1].positions, `guikv step ${i + 1}`).toEqual(gref[i].memory.layers[1].positions)
+      expect(bits(memory.layers[1].keys)).toEqual(bits(gref[i].memory.layers[1].keys))
+    }
     // with --fixed-capacity and --capture a KIVI session keeps the dynamic layout (the mirror needs it)
     const fixed = await host({ fixedCapacity: 64, capture: true })
     await fixed.sessions.create('s_c', { model: 'tiny-gqa', policy: H2O, memoryDtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } })
@@ -535,6 +551,25 @@ describe('GPU host (wasm backend)', () => {
       rt.runTensors = original
     }
     expect(ref.length).toBe(8)
+    // a KIVI session's memory is on the host too (its mirror): the lost device costs no step, and
+    // the next steps go on as if nothing happened (logits of the uninterrupted run)
+    const storage: StorageOptions = { dtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } }
+    const kref = await reference(WINDOW, 5, undefined, storage)
+    const k = await host({ durableEvery: 3 })
+    await k.sessions.create('s_q', { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'kivi', kivi: { bits: 4, groupSize: 8, residualTokens: 8 } })
+    for (let seq = 1; seq <= 4; seq++) await hostStep(k.sessions, 's_q', seq, { text: texts[seq - 1] })
+    let lost = 0
+    rt.runTensors = async (f, names) => (lost++ === 0 ? Promise.reject(new Error('GPU device lost (simulated)')) : original(f, names))
+    try {
+      const r = await k.sessions.step('s_q', { seq: 5, observation: { text: texts[4] }, options: { returnLogits: true } })
+      const reply = unpackBody(r.packed) as { restored?: unknown; logits: { data: Uint8Array } }
+      expect(k.sessions.recoveries).toBe(1)
+      expect(reply.restored).toBeUndefined() // no step lost: nothing to declare
+      const bytes = new Uint8Array(reply.logits.data)
+      expect(relErr(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), kref[4])).toBe(0)
+    } finally {
+      rt.runTensors = original
+    }
   })
 
   it('recovers from a lost runtime with nothing lost when the copy is written every step', async () => {
