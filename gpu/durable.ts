@@ -3,7 +3,8 @@
  * SKVM memory blob of step `memorySeq`. `FileStore` writes one file per session on local disk
  * (development; atomic: temp file + rename); `MemoryStore` keeps them in a Map (tests). A store for
  * production (R2, or the Durable Object itself through the forwarding reply) implements the same
- * three methods.
+ * methods. Beside the record a store keeps the session's last step reply (`putReply`), written when
+ * a session leaves memory or the host shuts down, so a retry of that step gets it back.
  */
 import { mkdirSync } from 'node:fs'
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -26,10 +27,19 @@ export interface DurableRecord {
 
 /** Where the durable copies go. */
 export interface DurableStore {
+  /** @throws CorruptRecordError when a stored record cannot be read back */
   get(id: string): Promise<DurableRecord | null>
   put(id: string, record: DurableRecord): Promise<void>
+  /** Removes the record and the reply. */
   delete(id: string): Promise<void>
+  /** Keeps `reply` (the packed reply of step `seq`) beside the record, replacing an earlier one. */
+  putReply(id: string, seq: number, reply: Uint8Array): Promise<void>
+  /** The kept reply, if any (a reply that cannot be read back counts as none). */
+  getReply(id: string): Promise<{ seq: number; reply: Uint8Array } | null>
 }
+
+/** A stored record that cannot be read back (a truncated or edited file). */
+export class CorruptRecordError extends Error {}
 
 /** Session ids the host accepts (the Worker's `s_…` ids and Durable Object ids: hex). */
 export const HOST_SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/
@@ -46,12 +56,21 @@ export class MemoryStore implements DurableStore {
     this.writes++
     this.records.set(id, { ...record, memory: new Uint8Array(record.memory) })
   }
+  readonly replies = new Map<string, { seq: number; reply: Uint8Array }>()
   async delete(id: string) {
     this.records.delete(id)
+    this.replies.delete(id)
+  }
+  async putReply(id: string, seq: number, reply: Uint8Array) {
+    this.replies.set(id, { seq, reply: new Uint8Array(reply) })
+  }
+  async getReply(id: string) {
+    return this.replies.get(id) ?? null
   }
 }
 
-/** Local-disk store: `<dir>/<id>.session` = u32 header length · JSON header · memory blob. */
+/** Local-disk store: `<dir>/<id>.session` = u32 header length · JSON header · memory blob;
+ * `<dir>/<id>.reply` = u32 seq · packed reply. */
 export class FileStore implements DurableStore {
   readonly dir: string
   writes = 0
@@ -71,8 +90,16 @@ export class FileStore implements DurableStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw e
     }
-    const n = bytes.readUInt32LE(0)
-    const head = JSON.parse(bytes.subarray(4, 4 + n).toString('utf8')) as Omit<DurableRecord, 'memory'>
+    const n = bytes.length >= 4 ? bytes.readUInt32LE(0) : -1
+    if (n < 0 || 4 + n > bytes.length) throw new CorruptRecordError(`${id}.session: ${bytes.length} bytes, header of ${n} bytes`)
+    let head: Omit<DurableRecord, 'memory'>
+    try {
+      head = JSON.parse(bytes.subarray(4, 4 + n).toString('utf8'))
+    } catch (e) {
+      throw new CorruptRecordError(`${id}.session: header is not JSON (${(e as Error).message})`)
+    }
+    if (typeof head !== 'object' || head === null || typeof head.seq !== 'number' || typeof head.memorySeq !== 'number' || typeof head.config !== 'object' || head.config === null)
+      throw new CorruptRecordError(`${id}.session: header lacks config, seq or memorySeq`)
     return { ...head, memory: new Uint8Array(bytes.subarray(4 + n)) }
   }
   async put(id: string, { memory, ...head }: DurableRecord): Promise<void> {
@@ -86,5 +113,25 @@ export class FileStore implements DurableStore {
   }
   async delete(id: string): Promise<void> {
     await rm(this.file(id), { force: true })
+    await rm(this.replyFile(id), { force: true })
+  }
+  private replyFile(id: string): string {
+    return this.file(id).replace(/\.session$/, '.reply')
+  }
+  async putReply(id: string, seq: number, reply: Uint8Array): Promise<void> {
+    const head = Buffer.alloc(4)
+    head.writeUInt32LE(seq)
+    const tmp = `${this.replyFile(id)}.${process.pid}.tmp`
+    await writeFile(tmp, Buffer.concat([head, reply]))
+    await rename(tmp, this.replyFile(id))
+  }
+  async getReply(id: string): Promise<{ seq: number; reply: Uint8Array } | null> {
+    try {
+      const bytes = await readFile(this.replyFile(id))
+      return bytes.length > 4 ? { seq: bytes.readUInt32LE(0), reply: new Uint8Array(bytes.subarray(4)) } : null
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw e
+    }
   }
 }

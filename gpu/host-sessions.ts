@@ -19,7 +19,7 @@ import type { Policy, SessionMemory } from '../memory/types.ts'
 import { packReply } from '../worker/body.ts'
 import { initialMemory, policyFor, runStep, type EngineLimits, type StepRequest } from '../worker/engine.ts'
 import { expectedShape, storageOf } from '../worker/import-check.ts'
-import type { DurableStore, HostSessionConfig } from './durable.ts'
+import { CorruptRecordError, type DurableStore, type HostSessionConfig } from './durable.ts'
 import { buildKvGather, checkHalfRounding } from './kv-gather.ts'
 import type { ModelManifest } from './manifest.ts'
 import { materialize, residentFrom, residentStep, residentSupported, residentTempoStep, disposeResident, type ResidentMemory } from './resident.ts'
@@ -269,10 +269,17 @@ export class HostSessions {
     })
   }
 
-  /** Deletes a session (memory, device buffers, durable copy). @throws NotFoundError */
+  /** Deletes a session (memory, device buffers, durable copy), without reading its durable copy
+   * (a copy that cannot be read can still be deleted). @throws NotFoundError */
   async close(id: string): Promise<void> {
     return this.exclusive(id, async () => {
-      await this.load(id)
+      if (!this.hot.has(id)) {
+        const stored = await this.o.store.get(id).catch((e) => {
+          if (e instanceof CorruptRecordError) return true
+          throw e
+        })
+        if (!stored) throw new NotFoundError('unknown session', {}, 'unknown_session')
+      }
       await this.drop(id)
       await this.o.store.delete(id)
     })
@@ -448,7 +455,9 @@ export class HostSessions {
   }
 
   private async flush(h: Hot): Promise<void> {
-    if (this.hot.get(h.id) === h && h.durableSeq < h.seq) await this.writeDurable(h)
+    if (this.hot.get(h.id) !== h) return
+    if (h.durableSeq < h.seq) await this.writeDurable(h)
+    if (h.lastReply) await this.o.store.putReply(h.id, h.seq, h.lastReply)
   }
 
   /** The hot session, else restored from the durable store (and admitted). @throws NotFoundError */
@@ -459,13 +468,31 @@ export class HostSessions {
       this.hot.set(id, h) // most recently used last
       return h
     }
-    const rec = await this.o.store.get(id)
+    // a stored copy that cannot be read is the host's fault (500), never decoded past the error;
+    // the caller can seed it again or delete the session (`close` does not read it)
+    const corrupt = (why: string) =>
+      new StepkvError('stored_memory_corrupt', 500, `the GPU host's durable copy of this session cannot be read (${why}); seed it again (PUT /v1/sessions/${id}/state) or delete the session`)
+    let rec: Awaited<ReturnType<DurableStore['get']>>
+    try {
+      rec = await this.o.store.get(id)
+    } catch (e) {
+      throw e instanceof CorruptRecordError ? corrupt(e.message) : e
+    }
     if (!rec) throw new NotFoundError('unknown session', {}, 'unknown_session')
     const { manifest } = this.model(rec.config.model)
-    const policy = policyFor(manifest, rec.config.policy.name, rec.config.policy.params)
-    const { memory } = decodeMemory(rec.memory, expectedShape(manifest, rec.config))
+    let policy: Policy
+    let memory: SessionMemory
+    try {
+      policy = policyFor(manifest, rec.config.policy.name, rec.config.policy.params)
+      ;({ memory } = decodeMemory(rec.memory, expectedShape(manifest, rec.config)))
+    } catch (e) {
+      throw corrupt(String((e as Error)?.message ?? e))
+    }
     const restored = rec.memorySeq < rec.seq ? { fromSeq: rec.memorySeq, lostSteps: rec.seq - rec.memorySeq } : undefined
     const fresh: Hot = { id, config: rec.config, policy, seq: rec.seq, tag: rec.tag, durableSeq: rec.memorySeq, memory, ...(restored && { restored }) }
+    // the last step's reply, kept when the session left memory: a retry of that step gets it back
+    const kept = await this.o.store.getReply(id).catch(() => null)
+    if (kept && kept.seq === rec.seq && rec.seq > 0) fresh.lastReply = kept.reply
     this.admit(fresh)
     return fresh
   }
@@ -480,6 +507,7 @@ export class HostSessions {
       // The evicted session's own queue writes its copy before its next step can reload it.
       void this.exclusive(id, async () => {
         if (old.durableSeq < old.seq) await this.writeDurable(old)
+        if (old.lastReply) await this.o.store.putReply(id, old.seq, old.lastReply)
         disposeResident(old.resident)
       }).catch((e) => console.error(JSON.stringify({ level: 'error', event: 'evict', session: id, error: String(e) })))
     }

@@ -73,8 +73,8 @@ export function checkBackend(env: Env, backend: SessionBackend | undefined): voi
 class HostUnavailable extends Error {}
 
 /**
- * Forwards step `request` to the GPU host; seeds the host and retries once when it holds another
- * state of the session.
+ * Forwards step `request` to the GPU host; seeds the host and retries once when it holds no state
+ * of the session, another one, or a durable copy it cannot read (500 `stored_memory_corrupt`).
  * @returns the host's reply, or `{fallback}` when the host is unreachable and `GPU_FALLBACK` is
  *   "wasm" (the caller then runs the step itself from its durable memory)
  * @throws StepkvError `gpu_host_unavailable` (503) when unreachable without fallback; the host's
@@ -83,7 +83,8 @@ class HostUnavailable extends Error {}
 export async function forwardStep(env: Env, s: ForwardState, request: StepRequest): Promise<{ done: Forwarded } | { fallback: FallbackInfo }> {
   try {
     let r = await call(env, 'POST', `/v1/sessions/${s.hostId}/steps`, request, { 'x-stepkv-base': s.etagBefore, 'x-stepkv-next': s.etagAfter, 'x-stepkv-max-prefix-tokens': String(s.maxPrefixTokens) })
-    if (r.status === 404 || (r.status === 409 && r.problem?.code === 'host_state_mismatch')) {
+    // the host holds no state of the session, another one, or one it cannot read: seed it with ours
+    if (r.status === 404 || (r.status === 409 && r.problem?.code === 'host_state_mismatch') || (r.status === 500 && r.problem?.code === 'stored_memory_corrupt')) {
       const { model, policy, memoryDtype, kivi } = s.config
       const seed = await call(env, 'PUT', `/v1/sessions/${s.hostId}/state`, { config: { model, policy, memoryDtype, ...(kivi && { kivi }) }, seq: s.seq, tag: s.etagBefore, memory: await s.memory() })
       if (seed.status !== 200) throw problemError(seed)

@@ -22,7 +22,8 @@ const SECRET = 'forward-secret-0123456789'
 const WINDOW = { name: 'window', params: { sinkTokens: 4, recentTokens: 40 } }
 
 async function setup() {
-  const sessions = new HostSessions({ choice: await selectBackend('wasm'), store: new MemoryStore(), model: modelsFrom(defaultModelsDir()) })
+  const store = new MemoryStore()
+  const sessions = new HostSessions({ choice: await selectBackend('wasm'), store, model: modelsFrom(defaultModelsDir()), maxHot: 1 })
   const app = hostApp({ sessions, secret: SECRET })
   let down = false
   const env = {
@@ -41,7 +42,7 @@ async function setup() {
     memory: () => blob,
     maxPrefixTokens: 4096,
   })
-  return { env, sessions, state, setDown: (v: boolean) => (down = v) }
+  return { env, sessions, store, state, setDown: (v: boolean) => (down = v) }
 }
 
 describe('GPU forwarding (worker/gpu-forward.ts)', () => {
@@ -59,6 +60,21 @@ describe('GPU forwarding (worker/gpu-forward.ts)', () => {
     const third = await forwardStep(env, { ...state(2, 7), durableSeq: 0 }, { seq: 3, observation: { text: 'third' } })
     if (!('done' in third)) throw new Error('expected a forwarded step')
     expect((unpackBody(third.done.reply) as Record<string, unknown>).restored).toEqual({ fromSeq: 0, lostSteps: 2 })
+  })
+
+  it("re-seeds a host whose durable copy cannot be read (500 stored_memory_corrupt)", async () => {
+    const { env, sessions, store, state } = await setup()
+    expect('done' in (await forwardStep(env, state(0, 0), { seq: 1, observation: { text: 'hello there' } }))).toBe(true)
+    // another session pushes it out of memory (maxHot 1), then its stored copy is damaged
+    await sessions.create('other', { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32' })
+    await new Promise((r) => setTimeout(r, 50))
+    const rec = store.records.get('a'.repeat(64))!
+    store.records.set('a'.repeat(64), { ...rec, memory: rec.memory.subarray(0, 100) })
+    const direct = await sessions.info('a'.repeat(64)).catch((e) => e)
+    expect([direct.status, direct.code]).toEqual([500, 'stored_memory_corrupt'])
+    const next = await forwardStep(env, { ...state(1, 1), durableSeq: 1 }, { seq: 2, observation: { text: 'and again' } })
+    if (!('done' in next)) throw new Error('expected a forwarded step')
+    expect(unpackBody(next.done.reply)).toMatchObject({ seq: 2 })
   })
 
   it("passes the host's 4xx problems on, a wrong secret is 502", async () => {

@@ -7,9 +7,12 @@
  * problem.
  */
 import { describe, expect, it, vi } from 'vitest'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { pack, unpack } from 'msgpackr'
 import { api, logitsOf, relErr } from '../../sim/client.ts'
-import { MemoryStore } from '../../gpu/durable.ts'
+import { FileStore, MemoryStore } from '../../gpu/durable.ts'
 import { hostApp, HOST_SECRET_HEADER } from '../../gpu/host-app.ts'
 import { HostSessions } from '../../gpu/host-sessions.ts'
 import { modelsFrom, defaultModelsDir } from '../../gpu/host.ts'
@@ -616,6 +619,56 @@ describe('GPU host (wasm backend)', () => {
         expect(relErr(logitsOf(r.data), ref[seq - 1])).toBeLessThan(1e-6)
         expect(sessions.hotCount).toBeLessThanOrEqual(2)
       }
+  })
+
+  it('a durable copy that cannot be read is 500 stored_memory_corrupt, and the session can still be deleted; a retry after an eviction or a restart gets the stored reply', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stepkv-host-'))
+    try {
+      const make = (maxHot = 64) => {
+        const sessions = new HostSessions({ choice, store: new FileStore(dir), model: modelsFrom(defaultModelsDir()), maxHot })
+        const app = hostApp({ sessions, secret: SECRET })
+        const fetcher = (url: string, init?: RequestInit) => Promise.resolve(app.request(url, { ...init, headers: { ...(init?.headers as Record<string, string>), [HOST_SECRET_HEADER]: SECRET } }))
+        return { sessions, app, client: api(fetcher, 'http://host') }
+      }
+      const choice = await selectBackend('wasm')
+      // the last reply survives an eviction (maxHot 1) and a clean restart (flushAll)
+      const a = make(1)
+      for (const id of ['s_r', 's_o']) expect((await a.client.createSession({ id, policy: WINDOW })).status).toBe(201)
+      const first = await a.client.step('s_r', 1, { text: texts[0] })
+      await a.client.step('s_o', 1, { text: texts[0] }) // evicts s_r
+      const again = await a.client.step('s_r', 1, { text: texts[0] })
+      expect(again.status).toBe(200)
+      expect(again.data).toEqual(first.data)
+      await a.client.step('s_r', 2, { text: texts[1] })
+      const second = await a.client.step('s_r', 2, { text: texts[1] })
+      await a.sessions.flushAll()
+      const b = make()
+      expect((await b.client.step('s_r', 2, { text: texts[1] })).data).toEqual(second.data)
+      expect((await b.client.step('s_r', 1, { text: texts[0] })).status).toBe(409)
+      // a damaged copy (truncated file, then a header that is not JSON)
+      const file = path.join(dir, 's_r.session')
+      for (const damage of [(bytes: Buffer) => bytes.subarray(0, bytes.length - 500), (bytes: Buffer) => Buffer.concat([bytes.subarray(0, 4), Buffer.from('{not json'), bytes.subarray(13)])]) {
+        writeFileSync(file, damage(readFileSync(file)))
+        const d = make()
+        const r = await d.client.step('s_r', 3, { text: texts[2] })
+        expect(r.status).toBe(500)
+        expect(r.type).toContain('application/problem+json')
+        expect(r.data).toMatchObject({ code: 'stored_memory_corrupt' })
+        expect(JSON.stringify(r.data)).not.toMatch(/\bat .*\.ts:\d+/) // no stack trace
+        expect((await d.client.info('s_r')).data).toMatchObject({ code: 'stored_memory_corrupt' })
+        expect(JSON.stringify(r.data)).not.toContain(dir) // no file path either
+      }
+      const d = make()
+      const del = await d.client.call('DELETE', '/v1/sessions/s_r')
+      expect(del.status).toBe(200)
+      expect(existsSync(file)).toBe(false)
+      expect(existsSync(path.join(dir, 's_r.reply'))).toBe(false)
+      expect((await d.client.call('DELETE', '/v1/sessions/s_r')).status).toBe(404)
+      expect((await d.client.createSession({ id: 's_r', policy: WINDOW })).status).toBe(201)
+      expect((await d.client.step('s_r', 1, { text: texts[0] })).status).toBe(200)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('checks forwarding state tags, adopts a seeded state and says when steps were lost', async () => {
