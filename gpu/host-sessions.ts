@@ -225,7 +225,9 @@ export class HostSessions {
   async step(id: string, request: StepRequest, forwarding?: Forwarding, limits: Partial<EngineLimits> = {}): Promise<HostStepReply> {
     await this.prepare()
     return this.exclusive(id, async () => {
+      const t0 = performance.now()
       const h = await this.load(id)
+      const loadMs = performance.now() - t0 // reading and decoding the durable copy when not held
       if (forwarding) {
         if (h.tag !== forwarding.base)
           throw new StepkvError('host_state_mismatch', 409, `the GPU host holds state ${h.tag ?? '(none)'} of this session, the caller ${forwarding.base}`, { hostTag: h.tag ?? null })
@@ -236,7 +238,7 @@ export class HostSessions {
       let cur = h
       let result: { reply: Record<string, unknown>; durable?: HostStepReply['durable'] }
       try {
-        result = await this.run(cur, request, forwarding, limits)
+        result = await this.run(cur, request, forwarding, limits, loadMs)
       } catch (e) {
         if (!isDeviceLoss(e)) throw e
         await this.recover()
@@ -363,7 +365,7 @@ export class HostSessions {
     await this.halfCheck
   }
 
-  private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}) {
+  private async run(h: Hot, request: StepRequest, forwarding?: Forwarding, overrides: Partial<EngineLimits> = {}, loadMs = 0) {
     const limits = { ...this.o.limits, maxPrefixTokens: Math.min(this.o.limits.maxPrefixTokens, overrides.maxPrefixTokens ?? Infinity) }
     const adapter = this.adapterFor(h.config.model)
     const restored = h.restored
@@ -434,7 +436,7 @@ export class HostSessions {
       seq: request.seq,
       action: outcome.action,
       memory: { tokensPerLayer: s.tokensPerLayer, bytes: durable?.memory.byteLength ?? kvBytes, nextPosition: s.nextPosition, durableSeq: h.durableSeq },
-      timings: { ...outcome.timings, persistMs },
+      timings: { ...outcome.timings, loadMs, persistMs },
       backend: this.backend,
       kvPath,
       ...(graph && { graph }),
