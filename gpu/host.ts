@@ -24,9 +24,9 @@
  *                                      where the start-up rounding check passes
  *                                      (--float16-resident, the default, is accepted)
  *   --models DIR                       default: the repo's models/
- *   secret: GPU_HOST_SECRET (env only), sent by the Worker as `x-stepkv-host-secret`
+ *   secret: GPU_HOST_SECRET (env only, ≥ 16 characters), sent by the Worker as `x-stepkv-host-secret`
  */
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { serve } from '@hono/node-server'
@@ -83,6 +83,9 @@ export function modelsFrom(dir: string): (id: string) => { decoder: ModelSource;
   }
 }
 
+/** Shortest shared secret the host accepts (characters): it guards every session's memory. */
+export const MIN_SECRET_LENGTH = 16
+
 /** A bad command line, environment value or host setting: printed as one line (no stack), exit 2. */
 export class UsageError extends Error {}
 
@@ -96,6 +99,10 @@ export async function startHost(config: HostConfig) {
   const hostname = config.hostname ?? '127.0.0.1'
   if (!config.secret && !['127.0.0.1', 'localhost', '::1'].includes(hostname))
     throw new UsageError(`a GPU host on ${hostname} needs GPU_HOST_SECRET (only loopback may run without one)`)
+  if (config.secret !== undefined && config.secret.length < MIN_SECRET_LENGTH)
+    throw new UsageError(`GPU_HOST_SECRET must be at least ${MIN_SECRET_LENGTH} characters (got ${config.secret.length})`)
+  if (config.modelsDir !== undefined && !readdirSync(config.modelsDir).some((d) => existsSync(path.join(config.modelsDir!, d, 'manifest.json'))))
+    throw new UsageError(`--models: no model under '${config.modelsDir}' (each model is a directory with a manifest.json)`)
   const choice = await selectBackend(config.backend ?? 'auto')
   const store: DurableStore = config.durableDir === null ? new MemoryStore() : new FileStore(config.durableDir ?? path.resolve('.wrangler/gpu-host'))
   const sessions = new HostSessions({

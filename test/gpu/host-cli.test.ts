@@ -42,6 +42,8 @@ describe('gpu-host command line', () => {
       [['--durable-dir', '/etc/passwd'], {}, /^gpu-host: --durable-dir: cannot use '\/etc\/passwd' as a directory \(EEXIST\)$/],
       [[], { GPU_HOST_DURABLE_DIR: '' }, /^gpu-host: GPU_HOST_DURABLE_DIR is empty$/],
       [['--models', '/etc/passwd'], {}, /^gpu-host: --models: no directory '\/etc\/passwd'$/],
+      [['--models', '/etc'], {}, /^gpu-host: --models: no model under '\/etc' \(each model is a directory with a manifest.json\)$/],
+      [[], { GPU_HOST_SECRET: 'short' }, /^gpu-host: GPU_HOST_SECRET must be at least 16 characters \(got 5\)$/],
       [['--host', 'not a host!'], { GPU_HOST_SECRET: 'abcdefghijklmnopqrstuvwxyz012345' }, /^gpu-host: --host not a host!: no such address on this machine$/],
     ]
     const results = await Promise.all(cases.map(([args, env]) => run(args, env)))
