@@ -77,7 +77,8 @@ function firstGuess(x: number, min: number, scale: number, levels: number): numb
 /**
  * The code of `x`: the level nearest `x` (ties go to the upper level, as `Math.round`), and among
  * equal levels the lowest code. Re-quantizing `table[q]` of an encoder-chosen `q` returns `q`.
- * @param x a value within `[table[0], table[levels]]`
+ * @param x a value within `[table[0], table[levels]]`, or beyond them in a constant group (its
+ *   float16 statistic rounds to nearest): the nearer end's lowest code
  * @param table levels from `fillLevels`
  * @param scale its scale (only used for the first guess)
  * @returns an integer code in `[0, levels]`
@@ -88,8 +89,16 @@ export function nearestLevel(
   levels: number,
   scale: number,
 ): number {
+  // At or above the top level (above it only in a constant group whose float16 statistic is x
+  // rounded down): the lowest code of the top level — for a constant group 0, which is also what
+  // re-encoding its dequantized value gives, so the blob stays the same.
+  if (x >= table[levels]) {
+    let q = levels
+    while (q > 0 && table[q - 1] === table[levels]) q--
+    return q
+  }
   let upper = firstGuess(x, table[0], scale, levels)
-  // Move to the first level ≥ x (the table is nondecreasing and table[levels] ≥ x).
+  // Move to the first level ≥ x (the table is nondecreasing and table[levels] > x).
   while (upper > 0 && table[upper - 1] >= x) upper--
   while (upper < levels && table[upper] < x) upper++
   if (upper === 0) return 0
@@ -134,6 +143,7 @@ export function nearestCode(
   scale: number,
   levels: number,
 ): number {
+  if (x >= max) return lowestEqual(max, levels, min, max, scale, levels) // see nearestLevel
   const guess = firstGuess(x, min, scale, levels)
   const at = levelOf(min, max, scale, guess, levels)
   if (at >= x) {
