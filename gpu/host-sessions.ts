@@ -313,8 +313,9 @@ export class HostSessions {
     return rt
   }
 
-  /** The gather graph for this model's carried K/V, or (`tempo`) its concat variant over the
-   * TempoFit bank's memory layers. */
+  /** The gather graph for this model's carried K/V, or (`tempo`) the concat variant over the
+   * TempoFit bank's memory layers; `concat` asks for the concat variant over the carried layers
+   * (a KIVI mirror's uploads). */
   private gatherFor(m: ModelManifest, tempo = false, half = false, concat = tempo): ModelRuntime {
     const { ort, backend, executionProviders } = this.o.choice
     const shape = { layers: tempo ? m.tempoLayers.length : m.layers, kvHeads: m.kvHeads, headDim: m.headDim, concat, half }
