@@ -36,6 +36,8 @@ export interface DurableStore {
   putReply(id: string, seq: number, reply: Uint8Array): Promise<void>
   /** The kept reply, if any (a reply that cannot be read back counts as none). */
   getReply(id: string): Promise<{ seq: number; reply: Uint8Array } | null>
+  /** Removes the kept reply (a new or seeded state of the session). */
+  deleteReply(id: string): Promise<void>
 }
 
 /** A stored record that cannot be read back (a truncated or edited file). */
@@ -67,10 +69,13 @@ export class MemoryStore implements DurableStore {
   async getReply(id: string) {
     return this.replies.get(id) ?? null
   }
+  async deleteReply(id: string) {
+    this.replies.delete(id)
+  }
 }
 
 /** Local-disk store: `<dir>/<id>.session` = u32 header length · JSON header · memory blob;
- * `<dir>/<id>.reply` = u32 seq · packed reply. */
+ * `<dir>/<id>.reply` = float64 seq (little-endian) · packed reply. */
 export class FileStore implements DurableStore {
   readonly dir: string
   writes = 0
@@ -95,8 +100,8 @@ export class FileStore implements DurableStore {
     let head: Omit<DurableRecord, 'memory'>
     try {
       head = JSON.parse(bytes.subarray(4, 4 + n).toString('utf8'))
-    } catch (e) {
-      throw new CorruptRecordError(`${id}.session: header is not JSON (${(e as Error).message})`)
+    } catch {
+      throw new CorruptRecordError(`${id}.session: its header is not JSON`)
     }
     if (typeof head !== 'object' || head === null || typeof head.seq !== 'number' || typeof head.memorySeq !== 'number' || typeof head.config !== 'object' || head.config === null)
       throw new CorruptRecordError(`${id}.session: header lacks config, seq or memorySeq`)
@@ -112,15 +117,18 @@ export class FileStore implements DurableStore {
     this.writes++
   }
   async delete(id: string): Promise<void> {
+    await rm(this.replyFile(id), { force: true }) // first: never a reply without its record
     await rm(this.file(id), { force: true })
+  }
+  async deleteReply(id: string): Promise<void> {
     await rm(this.replyFile(id), { force: true })
   }
   private replyFile(id: string): string {
     return this.file(id).replace(/\.session$/, '.reply')
   }
   async putReply(id: string, seq: number, reply: Uint8Array): Promise<void> {
-    const head = Buffer.alloc(4)
-    head.writeUInt32LE(seq)
+    const head = Buffer.alloc(8)
+    head.writeDoubleLE(seq) // seq may pass 2^32 (the schemas allow any safe integer)
     const tmp = `${this.replyFile(id)}.${process.pid}.tmp`
     await writeFile(tmp, Buffer.concat([head, reply]))
     await rename(tmp, this.replyFile(id))
@@ -128,7 +136,8 @@ export class FileStore implements DurableStore {
   async getReply(id: string): Promise<{ seq: number; reply: Uint8Array } | null> {
     try {
       const bytes = await readFile(this.replyFile(id))
-      return bytes.length > 4 ? { seq: bytes.readUInt32LE(0), reply: new Uint8Array(bytes.subarray(4)) } : null
+      const seq = bytes.length > 8 ? bytes.readDoubleLE(0) : NaN
+      return Number.isSafeInteger(seq) && seq > 0 ? { seq, reply: new Uint8Array(bytes.subarray(8)) } : null
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw e

@@ -16,7 +16,7 @@ import { resolveKivi } from '../memory/kivi.ts'
 import { roundTrip } from '../memory/storage.ts'
 import { summary } from '../memory/session.ts'
 import type { Policy, SessionMemory } from '../memory/types.ts'
-import { packReply } from '../worker/body.ts'
+import { packReply, unpackBody } from '../worker/body.ts'
 import { initialMemory, policyFor, runStep, type EngineLimits, type StepRequest } from '../worker/engine.ts'
 import { expectedShape, storageOf } from '../worker/import-check.ts'
 import { CorruptRecordError, type DurableStore, type HostSessionConfig } from './durable.ts'
@@ -71,6 +71,16 @@ export interface HostOptions {
   limits?: EngineLimits
 }
 
+/** Whether a kept reply decodes (a file cut short by a crash is dropped, not replayed). */
+function readable(packed: Uint8Array): boolean {
+  try {
+    unpackBody(packed)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Forwarding state check: the caller's tag before the step and the tag after it. */
 export interface Forwarding {
   base: string
@@ -96,7 +106,8 @@ interface Hot {
   /** Host memory (round-trip path) or device-resident memory. */
   memory?: SessionMemory
   resident?: ResidentMemory
-  lastReply?: Uint8Array
+  /** The packed reply of step `seq` (replayed to a retry of that step only while the session is at it). */
+  lastReply?: { seq: number; packed: Uint8Array }
   restored?: { fromSeq: number; lostSteps: number }
 }
 
@@ -174,7 +185,12 @@ export class HostSessions {
   async create(id: string, config: HostSessionConfig): Promise<Record<string, unknown>> {
     await this.prepare()
     return this.exclusive(id, async () => {
-      if (this.hot.has(id) || (await this.o.store.get(id))) throw new StepkvError('session_exists', 409, `session '${id}' exists`)
+      const stored = await this.o.store.get(id).catch((e) => {
+        if (e instanceof CorruptRecordError) return true // exists, unreadable: delete it first
+        throw e
+      })
+      if (this.hot.has(id) || stored) throw new StepkvError('session_exists', 409, `session '${id}' exists`)
+      await this.o.store.deleteReply(id) // a reply left by a crash between the two deletes
       const { manifest } = this.model(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
       const cfg = { ...config, policy: { name: policy.name, params: { ...policy.params } } }
@@ -207,6 +223,7 @@ export class HostSessions {
       await this.drop(id)
       const h: Hot = { id, config, policy, seq, tag, durableSeq: memory.seq, memory }
       if (memory.seq < seq) h.restored = { fromSeq: memory.seq, lostSteps: seq - memory.seq }
+      await this.o.store.deleteReply(id) // the replaced state's reply describes another memory
       await this.o.store.put(id, { config, seq, memorySeq: memory.seq, tag, memory: blob })
       this.admit(h)
       return this.describe(h)
@@ -232,7 +249,7 @@ export class HostSessions {
         if (h.tag !== forwarding.base)
           throw new StepkvError('host_state_mismatch', 409, `the GPU host holds state ${h.tag ?? '(none)'} of this session, the caller ${forwarding.base}`, { hostTag: h.tag ?? null })
       } else {
-        if (request.seq === h.seq && h.seq > 0 && h.lastReply) return { packed: h.lastReply, replayed: true }
+        if (request.seq === h.seq && h.seq > 0 && h.lastReply?.seq === h.seq) return { packed: h.lastReply.packed, replayed: true }
         if (request.seq !== h.seq + 1) throw new SeqConflictError(`expected seq ${h.seq + 1}, got ${request.seq}`, { lastSeq: h.seq, expectedSeq: h.seq + 1 })
       }
       let cur = h
@@ -251,8 +268,8 @@ export class HostSessions {
           throw new StepkvError('gpu_device_lost', 503, 'the GPU device was lost twice during this step; the session is kept at its durable copy, retry later', { durableSeq: cur.durableSeq })
         }
       }
-      cur.lastReply = packReply(result.reply)
-      return { packed: cur.lastReply, replayed: false, durable: result.durable }
+      cur.lastReply = { seq: request.seq, packed: packReply(result.reply) }
+      return { packed: cur.lastReply.packed, replayed: false, durable: result.durable }
     })
   }
 
@@ -289,7 +306,9 @@ export class HostSessions {
 
   /** Writes every dirty session's durable copy (shutdown). */
   async flushAll(): Promise<void> {
-    for (const h of [...this.hot.values()]) await this.exclusive(h.id, () => this.flush(h))
+    // every session, whatever one of them throws (logged): one full disk must not cost the others
+    for (const h of [...this.hot.values()])
+      await this.exclusive(h.id, () => this.flush(h)).catch((e) => console.error(JSON.stringify({ level: 'error', event: 'flush', session: h.id, error: String(e) })))
   }
 
   // -- internals --------------------------------------------------------------------------------
@@ -460,7 +479,7 @@ export class HostSessions {
   private async flush(h: Hot): Promise<void> {
     if (this.hot.get(h.id) !== h) return
     if (h.durableSeq < h.seq) await this.writeDurable(h)
-    if (h.lastReply) await this.o.store.putReply(h.id, h.seq, h.lastReply)
+    if (h.lastReply?.seq === h.seq) await this.o.store.putReply(h.id, h.seq, h.lastReply.packed)
   }
 
   /** The hot session, else restored from the durable store (and admitted). @throws NotFoundError */
@@ -495,7 +514,7 @@ export class HostSessions {
     const fresh: Hot = { id, config: rec.config, policy, seq: rec.seq, tag: rec.tag, durableSeq: rec.memorySeq, memory, ...(restored && { restored }) }
     // the last step's reply, kept when the session left memory: a retry of that step gets it back
     const kept = await this.o.store.getReply(id).catch(() => null)
-    if (kept && kept.seq === rec.seq && rec.seq > 0) fresh.lastReply = kept.reply
+    if (kept && kept.seq === rec.seq && rec.seq > 0 && readable(kept.reply)) fresh.lastReply = { seq: kept.seq, packed: kept.reply }
     this.admit(fresh)
     return fresh
   }
@@ -509,9 +528,12 @@ export class HostSessions {
       this.hot.delete(id)
       // The evicted session's own queue writes its copy before its next step can reload it.
       void this.exclusive(id, async () => {
-        if (old.durableSeq < old.seq) await this.writeDurable(old)
-        if (old.lastReply) await this.o.store.putReply(id, old.seq, old.lastReply)
-        disposeResident(old.resident)
+        try {
+          if (old.durableSeq < old.seq) await this.writeDurable(old)
+          if (old.lastReply?.seq === old.seq) await this.o.store.putReply(id, old.seq, old.lastReply.packed)
+        } finally {
+          disposeResident(old.resident)
+        }
       }).catch((e) => console.error(JSON.stringify({ level: 'error', event: 'evict', session: id, error: String(e) })))
     }
   }

@@ -671,6 +671,63 @@ describe('GPU host (wasm backend)', () => {
     }
   })
 
+  it('a kept reply only answers a retry of its own step and state: not after a failed write, a seed, or past 2^32', async () => {
+    class FlakyStore extends MemoryStore {
+      failNext = false
+      override async put(id: string, r: Parameters<MemoryStore['put']>[1]) {
+        if (this.failNext) {
+          this.failNext = false
+          throw new Error('ENOSPC (simulated)')
+        }
+        return super.put(id, r)
+      }
+    }
+    const seedReq = (app: ReturnType<typeof hostApp>, id: string, seq: number, blob: Uint8Array) =>
+      app.request(`/v1/sessions/${id}/state`, { method: 'PUT', headers: { [HOST_SECRET_HEADER]: SECRET, 'content-type': 'application/msgpack' }, body: pack({ config: { model: 'tiny-gqa', policy: WINDOW, memoryDtype: 'float32' }, seq, tag: `"${seq}.9"`, memory: blob }) })
+    const make = async (opts: { maxHot?: number; durableEvery?: number }, store: MemoryStore | FileStore) => {
+      const sessions = new HostSessions({ choice: await selectBackend('wasm'), store, model: modelsFrom(defaultModelsDir()), ...opts })
+      const app = hostApp({ sessions, secret: SECRET })
+      const fetcher = (url: string, init?: RequestInit) => Promise.resolve(app.request(url, { ...init, headers: { ...(init?.headers as Record<string, string>), [HOST_SECRET_HEADER]: SECRET } }))
+      return { sessions, app, client: api(fetcher, 'http://host') }
+    }
+    // a step whose durable write fails: its retry is not answered with the previous step's reply
+    const flaky = new FlakyStore()
+    const b = await make({}, flaky)
+    await b.client.createSession({ id: 's_b', policy: WINDOW })
+    await b.client.step('s_b', 1, { text: texts[0] })
+    flaky.failNext = true
+    expect((await b.client.step('s_b', 2, { text: texts[1] })).status).toBe(500)
+    const retry = await b.client.step('s_b', 2, { text: texts[1] })
+    expect(retry.data.seq === 1).toBe(false)
+    await b.sessions.flushAll()
+    expect(flaky.replies.get('s_b')?.seq ?? 1).toBe(1) // never the step-1 reply filed as seq 2
+    // a seeded state does not replay the reply of the state it replaced
+    const a = await make({ maxHot: 1 }, new MemoryStore())
+    for (const id of ['s_r', 's_o']) await a.client.createSession({ id, policy: WINDOW })
+    const blank = new Uint8Array((await a.client.exportMemory('s_o')).data) // step 0
+    await a.client.step('s_r', 1, { text: texts[0] })
+    await a.client.step('s_o', 1, { text: texts[0] }) // evicts s_r: its reply for seq 1 kept
+    expect((await seedReq(a.app, 's_r', 1, blank)).status).toBe(200)
+    await a.client.step('s_o', 2, { text: texts[1] }) // evicts s_r again
+    expect((await a.client.step('s_r', 1, { text: texts[0] })).status).toBe(409)
+    // seq past 2^32: the reply is kept (float64 seq), and a flush goes on past any failure
+    const dir = mkdtempSync(path.join(tmpdir(), 'stepkv-host-'))
+    try {
+      const c = await make({ durableEvery: 8 }, new FileStore(dir))
+      for (const id of ['s_a', 's_c']) await c.client.createSession({ id, policy: WINDOW })
+      expect((await seedReq(c.app, 's_a', 2 ** 32, blank)).status).toBe(200)
+      const big = await c.client.step('s_a', 2 ** 32 + 1, { text: texts[0] })
+      expect(big.status).toBe(200)
+      expect((await c.client.step('s_c', 1, { text: texts[0] })).status).toBe(200) // not yet durable
+      await c.sessions.flushAll()
+      expect((await new FileStore(dir).get('s_c'))?.seq).toBe(1)
+      const d = await make({}, new FileStore(dir))
+      expect((await d.client.step('s_a', 2 ** 32 + 1, { text: texts[0] })).data).toEqual(big.data)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('checks forwarding state tags, adopts a seeded state and says when steps were lost', async () => {
     const { app, client } = await host()
     await client.createSession({ id: 's_f', policy: WINDOW })
