@@ -35,7 +35,11 @@
  *          host. FILE is the fixture `test/fixtures/gpu-capture-trace.json`.
  *   kivi   --out FILE [--steps 8 --backend webgpu]
  *          KIVI sessions on the device with a host mirror (`kiviCheck`): logits and stored memory vs
- *          a wasm round trip, the device rows vs the mirror bit for bit, step time vs round trip
+ *          a WebGPU round trip bit for bit (wasm for information), the device rows vs the mirror,
+ *          step time vs round trip
+ *   probe  --out FILE [--backend webgpu]
+ *          which float16 graphs ORT's WebGPU EP can capture (`captureProbe`); a failing one is
+ *          created again with verbose logging: its node placements go to stderr
  *   half   --out FILE [--steps 6 --capacity 256 --backend webgpu]
  *          float16 sessions kept on the device (`halfCheck`): the half gather's rounding vs the
  *          codec's, value for value; float16 host sessions (dynamic and captured) vs wasm, the device

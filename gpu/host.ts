@@ -12,6 +12,7 @@
  *   --durable-every K [GPU_HOST_DURABLE_EVERY]       default 1 (a durable copy after every step)
  *   --max-hot N [GPU_HOST_MAX_HOT]                   default 64 sessions held in memory
  *   --no-resident                      keep K/V on the host between steps (round trip each step)
+ *                                      (--resident, the default, is accepted)
  *   --fixed-capacity N [GPU_HOST_FIXED_CAPACITY]     resident K/V as N rows per head, empty ones
  *                                      masked (shapes stay put while a bounded memory fills); 0 = off
  *   --capture [GPU_HOST_CAPTURE=1|0]   with --fixed-capacity: the float-table graph, replayed by WebGPU
@@ -149,6 +150,7 @@ async function main() {
         'durable-dir': { type: 'string' },
         'durable-every': { type: 'string' },
         'max-hot': { type: 'string' },
+        resident: { type: 'boolean' },
         'no-resident': { type: 'boolean' },
         'fixed-capacity': { type: 'string' },
         capture: { type: 'boolean' },
@@ -188,6 +190,7 @@ async function main() {
   // default: as --capture; the flags win over the variable
   const captureTempo = values['no-capture-tempo'] ? false : values['capture-tempo'] ? true : captureTempoEnv ? captureTempoEnv === '1' : capture
   if (captureTempo && !capture) throw new UsageError(`${values['capture-tempo'] ? '--capture-tempo' : 'GPU_HOST_CAPTURE_TEMPO=1'} needs --capture (or GPU_HOST_CAPTURE=1)`)
+  if (values.resident && values['no-resident']) throw new UsageError('--resident and --no-resident contradict each other')
   const halfEnv = env.GPU_HOST_FLOAT16_RESIDENT
   if (halfEnv !== undefined && !['0', '1', ''].includes(halfEnv)) throw new UsageError(`GPU_HOST_FLOAT16_RESIDENT must be 1 or 0, got '${halfEnv}'`)
   if (values['float16-resident'] && values['no-float16-resident']) throw new UsageError('--float16-resident and --no-float16-resident contradict each other')

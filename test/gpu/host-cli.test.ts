@@ -36,6 +36,7 @@ describe('gpu-host command line', () => {
       [['--float16-resident', '--no-resident'], {}, /^gpu-host: --float16-resident needs resident K\/V/],
       [[], { GPU_HOST_FLOAT16_RESIDENT: 'yes' }, /^gpu-host: GPU_HOST_FLOAT16_RESIDENT must be 1 or 0, got 'yes'$/],
       [['--float16-resident', '--no-float16-resident'], {}, /^gpu-host: --float16-resident and --no-float16-resident contradict each other$/],
+      [['--resident', '--no-resident'], {}, /^gpu-host: --resident and --no-resident contradict each other$/],
       [['--capture'], {}, /^gpu-host: --capture needs --fixed-capacity N/],
       [[], { GPU_HOST_CAPTURE: '1' }, /^gpu-host: GPU_HOST_CAPTURE=1 needs --fixed-capacity N/],
       [['--fixed-capacity', '64', '--no-resident'], {}, /^gpu-host: --fixed-capacity needs resident K\/V/],
