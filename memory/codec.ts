@@ -29,7 +29,6 @@
  * was (same checks), and a session that loads one writes version 2 at its next save. A version
  * this build does not know is refused with `memory_version`.
  */
-import { Buffer } from 'node:buffer'
 import { crc32 } from './crc32.ts'
 import { MemoryCodecError } from './errors.ts'
 import {
@@ -256,25 +255,13 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
   }
   const headerBytes = packHeader(header, { view: true })
   const payloadOffset = align8(PRELUDE_BYTES + headerBytes.byteLength)
-  // Every byte is written below (padding zeroed explicitly), so the blob need not be zero-filled
-  // first: an uninitialized allocation saves one pass over it (`Buffer.allocUnsafeSlow`: not
-  // pooled, its own ArrayBuffer; handed out as a plain Uint8Array view).
-  const raw = Buffer.allocUnsafeSlow(payloadOffset + payloadBytes + CRC_BYTES)
-  const blob = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)
-  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength)
+  const blob = new Uint8Array(payloadOffset + payloadBytes + CRC_BYTES)
+  const view = new DataView(blob.buffer)
   for (let i = 0; i < 4; i++) blob[i] = MEMORY_MAGIC.charCodeAt(i)
   view.setUint16(4, MEMORY_FORMAT_VERSION, true)
   view.setUint32(6, headerBytes.byteLength, true)
   blob.set(headerBytes, PRELUDE_BYTES)
-  blob.fill(0, PRELUDE_BYTES + headerBytes.byteLength, payloadOffset)
-  let end = payloadOffset // where the previous tensor ended: zero up to the next one
-  for (const { entry, bytes } of parts) {
-    const at = payloadOffset + entry.offset
-    blob.fill(0, end, at)
-    blob.set(bytes, at)
-    end = at + bytes.byteLength
-  }
-  blob.fill(0, end, payloadOffset + payloadBytes)
+  for (const { entry, bytes } of parts) blob.set(bytes, payloadOffset + entry.offset)
   const crcOffset = blob.byteLength - CRC_BYTES
   view.setUint32(crcOffset, crc32(blob.subarray(0, crcOffset)), true)
   return blob
