@@ -605,6 +605,31 @@ async function stepLogits(h: HostSessions, id: string, seq: number, observation:
   return { logits: new Float32Array(bytes.buffer, 0, bytes.byteLength / 4), tokens: reply.memory.tokensPerLayer[0], kvPath: reply.graph ? `${reply.kvPath}+${reply.graph}` : reply.kvPath }
 }
 
+/**
+ * Host step time of one robot session per layout, the layouts stepping in turn (rotating which
+ * goes first), each step the whole `step()` with the device synchronized before the clock stops.
+ * @param config the session's create body (model, policy, storage)
+ * @param after runs after each step's round (e.g. buffer counts)
+ * @returns per layout the reply's `kvPath` and the step time percentiles (ms) after 5 warm-up steps
+ */
+async function stepsInTurn(ort: Awaited<ReturnType<typeof selectBackend>>['ort'], layouts: Record<string, HostSessions>, id: string, config: Json, steps: number, after?: (seq: number) => Promise<void>) {
+  const names = Object.keys(layouts)
+  const ms: Record<string, number[]> = Object.fromEntries(names.map((x) => [x, []]))
+  const kvPath: Record<string, string> = {}
+  for (const x of names) await layouts[x].create(id, config as never)
+  for (let seq = 1; seq <= steps; seq++) {
+    for (let r = 0; r < names.length; r++) {
+      const x = names[(seq + r) % names.length]
+      const t = now()
+      kvPath[x] = (await stepLogits(layouts[x], id, seq, robotObservation(seq))).kvPath
+      await syncDevice(ort)
+      if (seq > 5) ms[x].push(now() - t)
+    }
+    await after?.(seq)
+  }
+  return { kvPath, stepMs: Object.fromEntries(names.map((x) => [x, percentiles(ms[x])])) }
+}
+
 /** WebGPU vs wasm through the host's sessions. @returns the fixture */
 export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Json> {
   const cases: HostCase[] = [
@@ -861,20 +886,8 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
   }
   // (3) what staying on the device saves a float16 session
   const layouts = { roundtrip: await hostOn(backend, false), resident: await hostOn(backend, true), captured: await hostOn(backend, true, capacity, true) }
-  const names = Object.keys(layouts) as (keyof typeof layouts)[]
   const c = { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } } }
-  const ms = Object.fromEntries(names.map((x) => [x, [] as number[]])) as Record<keyof typeof layouts, number[]>
-  const kvPath: Record<string, string> = {}
-  for (const x of names) await layouts[x].create('half-time', { ...c, memoryDtype: 'float16' })
-  for (let seq = 1; seq <= timedSteps; seq++)
-    for (let r = 0; r < names.length; r++) {
-      const x = names[(seq + r) % names.length]
-      const t = now()
-      kvPath[x] = (await stepLogits(layouts[x], 'half-time', seq, robotObservation(seq))).kvPath
-      await syncDevice(choice.ort)
-      if (seq > 5) ms[x].push(now() - t)
-    }
-  const stepMs = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])]))
+  const { kvPath, stepMs } = await stepsInTurn(choice.ort, layouts, 'half-time', { ...c, memoryDtype: 'float16' }, timedSteps)
   return {
     backend: choice.backend, hostSettings: layouts.resident.settings, rounding, cases: out,
     timing: { ...c, memoryDtype: 'float16', steps: timedSteps, capacity, kvPath, stepMs },
@@ -936,26 +949,14 @@ export async function kiviCheck(backend: Backend = 'webgpu', steps = 8, timedSte
   // (2) what staying on the device saves a KIVI session
   const counters = countGpuObjects()
   const layouts = { roundtrip: await hostOn(backend, false), resident: await hostOn(backend, true) }
-  const names = Object.keys(layouts) as (keyof typeof layouts)[]
   const c = { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 160 } }, memoryDtype: 'kivi' as const, kivi: { bits: 4 } }
-  const ms = Object.fromEntries(names.map((x) => [x, [] as number[]])) as Record<keyof typeof layouts, number[]>
-  const kvPath: Record<string, string> = {}
   const live: Record<string, number> = {}
-  for (const x of names) await layouts[x].create('kivi-time', c as never)
-  for (let seq = 1; seq <= timedSteps; seq++) {
-    for (let r = 0; r < names.length; r++) {
-      const x = names[(seq + r) % names.length]
-      const t = now()
-      kvPath[x] = (await stepLogits(layouts[x], 'kivi-time', seq, robotObservation(seq))).kvPath
-      await syncDevice(choice.ort)
-      if (seq > 5) ms[x].push(now() - t)
-    }
+  const { kvPath, stepMs } = await stepsInTurn(choice.ort, layouts, 'kivi-time', c, timedSteps, async (seq) => {
     if (seq === 10 || seq === timedSteps) {
       await deviceIdle()
       live[`step${seq}`] = counters.liveBuffers
     }
-  }
-  const stepMs = Object.fromEntries(names.map((x) => [x, percentiles(ms[x])]))
+  })
   return { backend: choice.backend, cases: out, timing: { ...c, steps: timedSteps, kvPath, stepMs, liveBuffers: live }, pass: out.every((x) => x.pass) }
 }
 
