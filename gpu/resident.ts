@@ -445,19 +445,17 @@ export async function residentTempoStep(
     const T = M + S
     let width: number
     ;({ next, width } = updateTempoOnTags(policy, bank, S, { seq: request.seq, prefixTokens: S, kinds: prefix.kinds }, limits))
+    // kept flat row ids h·T + t into the bank with the new rows appended
+    const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
     if (memory.mirror) {
       // KIVI: the new rows (this step's tempo_prefix, exactly S rows per head) come down whole
       const fresh = await Promise.all(newKv.map(downloadKeeping))
-      const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
       ;({ kept, mirror } = await mirroredKeep(concatGather, undefined, memory.mirror, next, rows, fresh, M, S, memory.kv, M))
-    } else if (M > 0) {
-      const rows = next.layers.map((l) => keptRows(l.values, m.kvHeads, next.tokens, T, width) ?? identityRows(m.kvHeads, T))
-      kept = await gatherKept(concatGather, rows, memory.kv, newKv, memory.half)
-    } else if (memory.half) {
-      // an empty float16 bank: the new rows rounded through the concat gather, appended to
+    } else if (M > 0) kept = await gatherKept(concatGather, rows, memory.kv, newKv, memory.half)
+    else if (memory.half) {
+      // an empty float16 bank (T = S): the new rows rounded through the concat gather, appended to
       // themselves (no zero-length device tensor), the kept ones taken from the first copy
-      const rows = next.layers.map((l) => inFirstCopy(keptRows(l.values, m.kvHeads, next.tokens, S, width) ?? identityRows(m.kvHeads, S), S))
-      kept = await gatherKept(concatGather, rows, newKv, newKv, true)
+      kept = await gatherKept(concatGather, rows.map((r) => inFirstCopy(r, S)), newKv, newKv, true)
     }
   } catch (e) {
     disposeAll(newKv)
