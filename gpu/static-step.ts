@@ -502,15 +502,7 @@ export function resetCaptureHelpers(ort: Ort): void {
   resetDeviceQueueState()
 }
 
-/**
- * ORT's JSEP frees released buffers at its next command flush, into the free list when no captured
- * graph is running, else into that captured session's keep-list (`refreshPendingBuffers`): buffers
- * other sessions released since the last flush (the encoder's outputs, the gather's row uploads)
- * would be kept by the replay until the captured session is released — 2 buffers per step on the
- * H200 (`growth`). Downloading a 1-element tensor ORT made flushes first, so the replay finds nothing
- * pending. ORT's downloader flushes before its first `await` (`downloadGpuData`), so the read-back
- * itself is not waited for: one GPU round trip less per replay. @returns once the flush is issued
- */
+/** ORT's flush helper per ORT module (`ortFlush`). */
 const flushers = new WeakMap<object, Promise<() => Promise<unknown>>>()
 
 /** `ortFlush` when something may have released a device buffer since the last flush
@@ -524,6 +516,16 @@ async function flushReleases(ctx: StaticContext): Promise<void> {
     throw e
   }
 }
+
+/**
+ * ORT's JSEP frees released buffers at its next command flush, into the free list when no captured
+ * graph is running, else into that captured session's keep-list (`refreshPendingBuffers`): buffers
+ * other sessions released since the last flush (the encoder's outputs, the gather's row uploads)
+ * would be kept by the replay until the captured session is released — 2 buffers per step on the
+ * H200 (`growth`). Downloading a 1-element tensor ORT made flushes first, so the replay finds nothing
+ * pending. ORT's downloader flushes before its first `await` (`downloadGpuData`), so the read-back
+ * itself is not waited for: one GPU round trip less per replay. @returns once the flush is issued
+ */
 async function ortFlush(ctx: StaticContext): Promise<void> {
   let f = flushers.get(ctx.ort)
   if (!f) {
