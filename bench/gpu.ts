@@ -605,6 +605,9 @@ async function stepLogits(h: HostSessions, id: string, seq: number, observation:
   return { logits: new Float32Array(bytes.buffer, 0, bytes.byteLength / 4), tokens: reply.memory.tokensPerLayer[0], kvPath: reply.graph ? `${reply.kvPath}+${reply.graph}` : reply.kvPath }
 }
 
+/** A host's held session `id` (its private `hot` map): device memory or host memory, as held. */
+const hotOf = (h: HostSessions, id: string) => (h as unknown as { hot: Map<string, { resident?: ResidentMemory; memory?: SessionMemory }> }).hot.get(id)
+
 /**
  * Host step time of one robot session per layout, the layouts stepping in turn (rotating which
  * goes first), each step the whole `step()` with the device synchronized before the clock stops.
@@ -870,7 +873,7 @@ export async function halfCheck(backend: Backend = 'webgpu', steps = 6, timedSte
         const a = await stepLogits(gpu, id, seq, c.obs(seq))
         const b = await stepLogits(wasm, id, seq, c.obs(seq))
         const held = (h: HostSessions) => {
-          const r = (h as unknown as { hot: Map<string, { resident?: ResidentMemory }> }).hot.get(id)?.resident
+          const r = hotOf(h, id)?.resident
           if (!r) throw new Error(`session ${id} is not device-resident on ${h.backend} (${JSON.stringify(h.settings)})`)
           return r
         }
@@ -920,7 +923,6 @@ export async function kiviCheck(backend: Backend = 'webgpu', steps = 8, timedSte
     // a TempoFit bank (fills, then drops a frame each step; its first step uploads every row)
     { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation, kivi: { bits: 4, groupSize: 16, residualTokens: 16 } },
   ]
-  const hotOf = (h: HostSessions, id: string) => (h as unknown as { hot: Map<string, { resident?: ResidentMemory; memory?: SessionMemory }> }).hot.get(id)
   const out: Json[] = []
   for (const [k, c] of cases.entries()) {
     const hosts = { resident: await hostOn(backend, true), roundtrip: await hostOn(backend, false), wasm: await hostOn('wasm', false) }
