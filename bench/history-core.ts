@@ -30,6 +30,8 @@ export interface HistoryConfig {
   /** Storage width: float32 or KIVI 4-bit. */
   bits: 32 | 4
   reencode?: boolean
+  /** The step layout (`EngineLimits.layout`); absent: dynamic. */
+  layout?: 'fixed'
 }
 
 /** Where models come from: Node's ORT and files, or the Worker's bundled models in workerd. */
@@ -96,9 +98,10 @@ async function timedStep(
   observation: Record<string, unknown>,
   storage: StorageOptions | undefined,
   now: () => number,
+  layout?: 'fixed',
 ): Promise<OneStep> {
   const t0 = now()
-  const out = await runStep(runtime, memory, policy, { seq, observation }, LIMITS, adapter)
+  const out = await runStep(runtime, memory, policy, { seq, observation }, { ...LIMITS, layout }, adapter)
   const t1 = now()
   let kept = out.memory
   let bytes = 0
@@ -183,7 +186,7 @@ export async function measureHistory(
   const storage = storageOf(config.bits)
   let memory = initialMemory(m, policy)
   for (let T = 1; T <= maxT; T++) {
-    const step = () => timedStep(runtime, adapter, memory, policy, T, obs(frames[T - 1]), storage, now)
+    const step = () => timedStep(runtime, adapter, memory, policy, T, obs(frames[T - 1]), storage, now, config.layout)
     if (Ts.includes(T)) {
       const r = await repeat(T, plan, now, step)
       points.push(r.point)
@@ -229,7 +232,7 @@ export async function playSession(deps: StepDeps, config: HistoryConfig, frames:
   const storage = storageOf(config.bits)
   let memory = initialMemory(runtime.manifest, policy)
   for (let t = 1; t <= T; t++) {
-    const out = await runStep(runtime, memory, policy, { seq: t, observation: { image: frames[t - 1].image, instruction: frames[t - 1].instruction } }, LIMITS, adapter)
+    const out = await runStep(runtime, memory, policy, { seq: t, observation: { image: frames[t - 1].image, instruction: frames[t - 1].instruction } }, { ...LIMITS, layout: config.layout }, adapter)
     memory = roundTrip(out.memory, storage)
   }
   return { memory, blob: encodeMemory(memory, { policy: { name: policy.name, params: { ...policy.params } }, ...storage }) }

@@ -89,5 +89,8 @@ export interface Policy {
    * reads the values. A device-resident host downloads this step's keys `[Hkv, P + S, Dh]` per
    * layer for such a policy (`gpu/resident.ts`); the values stay on the device. */
   readonly readsKeys?: boolean
+  /** Rows per head the policy keeps after `update` (tokens), when it has a budget: pins may keep
+   * more. The fixed step layout (`EngineLimits.layout`) pads the past to it. Absent: unbounded. */
+  readonly budgetTokens?: number
   update(mem: SessionMemory, step: StepInfo): SessionMemory
 }

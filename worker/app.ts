@@ -120,6 +120,8 @@ function quotaFor(c: Context<AppEnv>) {
 app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
   const body = parse(CreateSession, await readOptionalBody(c.req.raw)) // every field is optional
   manifestOf(body.model)
+  if (body.layout === 'fixed' && body.backend === 'gpu')
+    throw new BadRequestError("layout 'fixed' is for steps in the Worker: a GPU host sets its own layout (--fixed-capacity)", { layout: body.layout }, 'invalid_layout')
   checkBackend(c.env, body.backend)
   if (body.kivi && body.memoryDtype !== 'kivi')
     throw new BadRequestError(`kivi options need memoryDtype 'kivi' (got '${body.memoryDtype}')`, {}, 'invalid_storage')
@@ -139,6 +141,7 @@ app.post('/v1/sessions', limit((l) => l.stepBodyBytes), async (c) => {
       idleTtlSeconds: sessionTtlSeconds(c.env, body.idleTtlSeconds),
       ...(body.backend === 'gpu' && { backend: 'gpu' as const }),
       ...(body.retainFrames && { retainFrames: body.retainFrames }),
+      ...(body.layout === 'fixed' && { layout: 'fixed' as const }),
       createdAt: new Date().toISOString(),
     })
     .catch(async (e: unknown) => {

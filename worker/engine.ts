@@ -67,6 +67,35 @@ export interface EngineLimits {
   /** The isolate memory budget (bytes, `isolate-budget.ts`): a step whose working set would exceed
    * it fails closed before inference; absent or 0: unchecked. */
   isolateBudgetBytes?: number
+  /** The step's shape layout (`StepLayout`); default 'dynamic'. */
+  layout?: StepLayout
+}
+
+/**
+ * How the past is laid out in a step's feeds.
+ * - `dynamic` (default): exactly the rows the memory holds: a step costs less while a bounded
+ *   memory is still filling.
+ * - `fixed`: the past padded with masked slots to the size it has once full, so every step of a
+ *   session costs the same from step 1 (a control loop budgets one step time; static-shape
+ *   serving does the same). Carried KV: `max(policy.budgetTokens, P)` past slots, padding masked
+ *   by `attention_mask` = 0; TempoFit: `frames · max(S, tokens of the bank's largest frame)` bank
+ *   slots, padding with `tempo_bias` = −∞ (the contract's empty slot). The padding is cut from the
+ *   outputs before the policy runs, so the policy sees what it sees under `dynamic`; outputs equal
+ *   the dynamic step's up to float32 summation order (`test/worker/layout.test.ts`).
+ */
+export type StepLayout = 'dynamic' | 'fixed'
+
+/**
+ * Checks that `policy` can run with `layout`: the fixed layout needs a bounded memory (a policy
+ * with `budgetTokens`, or TempoFit's bank).
+ * @throws PolicyConfigError (`invalid_policy`, 400) for `fixed` with an unbounded policy (full)
+ */
+export function checkLayoutFits(policy: Policy, layout: StepLayout | undefined): void {
+  if (layout === 'fixed' && policy.memory !== 'tempo' && policy.budgetTokens === undefined)
+    throw new PolicyConfigError(
+      `layout 'fixed' pads the past to the policy's budget, and policy '${policy.name}' has none: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or layout 'dynamic'`,
+      { policy: policy.name, layout },
+    )
 }
 
 const PORT_FLAGS = { attnWindow: 'attnWindow', attnTotal: 'attnTotal', hiddenNorm: 'hiddenNorm', tempo: 'tempo' } as const
@@ -138,35 +167,43 @@ export async function runStep(
 ): Promise<StepOutcome> {
   const m = runtime.manifest
   const tempo = policy.memory === 'tempo'
+  const fixed = limits.layout === 'fixed'
+  if (fixed) checkLayoutFits(policy, 'fixed')
   const t0 = now()
   const prefix = await encodeStepPrefix(adapter, request, limits)
   const S = prefix.tokens
+  const P = tempo ? 0 : memory.tokens
+  // Past slots fed (C ≥ P; C − P masked padding rows) and, for TempoFit, bank slots (M ≥ bank rows).
+  const C = fixed && !tempo ? Math.max(policy.budgetTokens!, P) : P
+  const M = tempo ? (fixed ? fixedBankSlots(memory, policy, S) : memory.tokens) : 0
   if (limits.isolateBudgetBytes)
     checkIsolateBudget(
-      stepWorkingSetBytes(m, memory.tokens, S, tempo ? memory.layers.length : undefined),
+      stepWorkingSetBytes(m, tempo ? M : C, S, tempo ? memory.layers.length : undefined),
       limits.isolateBudgetBytes,
       `step ${request.seq} (${memory.tokens} memory tokens + ${S} prefix tokens)`,
     )
-  const P = tempo ? 0 : memory.tokens
   const positions = stepPositions(tempo ? 0 : memory.nextPosition, S, m)
+  const mask = new BigInt64Array(C + S).fill(1n)
+  mask.fill(0n, P, C)
   const feeds: Record<string, HostTensor> = {
     ...(prefix.inputsEmbeds
       ? { inputs_embeds: { dtype: 'float32', dims: [1, S, m.hiddenSize], data: prefix.inputsEmbeds } }
       : { input_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(prefix.inputIds!, BigInt) } }),
     position_ids: { dtype: 'int64', dims: [1, S], data: BigInt64Array.from(positions, BigInt) },
-    attention_mask: { dtype: 'int64', dims: [1, P + S], data: new BigInt64Array(P + S).fill(1n) },
+    attention_mask: { dtype: 'int64', dims: [1, C + S], data: mask },
   }
-  const kvDims = [1, m.kvHeads, P, m.headDim]
+  const kvDims = [1, m.kvHeads, C, m.headDim]
   for (let l = 0; l < m.layers; l++) {
     const layer = tempo ? undefined : memory.layers[l]
-    feeds[`past_key_values.${l}.key`] = { dtype: 'float32', dims: kvDims, data: layer?.keys ?? new Float32Array(0) }
-    feeds[`past_key_values.${l}.value`] = { dtype: 'float32', dims: kvDims, data: layer?.values ?? new Float32Array(0) }
+    const rows = (x: Float32Array | undefined) => (x ? padRows(x, m.kvHeads, P, C, m.headDim) : new Float32Array(0))
+    feeds[`past_key_values.${l}.key`] = { dtype: 'float32', dims: kvDims, data: rows(layer?.keys) }
+    feeds[`past_key_values.${l}.value`] = { dtype: 'float32', dims: kvDims, data: rows(layer?.values) }
   }
-  if (m.ports.tempo) addTempoFeeds(feeds, m, tempo ? memory : undefined, request.seq, policy)
+  if (m.ports.tempo) addTempoFeeds(feeds, m, tempo ? memory : undefined, request.seq, policy, M)
   const window = stepWindow(policy, request, S)
   if (m.ports.obsWindow) feeds.obs_window = obsWindowTensor(m.inputs, window)
   const t1 = now()
-  const out = await runtime.run(feeds)
+  const out = C > P ? unpadOutputs(await runtime.run(feeds), m, P, C, S) : await runtime.run(feeds)
   const t2 = now()
   const logits = out.logits
   assertFinite(logits, 'logits')
@@ -274,17 +311,73 @@ function pinKinds(kinds: Uint8Array, options: StepRequest['options']): void {
   }
 }
 
-/** Feeds the TempoFit ports: the bank per memory layer and its Frame-Gap Temporal Bias; an empty
+/** Feeds the TempoFit ports: the bank per memory layer and its Frame-Gap Temporal Bias, padded to
+ * `M` slots (≥ the bank's rows; padding rows 0 with bias −∞, the contract's empty slot); an empty
  * bank (M = 0) for sessions whose policy does not use the ports. */
-function addTempoFeeds(feeds: Record<string, HostTensor>, m: ModelManifest, bank: SessionMemory | undefined, seq: number, policy: Policy) {
-  const M = bank?.tokens ?? 0
+function addTempoFeeds(feeds: Record<string, HostTensor>, m: ModelManifest, bank: SessionMemory | undefined, seq: number, policy: Policy, M: number) {
+  const rows = bank?.tokens ?? 0
   const dims = [1, m.kvHeads, M, m.headDim]
+  const pad = (x: Float32Array | undefined) => (x ? padRows(x, m.kvHeads, rows, M, m.headDim) : new Float32Array(0))
   m.tempoLayers.forEach((l, i) => {
-    feeds[`tempo.${l}.key`] = { dtype: 'float32', dims, data: bank?.layers[i].keys ?? new Float32Array(0) }
-    feeds[`tempo.${l}.value`] = { dtype: 'float32', dims, data: bank?.layers[i].values ?? new Float32Array(0) }
+    feeds[`tempo.${l}.key`] = { dtype: 'float32', dims, data: pad(bank?.layers[i].keys) }
+    feeds[`tempo.${l}.value`] = { dtype: 'float32', dims, data: pad(bank?.layers[i].values) }
   })
-  const bias = bank ? tempoBiasFor(bank, seq, policy.params) : new Float32Array(0)
+  const real = bank ? tempoBiasFor(bank, seq, policy.params) : new Float32Array(0)
+  const bias = M === rows ? real : padRows(real, m.kvHeads, rows, M, 1, -Infinity)
   feeds.tempo_bias = { dtype: 'float32', dims: [1, m.kvHeads, 1, M], data: bias }
+}
+
+/** Bank slots of TempoFit's fixed layout: `frames · max(S, rows of the bank's largest frame)`
+ * (tokens; the bank's size once full when every frame brings as many tokens as its largest). */
+function fixedBankSlots(bank: SessionMemory, policy: Policy, S: number): number {
+  const frames = Number(policy.params.frames)
+  let largest = S
+  if (bank.tokens > 0) {
+    const f = bank.layers[0].frames // head 0's rows: every head holds the same frames
+    let run = 1
+    for (let j = 1; j <= bank.tokens; j++) {
+      if (j < bank.tokens && f[j] === f[j - 1]) run++
+      else {
+        largest = Math.max(largest, run)
+        run = 1
+      }
+    }
+  }
+  return Math.max(frames * largest, bank.tokens)
+}
+
+/** `x [heads, rows, d]` laid out as `[heads, slots, d]` (slots ≥ rows), the extra rows `fill`;
+ * `x` itself when slots = rows. */
+function padRows(x: Float32Array, heads: number, rows: number, slots: number, d: number, fill = 0): Float32Array {
+  if (slots === rows) return x
+  const out = new Float32Array(heads * slots * d)
+  for (let h = 0; h < heads; h++) {
+    out.set(x.subarray(h * rows * d, (h + 1) * rows * d), h * slots * d)
+    if (fill !== 0) out.fill(fill, (h * slots + rows) * d, (h + 1) * slots * d)
+  }
+  return out
+}
+
+/** Cuts the C − P padding slots out of a fixed-layout step's outputs: `present.{l}.*`
+ * `[1, Hkv, C + S, Dh]` and `attn_window.{l}` / `attn_total.{l}` `[1, Hkv, C + S]` become
+ * `P + S` long; other outputs (logits, hidden_norm, tempo_prefix) have no past axis. */
+function unpadOutputs(out: Record<string, HostOutput>, m: ModelManifest, P: number, C: number, S: number): Record<string, HostOutput> {
+  const cut = (t: HostOutput, d: number): HostOutput => {
+    const H = m.kvHeads
+    const data = new Float32Array(H * (P + S) * d)
+    for (let h = 0; h < H; h++) {
+      const src = h * (C + S) * d
+      data.set(t.data.subarray(src, src + P * d), h * (P + S) * d)
+      data.set(t.data.subarray(src + C * d, src + (C + S) * d), (h * (P + S) + P) * d)
+    }
+    return { dims: t.dims.length === 4 ? [1, H, P + S, d] : [1, H, P + S], data }
+  }
+  const res: Record<string, HostOutput> = { ...out }
+  for (let l = 0; l < m.layers; l++) {
+    for (const name of [`present.${l}.key`, `present.${l}.value`]) if (out[name]) res[name] = cut(out[name], m.headDim)
+    for (const name of [`attn_window.${l}`, `attn_total.${l}`]) if (out[name]) res[name] = cut(out[name], 1)
+  }
+  return res
 }
 
 function obsWindowTensor(inputs: { name: string; dims: (number | string)[] }[], w: number): HostTensor {

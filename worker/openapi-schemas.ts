@@ -33,6 +33,7 @@ export const SessionInfoSchema = z
     etag: z.string().openapi({ description: 'strong ETag `"<seq>.<generation>"`: If-Match of an import, reset or rollback' }),
     idleTtlSeconds: z.number().int().min(0).openapi({ description: 'the session expires after this many idle seconds (0: never)' }),
     retainFrames: z.number().int().min(0).openapi({ description: 'observations of the last N steps kept for the inspector (0: none is stored beyond its step)' }),
+    layout: z.enum(['dynamic', 'fixed']).openapi({ description: "step layout: 'fixed' pads the past to its full size with masked slots (every step costs the same from step 1)" }),
     memory: SessionMemory,
   })
   .strict()

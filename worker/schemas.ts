@@ -35,6 +35,9 @@ export const CreateSession = z
     retainFrames: z.number().int().min(0).max(1024).optional(),
     /** Where the steps run: in the Worker (wasm) or on a GPU host (`gpu`; README "GPU hosts"). */
     backend: z.enum(['wasm', 'gpu']).optional(),
+    /** The step layout (`StepLayout` in worker/engine.ts): `fixed` pads the past to its full size
+     * with masked slots, so every step costs the same from step 1 (bounded policies, wasm only). */
+    layout: z.enum(['dynamic', 'fixed']).optional(),
   })
   .strict()
   .openapi('CreateSession')

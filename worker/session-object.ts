@@ -11,7 +11,7 @@ import { BadRequestError, NotFoundError, SeqConflictError, StepkvError } from '.
 import { summary } from '../memory/session.ts'
 import type { SessionMemory } from '../memory/types.ts'
 import { packReply } from './body.ts'
-import { initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
+import { checkLayoutFits, initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
 import { engineLimitsOf, type StepLimits } from './env.ts'
 import { adapterOf, manifestOf, runtimeOf } from './models.ts'
@@ -53,6 +53,8 @@ export interface SessionInfo {
   idleTtlSeconds: number
   /** Observations of the last N steps kept (`frames.ts`); 0: none is stored beyond its step. */
   retainFrames: number
+  /** The step layout (`StepLayout`, engine.ts): 'dynamic' or 'fixed'. */
+  layout: 'dynamic' | 'fixed'
   memory: { tokensPerLayer: number[]; bytes: number; nextPosition: number; durableSeq: number }
 }
 
@@ -72,6 +74,7 @@ export class SessionObject extends DurableObject<Env> {
     return this.exclusive(async () => {
       const manifest = manifestOf(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
+      checkLayoutFits(policy, config.layout)
       const memory = initialMemory(manifest, policy)
       let blob: Uint8Array
       try {
@@ -157,7 +160,7 @@ export class SessionObject extends DurableObject<Env> {
     this.fault('load-infer')
     const policy = policyFor(manifestOf(config.model), config.policy.name, config.policy.params)
     const runtime = runtimeOf(config.model)
-    const limits = engineLimitsOf(this.env, stepLimits)
+    const limits = { ...engineLimitsOf(this.env, stepLimits), layout: config.layout }
     const adapter = adapterOf(config.model, limits.maxPrefixTokens)
     const outcome = await runStep(runtime, current.memory, policy, request, limits, adapter, (stage) => this.fault(stage))
     this.fault('policy-persist')
@@ -499,6 +502,7 @@ export class SessionObject extends DurableObject<Env> {
       const manifest = manifestOf(config.model)
       const from = policyFor(manifest, config.policy.name, config.policy.params)
       const to = policyFor(manifest, policy.name, policy.params)
+      checkLayoutFits(to, config.layout)
       const ref = { name: to.name, params: { ...to.params } }
       const memory = reconfiguredMemory((await this.load(config)).memory, from, to)
       const blob = encodeMemory(memory, { policy: ref, ...storageOf(config) })
@@ -587,6 +591,7 @@ export class SessionObject extends DurableObject<Env> {
       etag: this.etag(),
       idleTtlSeconds: idleTtlMs(this.env, config) / 1000,
       retainFrames: config.retainFrames ?? 0,
+      layout: config.layout ?? 'dynamic',
       memory: { tokensPerLayer: s.tokensPerLayer, bytes, nextPosition: s.nextPosition, durableSeq: seq },
     }
   }

@@ -27,6 +27,8 @@ export interface SessionConfig {
   retainFrames?: number
   /** Where steps run: in the Worker (absent or 'wasm') or forwarded to a GPU host ('gpu', `gpu-forward.ts`). */
   backend?: 'wasm' | 'gpu'
+  /** The step layout (`StepLayout`, worker/engine.ts); absent = 'dynamic'. */
+  layout?: 'dynamic' | 'fixed'
 }
 
 /** What `save` writes after a successful step. */

@@ -167,6 +167,7 @@ export function guiKVPolicy(options: GUIKVOptions | unknown = {}): Policy {
   return {
     name: 'guikv',
     params,
+    budgetTokens: params.budgetTokens,
     observationWindow: params.observationWindow,
     requires: ['attnWindow', 'hiddenNorm'],
     readsKeys: true,

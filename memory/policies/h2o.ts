@@ -91,6 +91,7 @@ export function h2oPolicy(options: H2OOptions | unknown = {}): Policy {
   return {
     name: 'h2o',
     params: { budgetTokens, recentTokens, forgetting },
+    budgetTokens,
     requires: ['attnTotal'],
     update(mem: SessionMemory, step: StepInfo): SessionMemory {
       const S = prefixTokensOf(mem, step)

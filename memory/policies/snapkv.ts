@@ -103,6 +103,7 @@ export function snapKVPolicy(options: SnapKVOptions | unknown = {}): Policy {
   return {
     name: 'snapkv',
     params,
+    budgetTokens,
     observationWindow,
     requires: ['attnWindow'],
     update(mem: SessionMemory, step: StepInfo): SessionMemory {

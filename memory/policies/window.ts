@@ -53,6 +53,7 @@ export function windowPolicy(options: WindowOptions | unknown = {}): Policy {
   return {
     name: 'window',
     params: { sinkTokens, recentTokens },
+    budgetTokens: sinkTokens + recentTokens,
     update(mem) {
       const budget = sinkTokens + recentTokens
       if (mem.tokens <= budget) return mem

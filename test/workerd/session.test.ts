@@ -91,6 +91,36 @@ describe('SessionObject in workerd', () => {
     expect(u.data.detail).toMatch(/unknown policy 'nope'/)
   })
 
+  it("layout 'fixed': the same actions, memory and logits (≤ 1e-5) as dynamic; refused for full, on GPU and on a policy change to full", async () => {
+    const policy = { name: 'window', params: { sinkTokens: 4, recentTokens: 36 } }
+    const dyn = (await client.createSession({ policy })).data.id as string
+    const created = await client.createSession({ policy, layout: 'fixed' })
+    expect(created.status).toBe(201)
+    expect(created.data.layout).toBe('fixed')
+    expect((await client.info(dyn)).data.layout).toBe('dynamic')
+    const fix = created.data.id as string
+    const [a, b] = [await runSteps(dyn, 1, 5), await runSteps(fix, 1, 5)]
+    for (let i = 0; i < 5; i++) {
+      expect(b[i].memory.tokensPerLayer).toEqual(a[i].memory.tokensPerLayer)
+      expect(b[i].memory.nextPosition).toBe(a[i].memory.nextPosition)
+      expect(relErr(logitsOf(b[i]), logitsOf(a[i]))).toBeLessThanOrEqual(1e-5)
+    }
+    expect(a[4].memory.tokensPerLayer[0]).toBe(40) // the budget filled: eviction ran in both
+    const full = await client.createSession({ policy: { name: 'full' }, layout: 'fixed' })
+    expect(full.status).toBe(400)
+    expect(full.data.code).toBe('invalid_policy')
+    expect(full.data.detail).toMatch(/layout 'fixed'.*budget/)
+    const bad = await client.createSession({ policy, layout: 'static' })
+    expect(bad.status).toBe(400)
+    const change = await client.call('PATCH', `/v1/sessions/${fix}`, { policy: { name: 'full' } })
+    expect(change.status).toBe(400)
+    expect(change.data.code).toBe('invalid_policy')
+    expect((await client.info(fix)).data.policy.name).toBe('window') // nothing changed
+    const gpu = await client.createSession({ policy, layout: 'fixed', backend: 'gpu' })
+    expect(gpu.status).toBe(400)
+    expect(gpu.data.code).toBe('invalid_layout')
+  })
+
   it('stores a 3 MB memory in ≤ 1 MiB chunks and reads it back byte-exact', async () => {
     const id = (await client.createSession()).data.id as string
     const stub = env.SESSIONS.get(env.SESSIONS.idFromName(`dev/${id}`))
