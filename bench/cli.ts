@@ -28,6 +28,7 @@ import { onlyConfigs, withOverrides } from './sweep.ts'
 import { GuiEnv, TASKS as GUI_TASKS } from '../sim/gui/index.ts'
 import { RobotEnv } from '../sim/robot/index.ts'
 import { nodeModelSource } from '../gpu/node-models.ts'
+import { useNativeCrc32 } from '../memory/crc32-node.ts'
 
 // `load` (bench/load.ts) reads its own options (--sessions, --chaos, --url, …).
 if (process.argv[2] === 'load') {
@@ -263,6 +264,8 @@ async function codecSuite() {
   log(`wrote ${file}`)
 }
 
+const crc = useNativeCrc32()
+if (crc.reason) log(`crc32: ${crc.implementation} (@node-rs/crc32 did not load: ${crc.reason})`)
 main().catch((e) => {
   process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`)
   process.exitCode = 1

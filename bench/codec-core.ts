@@ -85,8 +85,9 @@ export const CODEC_ROUNDS = 5
 /**
  * Measures the codec on the memory in `blob` (an SKVM blob, e.g. the trained GUI model's full
  * float32 cache at T = 16): per storage width, `encode` (`encodeMemory` of the memory the Durable
- * Object holds, i.e. after `roundTrip`) and `decode` (`decodeMemory`: CRC and every invariant
- * checked); on the float32 blob, `copy` (`new Uint8Array(src)`), `crc32` (native where available)
+ * Object holds, i.e. after `roundTrip`), `decode` (`decodeMemory` as a Durable Object loads its own
+ * copy, `trusted`: the CRC and every invariant but the K/V value scan) and `decode-scan` (as an
+ * import: the NaN/±Inf scan of every value too); on the float32 blob, `copy` (`new Uint8Array(src)`), `crc32` (native where available)
  * and `crc32-js`; `hmac-sign` (`signMemory`: re-frame + HMAC-SHA256) and `hmac-verify`
  * (`verifyMemory`, before a decode). Each operation runs `CODEC_ROUNDS` interleaved rounds of
  * ≥ minMs / rounds.
@@ -104,7 +105,8 @@ export async function measureCodec(blob: Uint8Array, minMs = 300): Promise<Codec
     const encoded = encodeMemory(kept, { policy, ...storage })
     const n = encoded.byteLength
     ops.push({ op: 'encode', storage: name, bytes: n, fn: () => encodeMemory(kept, { policy, ...storage }) })
-    ops.push({ op: 'decode', storage: name, bytes: n, fn: () => decodeMemory(encoded) })
+    ops.push({ op: 'decode', storage: name, bytes: n, fn: () => decodeMemory(encoded, undefined, { trusted: true }) })
+    ops.push({ op: 'decode-scan', storage: name, bytes: n, fn: () => decodeMemory(encoded) })
     if (name === 'float32') {
       ops.push({ op: 'copy', storage: name, bytes: n, fn: () => new Uint8Array(encoded) })
       ops.push({ op: 'crc32', storage: name, bytes: n, fn: () => crc32(encoded) })

@@ -199,7 +199,8 @@ export async function measureHistory(
 /**
  * The sweep of issue 7 on the GUI models: re-encoding (gui-carried, float32: nothing is stored),
  * then full, TempoFit (8 frames, gui-tempo), GUI-KV at 10 % and 25 % of the 8-frame prompt and
- * the StreamingLLM window at 25 % (4 sinks), each in float32 and KIVI 4-bit.
+ * the StreamingLLM window at 25 % (4 sinks), each in float32 and KIVI 4-bit; then TempoFit and GUI-KV
+ * again with the fixed step layout (ids `tempofit-fixed`, `guikv-25-fixed-kivi4`, …).
  * @param prompt8Tokens prefix tokens of the first 8 frames (the budgets' base)
  */
 export function historyConfigs(prompt8Tokens: number): HistoryConfig[] {
@@ -214,6 +215,10 @@ export function historyConfigs(prompt8Tokens: number): HistoryConfig[] {
     out.push({ id: `guikv-25${s}`, family: 'guikv-25', model: 'gui-carried', policy: 'guikv', params: { budgetTokens: b25 }, budgetTokens: b25, bits })
     out.push({ id: `window-25${s}`, family: 'window-25', model: 'gui-carried', policy: 'window', params: { sinkTokens: 4, recentTokens: b25 - 4 }, budgetTokens: b25, bits })
   }
+  // The same TempoFit and GUI-KV sessions with the fixed step layout (`StepLayout`): same memory,
+  // the past padded to its full size from step 1.
+  for (const c of out.filter((x) => ['tempofit', 'guikv-10', 'guikv-25'].includes(x.family)))
+    out.push({ ...c, id: c.id.replace(c.family, `${c.family}-fixed`), family: `${c.family}-fixed`, layout: 'fixed' })
   return out
 }
 

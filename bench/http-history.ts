@@ -56,6 +56,7 @@ export async function createSession(client: Client, config: HistoryConfig): Prom
     policy: { name: config.policy, params: config.params },
     memoryDtype: config.bits === 32 ? 'float32' : 'kivi',
     ...(config.bits === 4 && { kivi: { bits: 4 } }),
+    ...(config.layout && { layout: config.layout }),
   }
   return (await call<{ id: string }>(`create ${config.id}`, client.createSession(body), 201)).id
 }

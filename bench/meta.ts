@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { crc32Implementation } from '../memory/crc32.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 
@@ -41,5 +42,7 @@ export function runMeta() {
       hono: version('hono'),
       msgpackr: version('msgpackr'),
     },
+    /** The CRC-32 the Node side of this run used (`memory/crc32-node.ts`). */
+    crc32: crc32Implementation(),
   }
 }

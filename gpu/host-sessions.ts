@@ -506,7 +506,7 @@ export class HostSessions {
     let memory: SessionMemory
     try {
       policy = policyFor(manifest, rec.config.policy.name, rec.config.policy.params)
-      ;({ memory } = decodeMemory(rec.memory, expectedShape(manifest, rec.config)))
+      ;({ memory } = decodeMemory(rec.memory, expectedShape(manifest, rec.config), { trusted: true }))
     } catch (e) {
       throw corrupt(String((e as Error)?.message ?? e))
     }

@@ -38,6 +38,7 @@ import { HostSessions } from './host-sessions.ts'
 import { nodeEncoderSource, nodeModelSource } from './node-models.ts'
 import type { ModelSource } from './session.ts'
 import { selectBackend, type Backend } from './webgpu.ts'
+import { useNativeCrc32 } from '../memory/crc32-node.ts'
 
 /** Settings of `startHost`. */
 export interface HostConfig {
@@ -140,6 +141,7 @@ export async function startHost(config: HostConfig) {
 
 
 async function main() {
+  const crc = useNativeCrc32() // the durable copy is checksummed on every write
   let values: Record<string, string | boolean | undefined>
   try {
     ;({ values } = parseArgs({
@@ -229,7 +231,7 @@ async function main() {
     if (/WebGPU requested but unavailable/.test(String(e?.message))) throw new UsageError(String(e.message).split('\n')[0])
     throw e
   })
-  console.log(JSON.stringify({ event: 'gpu-host', url: host.url, reason: host.reason, ...host.sessions.settings }))
+  console.log(JSON.stringify({ event: 'gpu-host', url: host.url, reason: host.reason, ...host.sessions.settings, crc32: crc.implementation, ...(crc.reason && { crc32Reason: crc.reason }) }))
   const stop = async () => {
     await host.close()
     process.exit(0)

@@ -355,7 +355,14 @@ function openEnvelope(
  * @param expect the model and geometry the memory must match (refused otherwise); `layers` is the
  *   model's layer count and `layerIds` the model layers the memory must store (absent = all)
  * @param options `hmacVerified`: the caller checked the HMAC-SHA256 trailer (`verifyMemory`); then
- *   the blob must be flagged `hmac: true` (36-byte trailer), else it must not be
+ *   the blob must be flagged `hmac: true` (36-byte trailer), else it must not be. `trusted`: the
+ *   blob is the caller's own durable copy (a Durable Object's SQLite or R2 row, a snapshot, a fork
+ *   of a session of the same deployment, the GPU host's file): its K/V values are not scanned for
+ *   NaN/±Inf — everything else is checked, the CRC included. What a deployment stores was finite
+ *   when it entered: a step's K/V are finite whenever its logits are (a NaN or ±Inf key or value
+ *   of any prefix token reaches the last token's attention in every layer, and `runStep` refuses
+ *   non-finite logits), and imported blobs are decoded with the scan. Version 1 blobs are always
+ *   scanned.
  * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`, scores and layerIds when stored),
  *   its policy as data, the dtype, the format version and (KIVI) its settings
  * @throws MemoryCodecError (`code` memory_corrupt | memory_truncated | memory_version |
@@ -369,7 +376,7 @@ function openEnvelope(
 export function decodeMemory(
   bytes: Uint8Array,
   expect?: MemoryShape,
-  options: { hmacVerified?: boolean } = {},
+  options: { hmacVerified?: boolean; trusted?: boolean } = {},
 ): DecodedMemory {
   const blob = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes)
   const opened = openEnvelope(blob, options.hmacVerified ?? false)
@@ -387,7 +394,7 @@ export function decodeMemory(
     const raw = new Uint8Array(blob.buffer, start, entry.byteLength)
     tensors[spec.layer].set(spec.field, { spec: { ...spec, dims: entry.dims }, raw })
   }
-  const layers = decodeLayers(header, version, tensors)
+  const layers = decodeLayers(header, version, tensors, !options.trusted)
   const { model, seq, nextPosition, kvHeads, headDim, tokens, layerIds } = header
   const memory: SessionMemory = {
     model,

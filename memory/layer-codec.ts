@@ -89,6 +89,7 @@ const invariant = (l: number, name: string, data: Float32Array, index: number) =
  * (float32 and scores by value, float16 by their bits, KIVI by the residual rows: levels between
  * finite statistics are finite).
  * @param tensors per layer, the raw bytes of each tensor by field, with its spec
+ * @param scanValues false: K/V and scores are not checked finite (`decodeMemory`'s `trusted`)
  * @returns the layers (float32 K/V may be views into the blob)
  * @throws MemoryCodecError for a malformed meta stream, KIVI counts, statistics or padding, or data
  *   that breaks an invariant ("memory blob breaks an invariant: …", as `memoryProblem` words it)
@@ -97,6 +98,7 @@ export function decodeLayers(
   header: MemoryHeader,
   version: FormatVersion,
   tensors: Map<string, { spec: TensorSpec; raw: Uint8Array }>[],
+  scanValues = true,
 ): LayerMemory[] {
   const { kvHeads, tokens, nextPosition, seq } = header
   const layers: LayerMemory[] = []
@@ -118,7 +120,7 @@ export function decodeLayers(
     if (header.kivi) Object.assign(parts, decodeKiviLayer(header, l, parts))
     const layer = parts as unknown as LayerMemory
     const { keys, values, positions, frames, kinds, scores } = layer
-    if (version === 2) {
+    if (version === 2 && scanValues) {
       for (const name of ['keys', 'values'] as const) {
         const data = layer[name]
         if (header.dtype === 'float16') {

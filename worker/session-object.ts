@@ -451,7 +451,7 @@ export class SessionObject extends DurableObject<Env> {
       if (ifMatch) checkIfMatch(ifMatch, this.etag(), this.store.seq())
       const { meta, blob } = this.snapshotOf(name)
       const restored: SessionConfig = { ...config, policy: meta.policy }
-      const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), restored))
+      const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), restored), { trusted: true })
       await this.persist(config, meta.seq, blob, (offloaded) => {
         this.store.replace(restored, { seq: meta.seq, memory: blob, reply: null, offloaded })
         this.dropRetainedFrames(config)
@@ -480,7 +480,7 @@ export class SessionObject extends DurableObject<Env> {
   async adopt(config: SessionConfig, blob: Uint8Array, seq: number): Promise<Result<SessionInfo>> {
     return this.exclusive(async () => {
       if (this.store.config()) throw new StepkvError('session_exists', 409, `session ${config.id} exists`)
-      const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
+      const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config), { trusted: true })
       await this.persist(config, seq, blob, (offloaded) => this.store.replace(config, { seq, memory: blob, reply: null, offloaded }))
       this.hot = { memory, bytes: blob.byteLength }
       return this.describe(config)
@@ -547,7 +547,7 @@ export class SessionObject extends DurableObject<Env> {
     this.checkDecodeBudget(config, this.store.memoryBytes(), "the session's stored memory")
     const blob = await this.storedMemory()
     if (!blob) throw new NotFoundError('session has no stored memory')
-    const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config))
+    const { memory } = decodeMemory(blob, expectedShape(manifestOf(config.model), config), { trusted: true })
     return (this.hot = { memory, bytes: blob.byteLength })
   }
 

@@ -43,8 +43,8 @@ describe('measureCodec', () => {
     const blob = encodeMemory(mem, { policy: { name: 'full', params: {} }, dtype: 'float32' })
     const rows = await measureCodec(blob, 5)
     expect(rows.map((r) => `${r.op}/${r.storage}`)).toEqual([
-      'encode/float32', 'decode/float32', 'copy/float32', 'crc32/float32', 'crc32-js/float32', 'hmac-sign/float32', 'hmac-verify/float32',
-      'encode/float16', 'decode/float16', 'encode/kivi4', 'decode/kivi4',
+      'encode/float32', 'decode/float32', 'decode-scan/float32', 'copy/float32', 'crc32/float32', 'crc32-js/float32', 'hmac-sign/float32', 'hmac-verify/float32',
+      'encode/float16', 'decode/float16', 'decode-scan/float16', 'encode/kivi4', 'decode/kivi4', 'decode-scan/kivi4',
     ])
     expect(rows[0].bytes).toBe(blob.byteLength)
     expect(rows.find((r) => r.op === 'hmac-verify')!.bytes).toBe(blob.byteLength + 32) // the tag trailer

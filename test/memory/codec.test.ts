@@ -329,6 +329,19 @@ describe('carried scores and layerIds in the blob', () => {
       new DataView(payload.buffer, payload.byteOffset).setFloat32(at + 8, NaN, true)
     })
     expect(() => decodeMemory(nanScore)).toThrow('layer 1 scores[2] is NaN')
+    // `trusted` (a deployment's own copy) skips only the value scan: the NaN comes through, while
+    // the CRC, the header and the metadata invariants are still checked
+    expect(Number.isNaN(decodeMemory(nanScore, undefined, { trusted: true }).memory.layers[1].scores![2])).toBe(true)
+    const nanKey = editBlob(blob, ({ header, payload }) => {
+      const at = header.tensors.find((t: { name: string }) => t.name === 'layers.0.keys').offset
+      new DataView(payload.buffer, payload.byteOffset).setFloat32(at + 4, Infinity, true)
+    })
+    expect(() => decodeMemory(nanKey)).toThrow('layer 0 keys[1] is Infinity')
+    expect(decodeMemory(nanKey, undefined, { trusted: true }).memory.layers[0].keys[1]).toBe(Infinity)
+    const flipped = Uint8Array.from(nanKey)
+    flipped[flipped.length - 100] ^= 1
+    expect(() => decodeMemory(flipped, undefined, { trusted: true })).toThrow(/CRC32 mismatch/)
+    expect(() => decodeMemory(flagOnly, undefined, { trusted: true })).toThrow('a 2-layer memory has 8')
     const bankBlob = encodeMemory(bank, { policy: POLICY, dtype: 'float32' })
     for (const [layerIds, message] of [
       [[2, 1], /layerIds must be integers ≥ 0, strictly increasing/],

@@ -1,21 +1,55 @@
-import { describe, expect, it } from 'vitest'
-import { crc32 } from '../../memory/crc32.ts'
+import { afterAll, describe, expect, it } from 'vitest'
+import { crc32, crc32Implementation, useCrc32, useZlibCrc32 } from '../../memory/crc32.ts'
+import { useNativeCrc32 } from '../../memory/crc32-node.ts'
+import { decodeMemory, encodeMemory } from '../../memory/codec.ts'
+import { makeMemory } from './fixtures.ts'
 import { referenceCrc32 } from './reference.ts'
 
-describe('crc32', () => {
-  it('gives the standard check value for "123456789"', () => {
-    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926)
+afterAll(() => useZlibCrc32())
+
+const big = new Uint8Array(70_001)
+for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24
+
+for (const which of ['node:zlib', '@node-rs/crc32'] as const)
+  describe(`crc32 (${which})`, () => {
+    it('is installed', () => {
+      if (which === 'node:zlib') useZlibCrc32()
+      else expect(useNativeCrc32()).toEqual({ implementation: '@node-rs/crc32' })
+      expect(crc32Implementation()).toBe(which)
+    })
+
+    it('gives the standard check value for "123456789", and 0 for no bytes', () => {
+      expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926)
+      expect(crc32(new Uint8Array(0))).toBe(0)
+    })
+
+    it('agrees with a bitwise reference on views of every alignment and many lengths, reading only the view', () => {
+      for (const [start, end] of [[3, 4000], [0, 1], [1, 2], [5, 70_001], [8, 64], [7, 70_000]]) {
+        const view = big.subarray(start, end)
+        const got = crc32(view)
+        expect(got).toBe(referenceCrc32(view.slice()))
+        expect(got).toBeGreaterThanOrEqual(0)
+      }
+    })
+
+    it("is the memory codec's checksum: a blob encoded with one implementation decodes with the other", () => {
+      const blob = encodeMemory(makeMemory(), { policy: { name: 'full', params: {} }, dtype: 'float32' })
+      useZlibCrc32()
+      expect(() => decodeMemory(blob)).not.toThrow()
+      useNativeCrc32()
+      expect(() => decodeMemory(blob)).not.toThrow()
+      if (which === 'node:zlib') useZlibCrc32()
+    })
   })
 
-  it('is 0 for no bytes', () => {
-    expect(crc32(new Uint8Array(0))).toBe(0)
-  })
-
-  it('agrees with a bitwise reference and reads only the view', () => {
-    const big = new Uint8Array(4099)
-    for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24
-    const view = big.subarray(3, 4000)
-    expect(crc32(view)).toBe(referenceCrc32(view.slice()))
-    expect(crc32(view)).toBeGreaterThanOrEqual(0)
+describe('useCrc32', () => {
+  it('refuses an implementation that disagrees with node:zlib and keeps the one in use', () => {
+    useZlibCrc32()
+    expect(() => useCrc32((b) => referenceCrc32(b) ^ (b.length === 1000 ? 1 : 0), 'off-by-one')).toThrow(/'off-by-one' gives .* on 1000 bytes, node:zlib/)
+    expect(crc32Implementation()).toBe('node:zlib')
+    useCrc32((b) => referenceCrc32(b.slice()), 'bitwise')
+    expect(crc32Implementation()).toBe('bitwise')
+    expect(crc32(big.subarray(0, 100))).toBe(referenceCrc32(big.slice(0, 100)))
+    useZlibCrc32()
   })
 })
