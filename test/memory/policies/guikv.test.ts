@@ -127,6 +127,38 @@ describe('guikv', () => {
     expect(temporalResiduals(keys, 0, 12, 4, [6, 7, 8], [1], 1)[0]).toBeCloseTo(Math.sqrt(13), 6)
   })
 
+  it('a key in the span has residual exactly 0: a full-rank basis zeroes every residual, a tiny residual is 0', () => {
+    // head 0's current keys (1,0,0,0), (0,1,0,0), (1,1,1,0) span {x₄ = 0}; add (0,0,0,3): all of R⁴
+    const keys = new Float32Array(KEYS[0].flat())
+    keys.set([0, 0, 0, 3], 9 * 4) // row 9 (this step's text row) as a fourth current key
+    const full = temporalResiduals(keys, 0, 12, 4, [6, 7, 8, 9], [1, 2, 3, 4], 32)
+    expect([...full]).toEqual([0, 0, 0, 0]) // exactly, not rounding noise
+    // the three-key basis: rows 2 and 4 stick out of {x₄ = 0} by 2 and 1; row 1 lies in it, and
+    // row 3 (1, 1, 1, 0.5) nudged to x₄ = 1e-7: its residual 1e-7 ≤ 1e-5 · ‖k‖ counts as in the span
+    keys.set([1, 1, 1, 1e-7], 3 * 4)
+    const rho = temporalResiduals(keys, 0, 12, 4, [6, 7, 8], [1, 2, 3, 4], 32)
+    expect(rho[0]).toBe(0)
+    expect(rho[1]).toBeCloseTo(2, 6)
+    expect(rho[2]).toBe(0)
+    expect(rho[3]).toBeCloseTo(1, 6)
+    // rank 2 (basis (1,0,0,0), (0,1,0,0)): row 3's residual ‖(0, 0, 1, 1e-7)‖ ≈ 1 is kept
+    expect(temporalResiduals(keys, 0, 12, 4, [6, 7, 8], [3], 2)[0]).toBeCloseTo(1, 6)
+  })
+
+  it('with equal residuals the oldest previous visual rows are the ones zeroed', () => {
+    // head 0 current keys spanning R⁴ (rows 6–9): every residual 0, so ⌊(1 − 6/12) · 4⌋ = 2 of
+    // rows 1–4 are zeroed, oldest first: rows 1 and 2. Without the zeroing the pooled scores
+    // (kernel 3) of rows 1–4 would be .217, .317, .433, .35.
+    const mem = memory()
+    mem.layers[0].keys.set([0, 0, 0, 3], 9 * 4)
+    const kinds = KINDS.map((k, t) => (t === 9 ? V : k))
+    mem.layers[0].kinds.set(kinds.map((k, t) => (t === 9 ? V : mem.layers[0].kinds[t])))
+    const kept = guiKVPolicy({ budgetTokens: 6, observationWindow: 2, kernelSize: 3, alpha: 0, temperature: 3.5 }).update(mem, step())
+    // head 0 (α = 0): rows 1, 2 zeroed; top 4 of rows 0–9 by pooled attention: r3 .433, r4 .35,
+    // r5 .183, r0 .117 (r6 .067, r7 .067, r8 .1, r9 .083 fall below) → 0, 3, 4, 5 + window 10, 11
+    expect(keptRows(kept, 0, 0)).toEqual([0, 3, 4, 5, 10, 11])
+  })
+
   it('keeps the window and the top scores after saliency and redundancy (worked by hand)', () => {
     // budget 6, window 2 (rows 10, 11) → top 4 of rows 0–9. Pooled (kernel 3, rows 0–9):
     //   head 0: r0 .117, r1 .217, r2 .317, r3 .433, r4 .35, r5 .183, r6 .067, r7 .067, r8 .1, r9 .083
