@@ -162,8 +162,10 @@ describe('GPU host (wasm backend)', () => {
 
   it('GUI-KV stays device-resident (its keys come down, values stay): the engine’s logits, kept rows and memory', async () => {
     // robot-carried: camera frames give visual tokens, so GUI-KV's saliency and temporal terms both
-    // run on real keys; rank 8 < headDim 32 gives residuals well above rounding noise
-    const GUIKV = { name: 'guikv', params: { budgetTokens: 100, observationWindow: 8, subspaceRank: 8 } }
+    // run on real keys; rank 8 < headDim 32 gives residuals well above rounding noise, and at the
+    // default rank 32 (= headDim) every residual is exactly 0, so the layouts agree there too
+    for (const subspaceRank of [8, 32]) {
+    const GUIKV = { name: 'guikv', params: { budgetTokens: 100, observationWindow: 8, subspaceRank } }
     const observations = robotObservations('hidden-target', 5, 6, { dx: 0.6, dy: -0.4, grip: 0 })
     const ref = await engineSteps('robot-carried', GUIKV, observations)
     expect(ref.at(-1)!.memory.tokens).toBe(100) // GUI-KV evicted
@@ -183,6 +185,7 @@ describe('GPU host (wasm backend)', () => {
           expect(relErr(stored.layers[l].values, Array.from(want.layers[l].values))).toBeLessThan(1e-5)
         }
       }
+    }
     }
   })
 
