@@ -357,12 +357,12 @@ function openEnvelope(
  * @param options `hmacVerified`: the caller checked the HMAC-SHA256 trailer (`verifyMemory`); then
  *   the blob must be flagged `hmac: true` (36-byte trailer), else it must not be. `trusted`: the
  *   blob is the caller's own durable copy (a Durable Object's SQLite or R2 row, a snapshot, a fork
- *   of a session of the same deployment, the GPU host's file): its K/V values are not scanned for
- *   NaN/±Inf — everything else is checked, the CRC included. What a deployment stores was finite
- *   when it entered: a step's K/V are finite whenever its logits are (a NaN or ±Inf key or value
- *   of any prefix token reaches the last token's attention in every layer, and `runStep` refuses
- *   non-finite logits), and imported blobs are decoded with the scan. Version 1 blobs are always
- *   scanned.
+ *   of a session of the same deployment, the GPU host's file): its K/V values and H2O scores are
+ *   not scanned for NaN/±Inf — the CRC, header, tensor table and metadata invariants are all
+ *   checked. What a deployment stores was checked finite when it entered: `runStep` refuses a
+ *   step whose logits, new K/V rows or TempoFit prefix K/V are not finite, H2O's scores are sums
+ *   of attention probabilities of finite logits' steps, and imported blobs are decoded with the
+ *   scan. Version 1 blobs are always scanned.
  * @returns the memory (K/V float32 `[kvHeads, tokens, headDim]`, scores and layerIds when stored),
  *   its policy as data, the dtype, the format version and (KIVI) its settings
  * @throws MemoryCodecError (`code` memory_corrupt | memory_truncated | memory_version |

@@ -89,7 +89,8 @@ const invariant = (l: number, name: string, data: Float32Array, index: number) =
  * (float32 and scores by value, float16 by their bits, KIVI by the residual rows: levels between
  * finite statistics are finite).
  * @param tensors per layer, the raw bytes of each tensor by field, with its spec
- * @param scanValues false: K/V and scores are not checked finite (`decodeMemory`'s `trusted`)
+ * @param scanValues false: K/V (float32 or float16) and scores are not checked finite
+ *   (`decodeMemory`'s `trusted`)
  * @returns the layers (float32 K/V may be views into the blob)
  * @throws MemoryCodecError for a malformed meta stream, KIVI counts, statistics or padding, or data
  *   that breaks an invariant ("memory blob breaks an invariant: …", as `memoryProblem` words it)
@@ -115,7 +116,7 @@ export function decodeLayers(
         const half = stats.length / 2
         parts[`${kind}.min`] = stats.subarray(0, half)
         parts[`${kind}.max`] = stats.subarray(half)
-      } else parts[field] = widened(spec, raw, (halfBad[field] = { index: -1 }))
+      } else parts[field] = widened(spec, raw, scanValues ? (halfBad[field] = { index: -1 }) : undefined)
     }
     if (header.kivi) Object.assign(parts, decodeKiviLayer(header, l, parts))
     const layer = parts as unknown as LayerMemory

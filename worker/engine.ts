@@ -77,24 +77,51 @@ export interface EngineLimits {
  *   memory is still filling.
  * - `fixed`: the past padded with masked slots to the size it has once full, so every step of a
  *   session costs the same from step 1 (a control loop budgets one step time; static-shape
- *   serving does the same). Carried KV: `max(policy.budgetTokens, P)` past slots, padding masked
- *   by `attention_mask` = 0; TempoFit: `frames · max(S, tokens of the bank's largest frame)` bank
- *   slots, padding with `tempo_bias` = −∞ (the contract's empty slot). The padding is cut from the
- *   outputs before the policy runs, so the policy sees what it sees under `dynamic`; outputs equal
- *   the dynamic step's up to float32 summation order (`test/worker/layout.test.ts`).
+ *   serving does the same) — as long as every frame brings as many tokens and pins do not push
+ *   the memory past the budget (then the past grows as under `dynamic`). Carried KV:
+ *   `max(policy.budgetTokens, P)` past slots, padding masked by `attention_mask` = 0; TempoFit:
+ *   `max(frames · max(S, tokens of the bank's largest frame), bank rows)` bank slots, padding with
+ *   `tempo_bias` = −∞ (the contract's empty slot). The padding is cut from the outputs before the
+ *   policy runs, so the policy sees what it sees under `dynamic`: the same kept rows, and K/V and
+ *   logits equal to the dynamic step's up to float32 summation order (≤ 1e-5,
+ *   `test/worker/layout.test.ts`), so a decision on a near-tie could differ.
  */
 export type StepLayout = 'dynamic' | 'fixed'
 
 /**
  * Checks that `policy` can run with `layout`: the fixed layout needs a bounded memory (a policy
- * with `budgetTokens`, or TempoFit's bank).
- * @throws PolicyConfigError (`invalid_policy`, 400) for `fixed` with an unbounded policy (full)
+ * with `budgetTokens`, or TempoFit's bank), and, given `fit`, a budget whose padded past every
+ * step can hold: within `maxMemoryTokens` and, with one prefix token, within the isolate memory
+ * budget (`stepWorkingSetBytes`). Checked at session creation and policy change, so a session
+ * that could never step is refused there.
+ * @param fit the model and the deployment's limits (tokens, bytes); absent: only boundedness
+ * @throws PolicyConfigError (`invalid_policy`, 400) for `fixed` with an unbounded policy (full),
+ *   or with a budget over `maxMemoryTokens` or whose padded step exceeds `isolateBudgetBytes`
  */
-export function checkLayoutFits(policy: Policy, layout: StepLayout | undefined): void {
-  if (layout === 'fixed' && policy.memory !== 'tempo' && policy.budgetTokens === undefined)
+export function checkLayoutFits(
+  policy: Policy,
+  layout: StepLayout | undefined,
+  fit?: { manifest: ModelManifest; maxMemoryTokens?: number; isolateBudgetBytes?: number },
+): void {
+  if (layout !== 'fixed') return
+  if (policy.memory !== 'tempo' && policy.budgetTokens === undefined)
     throw new PolicyConfigError(
       `layout 'fixed' pads the past to the policy's budget, and policy '${policy.name}' has none: use a bounded policy (window, snapkv, h2o, guikv, tempofit) or layout 'dynamic'`,
       { policy: policy.name, layout },
+    )
+  const budget = policy.budgetTokens
+  if (!fit || budget === undefined) return
+  const maxMemory = fit.maxMemoryTokens ?? 65_536
+  if (budget > maxMemory)
+    throw new PolicyConfigError(
+      `layout 'fixed' pads every step's past to the budget of ${budget} tokens, over the session limit of ${maxMemory} tokens: use a smaller budget or layout 'dynamic'`,
+      { policy: policy.name, layout, budgetTokens: budget, limit: maxMemory },
+    )
+  const need = stepWorkingSetBytes(fit.manifest, budget, 1)
+  if (fit.isolateBudgetBytes && need > fit.isolateBudgetBytes)
+    throw new PolicyConfigError(
+      `layout 'fixed' pads every step's past to the budget of ${budget} tokens, which needs about ${need} bytes per step, over this deployment's isolate memory budget of ${fit.isolateBudgetBytes} bytes: use a smaller budget or layout 'dynamic'`,
+      { policy: policy.name, layout, budgetTokens: budget, needBytes: need, budgetBytes: fit.isolateBudgetBytes },
     )
 }
 
@@ -152,7 +179,8 @@ const now = () => performance.now()
  * @throws BadRequestError for an invalid observation or a position past the model's `maxPosition`;
  *   StepkvError `too_many_tokens` (413) for a prefix over `limits.maxPrefixTokens`,
  *   `isolate_memory_budget` (422) when the step's working set would exceed `limits.isolateBudgetBytes`
- * @throws NumericError when the model produced NaN/Inf (nothing may be stored)
+ * @throws NumericError when the model produced NaN/Inf in the logits, this step's K/V rows or
+ *   TempoFit prefix K/V (nothing may be stored)
  * @throws FeedError if a feed disagrees with the manifest (a bug: inputs are checked before)
  * @param onStage called between inference and the policy update (fault tests, `faults.ts`)
  */
@@ -180,7 +208,7 @@ export async function runStep(
     checkIsolateBudget(
       stepWorkingSetBytes(m, tempo ? M : C, S, tempo ? memory.layers.length : undefined),
       limits.isolateBudgetBytes,
-      `step ${request.seq} (${memory.tokens} memory tokens + ${S} prefix tokens)`,
+      `step ${request.seq} (${memory.tokens} memory tokens${tempo ? (M > memory.tokens ? ` in ${M} fixed-layout bank slots` : '') : C > P ? ` in ${C} fixed-layout past slots` : ''} + ${S} prefix tokens)`,
     )
   const positions = stepPositions(tempo ? 0 : memory.nextPosition, S, m)
   const mask = new BigInt64Array(C + S).fill(1n)
@@ -227,8 +255,8 @@ export async function runStep(
     next = policy.update(memory, info)
   } else {
     const present = memory.layers.map((_, l) => ({
-      key: out[`present.${l}.key`].data,
-      value: out[`present.${l}.value`].data,
+      key: newRowsFinite(out[`present.${l}.key`].data, m.kvHeads, P, S, m.headDim, `present.${l}.key`),
+      value: newRowsFinite(out[`present.${l}.value`].data, m.kvHeads, P, S, m.headDim, `present.${l}.value`),
     }))
     next = policy.update(appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds }), info)
   }
@@ -327,8 +355,9 @@ function addTempoFeeds(feeds: Record<string, HostTensor>, m: ModelManifest, bank
   feeds.tempo_bias = { dtype: 'float32', dims: [1, m.kvHeads, 1, M], data: bias }
 }
 
-/** Bank slots of TempoFit's fixed layout: `frames · max(S, rows of the bank's largest frame)`
- * (tokens; the bank's size once full when every frame brings as many tokens as its largest). */
+/** Bank slots of TempoFit's fixed layout: `frames · max(S, rows of the bank's largest frame)`, at
+ * least the bank's rows (tokens; the bank's size once full when every frame brings as many tokens
+ * as its largest). */
 function fixedBankSlots(bank: SessionMemory, policy: Policy, S: number): number {
   const frames = Number(policy.params.frames)
   let largest = S
@@ -393,6 +422,17 @@ function perLayer(out: Record<string, HostOutput>, port: string, layers: number)
 function finite(t: HostOutput): Float32Array {
   assertFinite(t, 'tempo_prefix')
   return t.data
+}
+
+/** `present` `[heads, P + S, d]` after checking its S new rows per head finite (the rows that enter
+ * the memory here: the P carried ones were checked when they entered, `decodeMemory` `trusted`).
+ * @throws NumericError naming the output and index of the first non-finite value */
+function newRowsFinite(present: Float32Array, heads: number, P: number, S: number, d: number, name: string): Float32Array {
+  for (let h = 0; h < heads; h++)
+    for (let i = (h * (P + S) + P) * d, end = (h + 1) * (P + S) * d; i < end; i++)
+      if (!Number.isFinite(present[i]))
+        throw new NumericError(`model output '${name}' holds a non-finite value at index ${i}`, { output: name })
+  return present
 }
 
 function assertFinite(t: HostOutput, name: string): void {

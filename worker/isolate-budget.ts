@@ -32,8 +32,8 @@ export function kvBytes(shape: KvShape, tokens: number, layers = shape.layers): 
 }
 
 /**
- * Peak bytes a step holds for the session (an estimate from above), with P memory tokens and S
- * prefix tokens.
+ * Peak bytes a step holds for the session (an estimate from above), with P past tokens fed to the
+ * model (the memory's rows, or the fixed layout's padded slots, `StepLayout`) and S prefix tokens.
  * - carried KV: the decoded memory and its copy fed to ORT (2 × P), the present K/V of P + S tokens
  *   in ORT's heap and copied out (2 × (P + S)), the updated memory and its encoded blob (≤ 2 × (P + S));
  * - TempoFit: the bank of M tokens over its `bankLayers` and its feed (2 × M), the prefix's present

@@ -118,6 +118,41 @@ describe('fixed step layout', () => {
     }
   })
 
+  it("refuses, at creation, a budget whose padded past a step could never hold", () => {
+    const window = createPolicy('window', { sinkTokens: 4, recentTokens: 100_000 })
+    expect(() => checkLayoutFits(window, 'fixed')).not.toThrow() // bounded, limits not given
+    expect(() => checkLayoutFits(window, 'dynamic', { manifest: m, maxMemoryTokens: 1000 })).not.toThrow()
+    expect(() => checkLayoutFits(window, 'fixed', { manifest: m })).toThrow(/budget of 100004 tokens, over the session limit of 65536 tokens/)
+    // tiny-gqa-tempo: 4 layers × 2 heads × 16 dims × 4 B × 2 = 1 KiB per token; a step with P past
+    // tokens and 1 prefix token needs 2·kv(P) + 4·kv(P + 1) (`stepWorkingSetBytes`)
+    const small = createPolicy('window', { sinkTokens: 4, recentTokens: 996 })
+    const need = 2 * 1024 * 1000 + 4 * 1024 * 1001
+    expect(() => checkLayoutFits(small, 'fixed', { manifest: m, isolateBudgetBytes: need })).not.toThrow()
+    expect(() => checkLayoutFits(small, 'fixed', { manifest: m, isolateBudgetBytes: need - 1 })).toThrow(
+      new RegExp(`needs about ${need} bytes per step, over this deployment's isolate memory budget of ${need - 1} bytes`),
+    )
+    expect(() => checkLayoutFits(createPolicy('tempofit', {}), 'fixed', { manifest: m, maxMemoryTokens: 1 })).not.toThrow()
+  })
+
+  it('a non-finite value in a new K/V row is refused even when the logits are finite (it would be stored)', async () => {
+    const policy = createPolicy('window', { sinkTokens: 4, recentTokens: 36 })
+    for (const layout of ['dynamic', 'fixed'] as const) {
+      const runtime = Object.create(base) as ModelRuntime
+      runtime.run = async (feeds: Record<string, HostTensor>) => {
+        const out = await base.run(feeds)
+        const key = out['present.2.value']
+        const S = feeds.position_ids.dims[1]
+        const total = key.dims[2]
+        key.data[(1 * total + (total - S) + 1) * m.headDim + 3] = -Infinity // head 1, new row 1
+        return out
+      }
+      const first = await runStep(base, initialMemory(m, policy), policy, { seq: 1, observation: { text: 'abc' } }, { maxPrefixTokens: 64, layout })
+      await expect(runStep(runtime, first.memory, policy, { seq: 2, observation: { text: 'def' } }, { maxPrefixTokens: 64, layout })).rejects.toThrow(
+        /model output 'present.2.value' holds a non-finite value/,
+      )
+    }
+  })
+
   it('refuses an unbounded policy (full) with a 400 naming the layout', () => {
     const full = createPolicy('full', {})
     expect(() => checkLayoutFits(full, 'dynamic')).not.toThrow()

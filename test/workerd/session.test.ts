@@ -110,6 +110,12 @@ describe('SessionObject in workerd', () => {
     expect(full.status).toBe(400)
     expect(full.data.code).toBe('invalid_policy')
     expect(full.data.detail).toMatch(/layout 'fixed'.*budget/)
+    // a budget whose padded past no step could hold is refused at creation, not at every step
+    const huge = await client.createSession({ policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 60_000 } }, layout: 'fixed' })
+    expect(huge.status).toBe(400)
+    expect(huge.data.code).toBe('invalid_policy')
+    expect(huge.data.detail).toMatch(/layout 'fixed' pads every step's past to the budget of 60004 tokens, over the session limit of \d+ tokens/)
+    expect((await client.createSession({ policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 60_000 } } })).status).toBe(201)
     const bad = await client.createSession({ policy, layout: 'static' })
     expect(bad.status).toBe(400)
     const change = await client.call('PATCH', `/v1/sessions/${fix}`, { policy: { name: 'full' } })
