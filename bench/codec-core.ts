@@ -87,7 +87,8 @@ export const CODEC_ROUNDS = 5
  * float32 cache at T = 16): per storage width, `encode` (`encodeMemory` of the memory the Durable
  * Object holds, i.e. after `roundTrip`), `decode` (`decodeMemory` as a Durable Object loads its own
  * copy, `trusted`: the CRC and every invariant but the K/V value scan) and `decode-scan` (as an
- * import: the NaN/±Inf scan of every value too); on the float32 blob, `copy` (`new Uint8Array(src)`), `crc32` (native where available)
+ * import: the NaN/±Inf scan of every value too); on the float32 blob, `copy`
+ * (`new Uint8Array(src)`), `crc32` (`memory/crc32.ts`: native where available)
  * and `crc32-js`; `hmac-sign` (`signMemory`: re-frame + HMAC-SHA256) and `hmac-verify`
  * (`verifyMemory`, before a decode). Each operation runs `CODEC_ROUNDS` interleaved rounds of
  * ≥ minMs / rounds.
