@@ -640,8 +640,10 @@ export async function parity(backend: Backend = 'webgpu', steps = 6): Promise<Js
     { model: 'robot-carried', policy: { name: 'window', params: { sinkTokens: 4, recentTokens: 100 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'snapkv', params: { budgetTokens: 80 } }, obs: robotObservation },
     { model: 'robot-carried', policy: { name: 'full', params: {} }, obs: robotObservation },
-    // GUI-KV resident: its keys come down each step; rank 8 (at 32 = headDim residuals are noise)
+    // GUI-KV resident: its keys come down each step; rank 8 (residuals of a real subspace) and the
+    // default rank 32 = headDim (every residual exactly 0: the same rows on both backends)
     { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80, subspaceRank: 8 } }, obs: robotObservation },
+    { model: 'robot-carried', policy: { name: 'guikv', params: { budgetTokens: 80 } }, obs: robotObservation },
     // TempoFit bank resident: the step's tempo_prefix appended and old frames dropped on the device
     { model: 'robot-tempo', policy: { name: 'tempofit', params: { frames: 3 } }, obs: robotObservation },
   ]
