@@ -36,6 +36,8 @@ export type FullRecord = HistoryRecord & {
   params: Record<string, number>
   budgetTokens?: number
   storage: 'float32' | 'kivi4'
+  /** The step layout (`StepLayout`). */
+  layout: 'dynamic' | 'fixed'
   memoryTokens: number
   prefillTokens?: number
   parts?: Record<string, number>
@@ -76,6 +78,7 @@ function record(c: HistoryConfig, runtime: Runtime, p: MeasuredPoint): FullRecor
     params: c.params,
     ...(c.budgetTokens && { budgetTokens: c.budgetTokens }),
     storage: c.bits === 32 ? 'float32' : 'kivi4',
+    layout: c.layout ?? 'dynamic',
     T: p.T,
     runtime,
     stepMs: latencySummary(p.samplesMs),
@@ -185,6 +188,7 @@ export async function runHistory(o: HistoryOptions) {
               params: c.params,
               ...(c.budgetTokens && { budgetTokens: c.budgetTokens }),
               storage: c.bits === 32 ? 'float32' : 'kivi4',
+              layout: c.layout ?? 'dynamic',
               T: p.T,
               runtime: 'http',
               stepMs: latencySummary(p.samplesMs),
