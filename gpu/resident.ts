@@ -28,7 +28,7 @@ import { roundTrip, type StorageOptions } from '../memory/storage.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, memoryLimitError, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, memoryLimitError, padRows, realRows, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { checkHalfAbsMax, gatherNames, KV_ABSMAX } from './kv-gather.ts'
 import { releaseOnDevice, type ModelRuntime } from './session.ts'
 import type { StaticRunners } from './static-step.ts'
@@ -93,11 +93,8 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity
     return { meta: stripKv(mem), kv }
   }
   const C = capacityFor(capacity, tokens, limit)
-  const pad = (a: Float32Array) => {
-    const out = new Float32Array(kvHeads * C * headDim)
-    for (let h = 0; h < kvHeads; h++) out.set(a.subarray(h * tokens * headDim, (h + 1) * tokens * headDim), h * C * headDim)
-    return new ort.Tensor('float32', out, [1, kvHeads, C, headDim])
-  }
+  // padRows returns its input when C = tokens: copy then too, the device tensor must own its data
+  const pad = (a: Float32Array) => new ort.Tensor('float32', C === tokens ? a.slice() : padRows(a, kvHeads, tokens, C, headDim), [1, kvHeads, C, headDim])
   return { meta: stripKv(mem), kv: mem.layers.flatMap((l) => [pad(l.keys), pad(l.values)]), capacity: C }
 }
 
@@ -117,12 +114,8 @@ export function residentFrom(mem: SessionMemory, runtime: ModelRuntime, capacity
 export async function materialize(r: ResidentMemory): Promise<SessionMemory> {
   if (r.mirror) return r.mirror.memory
   const { kvHeads, tokens, headDim } = r.meta
-  const real = (a: Float32Array) => {
-    if (r.capacity === undefined) return a
-    const out = new Float32Array(kvHeads * tokens * headDim) // the real rows of each head
-    for (let h = 0; h < kvHeads; h++) out.set(a.subarray(h * r.capacity * headDim, (h * r.capacity + tokens) * headDim), h * tokens * headDim)
-    return out
-  }
+  // the real rows of each head (a copy, also when the capacity is full)
+  const real = (a: Float32Array) => (r.capacity === undefined ? a : r.capacity === tokens ? a.slice() : realRows(a, kvHeads, tokens, r.capacity, 0, headDim))
   const data = await Promise.all(r.kv.map(async (t) => real(await downloadKeeping(t))))
   return { ...r.meta, layers: r.meta.layers.map((l, i) => ({ ...l, keys: data[2 * i], values: data[2 * i + 1] })) }
 }
@@ -606,23 +599,6 @@ function stepFeeds(runtime: ModelRuntime, prefix: { tokens: number; inputsEmbeds
 
 /** A zero-row K/V tensor `[1, Hkv, 0, Dh]` (an empty past or bank). */
 const emptyKv = (runtime: ModelRuntime) => new runtime.ortModule.Tensor('float32', new Float32Array(0), [1, runtime.manifest.kvHeads, 0, runtime.manifest.headDim])
-
-/**
- * `[Hkv, C + rows, width]` → `[Hkv, P + S, width]`: each head's P real past rows and its first S new
- * rows (the fixed-capacity padding rows P … C − 1 dropped, and the padding query rows S … rows − 1
- * of a padded prefix; with C = P and rows = S the input itself). Width Dh for `present` keys, 1 for
- * `attn_window` / `attn_total` columns.
- */
-export function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number, rows = S): Float32Array {
-  if (C === P && rows === S) return a
-  const out = new Float32Array(kvHeads * (P + S) * width)
-  for (let h = 0; h < kvHeads; h++) {
-    const from = h * (C + rows) * width
-    out.set(a.subarray(from, from + P * width), h * (P + S) * width)
-    out.set(a.subarray(from + C * width, from + (C + S) * width), (h * (P + S) + P) * width)
-  }
-  return out
-}
 
 /**
  * The policy's update on tagged rows (`residentStep`, `residentStaticStep`): the memory `mem`

@@ -44,7 +44,7 @@ import { readDecoderWeights } from '../models/decoder/read-weights.ts'
 import type { DecoderConfig } from '../models/decoder/config.ts'
 import type { DecoderWeights } from '../models/decoder/weights.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, realRows, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import type { ModelManifest } from './manifest.ts'
 import {
@@ -54,7 +54,6 @@ import {
   gatherKept,
   identityRows,
   inFirstCopy,
-  realRows,
   slotRows,
   residentOutcome,
   updateOnTags,

@@ -376,8 +376,8 @@ function fixedBankSlots(bank: SessionMemory, policy: Policy, S: number): number 
 }
 
 /** `x [heads, rows, d]` laid out as `[heads, slots, d]` (slots ≥ rows), the extra rows `fill`;
- * `x` itself when slots = rows. */
-function padRows(x: Float32Array, heads: number, rows: number, slots: number, d: number, fill = 0): Float32Array {
+ * `x` itself when slots = rows (the inverse of `realRows` with S = 0). */
+export function padRows(x: Float32Array, heads: number, rows: number, slots: number, d: number, fill = 0): Float32Array {
   if (slots === rows) return x
   const out = new Float32Array(heads * slots * d)
   for (let h = 0; h < heads; h++) {
@@ -387,20 +387,33 @@ function padRows(x: Float32Array, heads: number, rows: number, slots: number, d:
   return out
 }
 
-/** Cuts the C − P padding slots out of a fixed-layout step's outputs: `present.{l}.*`
+/**
+ * `[Hkv, C + rows, width]` → `[Hkv, P + S, width]`: each head's P real past rows and its first S new
+ * rows (the fixed-capacity padding rows P … C − 1 dropped, and the padding query rows S … rows − 1
+ * of a padded prefix; with C = P and rows = S the input itself). Width Dh for `present` keys, 1 for
+ * `attn_window` / `attn_total` columns. Used by the fixed step layout here and by the GPU host's
+ * fixed-capacity layouts (`gpu/resident.ts`, `gpu/static-step.ts`).
+ */
+export function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number, rows = S): Float32Array {
+  if (C === P && rows === S) return a
+  const out = new Float32Array(kvHeads * (P + S) * width)
+  for (let h = 0; h < kvHeads; h++) {
+    const from = h * (C + rows) * width
+    out.set(a.subarray(from, from + P * width), h * (P + S) * width)
+    out.set(a.subarray(from + C * width, from + (C + S) * width), (h * (P + S) + P) * width)
+  }
+  return out
+}
+
+/** Cuts the C − P padding slots out of a fixed-layout step's outputs (`realRows`): `present.{l}.*`
  * `[1, Hkv, C + S, Dh]` and `attn_window.{l}` / `attn_total.{l}` `[1, Hkv, C + S]` become
  * `P + S` long; other outputs (logits, hidden_norm, tempo_prefix) have no past axis. */
 function unpadOutputs(out: Record<string, HostOutput>, m: ModelManifest, P: number, C: number, S: number): Record<string, HostOutput> {
-  const cut = (t: HostOutput, d: number): HostOutput => {
-    const H = m.kvHeads
-    const data = new Float32Array(H * (P + S) * d)
-    for (let h = 0; h < H; h++) {
-      const src = h * (C + S) * d
-      data.set(t.data.subarray(src, src + P * d), h * (P + S) * d)
-      data.set(t.data.subarray(src + C * d, src + (C + S) * d), (h * (P + S) + P) * d)
-    }
-    return { dims: t.dims.length === 4 ? [1, H, P + S, d] : [1, H, P + S], data }
-  }
+  const H = m.kvHeads
+  const cut = (t: HostOutput, d: number): HostOutput => ({
+    dims: t.dims.length === 4 ? [1, H, P + S, d] : [1, H, P + S],
+    data: realRows(t.data, H, P, C, S, d),
+  })
   const res: Record<string, HostOutput> = { ...out }
   for (let l = 0; l < m.layers; l++) {
     for (const name of [`present.${l}.key`, `present.${l}.value`]) if (out[name]) res[name] = cut(out[name], m.headDim)
