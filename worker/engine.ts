@@ -16,6 +16,7 @@ import { createPolicy } from '../memory/policies/index.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, emptyMemory } from '../memory/session.ts'
 import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
+import { firstNonFinite } from '../memory/validate.ts'
 import type { HostTensor } from '../gpu/feeds.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import type { HostOutput, ModelRuntime } from '../gpu/session.ts'
@@ -204,11 +205,12 @@ export async function runStep(
   // Past slots fed (C ≥ P; C − P masked padding rows) and, for TempoFit, bank slots (M ≥ bank rows).
   const C = fixed && !tempo ? Math.max(policy.budgetTokens!, P) : P
   const M = tempo ? (fixed ? fixedBankSlots(memory, policy, S) : memory.tokens) : 0
+  const fed = tempo ? M : C // past or bank slots the model reads
   if (limits.isolateBudgetBytes)
     checkIsolateBudget(
-      stepWorkingSetBytes(m, tempo ? M : C, S, tempo ? memory.layers.length : undefined),
+      stepWorkingSetBytes(m, fed, S, tempo ? memory.layers.length : undefined),
       limits.isolateBudgetBytes,
-      `step ${request.seq} (${memory.tokens} memory tokens${tempo ? (M > memory.tokens ? ` in ${M} fixed-layout bank slots` : '') : C > P ? ` in ${C} fixed-layout past slots` : ''} + ${S} prefix tokens)`,
+      `step ${request.seq} (${memory.tokens} memory tokens${fed > memory.tokens ? ` in ${fed} fixed-layout ${tempo ? 'bank' : 'past'} slots` : ''} + ${S} prefix tokens)`,
     )
   const positions = stepPositions(tempo ? 0 : memory.nextPosition, S, m)
   const mask = new BigInt64Array(C + S).fill(1n)
@@ -441,15 +443,17 @@ function finite(t: HostOutput): Float32Array {
  * the memory here: the P carried ones were checked when they entered, `decodeMemory` `trusted`).
  * @throws NumericError naming the output and index of the first non-finite value */
 function newRowsFinite(present: Float32Array, heads: number, P: number, S: number, d: number, name: string): Float32Array {
-  for (let h = 0; h < heads; h++)
-    for (let i = (h * (P + S) + P) * d, end = (h + 1) * (P + S) * d; i < end; i++)
-      if (!Number.isFinite(present[i]))
-        throw new NumericError(`model output '${name}' holds a non-finite value at index ${i}`, { output: name })
+  for (let h = 0; h < heads; h++) finiteFrom(present, (h * (P + S) + P) * d, (h + 1) * (P + S) * d, name)
   return present
 }
 
 function assertFinite(t: HostOutput, name: string): void {
-  for (let i = 0; i < t.data.length; i++)
-    if (!Number.isFinite(t.data[i]))
-      throw new NumericError(`model output '${name}' holds a non-finite value at index ${i}`, { output: name })
+  finiteFrom(t.data, 0, t.data.length, name)
+}
+
+/** @throws NumericError naming output `name` and the index (into `data`) of the first non-finite
+ * value of `data[from … to)` (`firstNonFinite`) */
+function finiteFrom(data: Float32Array, from: number, to: number, name: string): void {
+  const bad = firstNonFinite(data.subarray(from, to))
+  if (bad >= 0) throw new NumericError(`model output '${name}' holds a non-finite value at index ${from + bad}`, { output: name })
 }

@@ -147,8 +147,10 @@ describe('fixed step layout', () => {
         return out
       }
       const first = await runStep(base, initialMemory(m, policy), policy, { seq: 1, observation: { text: 'abc' } }, { maxPrefixTokens: 64, layout })
+      // the index into the (unpadded) [heads, P + S, headDim] output: head 1, new row 1, channel 3
+      const [P, S] = [first.memory.tokens, 3]
       await expect(runStep(runtime, first.memory, policy, { seq: 2, observation: { text: 'def' } }, { maxPrefixTokens: 64, layout })).rejects.toThrow(
-        /model output 'present.2.value' holds a non-finite value/,
+        `model output 'present.2.value' holds a non-finite value at index ${((P + S) + P + 1) * m.headDim + 3}`,
       )
     }
   })
