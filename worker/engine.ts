@@ -58,11 +58,15 @@ export interface StepOutcome {
   timings: StepTimings
 }
 
+/** Most tokens per layer a session's memory may hold when the deployment sets no limit
+ * (`MAX_MEMORY_TOKENS`). */
+export const DEFAULT_MAX_MEMORY_TOKENS = 65_536
+
 /** Limits the engine enforces per step. */
 export interface EngineLimits {
   /** Most prefix tokens one step may bring (tokens). */
   maxPrefixTokens: number
-  /** Most tokens per layer the memory may hold after a step (tokens); default 65,536. A policy
+  /** Most tokens per layer the memory may hold after a step (tokens); default `DEFAULT_MAX_MEMORY_TOKENS`. A policy
    * with no budget (full) fails closed here rather than growing until the isolate runs out. */
   maxMemoryTokens?: number
   /** The isolate memory budget (bytes, `isolate-budget.ts`): a step whose working set would exceed
@@ -112,7 +116,7 @@ export function checkLayoutFits(
     )
   const budget = policy.budgetTokens
   if (!fit || budget === undefined) return
-  const maxMemory = fit.maxMemoryTokens ?? 65_536
+  const maxMemory = fit.maxMemoryTokens ?? DEFAULT_MAX_MEMORY_TOKENS
   if (budget > maxMemory)
     throw new PolicyConfigError(
       `layout 'fixed' pads every step's past to the budget of ${budget} tokens, over the session limit of ${maxMemory} tokens: use a smaller budget or layout 'dynamic'`,
@@ -299,7 +303,7 @@ export async function encodeStepPrefix(adapter: Adapter, request: StepRequest, l
  * `limits.maxMemoryTokens` (default 65,536), else null (the caller releases what it holds, then throws).
  */
 export function memoryLimitError(tokens: number, limits: EngineLimits): StepkvError | null {
-  const maxMemory = limits.maxMemoryTokens ?? 65_536
+  const maxMemory = limits.maxMemoryTokens ?? DEFAULT_MAX_MEMORY_TOKENS
   if (tokens <= maxMemory) return null
   return new StepkvError(
     'memory_limit',

@@ -3,7 +3,7 @@
  * per-tenant limits in `limits.ts`).
  */
 import type { SessionObject } from './session-object.ts'
-import type { EngineLimits } from './engine.ts'
+import { DEFAULT_MAX_MEMORY_TOKENS, type EngineLimits } from './engine.ts'
 import { intVar, type TenantLimits } from './limits.ts'
 import type { TenantObject } from './tenant-object.ts'
 import { isolateBudgetBytes } from './isolate-budget.ts'
@@ -81,11 +81,14 @@ export type AppEnv = {
 /** The tenant's limits a step needs (`limits.ts`), passed from the Worker to the Durable Object. */
 export type StepLimits = Pick<TenantLimits, 'prefixTokensPerStep' | 'memoryBytesPerSession'>
 
-/** Per-step engine limits: the tenant's tokens per step, the deployment's memory tokens. */
+/** Per-step engine limits: the tenant's tokens per step, the deployment's memory limits. */
 export function engineLimitsOf(env: Env, limits: StepLimits): EngineLimits {
-  return {
-    maxPrefixTokens: limits.prefixTokensPerStep,
-    maxMemoryTokens: intVar(env.MAX_MEMORY_TOKENS, 65_536),
-    isolateBudgetBytes: isolateBudgetBytes(env),
-  }
+  return { maxPrefixTokens: limits.prefixTokensPerStep, ...memoryLimitsOf(env) }
+}
+
+/** The deployment's memory limits: most tokens per layer a session's memory may hold
+ * (`MAX_MEMORY_TOKENS`, default `DEFAULT_MAX_MEMORY_TOKENS`) and the isolate memory budget (bytes,
+ * `ISOLATE_MEMORY_BUDGET_BYTES`). */
+export function memoryLimitsOf(env: Env): { maxMemoryTokens: number; isolateBudgetBytes: number } {
+  return { maxMemoryTokens: intVar(env.MAX_MEMORY_TOKENS, DEFAULT_MAX_MEMORY_TOKENS), isolateBudgetBytes: isolateBudgetBytes(env) }
 }

@@ -13,7 +13,7 @@ import type { SessionMemory } from '../memory/types.ts'
 import { packReply } from './body.ts'
 import { checkLayoutFits, initialMemory, policyFor, runStep, type StepRequest } from './engine.ts'
 import type { Env } from './env.ts'
-import { engineLimitsOf, type StepLimits } from './env.ts'
+import { engineLimitsOf, memoryLimitsOf, type StepLimits } from './env.ts'
 import { adapterOf, manifestOf, runtimeOf } from './models.ts'
 import { checkImport, checkMemoryBytes, expectedShape, storageOf } from './import-check.ts'
 import { logEvent } from './observe.ts'
@@ -28,8 +28,6 @@ import { ViewHistory, type ViewStep } from './view-history.ts'
 import { faultPoint, type StepStage } from './faults.ts'
 import { FrameStore, type RetainedFrame } from './frames.ts'
 import { checkIsolateBudget, decodeFactor, isolateBudgetBytes } from './isolate-budget.ts'
-import { intVar } from './limits.ts'
-import type { ModelManifest } from '../gpu/manifest.ts'
 import { deleteSessionObjects, persistMemory, readMemory, type MemoryPointer } from './memory-offload.ts'
 
 /** What a step returns to the Worker: the packed reply and, for the counters, its size figures. */
@@ -76,7 +74,7 @@ export class SessionObject extends DurableObject<Env> {
     return this.exclusive(async () => {
       const manifest = manifestOf(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
-      checkLayoutFits(policy, config.layout, this.layoutFit(manifest))
+      checkLayoutFits(policy, config.layout, { manifest, ...memoryLimitsOf(this.env) })
       const memory = initialMemory(manifest, policy)
       let blob: Uint8Array
       try {
@@ -504,7 +502,7 @@ export class SessionObject extends DurableObject<Env> {
       const manifest = manifestOf(config.model)
       const from = policyFor(manifest, config.policy.name, config.policy.params)
       const to = policyFor(manifest, policy.name, policy.params)
-      checkLayoutFits(to, config.layout, this.layoutFit(manifest))
+      checkLayoutFits(to, config.layout, { manifest, ...memoryLimitsOf(this.env) })
       const ref = { name: to.name, params: { ...to.params } }
       const memory = reconfiguredMemory((await this.load(config)).memory, from, to)
       const blob = encodeMemory(memory, { policy: ref, ...storageOf(config) })
@@ -596,11 +594,6 @@ export class SessionObject extends DurableObject<Env> {
       layout: config.layout ?? 'dynamic',
       memory: { tokensPerLayer: s.tokensPerLayer, bytes, nextPosition: s.nextPosition, durableSeq: seq },
     }
-  }
-
-  /** What the fixed layout's padded past must fit in (`checkLayoutFits`): this deployment's limits. */
-  private layoutFit(manifest: ModelManifest) {
-    return { manifest, maxMemoryTokens: intVar(this.env.MAX_MEMORY_TOKENS, 65_536), isolateBudgetBytes: isolateBudgetBytes(this.env) }
   }
 
   private etag(): string {
