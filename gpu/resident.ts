@@ -26,9 +26,9 @@ import type { Adapter } from '../agents/adapter.ts'
 import { NumericError } from '../memory/errors.ts'
 import { roundTrip, type StorageOptions } from '../memory/storage.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
-import { appendPrefix, type PrefixMeta } from '../memory/session.ts'
+import { appendPrefix, concatRows, padRows, realRows, type PrefixMeta } from '../memory/session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../memory/types.ts'
-import { encodeStepPrefix, memoryLimitError, padRows, realRows, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
+import { encodeStepPrefix, memoryLimitError, stepPositions, stepWindow, type EngineLimits, type StepOutcome, type StepRequest } from '../worker/engine.ts'
 import { checkHalfAbsMax, gatherNames, KV_ABSMAX } from './kv-gather.ts'
 import { releaseOnDevice, type ModelRuntime } from './session.ts'
 import type { StaticRunners } from './static-step.ts'
@@ -216,7 +216,7 @@ export async function residentStep(
     const realKeys = !policy.readsKeys
       ? undefined
       : fresh
-        ? mem.layers.map((_, l) => withNewRows(memory.mirror!.memory.layers[l].keys, fresh[2 * l], m.kvHeads, P, S, m.headDim))
+        ? mem.layers.map((_, l) => concatRows(memory.mirror!.memory.layers[l].keys, fresh[2 * l], m.kvHeads, P, S, m.headDim))
         : await Promise.all(mem.layers.map(async (_, l) => realRows(await downloadKeeping(newKv[2 * l]), m.kvHeads, P, C, S, m.headDim)))
     let width: number
     ;({ next, width } = updateOnTags(policy, mem, T, realKeys, { seq: request.seq, positions, kinds: prefix.kinds }, info, limits))
@@ -257,17 +257,6 @@ async function newRowsOf(gather: ModelRuntime, present: Tensor[], H: number, P: 
   } finally {
     disposeAll(picked)
   }
-}
-
-/** Per head, the P rows of `old` (`[Hkv, P, Dh]`) then the S rows of `added` (`[Hkv, S, Dh]`):
- * `[Hkv, P + S, Dh]`, what `present` holds for a mirrored memory. */
-function withNewRows(old: Float32Array, added: Float32Array, H: number, P: number, S: number, D: number): Float32Array {
-  const out = new Float32Array(H * (P + S) * D)
-  for (let h = 0; h < H; h++) {
-    out.set(old.subarray(h * P * D, (h + 1) * P * D), h * (P + S) * D)
-    out.set(added.subarray(h * S * D, (h + 1) * S * D), (h * (P + S) + P) * D)
-  }
-  return out
 }
 
 /**

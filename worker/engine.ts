@@ -14,7 +14,7 @@ import { textAdapter } from '../agents/text.ts'
 import { BadRequestError, NumericError, PolicyConfigError, StepkvError } from '../memory/errors.ts'
 import { createPolicy } from '../memory/policies/index.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
-import { appendPrefix, emptyMemory } from '../memory/session.ts'
+import { appendPrefix, emptyMemory, padRows, realRows } from '../memory/session.ts'
 import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
 import { firstNonFinite } from '../memory/validate.ts'
 import type { HostTensor } from '../gpu/feeds.ts'
@@ -379,36 +379,6 @@ function fixedBankSlots(bank: SessionMemory, policy: Policy, S: number): number 
     }
   }
   return Math.max(frames * largest, bank.tokens)
-}
-
-/** `x [heads, rows, d]` laid out as `[heads, slots, d]` (slots ≥ rows), the extra rows `fill`;
- * `x` itself when slots = rows (the inverse of `realRows` with S = 0). */
-export function padRows(x: Float32Array, heads: number, rows: number, slots: number, d: number, fill = 0): Float32Array {
-  if (slots === rows) return x
-  const out = new Float32Array(heads * slots * d)
-  for (let h = 0; h < heads; h++) {
-    out.set(x.subarray(h * rows * d, (h + 1) * rows * d), h * slots * d)
-    if (fill !== 0) out.fill(fill, (h * slots + rows) * d, (h + 1) * slots * d)
-  }
-  return out
-}
-
-/**
- * `[Hkv, C + rows, width]` → `[Hkv, P + S, width]`: each head's P real past rows and its first S new
- * rows (the fixed-capacity padding rows P … C − 1 dropped, and the padding query rows S … rows − 1
- * of a padded prefix; with C = P and rows = S the input itself). Width Dh for `present` keys, 1 for
- * `attn_window` / `attn_total` columns. Used by the fixed step layout here and by the GPU host's
- * fixed-capacity layouts (`gpu/resident.ts`, `gpu/static-step.ts`).
- */
-export function realRows(a: Float32Array, kvHeads: number, P: number, C: number, S: number, width: number, rows = S): Float32Array {
-  if (C === P && rows === S) return a
-  const out = new Float32Array(kvHeads * (P + S) * width)
-  for (let h = 0; h < kvHeads; h++) {
-    const from = h * (C + rows) * width
-    out.set(a.subarray(from, from + P * width), h * (P + S) * width)
-    out.set(a.subarray(from + C * width, from + (C + S) * width), (h * (P + S) + P) * width)
-  }
-  return out
 }
 
 /** Cuts the C − P padding slots out of a fixed-layout step's outputs (`realRows`): `present.{l}.*`

@@ -5,7 +5,7 @@
  * bank fed to the model's `tempo.{l}.key|value` and `tempo_bias` inputs.
  */
 import { PolicyConfigError } from '../errors.ts'
-import { appendPrefix } from '../session.ts'
+import { appendPrefix, concatRows } from '../session.ts'
 import type { Policy, SessionMemory, StepInfo } from '../types.ts'
 import { keepRows } from './select.ts'
 
@@ -130,14 +130,4 @@ export function tempofitPolicy(options: TempoFitOptions | unknown = {}): Policy 
       return rows.length === grown.tokens ? grown : keepRows(grown, Int32Array.from(rows))
     },
   }
-}
-
-/** Per head, the rows of `old [kvHeads, P, d]` followed by `added [kvHeads, S, d]`. */
-function concatRows(old: Float32Array, added: Float32Array, kvHeads: number, P: number, S: number, d: number) {
-  const out = new Float32Array(kvHeads * (P + S) * d)
-  for (let h = 0; h < kvHeads; h++) {
-    out.set(old.subarray(h * P * d, (h + 1) * P * d), h * (P + S) * d)
-    out.set(added.subarray(h * S * d, (h + 1) * S * d), (h * (P + S) + P) * d)
-  }
-  return out
 }
