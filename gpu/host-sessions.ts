@@ -185,11 +185,7 @@ export class HostSessions {
   async create(id: string, config: HostSessionConfig): Promise<Record<string, unknown>> {
     await this.prepare()
     return this.exclusive(id, async () => {
-      const stored = await this.o.store.get(id).catch((e) => {
-        if (e instanceof CorruptRecordError) return true // exists, unreadable: delete it first
-        throw e
-      })
-      if (this.hot.has(id) || stored) throw new StepkvError('session_exists', 409, `session '${id}' exists`)
+      if (this.hot.has(id) || (await this.stored(id))) throw new StepkvError('session_exists', 409, `session '${id}' exists`)
       await this.o.store.deleteReply(id) // a reply left by a crash between the two deletes
       const { manifest } = this.model(config.model)
       const policy = policyFor(manifest, config.policy.name, config.policy.params)
@@ -292,13 +288,7 @@ export class HostSessions {
    * (a copy that cannot be read can still be deleted). @throws NotFoundError */
   async close(id: string): Promise<void> {
     return this.exclusive(id, async () => {
-      if (!this.hot.has(id)) {
-        const stored = await this.o.store.get(id).catch((e) => {
-          if (e instanceof CorruptRecordError) return true
-          throw e
-        })
-        if (!stored) throw new NotFoundError('unknown session', {}, 'unknown_session')
-      }
+      if (!this.hot.has(id) && !(await this.stored(id))) throw new NotFoundError('unknown session', {}, 'unknown_session')
       await this.drop(id)
       await this.o.store.delete(id)
     })
@@ -477,9 +467,25 @@ export class HostSessions {
   }
 
   private async flush(h: Hot): Promise<void> {
-    if (this.hot.get(h.id) !== h) return
+    if (this.hot.get(h.id) === h) await this.persistLeaving(h)
+  }
+
+  /** What a session leaving memory (eviction, shutdown) writes: its durable copy when behind, and
+   * its last reply when it is of the current step. */
+  private async persistLeaving(h: Hot): Promise<void> {
     if (h.durableSeq < h.seq) await this.writeDurable(h)
     if (h.lastReply?.seq === h.seq) await this.o.store.putReply(h.id, h.seq, h.lastReply.packed)
+  }
+
+  /** Whether the store holds a record for `id`, readable or not (an unreadable one exists: it must
+   * be deleted before the id is created again, and can be deleted without being read). */
+  private async stored(id: string): Promise<boolean> {
+    try {
+      return (await this.o.store.get(id)) != null
+    } catch (e) {
+      if (e instanceof CorruptRecordError) return true
+      throw e
+    }
   }
 
   /** The hot session, else restored from the durable store (and admitted). @throws NotFoundError */
@@ -529,8 +535,7 @@ export class HostSessions {
       // The evicted session's own queue writes its copy before its next step can reload it.
       void this.exclusive(id, async () => {
         try {
-          if (old.durableSeq < old.seq) await this.writeDurable(old)
-          if (old.lastReply?.seq === old.seq) await this.o.store.putReply(id, old.seq, old.lastReply.packed)
+          await this.persistLeaving(old)
         } finally {
           disposeResident(old.resident)
         }
