@@ -87,7 +87,7 @@ async function replay(config: FidelityConfig | { model: string; policy: 'none' }
     trace.probs.push(softmax(logits, logits.length - vocab, vocab))
     trace.prompt += out.prefixTokens
     const ref = { name: policy.name, params: { ...policy.params } }
-    mem = roundTrip(out.memory, storage)
+    mem = roundTrip(out.memory, storage, start)
     trace.bytes.push(none ? 0 : encodeMemory(mem, { policy: ref, ...storage }).byteLength)
   }
   return trace

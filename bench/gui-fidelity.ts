@@ -53,7 +53,7 @@ function stepper(config: GuiConfig) {
       if (config.memoryless) (memory = initialMemory(source.manifest, policy)), (seq = 0)
       const request = { seq: ++seq, observation, options: { returnLogits: true } }
       const out = await runStep(runtime, memory, policy, request, LIMITS, adapter)
-      memory = roundTrip(out.memory, storage)
+      memory = roundTrip(out.memory, storage, memory)
       bytes = config.memoryless ? 0 : encodeMemory(memory, { policy: { name: policy.name, params: { ...policy.params } }, ...storage }).byteLength
       const all = out.logits!.data
       return { action: out.action as GuiAction, logits: all.slice(all.length - vocab) }

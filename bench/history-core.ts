@@ -106,7 +106,7 @@ async function timedStep(
   let kept = out.memory
   let bytes = 0
   if (storage) {
-    kept = roundTrip(out.memory, storage)
+    kept = roundTrip(out.memory, storage, memory)
     bytes = encodeMemory(kept, { policy: { name: policy.name, params: { ...policy.params } }, ...storage }).byteLength
   }
   const t2 = now()
@@ -238,7 +238,7 @@ export async function playSession(deps: StepDeps, config: HistoryConfig, frames:
   let memory = initialMemory(runtime.manifest, policy)
   for (let t = 1; t <= T; t++) {
     const out = await runStep(runtime, memory, policy, { seq: t, observation: { image: frames[t - 1].image, instruction: frames[t - 1].instruction } }, { ...LIMITS, layout: config.layout }, adapter)
-    memory = roundTrip(out.memory, storage)
+    memory = roundTrip(out.memory, storage, memory)
   }
   return { memory, blob: encodeMemory(memory, { policy: { name: policy.name, params: { ...policy.params } }, ...storage }) }
 }

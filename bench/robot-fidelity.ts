@@ -39,7 +39,7 @@ function stepper(config: RobotConfig) {
     async act(observation: Obs): Promise<RobotTick[]> {
       if (config.memoryless) (memory = initialMemory(source.manifest, policy)), (seq = 0)
       const out = await runStep(runtime, memory, policy, { seq: ++seq, observation }, LIMITS, adapter)
-      memory = roundTrip(out.memory, storage)
+      memory = roundTrip(out.memory, storage, memory)
       // A memoryless run carries nothing between steps: 0 bytes persisted.
       bytes = config.memoryless ? 0 : encodeMemory(memory, { policy: { name: policy.name, params: { ...policy.params } }, ...storage }).byteLength
       return out.action as RobotTick[]

@@ -427,7 +427,7 @@ export class HostSessions {
     } else {
       const runtime = this.runtimeFor(h.config.model, false)
       outcome = await runStep(runtime, h.memory!, h.policy, request, limits, adapter)
-      memoryOut = roundTrip(outcome.memory, storageOf(h.config))
+      memoryOut = roundTrip(outcome.memory, storageOf(h.config), h.memory!)
       h.memory = memoryOut
       kvPath = 'roundtrip'
     }

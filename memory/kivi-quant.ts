@@ -52,6 +52,7 @@ function groupExtremes(
   rows: Int32Array,
   blocks: Int32Array,
   parts: KiviLayerParts,
+  plan?: ReusePlan,
 ): void {
   const { keys, values } = layer
   const kMin = parts['keys.min']
@@ -62,7 +63,9 @@ function groupExtremes(
   for (let q = 0; q < rows.length; q++) {
     const src = rows[q] * headDim
     const stat = blocks[q] * headDim
-    if (q === 0 || blocks[q] !== blocks[q - 1]) {
+    if (plan && plan.keyFrom[blocks[q]] >= 0) {
+      // a copied key block: its statistics come from the earlier quantization
+    } else if (q === 0 || blocks[q] !== blocks[q - 1]) {
       for (let c = 0; c < headDim; c++) kMin[stat + c] = kMax[stat + c] = keys[src + c]
     } else {
       for (let c = 0; c < headDim; c++) {
@@ -71,6 +74,7 @@ function groupExtremes(
         if (x > kMax[stat + c]) kMax[stat + c] = x
       }
     }
+    if (plan && plan.valueFrom[q] >= 0) continue
     for (let j = 0; j < groups; j++) {
       const end = src + Math.min(headDim, (j + 1) * width)
       let lo = values[src + j * width]
@@ -90,32 +94,48 @@ function groupExtremes(
  * float16 statistics of every group (`kivi.ts` module note), or false when some group does not
  * allow them. Writes them to `min`/`max` only when all do.
  * @param min, max Float32Array of the groups' extremes (finite)
+ * @param copied with `stride`: statistic i belongs to group ⌊i / stride⌋, left as it is (already
+ *   float16, copied from an earlier quantization) when `copied[⌊i / stride⌋] ≥ 0`
  */
-function halfStatistics(min: Float32Array, max: Float32Array, levels: number): boolean {
-  const lows = new Float32Array(min.length)
-  const highs = new Float32Array(min.length)
-  for (let i = 0; i < min.length; i++) {
-    const lo = min[i]
-    const hi = max[i]
-    if (lo === hi) {
-      const bits = halfBitsOf(lo)
-      if ((bits & 0x7c00) === 0x7c00) return false
-      lows[i] = highs[i] = halfValue(bits === 0x8000 ? 0 : bits)
+function halfStatistics(
+  min: Float32Array,
+  max: Float32Array,
+  levels: number,
+  copied?: Int32Array,
+  stride = 1,
+): boolean {
+  // copied statistics are float16 already (the earlier layer's were): kept as they are
+  const lows = copied ? min.slice() : new Float32Array(min.length)
+  const highs = copied ? max.slice() : new Float32Array(min.length)
+  for (let group = 0, i = 0; i < min.length; group++) {
+    const end = Math.min(min.length, i + stride)
+    if (copied && copied[group] >= 0) {
+      i = end
       continue
     }
-    const low = halfValue(halfBitsDirected(lo, true))
-    const high = halfValue(halfBitsDirected(hi, false))
-    if (low - low !== 0 || high - high !== 0) return false // beyond ±65504
-    const scale = levelScale(low, high, levels)
-    // lo must take code 0 and hi code `levels` (the guess settles it unless near a midpoint).
-    const margin = marginOf(low, high, scale)
-    const fromLow = (lo - low) / scale + 0.5
-    const fromHigh = (hi - low) / scale + 0.5
-    if (!(fromLow < 1 - margin) && nearestCode(lo, low, high, scale, levels) !== 0) return false
-    if (!(fromHigh > levels + margin) && nearestCode(hi, low, high, scale, levels) !== levels)
-      return false
-    lows[i] = low
-    highs[i] = high
+    for (; i < end; i++) {
+      const lo = min[i]
+      const hi = max[i]
+      if (lo === hi) {
+        const bits = halfBitsOf(lo)
+        if ((bits & 0x7c00) === 0x7c00) return false
+        lows[i] = highs[i] = halfValue(bits === 0x8000 ? 0 : bits)
+        continue
+      }
+      const low = halfValue(halfBitsDirected(lo, true))
+      const high = halfValue(halfBitsDirected(hi, false))
+      if (low - low !== 0 || high - high !== 0) return false // beyond ±65504
+      const scale = levelScale(low, high, levels)
+      // lo must take code 0 and hi code `levels` (the guess settles it unless near a midpoint).
+      const margin = marginOf(low, high, scale)
+      const fromLow = (lo - low) / scale + 0.5
+      const fromHigh = (hi - low) / scale + 0.5
+      if (!(fromLow < 1 - margin) && nearestCode(lo, low, high, scale, levels) !== 0) return false
+      if (!(fromHigh > levels + margin) && nearestCode(hi, low, high, scale, levels) !== levels)
+        return false
+      lows[i] = low
+      highs[i] = high
+    }
   }
   min.set(lows)
   max.set(highs)
@@ -215,6 +235,7 @@ function encodeKeys(
   headDim: number,
   bits: number,
   restored: Float32Array | undefined,
+  plan?: ReusePlan,
 ): void {
   const levels = (1 << bits) - 1
   const { scales, inverses, margins } = levelGeometry(min, max, levels)
@@ -222,6 +243,10 @@ function encodeKeys(
   for (let first = 0; first < rows.length; ) {
     let end = first + 1
     while (end < rows.length && blocks[end] === blocks[first]) end++
+    if (plan && plan.keyFrom[blocks[first]] >= 0) {
+      first = end
+      continue
+    }
     const tabled = restored && end - first >= TABLE_MIN_ELEMENTS
     for (let c = 0, stat = blocks[first] * headDim; c < headDim; c++, stat++) {
       const lo = min[stat]
@@ -256,6 +281,7 @@ function encodeValues(
   width: number,
   bits: number,
   restored: Float32Array | undefined,
+  plan?: ReusePlan,
 ): void {
   const levels = (1 << bits) - 1
   const { scales, inverses, margins } = levelGeometry(min, max, levels)
@@ -265,6 +291,10 @@ function encodeValues(
   let packed = 0
   let filled = 0
   for (let q = 0; q < rows.length; q++) {
+    if (plan && plan.valueFrom[q] >= 0) {
+      byte += plan.rowBytes // rows are whole bytes when a plan exists, so `filled` is 0 here
+      continue
+    }
     const src = rows[q] * headDim
     for (let j = 0, stat = q * groups; j < groups; j++, stat++) {
       const lo = min[stat]
@@ -393,6 +423,153 @@ function halfResidual(keys: Float32Array, values: Float32Array): boolean {
 }
 
 /**
+ * A layer quantized earlier in this layout (the previous step's `roundTrip` output, `storage.ts`),
+ * whose groups are copied where the new layer has the same rows with the same bits.
+ * - `layer`: its dequantized keys/values `[kvHeads, tokens, headDim]` and positions
+ *   `[kvHeads, tokens]` (`tokens` its own count).
+ * - `counts`: its `kiviLayerCounts`; `packed`: the parts and precisions quantizing it gave.
+ * It must have been quantized with the same bits, group size and preferred precisions.
+ */
+export interface KiviEarlier {
+  layer: Pick<LayerMemory, 'keys' | 'values' | 'positions'>
+  tokens: number
+  counts: KiviLayerCounts
+  packed: PackedKiviLayer
+}
+
+/**
+ * Which groups of the new layer are copies of the earlier layer's: `keyFrom` per key block (the
+ * earlier block, or −1), `valueFrom` per quantized row (the earlier quantized row, or −1),
+ * `keyRowFrom` per quantized row (the earlier row when its key block is copied, or −1);
+ * `rowBytes` = bytes of one row's codes.
+ */
+interface ReusePlan {
+  keyFrom: Int32Array
+  valueFrom: Int32Array
+  keyRowFrom: Int32Array
+  rowBytes: number
+  /** number of groups copied (key blocks + value rows) */
+  copied: number
+}
+
+/** Rows `a` of `x` and `b` of `y` (each `width` values) hold the same bits. */
+function sameRow(x: Int32Array, a: number, y: Int32Array, b: number, width: number): boolean {
+  for (let i = 0, p = a * width, q = b * width; i < width; i++) if (x[p + i] !== y[q + i]) return false
+  return true
+}
+
+const int32View = (a: Float32Array) => new Int32Array(a.buffer, a.byteOffset, a.length)
+
+/**
+ * Match the new layer's quantized groups with the earlier layer's. A value row is copied when the
+ * earlier layer quantized the row at the same position and its values hold the same bits (so its
+ * codes, statistics and dequantized values are what quantizing it again gives). A key block is
+ * copied when the earlier layer quantized the same block (⌊position / G⌋) of the head with exactly
+ * the same positions, all of whose keys hold the same bits.
+ * @returns undefined when a row's codes are not whole bytes (headDim · bits not a multiple of 8)
+ */
+function reusePlan(
+  layer: Pick<LayerMemory, 'keys' | 'values' | 'positions'>,
+  { kvHeads, headDim }: LayerGeometry,
+  counts: KiviLayerCounts,
+  rows: Int32Array,
+  blocks: Int32Array,
+  bits: number,
+  groupSize: number,
+  earlier: KiviEarlier,
+): ReusePlan | undefined {
+  if ((headDim * bits) % 8 !== 0) return undefined
+  const geometry = { kvHeads, tokens: earlier.tokens, headDim }
+  const old = quantizedRows(earlier.layer.positions, geometry, earlier.counts, groupSize)
+  const oldPositions = earlier.layer.positions
+  // the earlier quantized index of each new quantized row at the same position, or −1
+  const from = new Int32Array(rows.length).fill(-1)
+  let q = 0
+  let oldStart = 0
+  for (let h = 0; h < kvHeads; h++) {
+    const oldCount = earlier.counts.quantizedTokens[h]
+    let r = 0
+    for (const end = q + counts.quantizedTokens[h]; q < end; q++) {
+      const p = layer.positions[rows[q]]
+      while (r < oldCount && oldPositions[h * earlier.tokens + r] < p) r++
+      if (r < oldCount && oldPositions[h * earlier.tokens + r] === p) from[q] = oldStart + r
+    }
+    oldStart += oldCount
+  }
+  const [keys, values] = [int32View(layer.keys), int32View(layer.values)]
+  const [oldKeys, oldValues] = [int32View(earlier.layer.keys), int32View(earlier.layer.values)]
+  const valueFrom = new Int32Array(rows.length).fill(-1)
+  let copied = 0
+  for (let i = 0; i < rows.length; i++) {
+    const o = from[i]
+    if (o >= 0 && sameRow(values, rows[i], oldValues, old.rows[o], headDim)) (valueFrom[i] = o), copied++
+  }
+  const keyFrom = new Int32Array(rows.length ? blocks[rows.length - 1] + 1 : 0).fill(-1)
+  const keyRowFrom = new Int32Array(rows.length).fill(-1)
+  for (let first = 0; first < rows.length; ) {
+    let end = first + 1
+    while (end < rows.length && blocks[end] === blocks[first]) end++
+    const o = from[first]
+    const oldBlock = o >= 0 ? old.blocks[o] : -1
+    let same =
+      oldBlock >= 0 &&
+      (o === 0 || old.blocks[o - 1] !== oldBlock) &&
+      (o + end - first === old.rows.length || old.blocks[o + end - first] !== oldBlock)
+    for (let i = first; same && i < end; i++) {
+      same = from[i] === o + i - first && sameRow(keys, rows[i], oldKeys, old.rows[from[i]], headDim)
+    }
+    if (same) {
+      keyFrom[blocks[first]] = oldBlock
+      keyRowFrom.set(from.subarray(first, end), first)
+      copied++
+    }
+    first = end
+  }
+  return { keyFrom, valueFrom, keyRowFrom, rowBytes: (headDim * bits) / 8, copied }
+}
+
+/**
+ * Copy `width` elements per index i with `from[i] ≥ 0` from `src` at `from[i] · width` to `dst`
+ * at `i · width`, a run of consecutive sources at a time.
+ */
+function copyRuns(dst: Uint8Array | Float32Array, src: Uint8Array | Float32Array, from: Int32Array, width: number): void {
+  for (let i = 0; i < from.length; ) {
+    if (from[i] < 0) {
+      i++
+      continue
+    }
+    let end = i + 1
+    while (end < from.length && from[end] === from[i] + end - i) end++
+    dst.set(src.subarray(from[i] * width, (from[end - 1] + 1) * width), i * width)
+    i = end
+  }
+}
+
+/**
+ * Fill the copied groups of `parts` (statistics and codes) and `out` (dequantized K/V): `out`
+ * starts as the new layer's own K/V, whose copied rows hold the earlier dequantized bits; the
+ * quantizer overwrites the other quantized rows and the residual.
+ */
+function copyGroups(
+  layer: Pick<LayerMemory, 'keys' | 'values'>,
+  parts: KiviLayerParts,
+  earlier: KiviLayerParts,
+  plan: ReusePlan,
+  headDim: number,
+  width: number,
+  out: { keys: Float32Array; values: Float32Array } | undefined,
+): void {
+  const { rowBytes, keyFrom, valueFrom, keyRowFrom } = plan
+  const groups = Math.ceil(headDim / width)
+  for (const part of ['keys.min', 'keys.max'] as const) copyRuns(parts[part], earlier[part], keyFrom, headDim)
+  copyRuns(parts['keys.codes'], earlier['keys.codes'], keyRowFrom, rowBytes)
+  for (const part of ['values.min', 'values.max'] as const) copyRuns(parts[part], earlier[part], valueFrom, groups)
+  copyRuns(parts['values.codes'], earlier['values.codes'], valueFrom, rowBytes)
+  out?.keys.set(layer.keys)
+  out?.values.set(layer.values)
+}
+
+/**
  * Quantize one layer's keys and values, optionally returning what `dequantizeLayer` gives for it
  * (computed in the same pass, bit-identical).
  * @param layer keys/values Float32Array `[kvHeads, tokens, headDim]` (finite), positions
@@ -402,8 +579,16 @@ function halfResidual(keys: Float32Array, values: Float32Array): boolean {
  * @param precisions preferred statistics/residual precision (default float32 for both, the
  *   version 1 layout)
  * @param restore also return the dequantized keys and values
- * @returns the packed layer (parts with dims from `kiviPartDims`, the precisions chosen) and,
- *   with `restore`, keys and values Float32Array `[kvHeads, tokens, headDim]`
+ * @param earlier a quantization of an earlier version of this layer (`KiviEarlier`): groups it
+ *   quantized with the same rows holding the same bits are copied from it instead of quantized
+ *   again (a step's memory mostly carries the previous step's rows). The result is bit-identical
+ *   to quantizing without it: quantizing dequantized data gives the same statistics and codes
+ *   (`kivi.ts`), and if some new group needs float32 statistics the layer is quantized afresh.
+ *   Ignored when a row's codes are not whole bytes (headDim · bits not a multiple of 8) or its
+ *   statistics precision is not the preferred one.
+ * @returns the packed layer (parts with dims from `kiviPartDims`, the precisions chosen),
+ *   `copiedGroups` (key blocks and value rows taken from `earlier`) and, with `restore`, keys and
+ *   values Float32Array `[kvHeads, tokens, headDim]`
  */
 export function quantizeLayer(
   layer: Pick<LayerMemory, 'keys' | 'values' | 'positions'>,
@@ -413,22 +598,32 @@ export function quantizeLayer(
   groupSize: number,
   precisions: KiviPrecisions = FLOAT32,
   restore = false,
-): PackedKiviLayer & { keys?: Float32Array; values?: Float32Array } {
+  earlier?: KiviEarlier,
+): PackedKiviLayer & { keys?: Float32Array; values?: Float32Array; copiedGroups?: number } {
   const parts = emptyParts(kiviPartDims(geometry, counts, bits, groupSize))
   const levels = (1 << bits) - 1
   const { rows, blocks } = quantizedRows(layer.positions, geometry, counts, groupSize)
-  const width = Math.min(groupSize, geometry.headDim)
-  groupExtremes(layer, geometry.headDim, width, rows, blocks, parts)
+  const { headDim } = geometry
+  const width = Math.min(groupSize, headDim)
+  const plan =
+    earlier && earlier.packed.statsDtype === precisions.statsDtype
+      ? reusePlan(layer, geometry, counts, rows, blocks, bits, groupSize, earlier)
+      : undefined
+  const out = restore ? restoredArrays(layer.keys.length) : undefined
+  if (plan) copyGroups(layer, parts, earlier!.packed.parts, plan, headDim, width, out)
+  groupExtremes(layer, headDim, width, rows, blocks, parts, plan)
   let statsDtype: KiviPrecision = 'float32'
   if (
     precisions.statsDtype === 'float16' &&
-    halfStatistics(parts['keys.min'], parts['keys.max'], levels) &&
-    halfStatistics(parts['values.min'], parts['values.max'], levels)
+    halfStatistics(parts['keys.min'], parts['keys.max'], levels, plan?.keyFrom, headDim) &&
+    halfStatistics(parts['values.min'], parts['values.max'], levels, plan?.valueFrom, Math.ceil(headDim / width))
   ) {
     statsDtype = 'float16'
   } else {
+    // Some new group needs float32 statistics: the copied float16 ones are not its extremes.
+    if (plan) return quantizeLayer(layer, geometry, counts, bits, groupSize, precisions, restore)
     if (precisions.statsDtype === 'float16')
-      groupExtremes(layer, geometry.headDim, width, rows, blocks, parts)
+      groupExtremes(layer, headDim, width, rows, blocks, parts)
     for (const part of ['keys.min', 'keys.max', 'values.min', 'values.max'] as const)
       canonicalize(parts[part])
   }
@@ -439,16 +634,15 @@ export function quantizeLayer(
     halfResidual(parts['keys.residual'], parts['values.residual'])
       ? 'float16'
       : 'float32'
-  const out = restore ? restoredArrays(layer.keys.length) : undefined
-  const { headDim } = geometry
   const [kMin, kMax, kCodes] = [parts['keys.min'], parts['keys.max'], parts['keys.codes']]
-  encodeKeys(layer.keys, kMin, kMax, kCodes, rows, blocks, headDim, bits, out?.keys)
+  encodeKeys(layer.keys, kMin, kMax, kCodes, rows, blocks, headDim, bits, out?.keys, plan)
   const [vMin, vMax, vCodes] = [parts['values.min'], parts['values.max'], parts['values.codes']]
-  encodeValues(layer.values, vMin, vMax, vCodes, rows, headDim, width, bits, out?.values)
-  if (!out) return { parts, statsDtype, residualDtype }
+  encodeValues(layer.values, vMin, vMax, vCodes, rows, headDim, width, bits, out?.values, plan)
+  const copiedGroups = plan?.copied ?? 0
+  if (!out) return { parts, statsDtype, residualDtype, copiedGroups }
   moveResidual(out.keys, parts['keys.residual'], geometry, counts, false)
   moveResidual(out.values, parts['values.residual'], geometry, counts, false)
-  return { parts, statsDtype, residualDtype, keys: out.keys, values: out.values }
+  return { parts, statsDtype, residualDtype, keys: out.keys, values: out.values, copiedGroups }
 }
 
 /** Keys and values arrays of `size` values each, in one allocation (one buffer, two views). */

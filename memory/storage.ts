@@ -14,8 +14,8 @@ import {
   type KiviOptions,
   type KiviSettings,
 } from './kivi.ts'
-import { quantizeLayer } from './kivi-quant.ts'
-import { rememberPacked } from './packed-cache.ts'
+import { quantizeLayer, type KiviEarlier } from './kivi-quant.ts'
+import { packedOf, rememberPacked } from './packed-cache.ts'
 import type { LayerMemory, SessionMemory } from './types.ts'
 import { firstNonFinite, shapeProblem } from './validate.ts'
 
@@ -71,6 +71,32 @@ export function checkFinite(values: Float32Array, name: string): void {
 }
 
 /**
+ * The earlier quantization of each layer of `mem` in `previous` (a `roundTrip` output), if any:
+ * same geometry and layer id, and its KIVI parts remembered under `previous`'s cutoff.
+ */
+function earlierLayers(
+  mem: SessionMemory,
+  previous: SessionMemory,
+  kivi: KiviSettings,
+): (l: number) => KiviEarlier | undefined {
+  const same =
+    previous.kvHeads === mem.kvHeads &&
+    previous.headDim === mem.headDim &&
+    previous.layers.length === mem.layers.length
+  const { groupSize, residualTokens, tail } = kivi
+  const cutoff = kiviCutoff(previous.nextPosition, groupSize, residualTokens, tail)
+  const geometry = { kvHeads: previous.kvHeads, tokens: previous.tokens, headDim: previous.headDim }
+  return (l) => {
+    if (!same || (mem.layerIds?.[l] ?? l) !== (previous.layerIds?.[l] ?? l)) return undefined
+    const layer = previous.layers[l]
+    const form = packedOf(layer, kiviLayerKey(kivi, l, cutoff))
+    if (!form || !('kivi' in form)) return undefined
+    const counts = kiviLayerCounts(layer.positions, geometry, cutoff, groupSize)
+    return { layer, tokens: previous.tokens, counts, packed: form.kivi }
+  }
+}
+
+/**
  * What `decodeMemory(encodeMemory(mem, { policy, ...storage })).memory` gives, computed directly
  * (same quantizer, no envelope): float32 keeps K/V (the arrays are shared, not copied), float16
  * rounds them to nearest even, KIVI quantizes and dequantizes (residual rows as stored: float16
@@ -81,12 +107,22 @@ export function checkFinite(values: Float32Array, name: string): void {
  * @param mem a valid memory (`memoryProblem` finds nothing; the codec's decoder would refuse it
  *   otherwise)
  * @param storage the session's storage
+ * @param previous KIVI only: the memory `mem` was derived from, itself returned by `roundTrip`
+ *   with the same storage (a step's input memory). Its layers' quantized groups (key blocks,
+ *   value rows) that `mem` holds again with the same positions and bits are copied instead of
+ *   quantized again (`quantizeLayer`'s `earlier`); the result is bit-identical without it. Layers
+ *   are matched by index and must have the same layer id; a layer `roundTrip` did not return (or
+ *   whose arrays were replaced since) is quantized afresh.
  * @returns a new memory; the input is not modified
  * @throws RangeError if the memory is malformed or KIVI options are invalid; TypeError for an
  *   unknown dtype; NumericError if a value overflows float16 or (KIVI) is not finite
  * @see KIVI, arXiv:2402.02750
  */
-export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionMemory {
+export function roundTrip(
+  mem: SessionMemory,
+  storage: StorageOptions,
+  previous?: SessionMemory,
+): SessionMemory {
   const malformed = shapeProblem(mem)
   if (malformed) throw new RangeError(`malformed memory: ${malformed}`)
   const { dtype } = storage
@@ -94,6 +130,7 @@ export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionM
   const { kvHeads, tokens, headDim } = mem
   const kivi = dtype === 'kivi' ? resolveKivi(storage.kivi, mem.layers.length) : undefined
   const cutoff = kivi ? kiviCutoff(mem.nextPosition, kivi.groupSize, kivi.residualTokens, kivi.tail) : 0
+  const earlierOf = kivi && previous ? earlierLayers(mem, previous, kivi) : () => undefined
   const layers = mem.layers.map((layer, l): LayerMemory => {
     const { positions, frames, kinds, scores } = layer
     if (dtype === 'float32')
@@ -120,7 +157,7 @@ export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionM
     checkFinite(layer.values, `layers.${l}.values`)
     const geometry = { kvHeads, tokens, headDim }
     const counts = kiviLayerCounts(positions, geometry, cutoff, kivi!.groupSize)
-    const { keys, values, ...packed } = quantizeLayer(
+    const { keys, values, copiedGroups: _, ...packed } = quantizeLayer(
       layer,
       geometry,
       counts,
@@ -128,6 +165,7 @@ export function roundTrip(mem: SessionMemory, storage: StorageOptions): SessionM
       kivi!.groupSize,
       kivi,
       true,
+      earlierOf(l),
     )
     out = { keys: keys!, values: values!, positions, frames, kinds, ...(scores && { scores }) }
     rememberPacked(out, kiviLayerKey(kivi!, l, cutoff), { kivi: packed })

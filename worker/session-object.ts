@@ -167,7 +167,7 @@ export class SessionObject extends DurableObject<Env> {
     const t1 = performance.now()
     // The next step runs on what a reload would give (float16/KIVI round trip), so a hot session
     // and one reloaded after eviction never differ.
-    const kept = roundTrip(outcome.memory, storageOf(config))
+    const kept = roundTrip(outcome.memory, storageOf(config), current.memory)
     const blob = encodeMemory(kept, { policy: config.policy, ...storageOf(config) })
     checkMemoryBytes(blob.byteLength, stepLimits.memoryBytesPerSession, 422)
     const persistMs = performance.now() - t1

@@ -2,7 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decodeMemory, encodeMemory } from '../../memory/codec.ts'
 import { gatherTokens } from '../../memory/gather.ts'
-import { roundTrip, type StorageOptions } from '../../memory/storage.ts'
+import { kiviCutoff, kiviLayerCounts, resolveKivi, type KiviPart, type PackedKiviLayer } from '../../memory/kivi.ts'
+import { quantizeLayer, type KiviEarlier } from '../../memory/kivi-quant.ts'
+import { packedOf } from '../../memory/packed-cache.ts'
+import { kiviLayerKey, roundTrip, type StorageOptions } from '../../memory/storage.ts'
 import type { SessionMemory } from '../../memory/types.ts'
 import { keepArb, kiviArb, memoryArb } from './arbitrary-memory.ts'
 import { bitsOf, makeMemory } from './fixtures.ts'
@@ -161,5 +164,169 @@ describe('roundTrip', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+/**
+ * A step's memory from the previous one: keep `keep` rows of `prev` (a roundTrip output), then
+ * append `added` new rows per head at the next positions, drawn from `seed` at `scale` (huge
+ * values force float32 statistics on the layer). `tamper` changes one bit of one kept key or value.
+ */
+function nextMemory(
+  prev: SessionMemory,
+  keep: Int32Array[],
+  added: number,
+  seed: number,
+  scale: number,
+  tamper: boolean,
+): SessionMemory {
+  const kept = gatherTokens(prev, keep)
+  const { kvHeads, headDim } = kept
+  const tokens = kept.tokens + added
+  let state = seed >>> 0 || 1
+  const draw = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return (state / 2 ** 32 - 0.5) * 6 * scale
+  }
+  const layers = kept.layers.map((layer) => {
+    const grow = <T extends Float32Array | Int32Array | Uint8Array>(a: T, width: number, fill: (h: number, i: number) => number): T => {
+      const out = new (a.constructor as new (n: number) => T)(kvHeads * tokens * width)
+      for (let h = 0; h < kvHeads; h++) {
+        out.set(a.subarray(h * kept.tokens * width, (h + 1) * kept.tokens * width), h * tokens * width)
+        for (let i = 0; i < added * width; i++) out[(h * tokens + kept.tokens) * width + i] = fill(h, i)
+      }
+      return out
+    }
+    const keys = grow(layer.keys, headDim, () => draw())
+    const values = grow(layer.values, headDim, () => draw())
+    if (tamper && kept.tokens > 0) {
+      const bits = new Uint32Array((seed & 1 ? keys : values).buffer)
+      bits[(seed >>> 1) % (kept.tokens * headDim)] ^= 1
+    }
+    return {
+      keys,
+      values,
+      positions: grow(layer.positions, 1, (_, i) => kept.nextPosition + i),
+      frames: grow(layer.frames, 1, () => 2),
+      kinds: grow(layer.kinds, 1, () => 0),
+      ...(layer.scores && { scores: grow(layer.scores, 1, () => 0.25) }),
+    }
+  })
+  return { ...kept, layers, tokens, nextPosition: kept.nextPosition + added, seq: kept.seq + 1 }
+}
+
+/** What `roundTrip` finds for layer l of `prev` (its KIVI parts remembered under its cutoff). */
+function earlierOf(prev: SessionMemory, storage: StorageOptions, l: number): KiviEarlier {
+  const settings = resolveKivi(storage.kivi, prev.layers.length)
+  const { groupSize, residualTokens, tail } = settings
+  const cutoff = kiviCutoff(prev.nextPosition, groupSize, residualTokens, tail)
+  const layer = prev.layers[l]
+  const form = packedOf(layer, kiviLayerKey(settings, l, cutoff)) as { kivi: PackedKiviLayer }
+  const counts = kiviLayerCounts(layer.positions, prev, cutoff, groupSize)
+  return { layer, tokens: prev.tokens, counts, packed: form.kivi }
+}
+
+/** Same parts (bits of every statistic), precisions, and restored K/V bits. */
+function sameParts(a: ReturnType<typeof quantizeLayer>, b: ReturnType<typeof quantizeLayer>): boolean {
+  const bits = (x: Uint8Array | Float32Array) => Array.from(new Uint8Array(x.buffer, x.byteOffset, x.byteLength))
+  return (
+    a.statsDtype === b.statsDtype &&
+    a.residualDtype === b.residualDtype &&
+    Object.keys(a.parts).every((k) => JSON.stringify(bits(a.parts[k as KiviPart])) === JSON.stringify(bits(b.parts[k as KiviPart]))) &&
+    JSON.stringify(bits(a.keys!)) === JSON.stringify(bits(b.keys!)) &&
+    JSON.stringify(bits(a.values!)) === JSON.stringify(bits(b.values!))
+  )
+}
+
+describe('roundTrip with the previous step’s memory (KIVI groups copied, not quantized again)', () => {
+  it('property: bit for bit what quantizing afresh gives, and the same blob', () => {
+    const cases = memoryArb({ maxHeadDim: 8 }).chain((mem) =>
+      fc.tuple(
+        fc.constant(mem),
+        kiviArb(mem.layers.length),
+        keepArb(mem),
+        fc.integer({ min: 0, max: 12 }),
+        fc.nat(),
+        fc.constantFrom(1, 1, 1, 1e30),
+        fc.boolean(),
+      ),
+    )
+    let copied = 0
+    fc.assert(
+      fc.property(cases, ([mem, kivi, keep, added, seed, scale, tamper]) => {
+        const storage: StorageOptions = { dtype: 'kivi', kivi }
+        const prev = roundTrip(mem, storage)
+        const next = nextMemory(prev, keep, added, seed, scale, tamper)
+        const fresh = roundTrip(next, storage)
+        const reused = roundTrip(next, storage, prev)
+        expect(sameBits(reused, fresh)).toBe(true)
+        expect(encodeMemory(reused, { policy: POLICY, ...storage })).toEqual(
+          encodeMemory(next, { policy: POLICY, ...storage }),
+        )
+        // the groups copied, by the layer routine itself
+        next.layers.forEach((layer, l) => {
+          const settings = resolveKivi(kivi, mem.layers.length)
+          const cutoff = kiviCutoff(next.nextPosition, kivi.groupSize, kivi.residualTokens, kivi.tail)
+          const counts = kiviLayerCounts(layer.positions, next, cutoff, kivi.groupSize)
+          const args = [layer, next, counts, settings.bits[l], kivi.groupSize, settings, true] as const
+          const out = quantizeLayer(...args, earlierOf(prev, storage, l))
+          expect(sameParts(out, quantizeLayer(...args))).toBe(true)
+          copied += out.copiedGroups ?? 0
+        })
+      }),
+      // a fixed seed: the count below is of a random sample
+      { numRuns: 400, seed: 20261130 },
+    )
+    expect(copied).toBeGreaterThan(200)
+  })
+
+  it('copies the unchanged key blocks and value rows of a sliding memory, and only those', () => {
+    // 2 heads × 64 tokens at positions 0…63, headDim 8, G 8, R 8: blocks 0…6 quantized (56 rows).
+    const mem = makeMemory({ layers: 1, kvHeads: 2, headDim: 8, tokens: 64 })
+    const layer = mem.layers[0]
+    layer.positions.forEach((_, i) => (layer.positions[i] = i % 64))
+    layer.keys.forEach((_, i) => (layer.keys[i] = Math.sin(i * 0.7)))
+    layer.values.forEach((_, i) => (layer.values[i] = Math.cos(i * 0.3)))
+    const s = { dtype: 'kivi', kivi: { groupSize: 8, residualTokens: 8 } } as const
+    const prev = roundTrip({ ...mem, nextPosition: 64 }, s)
+    // Drop the first 12 rows of each head (block 0 whole, block 1 partly), append 12.
+    const keep = [Int32Array.from({ length: 104 }, (_, i) => 12 + (i % 52))]
+    const next = nextMemory(prev, keep, 12, 7, 1, false)
+    const geometry = { kvHeads: 2, tokens: 64, headDim: 8 }
+    const cutoff = 64 // G · ⌊(76 − 8) / 8⌋
+    const counts = kiviLayerCounts(next.layers[0].positions, geometry, cutoff, 8)
+    expect(counts.quantizedTokens).toEqual([52, 52]) // positions 12…63
+    const earlier = earlierOf(prev, s, 0)
+    const out = quantizeLayer(next.layers[0], geometry, counts, 4, 8, resolveKivi(s.kivi, 1), true, earlier)
+    // Per head: key blocks 2…6 (5) were quantized before with the same rows; block 1 lost rows
+    // and block 7 (56…63) was residual. Value rows at 12…55 (44) were quantized before.
+    expect(out.copiedGroups).toBe(2 * (5 + 44))
+    const alone = quantizeLayer(next.layers[0], geometry, counts, 4, 8, resolveKivi(s.kivi, 1), true)
+    expect(bitsOf(out.keys!)).toEqual(bitsOf(alone.keys!))
+    expect(bitsOf(out.values!)).toEqual(bitsOf(alone.values!))
+    expect(sameParts(out, alone)).toBe(true)
+  })
+
+  it.each([
+    ['the last rows of a block', [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], 3],
+    ['the first rows of a block', [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], 3],
+    ['a row inside a block', [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], 3],
+    ['nothing', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], 4],
+  ])('quantizes afresh a key block that lost %s (%#)', (_, rows, copiedBlocks) => {
+    // one head, positions 0…15, G 4, R 0: four key blocks, all quantized
+    const mem = makeMemory({ layers: 1, kvHeads: 1, headDim: 4, tokens: 16 })
+    const layer = mem.layers[0]
+    layer.positions.forEach((_, i) => (layer.positions[i] = i))
+    layer.keys.forEach((_, i) => (layer.keys[i] = Math.sin(i * 0.7)))
+    const s = { dtype: 'kivi', kivi: { groupSize: 4, residualTokens: 0 } } as const
+    const prev = roundTrip({ ...mem, nextPosition: 16 }, s)
+    const next = gatherTokens(prev, [Int32Array.from(rows)])
+    const counts = kiviLayerCounts(next.layers[0].positions, next, 16, 4)
+    const settings = resolveKivi(s.kivi, 1)
+    const args = [next.layers[0], next, counts, 4, 4, settings, true] as const
+    const out = quantizeLayer(...args, earlierOf(prev, s, 0))
+    expect(out.copiedGroups).toBe(copiedBlocks + rows.length) // every value row is copied
+    expect(sameParts(out, quantizeLayer(...args))).toBe(true)
+    expect(sameBits(roundTrip(next, s, prev), roundTrip(next, s))).toBe(true)
   })
 })
