@@ -121,14 +121,9 @@ async function timedStep(
   }
 }
 
-/** Runs `step` warmup + reps times (see `RepPlan`) and folds the runs into a point. */
-async function repeat(T: number, plan: RepPlan, now: () => number, step: () => Promise<OneStep>) {
-  let last: OneStep | undefined
-  for (let i = 0; i < plan.warmup; i++) last = await step()
-  const runs: OneStep[] = []
-  const start = now()
-  while (runs.length < plan.reps && (runs.length < plan.minReps || now() - start < plan.maxPointMs)) runs.push(await step())
-  last = runs[runs.length - 1] ?? last!
+/** Folds the measured runs of one T into a point (medians of the parts). */
+function pointOf(T: number, runs: OneStep[]) {
+  const last = runs[runs.length - 1]
   const part = (k: keyof StepParts) => median(runs.map((r) => r.parts[k]))
   const point = {
     T,
@@ -139,14 +134,40 @@ async function repeat(T: number, plan: RepPlan, now: () => number, step: () => P
     bytes: last.bytes,
     action: last.action,
   }
-  return { point, memory: last.memory }
+  return point
+}
+
+/** Runs `step` warmup + reps times (see `RepPlan`) and folds the runs into a point. */
+async function repeat(T: number, plan: RepPlan, now: () => number, step: () => Promise<OneStep>) {
+  let last: OneStep | undefined
+  for (let i = 0; i < plan.warmup; i++) last = await step()
+  const runs: OneStep[] = []
+  const start = now()
+  while (runs.length < plan.reps && (runs.length < plan.minReps || now() - start < plan.maxPointMs)) runs.push(await step())
+  if (!runs.length) runs.push(last!)
+  return { point: pointOf(T, runs), memory: runs[runs.length - 1].memory }
+}
+
+/**
+ * Runs the steps of several history lengths in interleaved rounds (one run of each T per round,
+ * so a change in machine load hits every T alike): `warmup` unmeasured rounds, then rounds until
+ * `reps`, or earlier (never below `minReps`) once the rounds have taken `maxPointMs` per T.
+ */
+async function interleaved(Ts: readonly number[], plan: RepPlan, now: () => number, steps: (() => Promise<OneStep>)[]) {
+  for (let i = 0; i < plan.warmup; i++) for (const step of steps) await step()
+  const runs: OneStep[][] = steps.map(() => [])
+  const start = now()
+  while (runs[0].length < plan.reps && (runs[0].length < plan.minReps || now() - start < plan.maxPointMs * steps.length))
+    for (const [i, step] of steps.entries()) runs[i].push(await step())
+  return Ts.map((T, i) => pointOf(T, runs[i]))
 }
 
 /**
  * Measures one configuration at every history length in `Ts`.
- * Carried configurations play frames 1 … max(Ts) through one session; at each T in `Ts` the step
- * T is repeated from the same memory (steps are pure: memory in, memory out), and the session
- * then continues from its result. Re-encoding runs each T from scratch on frames 1 … T.
+ * Carried configurations play frames 1 … max(Ts) through one session, keeping the memory each
+ * step T in `Ts` starts from; then the steps T are repeated from those memories in interleaved
+ * rounds (each round runs every T once, so machine-load drift hits all of them alike, as in the
+ * codec bench). Re-encoding runs each T from scratch on frames 1 … T, one T after the other.
  * @param frames at least max(Ts) observations, in session order
  * @param Ts history lengths in frames, ascending, each ≥ 1
  * @param now a monotonic clock in ms (workerd's advances in whole ms locally)
@@ -184,16 +205,16 @@ export async function measureHistory(
   }
   const adapter = deps.adapter(config.model)
   const storage = storageOf(config.bits)
+  // The memory each measured step starts from (steps are pure: memory in, memory out).
+  const steps: (() => Promise<OneStep>)[] = []
   let memory = initialMemory(m, policy)
   for (let T = 1; T <= maxT; T++) {
-    const step = () => timedStep(runtime, adapter, memory, policy, T, obs(frames[T - 1]), storage, now, config.layout)
-    if (Ts.includes(T)) {
-      const r = await repeat(T, plan, now, step)
-      points.push(r.point)
-      memory = r.memory
-    } else memory = (await step()).memory
+    const before = memory
+    const step = () => timedStep(runtime, adapter, before, policy, T, obs(frames[T - 1]), storage, now, config.layout)
+    if (Ts.includes(T)) steps.push(step)
+    memory = (await step()).memory
   }
-  return points
+  return interleaved(Ts, plan, now, steps)
 }
 
 /**
