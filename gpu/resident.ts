@@ -311,7 +311,7 @@ async function mirroredKeep(
       return { ...layer, keys: parts[0], values: parts[1] }
     }),
   }
-  const deq = roundTrip(raw, mirror.storage)
+  const deq = roundTrip(raw, mirror.storage, mirror.memory) // KIVI: unchanged groups are copied
   // rows to upload: not in `source`, or bits changed (a row is its key and value: one id picks both)
   const upload = deq.layers.map((layer, l) => {
     const bits = [raw.layers[l].keys, raw.layers[l].values, layer.keys, layer.values].map((a) => new Uint32Array(a.buffer, a.byteOffset, a.length))

@@ -428,7 +428,10 @@ function halfResidual(keys: Float32Array, values: Float32Array): boolean {
  * - `layer`: its dequantized keys/values `[kvHeads, tokens, headDim]` and positions
  *   `[kvHeads, tokens]` (`tokens` its own count).
  * - `counts`: its `kiviLayerCounts`; `packed`: the parts and precisions quantizing it gave.
- * It must have been quantized with the same bits, group size and preferred precisions.
+ * It must have been quantized with the same bits, group size and preferred precisions (parts whose
+ * sizes disagree with those are not used), and its arrays must not have been written to since
+ * (its rows are compared with the new layer's by their bits, and the copies trust that they are
+ * still what was quantized).
  */
 export interface KiviEarlier {
   layer: Pick<LayerMemory, 'keys' | 'values' | 'positions'>
@@ -528,6 +531,16 @@ function reusePlan(
   return { keyFrom, valueFrom, keyRowFrom, rowBytes: (headDim * bits) / 8, copied }
 }
 
+/** The earlier parts have the sizes `bits`, `groupSize` and the geometry give them (else they
+ * were quantized in another layout, and nothing is copied). */
+function sameLayout(earlier: KiviEarlier, { kvHeads, headDim }: LayerGeometry, bits: number, groupSize: number): boolean {
+  const geometry = { kvHeads, tokens: earlier.tokens, headDim }
+  if (earlier.layer.positions.length !== kvHeads * earlier.tokens) return false
+  if (earlier.layer.keys.length !== kvHeads * earlier.tokens * headDim) return false
+  const dims = kiviPartDims(geometry, earlier.counts, bits, groupSize)
+  return KIVI_PARTS.every((part) => earlier.packed.parts[part].length === dims[part].reduce((a, b) => a * b, 1))
+}
+
 /**
  * Copy `width` elements per index i with `from[i] ≥ 0` from `src` at `from[i] · width` to `dst`
  * at `i · width`, a run of consecutive sources at a time.
@@ -606,7 +619,7 @@ export function quantizeLayer(
   const { headDim } = geometry
   const width = Math.min(groupSize, headDim)
   const plan =
-    earlier && earlier.packed.statsDtype === precisions.statsDtype
+    earlier && earlier.packed.statsDtype === precisions.statsDtype && sameLayout(earlier, geometry, bits, groupSize)
       ? reusePlan(layer, geometry, counts, rows, blocks, bits, groupSize, earlier)
       : undefined
   const out = restore ? restoredArrays(layer.keys.length) : undefined
@@ -621,7 +634,9 @@ export function quantizeLayer(
     statsDtype = 'float16'
   } else {
     // Some new group needs float32 statistics: the copied float16 ones are not its extremes.
-    if (plan) return quantizeLayer(layer, geometry, counts, bits, groupSize, precisions, restore)
+    // (Copied float32 statistics are: the extremes of the same bits, canonical.)
+    if (plan && precisions.statsDtype === 'float16')
+      return quantizeLayer(layer, geometry, counts, bits, groupSize, precisions, restore)
     if (precisions.statsDtype === 'float16')
       groupExtremes(layer, headDim, width, rows, blocks, parts)
     for (const part of ['keys.min', 'keys.max', 'values.min', 'values.max'] as const)

@@ -6,7 +6,9 @@
  *
  * Memories are values: nothing in stepkv writes into a memory's arrays after building it (every
  * operation returns new arrays). Code that does must not hand such a layer to `encodeMemory`
- * expecting the new contents: replace the arrays instead (e.g. `{ ...layer, keys: edited }`).
+ * expecting the new contents, nor the memory as `roundTrip`'s `previous` (whose remembered groups
+ * the next memory's quantization copies): replace the arrays instead (e.g.
+ * `{ ...layer, keys: edited }`).
  */
 import type { PackedKiviLayer } from './kivi.ts'
 import type { LayerMemory } from './types.ts'

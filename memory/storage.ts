@@ -112,7 +112,9 @@ function earlierLayers(
  *   value rows) that `mem` holds again with the same positions and bits are copied instead of
  *   quantized again (`quantizeLayer`'s `earlier`); the result is bit-identical without it. Layers
  *   are matched by index and must have the same layer id; a layer `roundTrip` did not return (or
- *   whose arrays were replaced since) is quantized afresh.
+ *   whose arrays were replaced since) is quantized afresh. Its arrays must not have been written
+ *   to since `roundTrip` returned it (`packed-cache.ts`: memories are values): the copies would
+ *   then carry the old quantization into the new memory.
  * @returns a new memory; the input is not modified
  * @throws RangeError if the memory is malformed or KIVI options are invalid; TypeError for an
  *   unknown dtype; NumericError if a value overflows float16 or (KIVI) is not finite

@@ -251,7 +251,7 @@ describe('roundTrip with the previous step’s memory (KIVI groups copied, not q
         fc.boolean(),
       ),
     )
-    let copied = 0
+    const copied = { float16: 0, float32: 0 } // groups copied, by preferred statistics precision
     fc.assert(
       fc.property(cases, ([mem, kivi, keep, added, seed, scale, tamper]) => {
         const storage: StorageOptions = { dtype: 'kivi', kivi }
@@ -271,13 +271,14 @@ describe('roundTrip with the previous step’s memory (KIVI groups copied, not q
           const args = [layer, next, counts, settings.bits[l], kivi.groupSize, settings, true] as const
           const out = quantizeLayer(...args, earlierOf(prev, storage, l))
           expect(sameParts(out, quantizeLayer(...args))).toBe(true)
-          copied += out.copiedGroups ?? 0
+          copied[kivi.statsDtype] += out.copiedGroups ?? 0
         })
       }),
       // a fixed seed: the count below is of a random sample
       { numRuns: 400, seed: 20261130 },
     )
-    expect(copied).toBeGreaterThan(200)
+    expect(copied.float16).toBeGreaterThan(200)
+    expect(copied.float32).toBeGreaterThan(50)
   })
 
   it('copies the unchanged key blocks and value rows of a sliding memory, and only those', () => {
@@ -305,6 +306,16 @@ describe('roundTrip with the previous step’s memory (KIVI groups copied, not q
     expect(bitsOf(out.keys!)).toEqual(bitsOf(alone.keys!))
     expect(bitsOf(out.values!)).toEqual(bitsOf(alone.values!))
     expect(sameParts(out, alone)).toBe(true)
+    // An earlier quantization in another layout (2-bit codes, or another group size) is not used.
+    for (const [bits, groupSize] of [[2, 8], [4, 4]]) {
+      const other = { ...s.kivi, bits: bits as 2 | 4, groupSize }
+      const wrong = roundTrip({ ...mem, nextPosition: 64 }, { dtype: 'kivi', kivi: other })
+      // the same rows (so the bit comparison alone would copy) with parts of the other layout
+      const misfit = { ...earlier, packed: earlierOf(wrong, { dtype: 'kivi', kivi: other }, 0).packed }
+      const reused = quantizeLayer(next.layers[0], geometry, counts, 4, 8, resolveKivi(s.kivi, 1), true, misfit)
+      expect(reused.copiedGroups).toBe(0)
+      expect(sameParts(reused, alone)).toBe(true)
+    }
   })
 
   it.each([
