@@ -5,7 +5,7 @@
  * the step, memory encode and the storage transaction). To repeat step T from the same memory,
  * the memory is exported before it (`GET …/memory`) and imported again before each repetition
  * (`PUT …/memory` with `If-Match` the session's current ETag rolls it back to seq T − 1); the
- * import is not timed.
+ * import is not timed. The repetitions of all T run in interleaved rounds, as in process.
  */
 import { api, DEV_KEY } from '../sim/client.ts'
 import type { GuiObservation } from './frames.ts'
@@ -62,7 +62,8 @@ export async function createSession(client: Client, config: HistoryConfig): Prom
 }
 
 /**
- * Plays `config` over HTTP for frames 1 … max(Ts); step T ∈ Ts is repeated `plan` times.
+ * Plays `config` over HTTP for frames 1 … max(Ts), then repeats the steps T ∈ Ts in `plan`'s
+ * interleaved rounds (warm-up rounds, the play-through's run being the first, then `reps`).
  * @param url a running `wrangler dev` of the stepkv Worker
  * @returns one point per T in `Ts`
  * @throws Error naming the call when the server answers an unexpected status
@@ -79,32 +80,40 @@ export async function httpHistory(url: string, config: HistoryConfig, frames: re
     return { ms: performance.now() - start, reply }
   }
   try {
+    // Play the session once, keeping the memory before each measured T (this run of step T is the
+    // first warm-up), then repeat the steps in interleaved rounds: each round imports the memory
+    // before T and runs step T, for every T (machine-load drift hits every T alike).
+    const before = new Map<number, Uint8Array>()
+    const first = new Map<number, Awaited<ReturnType<typeof step>>>()
     for (let T = 1; T <= Math.max(...Ts); T++) {
-      if (!Ts.includes(T)) {
-        await step(T)
-        continue
-      }
-      const blob = (await call<Uint8Array>(`export before ${T}`, client.exportMemory(id), 200)) as Uint8Array
-      const all: Awaited<ReturnType<typeof step>>[] = []
-      let repeatedBy: HttpPoint['repeatedBy'] = 'import'
-      for (let i = 0; i < plan.warmup + plan.reps; i++) {
-        if (i > 0 && (await importMemory(url, client, id, blob)) !== 200) {
-          // The import was refused: keep the one real run (a repeated seq would replay its reply).
-          repeatedBy = 'single'
-          break
+      if (Ts.includes(T)) before.set(T, (await call<Uint8Array>(`export before ${T}`, client.exportMemory(id), 200)) as Uint8Array)
+      const run = await step(T)
+      if (Ts.includes(T)) first.set(T, run)
+    }
+    const runs = new Map(Ts.map((T) => [T, [] as Awaited<ReturnType<typeof step>>[]]))
+    const single = new Set<number>() // the import was refused: the one real run stands alone
+    for (let round = 1; round < plan.warmup + plan.reps; round++) {
+      for (const T of Ts) {
+        if (single.has(T)) continue
+        if ((await importMemory(url, client, id, before.get(T)!)) !== 200) {
+          single.add(T)
+          continue
         }
-        all.push(await step(T))
+        const run = await step(T)
+        if (round >= plan.warmup) runs.get(T)!.push(run)
       }
-      const runs = all.length > plan.warmup ? all.slice(plan.warmup) : all
-      const last = runs[runs.length - 1].reply
+    }
+    for (const T of Ts) {
+      const measured = single.has(T) || !runs.get(T)!.length ? [first.get(T)!] : runs.get(T)!
+      const last = measured[measured.length - 1].reply
       const keys = Object.keys(last.timings ?? {})
       points.push({
         T,
-        samplesMs: runs.map((r) => r.ms),
-        serverMs: Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r.reply.timings[k]))])),
+        samplesMs: measured.map((r) => r.ms),
+        serverMs: Object.fromEntries(keys.map((k) => [k, median(measured.map((r) => r.reply.timings[k]))])),
         bytes: last.memory.bytes,
         memoryTokens: last.memory.tokensPerLayer[0],
-        repeatedBy,
+        repeatedBy: single.has(T) ? 'single' : 'import',
       })
     }
   } finally {
