@@ -4,8 +4,8 @@ batches for the two regimes.
 carried: an episode is one causal sequence of its frames' prefixes [visual..., proprio?,
 instruction...] at absolute positions; a per-token eviction frame simulates memory pruning
 (a key is visible to the queries of frame f iff it is not evicted by f), so one boolean mask
-[B, T, T] covers full memory, random subsets, StreamingLLM windows, whole-frame drops and
-visual-token pruning.
+[B, T, T] covers full memory, random subsets, StreamingLLM windows, whole-frame drops,
+visual-token pruning and memories smaller than one frame (the previous frame's last tokens).
 
 tempo: frames unrolled one by one (train.py), each prefilled fresh at positions 0..S-1; the batch
 here gives per-frame rows and prefix layouts.
@@ -136,14 +136,14 @@ class CarriedBatch:
         return (causal & keep & self.valid.unsqueeze(1)).unsqueeze(1)
 
 
-PRUNE_MODES = ['full', 'random', 'window', 'frames', 'visual']
+PRUNE_MODES = ['full', 'random', 'window', 'frames', 'visual', 'tail']
 
 
 def carried_batch(ds: Dataset, episode_ids: np.ndarray, rng: np.random.Generator, visual_tokens: int,
                   proprio_tokens: int, device, augment: bool = True, prune_probs=None,
                   crop_prob: float = 0.2, max_offset: int = 4096, mode: str | None = None) -> CarriedBatch:
     """One batch of whole episodes as causal sequences; see the module note for the masking."""
-    prune_probs = prune_probs or [0.4, 0.15, 0.15, 0.15, 0.15]
+    prune_probs = prune_probs or [0.3, 0.15, 0.15, 0.1, 0.15, 0.15]
     rows, row_ep = [], []
     per_ep = []
     for e in episode_ids:
@@ -219,6 +219,15 @@ def eviction(mode: str, rng: np.random.Generator, nf: int, S: int, visual: int, 
         is_visual = (np.arange(n) % S) < visual
         drop = is_visual & (rng.random(n) < rng.uniform(0.3, 0.9))
         out[drop] = later()[drop]
+    elif mode == 'tail':  # a memory smaller than one frame (GUI-KV at 10 %): each frame sees the
+        # previous frame's last w tokens (the window a scorer always keeps) and a few others
+        w = int(rng.integers(4, 17))
+        out = fid + 1
+        last = (np.arange(n) % S) >= S - w
+        out[last] = fid[last] + 2
+        extra = rng.random(n) < rng.uniform(0.0, 0.4)
+        lifetime = fid + 1 + rng.geometric(rng.uniform(0.3, 0.8), n)  # ≥ fid + 2
+        out[extra] = np.maximum(out[extra], lifetime[extra])
     return out
 
 
