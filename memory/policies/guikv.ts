@@ -77,9 +77,9 @@ export function spatialSaliency(norms: ArrayLike<number>, temperature: number): 
  * ρ_j ≤ `DEPENDENT_TOLERANCE` · ‖k_j‖ (the tolerance under which the basis itself counts a vector
  * as dependent) is set to 0. Floating-point rounding noise (≈ 1e-16 · ‖k‖) would otherwise decide
  * which keys count as most redundant: measured on the robot suite, that noise ranking evicted
- * arbitrary carried rows each step (agreement on memory-dependent steps at 25 % / 10 %: 94.1 % /
- * 89.6 % with the noise, 99.2 % / 95.2 % with the exact zeros, whose ties `guiKVScores` breaks
- * oldest first; README, robot fidelity).
+ * arbitrary carried rows each step (agreement on memory-dependent steps at 25 % / 10 %, with the
+ * robot-carried weights of before the eighth session: 94.1 % / 89.6 % with the noise, 99.2 % /
+ * 95.2 % with the exact zeros, whose ties `guiKVScores` breaks oldest first; README, robot fidelity).
  * @param keys Float32Array `[kvHeads, tokens, headDim]` of one layer (post-RoPE)
  * @param current, previous row indices of head `head` (current / earlier screenshots' visual rows)
  * @returns Float64Array `[previous.length]`, ≥ 0
