@@ -145,7 +145,7 @@ async function repeat(T: number, plan: RepPlan, now: () => number, step: () => P
   const start = now()
   while (runs.length < plan.reps && (runs.length < plan.minReps || now() - start < plan.maxPointMs)) runs.push(await step())
   if (!runs.length) runs.push(last!)
-  return { point: pointOf(T, runs), memory: runs[runs.length - 1].memory }
+  return pointOf(T, runs)
 }
 
 /**
@@ -194,7 +194,7 @@ export async function measureHistory(
     for (const T of Ts) {
       const window = frames.slice(0, T)
       const observation = { frames: window.map(obs) }
-      const { point } = await repeat(T, plan, now, () =>
+      const point = await repeat(T, plan, now, () =>
         timedStep(runtime, adapter, initialMemory(m, policy), policy, 1, observation, undefined, now),
       )
       point.memoryTokens = 0
