@@ -29,6 +29,7 @@
  * was (same checks), and a session that loads one writes version 2 at its next save. A version
  * this build does not know is refused with `memory_version`.
  */
+import { Buffer } from 'node:buffer'
 import { crc32 } from './crc32.ts'
 import { MemoryCodecError } from './errors.ts'
 import {
@@ -117,6 +118,32 @@ export interface DecodedMemory {
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
+
+/**
+ * The blob's buffer: `n` bytes over an ArrayBuffer of its own, contents unspecified
+ * (`encodeMemory` writes every byte). `Buffer.allocUnsafeSlow` skips the zero fill (Node: malloc
+ * instead of calloc; measured on the 3.5 MB codec-bench memory, allocate + copy 0.29 ms against
+ * 0.55 ms zero-filled). A runtime whose Buffer comes from a shared pool gets a zeroed one instead.
+ * Returned as a plain Uint8Array, not a Buffer (whose `slice` aliases).
+ */
+function uninitialized(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n)
+  if (b.byteOffset !== 0 || b.buffer.byteLength !== n) return new Uint8Array(n)
+  return new Uint8Array(b.buffer, 0, n)
+}
+let allocBlob: (n: number) => Uint8Array = uninitialized
+
+/** Swaps the blob allocator (tests: one that fills with garbage proves every byte is written).
+ * @returns the allocator it replaced */
+export function useBlobAllocator(alloc: (n: number) => Uint8Array): (n: number) => Uint8Array {
+  const before = allocBlob
+  allocBlob = alloc
+  return before
+}
+
+/** `encodeMemory` copies and checksums the payload in slices of this size (bytes; 128 KiB stay in a
+ * core's L2 cache between the copy and the CRC). */
+const CRC_SLICE_BYTES = 1 << 17
 
 /** The metadata streams of the memory being encoded (reused from call to call). */
 const metaScratch = new ByteWriter()
@@ -255,15 +282,29 @@ export function encodeMemory(mem: SessionMemory, options: EncodeOptions): Uint8A
   }
   const headerBytes = packHeader(header, { view: true })
   const payloadOffset = align8(PRELUDE_BYTES + headerBytes.byteLength)
-  const blob = new Uint8Array(payloadOffset + payloadBytes + CRC_BYTES)
-  const view = new DataView(blob.buffer)
+  // Every byte below is written (padding and gaps as zeros), so the buffer need not start zeroed.
+  const blob = allocBlob(payloadOffset + payloadBytes + CRC_BYTES)
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength)
   for (let i = 0; i < 4; i++) blob[i] = MEMORY_MAGIC.charCodeAt(i)
   view.setUint16(4, MEMORY_FORMAT_VERSION, true)
   view.setUint32(6, headerBytes.byteLength, true)
   blob.set(headerBytes, PRELUDE_BYTES)
-  for (const { entry, bytes } of parts) blob.set(bytes, payloadOffset + entry.offset)
-  const crcOffset = blob.byteLength - CRC_BYTES
-  view.setUint32(crcOffset, crc32(blob.subarray(0, crcOffset)), true)
+  blob.fill(0, PRELUDE_BYTES + headerBytes.byteLength, payloadOffset)
+  // The CRC runs behind the writes, slice by slice, over bytes still in cache (measured on the
+  // 3.5 MB codec-bench memory: 0.86 ms for allocate + copy + CRC this way, 1.06 ms in two passes).
+  let crc = crc32(blob.subarray(0, payloadOffset))
+  for (const { entry, bytes } of parts) {
+    const at = payloadOffset + entry.offset
+    for (let i = 0; i < bytes.byteLength; i += CRC_SLICE_BYTES) {
+      const slice = bytes.subarray(i, i + CRC_SLICE_BYTES)
+      blob.set(slice, at + i)
+      crc = crc32(blob.subarray(at + i, at + i + slice.byteLength), crc)
+    }
+    const end = payloadOffset + align8(entry.offset + bytes.byteLength)
+    blob.fill(0, at + bytes.byteLength, end)
+    crc = crc32(blob.subarray(at + bytes.byteLength, end), crc)
+  }
+  view.setUint32(blob.byteLength - CRC_BYTES, crc, true)
   return blob
 }
 

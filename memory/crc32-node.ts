@@ -18,7 +18,7 @@ import { crc32Implementation, useCrc32 } from './crc32.ts'
 export function useNativeCrc32(): { implementation: string; reason?: string } {
   try {
     const native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32(input: Uint8Array, initial?: number): number }
-    useCrc32((bytes) => native.crc32(bytes), '@node-rs/crc32')
+    useCrc32((bytes, initial) => native.crc32(bytes, initial), '@node-rs/crc32')
     return { implementation: crc32Implementation() }
   } catch (e) {
     return { implementation: crc32Implementation(), reason: String((e as Error)?.message ?? e).split('\n')[0] }

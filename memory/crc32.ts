@@ -8,19 +8,23 @@
  */
 import { crc32 as zlibCrc32 } from 'node:zlib'
 
-type Crc32 = (bytes: Uint8Array) => number
+/** CRC-32 of `bytes`, continuing from `initial` (the CRC-32 of the bytes before them, 0 for none). */
+type Crc32 = (bytes: Uint8Array, initial?: number) => number
 
-const zlib: Crc32 = (bytes) => zlibCrc32(bytes) >>> 0
+const zlib: Crc32 = (bytes, initial = 0) => zlibCrc32(bytes, initial) >>> 0
 let impl: Crc32 = zlib
 let implName = 'node:zlib'
 
 /**
  * CRC-32 of a byte range (the zlib/PNG/gzip checksum; check value of "123456789" is 0xCBF43926).
+ * Continues a running checksum: `crc32(b, crc32(a))` equals the CRC-32 of `a` then `b`, so a
+ * buffer can be checksummed piece by piece while it is written (`encodeMemory`).
  * @param bytes Uint8Array view (any byteOffset); only its `byteLength` bytes are read
+ * @param initial the CRC-32 of the bytes before `bytes` (default 0: none)
  * @returns unsigned 32-bit checksum, 0 … 2^32 − 1
  */
-export function crc32(bytes: Uint8Array): number {
-  return impl(bytes)
+export function crc32(bytes: Uint8Array, initial = 0): number {
+  return impl(bytes, initial)
 }
 
 /** The name of the CRC-32 implementation in use (`node:zlib` unless `useCrc32` installed another). */
@@ -31,8 +35,9 @@ export function crc32Implementation(): string {
 /**
  * Installs another CRC-32 implementation for this process (every later `crc32` call, the memory
  * codec's included), after checking that it agrees with `node:zlib` on the standard check value,
- * on the empty input, and on unaligned views of pseudo-random bytes of 1 … 4,099 bytes.
- * @param fn the implementation (its result is taken modulo 2^32)
+ * on the empty input, on unaligned views of pseudo-random bytes of 1 … 4,099 bytes, and when
+ * continuing from an initial value (each of those inputs split in two).
+ * @param fn the implementation, `(bytes, initial) => crc` (its result is taken modulo 2^32)
  * @param name what `crc32Implementation` reports, e.g. `@node-rs/crc32`
  * @throws RangeError naming the input it disagrees on (the implementation in use is kept)
  */
@@ -43,11 +48,15 @@ export function useCrc32(fn: Crc32, name: string): void {
   for (let i = 0; i < random.length; i++) random[i] = (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24
   for (const n of [1, 7, 64, 1000, 4099]) inputs.push(random.subarray(1, 1 + n))
   for (const bytes of inputs) {
-    const [got, want] = [fn(bytes) >>> 0, zlib(bytes)]
+    const [got, want] = [fn(bytes, 0) >>> 0, zlib(bytes)]
     if (got !== want)
       throw new RangeError(`CRC-32 implementation '${name}' gives ${got.toString(16)} on ${bytes.length} bytes, node:zlib ${want.toString(16)}`)
+    const split = bytes.length >> 1
+    const continued = fn(bytes.subarray(split), fn(bytes.subarray(0, split), 0) >>> 0) >>> 0
+    if (continued !== want)
+      throw new RangeError(`CRC-32 implementation '${name}' gives ${continued.toString(16)} on ${bytes.length} bytes continued after ${split}, node:zlib ${want.toString(16)}`)
   }
-  impl = (bytes) => fn(bytes) >>> 0
+  impl = (bytes, initial = 0) => fn(bytes, initial) >>> 0
   implName = name
 }
 

@@ -5,6 +5,16 @@ import { decodeMemory, encodeMemory } from '../../memory/codec.ts'
 import { makeMemory } from './fixtures.ts'
 import { referenceCrc32 } from './reference.ts'
 
+/** The bitwise reference continued from a previous CRC (pre- and post-inverted, as zlib's). */
+function referenceCrc32Continued(bytes: Uint8Array, initial: number): number {
+  let crc = ~initial >>> 0
+  for (const byte of bytes) {
+    crc ^= byte
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1
+  }
+  return (crc ^ 0xffffffff) >>> 0
+}
+
 afterAll(() => useZlibCrc32())
 
 const big = new Uint8Array(70_001)
@@ -32,6 +42,14 @@ for (const which of ['node:zlib', '@node-rs/crc32'] as const)
       }
     })
 
+    it('continues a running checksum: crc32(b, crc32(a)) is the CRC of a then b, at any split', () => {
+      for (const split of [0, 1, 7, 4000, 69_999, 70_000]) {
+        const [a, b] = [big.subarray(1, 1 + split), big.subarray(1 + split)]
+        expect(crc32(b, crc32(a))).toBe(referenceCrc32(big.slice(1)))
+      }
+      expect(crc32(new Uint8Array(0), 0xdeadbeef)).toBe(0xdeadbeef)
+    })
+
     it("is the memory codec's checksum: a blob encoded with one implementation decodes with the other", () => {
       const blob = encodeMemory(makeMemory(), { policy: { name: 'full', params: {} }, dtype: 'float32' })
       useZlibCrc32()
@@ -45,11 +63,15 @@ for (const which of ['node:zlib', '@node-rs/crc32'] as const)
 describe('useCrc32', () => {
   it('refuses an implementation that disagrees with node:zlib and keeps the one in use', () => {
     useZlibCrc32()
-    expect(() => useCrc32((b) => referenceCrc32(b) ^ (b.length === 1000 ? 1 : 0), 'off-by-one')).toThrow(/'off-by-one' gives .* on 1000 bytes, node:zlib/)
+    expect(() => useCrc32((b, initial = 0) => referenceCrc32Continued(b, initial) ^ (b.length === 1000 ? 1 : 0), 'off-by-one')).toThrow(/'off-by-one' gives .* on 1000 bytes, node:zlib/)
     expect(crc32Implementation()).toBe('node:zlib')
-    useCrc32((b) => referenceCrc32(b.slice()), 'bitwise')
+    // One that ignores the running checksum agrees on whole inputs but not when continued.
+    expect(() => useCrc32((b) => referenceCrc32(b), 'no-initial')).toThrow(/'no-initial' gives .* continued after/)
+    expect(crc32Implementation()).toBe('node:zlib')
+    useCrc32((b, initial = 0) => referenceCrc32Continued(b.slice(), initial), 'bitwise')
     expect(crc32Implementation()).toBe('bitwise')
     expect(crc32(big.subarray(0, 100))).toBe(referenceCrc32(big.slice(0, 100)))
+    expect(crc32(big.subarray(100, 300), crc32(big.subarray(0, 100)))).toBe(referenceCrc32(big.slice(0, 300)))
     useZlibCrc32()
   })
 })
