@@ -133,7 +133,10 @@ function uninitialized(n: number): Uint8Array {
 }
 let allocBlob: (n: number) => Uint8Array = uninitialized
 
-/** Swaps the blob allocator (tests: one that fills with garbage proves every byte is written).
+/** Swaps the blob allocator for this whole process (every later `encodeMemory` call). A test hook:
+ * an allocator that fills with garbage proves every byte is written. Put the returned one back
+ * after (`try … finally`); the allocator must return `n` bytes over an ArrayBuffer of their own.
+ * @param alloc `(n bytes) => Uint8Array` of exactly `n` bytes, any contents
  * @returns the allocator it replaced */
 export function useBlobAllocator(alloc: (n: number) => Uint8Array): (n: number) => Uint8Array {
   const before = allocBlob

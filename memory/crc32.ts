@@ -20,11 +20,12 @@ let implName = 'node:zlib'
  * Continues a running checksum: `crc32(b, crc32(a))` equals the CRC-32 of `a` then `b`, so a
  * buffer can be checksummed piece by piece while it is written (`encodeMemory`).
  * @param bytes Uint8Array view (any byteOffset); only its `byteLength` bytes are read
- * @param initial the CRC-32 of the bytes before `bytes` (default 0: none)
+ * @param initial the CRC-32 of the bytes before `bytes` (default 0: none), taken modulo 2^32
+ *   (a CRC held as a signed 32-bit integer continues the same)
  * @returns unsigned 32-bit checksum, 0 … 2^32 − 1
  */
 export function crc32(bytes: Uint8Array, initial = 0): number {
-  return impl(bytes, initial)
+  return impl(bytes, initial >>> 0)
 }
 
 /** The name of the CRC-32 implementation in use (`node:zlib` unless `useCrc32` installed another). */

@@ -95,6 +95,23 @@ describe('encodeMemory writes every byte of its blob', () => {
     }
   })
 
+  it('checksums tensors of exactly one and two whole slices (no empty last slice, none skipped)', () => {
+    // 1 head × 512 tokens × 64 dims × 4 bytes = 131,072 bytes (one 128 KiB slice) per K/V tensor in
+    // float32; 1,024 tokens: two whole slices; float16 halves each, giving a half and one slice.
+    for (const tokens of [512, 1024]) {
+      const mem = makeMemory({ layers: 1, kvHeads: 1, headDim: 64, tokens })
+      for (const dtype of ['float32', 'float16'] as const) {
+        const blob = encodeWith(filled(0x5a), mem, { policy: POLICY, dtype })
+        const { header } = splitBlob(blob)
+        const sizes = (header.tensors as { byteLength: number }[]).map((t) => t.byteLength)
+        expect(sizes).toContain((tokens * 64 * 4) / (dtype === 'float32' ? 1 : 2))
+        expect(blob).toEqual(encodeWith(zeroed, mem, { policy: POLICY, dtype }))
+        expectZeroGapsAndCrc(blob)
+        expect(decodeMemory(blob).memory.tokens).toBe(tokens)
+      }
+    }
+  })
+
   it('returns a plain Uint8Array that owns its whole ArrayBuffer', () => {
     const blob = encodeMemory(makeMemory(), { policy: POLICY, dtype: 'float32' })
     expect(Object.getPrototypeOf(blob)).toBe(Uint8Array.prototype)

@@ -50,6 +50,15 @@ for (const which of ['node:zlib', '@node-rs/crc32'] as const)
       expect(crc32(new Uint8Array(0), 0xdeadbeef)).toBe(0xdeadbeef)
     })
 
+    it('takes the running checksum modulo 2^32: a CRC held as a signed int32 continues the same', () => {
+      // The first prefix of `big` whose CRC has its top bit set, i.e. is negative as an int32.
+      const n = [...Array(64).keys()].map((k) => k + 1).find((k) => referenceCrc32(big.slice(0, k)) >= 2 ** 31)!
+      const signed = referenceCrc32(big.slice(0, n)) | 0
+      expect(signed).toBeLessThan(0)
+      const rest = big.subarray(n, n + 500)
+      expect(crc32(rest, signed)).toBe(referenceCrc32(big.slice(0, n + 500)))
+    })
+
     it("is the memory codec's checksum: a blob encoded with one implementation decodes with the other", () => {
       const blob = encodeMemory(makeMemory(), { policy: { name: 'full', params: {} }, dtype: 'float32' })
       useZlibCrc32()
