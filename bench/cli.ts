@@ -6,7 +6,8 @@
  * `transport` (WebSocket vs HTTP per-step latency against wrangler dev), `history` (step latency
  * and memory vs history length; `--quick`, `--no-workerd`, `--no-http`), `codec` (envelope
  * throughput; `--no-workerd`), `load` (concurrent sessions against wrangler dev, bench/load.ts), `peer` (transformers.js'
- * `past_key_values` path on the same model, bench/peer/; `--steps N` repetitions), `report` (README tables from the last history and codec results)
+ * `past_key_values` path on the same model and GUI frames, bench/peer/; `--steps N` repetitions, `--model tiny-gqa` for
+ * the token-id decoder on text), `report` (README tables from the last history and codec results)
  * and `fidelity-charts` (the robot and GUI fidelity charts redrawn from their results files). Results go to `bench/results/<suite>.json` (or `--json FILE`) with
  * the machine, versions, model and commit, plus SVG charts beside them.
  */
@@ -43,7 +44,8 @@ const { values, positionals } = (() => {
       options: {
         json: { type: 'string' },
         episodes: { type: 'string', default: '20' },
-        steps: { type: 'string', default: '24' },
+        steps: { type: 'string' },
+        model: { type: 'string' },
         quick: { type: 'boolean', default: false },
         'no-workerd': { type: 'boolean', default: false },
         'no-http': { type: 'boolean', default: false },
@@ -73,6 +75,7 @@ async function main() {
     throw new Error('--only / --set change the sweep: give --json FILE for it (the default results file holds the default sweep)')
   if (values.set !== undefined && suite !== 'robot-fidelity' && suite !== 'gui-fidelity')
     throw new Error(`--set applies to robot-fidelity and gui-fidelity, not to '${suite ?? ''}'`)
+  if (values.model !== undefined && suite !== 'peer') throw new Error(`--model applies to peer, not to '${suite ?? ''}'`)
   if (suite === 'robot-fidelity') return robotSuite()
   if (suite === 'gui-fidelity') return guiSuite()
   if (suite === 'transport') return transportSuite()
@@ -83,7 +86,7 @@ async function main() {
   if (suite === 'peer') return peerSuite()
   if (suite !== 'fidelity') throw new Error(`unknown suite '${suite ?? ''}' (known: fidelity, robot-fidelity, gui-fidelity, fidelity-charts, transport, history, codec, peer, report)`)
   const episodes = Number(values.episodes)
-  const steps = Number(values.steps)
+  const steps = Number(values.steps ?? '24')
   if (!(Number.isInteger(episodes) && episodes > 0 && Number.isInteger(steps) && steps > 1))
     throw new Error('--episodes and --steps must be positive integers (steps ≥ 2)')
   log(`fidelity: ${episodes} text episodes × ${steps} steps, tiny-gqa (untrained) …`)
@@ -114,7 +117,7 @@ async function main() {
 
 /** `transport`: WebSocket vs HTTP per-step latency against `wrangler dev` (cli/latency.ts), both models. */
 async function transportSuite() {
-  const steps = Number(values.steps === '24' ? '200' : values.steps)
+  const steps = Number(values.steps ?? '200')
   if (!(Number.isInteger(steps) && steps > 0)) throw new Error('--steps must be a positive integer')
   const { startWrangler } = await import('../sim/wrangler.ts')
   const { measureLatency, formatLatency } = await import('../cli/latency.ts')
@@ -197,10 +200,10 @@ async function historySuite() {
 /** `peer`: transformers.js' own KV handling vs stepkv's step on the same model (bench/peer/peer.ts). */
 async function peerSuite() {
   const { runPeer } = await import('./peer/peer.ts')
-  const reps = values.steps === '24' ? 100 : Number(values.steps)
+  const reps = Number(values.steps ?? '100')
   if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--steps must be a positive integer')
-  const result = await runPeer({ reps, log })
-  const file = values.json ?? path.join(RESULTS, 'peer.json')
+  const result = await runPeer({ reps, log, ...(values.model !== undefined && { model: values.model }) })
+  const file = values.json ?? path.join(RESULTS, result.model === 'gui-carried' ? 'peer.json' : `peer-${result.model}.json`)
   writeJson(file, { suite: 'peer', meta: { ...runMeta(), loadAverage: os.loadavg() }, models: modelShas([result.model]), ...result })
   log(`logits parity: max rel ${result.maxLogitsRel.toExponential(2)}, cache ${result.cacheParity.rel.toExponential(2)} (${result.parityOk ? 'ok' : 'FAILED'})`)
   log(`wrote ${file}`)

@@ -3,7 +3,9 @@
  * weights with the policy ports taken off — `obs_window` becomes a constant initializer and only
  * `logits` and `present.{l}.key|value` stay outputs (ORT prunes the attention-statistics nodes) —
  * written as `<dir>/onnx/model.onnx` beside a `config.json` (model_type `llama`). Inputs keep their
- * names: `input_ids`, `attention_mask`, `position_ids`, `past_key_values.{l}.key|value`.
+ * names: `input_ids` (or `inputs_embeds` `[batch, seq, hidden]` for a decoder fed by a frame
+ * encoder: transformers.js' decoder forward passes whichever the graph declares), `attention_mask`,
+ * `position_ids`, `past_key_values.{l}.key|value`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -26,7 +28,7 @@ interface GraphProto {
  *   (transformers.js ignores them): the graph then computes exactly what stepkv's does
  * @returns the path of the written model.onnx */
 export function exportLlama(manifest: ModelManifest, onnxBytes: Uint8Array, dir: string, obsWindow = 8, keepPolicyOutputs = false): string {
-  if (manifest.ports.tempo || manifest.ports.inputsEmbeds) throw new Error(`${manifest.id}: only plain token decoders (no TempoFit, no inputs_embeds) export to the Llama layout`)
+  if (manifest.ports.tempo) throw new Error(`${manifest.id}: a TempoFit decoder (tempo_* inputs) has no Llama layout`)
   const type = modelProtoType()
   const model = type.toObject(type.decode(onnxBytes), { defaults: false }) as { graph: GraphProto }
   const g = model.graph
