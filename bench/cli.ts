@@ -197,12 +197,17 @@ async function historySuite() {
   log(`wrote ${file}, ${charts.join(', ')} (${meta.seconds} s)`)
 }
 
+/** The models the peer suite runs: the GUI decoder on the history frames, the token-id decoder on text. */
+const PEER_MODELS = ['gui-carried', 'tiny-gqa']
+
 /** `peer`: transformers.js' own KV handling vs stepkv's step on the same model (bench/peer/peer.ts). */
 async function peerSuite() {
   const { runPeer } = await import('./peer/peer.ts')
   const reps = Number(values.steps ?? '100')
   if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--steps must be a positive integer')
-  const result = await runPeer({ reps, log, ...(values.model !== undefined && { model: values.model }) })
+  const model = values.model ?? 'gui-carried'
+  if (!PEER_MODELS.includes(model)) throw new Error(`--model: peer runs ${PEER_MODELS.join(' (GUI frames) or ')} (text), not '${model}'`)
+  const result = await runPeer({ reps, log, model })
   const file = values.json ?? path.join(RESULTS, result.model === 'gui-carried' ? 'peer.json' : `peer-${result.model}.json`)
   writeJson(file, { suite: 'peer', meta: { ...runMeta(), loadAverage: os.loadavg() }, models: modelShas([result.model]), ...result })
   log(`logits parity: max rel ${result.maxLogitsRel.toExponential(2)}, cache ${result.cacheParity.rel.toExponential(2)} (${result.parityOk ? 'ok' : 'FAILED'})`)
