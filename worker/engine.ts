@@ -264,7 +264,9 @@ export async function runStep(
       key: newRowsFinite(out[`present.${l}.key`].data, m.kvHeads, P, S, m.headDim, `present.${l}.key`),
       value: newRowsFinite(out[`present.${l}.value`].data, m.kvHeads, P, S, m.headDim, `present.${l}.value`),
     }))
-    next = policy.update(appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds }), info)
+    // The runtime's outputs are fresh host copies that nothing else holds: the memory takes them
+    // as they are (no copy; the new rows were checked just above, the carried ones when they entered).
+    next = policy.update(appendPrefix(memory, present, { seq: request.seq, positions, kinds: prefix.kinds }, { adopt: true }), info)
   }
   const t4 = now()
   const over = memoryLimitError(next.tokens, limits)

@@ -135,6 +135,41 @@ describe('appendPrefix', () => {
     const mem = appendPrefix(first, present(2, 2, 3, 2), prefix(2, []))
     expect(summary(mem)).toEqual({ tokensPerLayer: [3, 3], nextPosition: 8, seq: 2 })
   })
+
+  describe('with adopt', () => {
+    it('takes the arrays without copying and gives the memory a copy would', () => {
+      const kv = present(2, 2, 5, 2)
+      const adopted = appendPrefix(first, kv, prefix(2, [8, 9], [0, 2]), { adopt: true })
+      expect(adopted).toEqual(second)
+      adopted.layers.forEach((layer, l) => {
+        expect(layer.keys).toBe(kv[l].key)
+        expect(layer.values).toBe(kv[l].value)
+      })
+    })
+
+    it('refuses NaN/±Inf in the new rows, naming layer, head and token; the carried rows are not scanned', () => {
+      const kv = present(2, 2, 5, 2)
+      kv[1].key[(1 * 5 + 4) * 2] = -Infinity // layer 1, head 1, token 4: a new row
+      const run = () => appendPrefix(first, kv, prefix(2, [8, 9]), { adopt: true })
+      expect(run).toThrow(NumericError)
+      expect(run).toThrow('present.1.key is -Infinity at head 1, token 4')
+      const carried = present(2, 2, 5, 2)
+      carried[0].value[(1 * 5 + 2) * 2 + 1] = NaN // head 1, token 2: a carried row
+      expect(appendPrefix(first, carried, prefix(2, [8, 9]), { adopt: true }).tokens).toBe(5)
+      expect(() => appendPrefix(first, carried, prefix(2, [8, 9]))).toThrow('present.0.value is NaN at head 1, token 2')
+    })
+
+    it('refuses arrays that share an ArrayBuffer (keys and values, or layers, would alias)', () => {
+      const kv = present(2, 2, 5, 2)
+      const shared = new Float32Array(kv[0].key.length * 2)
+      kv[0].key = shared.subarray(0, kv[0].key.length)
+      kv[0].value = shared.subarray(kv[0].key.length)
+      expect(() => appendPrefix(first, kv, prefix(2, [8, 9]), { adopt: true })).toThrow(/ArrayBuffer of its own/)
+      const same = present(2, 2, 5, 2)
+      same[1].key = same[0].key
+      expect(() => appendPrefix(first, same, prefix(2, [8, 9]), { adopt: true })).toThrow(TypeError)
+    })
+  })
 })
 
 describe('gatherTokens', () => {
