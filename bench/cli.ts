@@ -208,7 +208,7 @@ async function peerSuite() {
   const model = values.model ?? 'gui-carried'
   if (!PEER_MODELS.includes(model)) throw new Error(`--model: peer runs ${PEER_MODELS.join(' (GUI frames) or ')} (text), not '${model}'`)
   const result = await runPeer({ reps, log, model })
-  const file = values.json ?? path.join(RESULTS, result.model === 'gui-carried' ? 'peer.json' : `peer-${result.model}.json`)
+  const file = values.json ?? path.join(RESULTS, model === 'gui-carried' ? 'peer.json' : `peer-${model}.json`)
   writeJson(file, { suite: 'peer', meta: { ...runMeta(), loadAverage: os.loadavg() }, models: modelShas([result.model]), ...result })
   log(`logits parity: max rel ${result.maxLogitsRel.toExponential(2)}, cache ${result.cacheParity.rel.toExponential(2)} (${result.parityOk ? 'ok' : 'FAILED'})`)
   log(`wrote ${file}`)

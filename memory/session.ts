@@ -6,7 +6,7 @@
 import { FeedError, ModelMismatchError, NumericError, SeqConflictError } from './errors.ts'
 import type { MemoryShape } from './model-check.ts'
 import type { LayerMemory, SessionMemory } from './types.ts'
-import { firstNonFinite, isCount, isTokenKindCode } from './validate.ts'
+import { firstNonFinite, firstNonFiniteNewRows, isCount, isTokenKindCode } from './validate.ts'
 
 export { gatherTokens } from './gather.ts'
 export {
@@ -131,14 +131,7 @@ function checkPresent(mem: SessionMemory, present: readonly PresentKV[], newToke
           { layer: l, expected, actual: data.length },
         )
       }
-      let bad = -1
-      if (!newRowsOnly) bad = firstNonFinite(data)
-      else
-        for (let h = 0; h < kvHeads && bad < 0; h++) {
-          const from = (h * (tokens + newTokens) + tokens) * headDim
-          const at = firstNonFinite(data.subarray(from, from + newTokens * headDim))
-          if (at >= 0) bad = from + at
-        }
+      const bad = newRowsOnly ? firstNonFiniteNewRows(data, kvHeads, tokens, newTokens, headDim) : firstNonFinite(data)
       if (bad >= 0) {
         const row = Math.floor(bad / headDim)
         const [head, token] = [Math.floor(row / (tokens + newTokens)), row % (tokens + newTokens)]

@@ -49,6 +49,21 @@ export function firstNonFinite(values: Float32Array): number {
 }
 
 /**
+ * Index (into `kv`) of the first NaN/±Infinity in the S new rows of any head of a K/V tensor
+ * `[heads, P + S, headDim]` — the rows a prefill appended after the P carried ones — or −1.
+ * @param kv Float32Array `[heads, P + S, headDim]` (flat)
+ * @param P carried rows per head (not scanned), S new rows per head (tokens)
+ */
+export function firstNonFiniteNewRows(kv: Float32Array, heads: number, P: number, S: number, headDim: number): number {
+  for (let h = 0; h < heads; h++) {
+    const from = (h * (P + S) + P) * headDim
+    const at = firstNonFinite(kv.subarray(from, from + S * headDim))
+    if (at >= 0) return from + at
+  }
+  return -1
+}
+
+/**
  * Scalars and array lengths: layers ≥ 1, kvHeads ≥ 1, headDim ≥ 1, tokens/nextPosition/seq ≥ 0;
  * per layer `keys`/`values` Float32Array `[kvHeads, tokens, headDim]`, `positions`/`frames`
  * Int32Array and `kinds` Uint8Array `[kvHeads, tokens]`; `scores` Float32Array

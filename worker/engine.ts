@@ -16,7 +16,7 @@ import { createPolicy } from '../memory/policies/index.ts'
 import { tempoBiasFor } from '../memory/policies/tempofit.ts'
 import { appendPrefix, emptyMemory, padRows, realRows } from '../memory/session.ts'
 import { PINNED, type Policy, type SessionMemory, type StepInfo } from '../memory/types.ts'
-import { firstNonFinite } from '../memory/validate.ts'
+import { firstNonFinite, firstNonFiniteNewRows } from '../memory/validate.ts'
 import type { HostTensor } from '../gpu/feeds.ts'
 import type { ModelManifest } from '../gpu/manifest.ts'
 import type { HostOutput, ModelRuntime } from '../gpu/session.ts'
@@ -419,7 +419,8 @@ function finite(t: HostOutput): Float32Array {
  * the memory here: the P carried ones were checked when they entered, `decodeMemory` `trusted`).
  * @throws NumericError naming the output and index of the first non-finite value */
 function newRowsFinite(present: Float32Array, heads: number, P: number, S: number, d: number, name: string): Float32Array {
-  for (let h = 0; h < heads; h++) finiteFrom(present, (h * (P + S) + P) * d, (h + 1) * (P + S) * d, name)
+  const bad = firstNonFiniteNewRows(present, heads, P, S, d)
+  if (bad >= 0) throw new NumericError(`model output '${name}' holds a non-finite value at index ${bad}`, { output: name })
   return present
 }
 

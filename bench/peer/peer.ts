@@ -20,6 +20,7 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Adapter } from '../../agents/adapter.ts'
 import { textAdapter } from '../../agents/text.ts'
+import type { ModelManifest } from '../../gpu/manifest.ts'
 import { nodeModelSource } from '../../gpu/node-models.ts'
 import { ortForNode } from '../../gpu/ort-node.ts'
 import { ModelRuntime } from '../../gpu/session.ts'
@@ -162,13 +163,12 @@ interface PeerEpisode {
 
 /** The history bench's GUI frames for a model that takes `inputs_embeds` (its frame encoder
  * encodes them, for both sides); one text episode for a token-id decoder. */
-function peerEpisode(modelId: string, maxT: number): PeerEpisode {
-  const m = nodeModelSource(modelId).manifest
+function peerEpisode(m: ModelManifest, maxT: number): PeerEpisode {
   if (m.ports.inputsEmbeds) {
     const frames = guiSessionFrames(maxT)
     return {
       observations: frames.map((f) => ({ image: f.image, instruction: f.instruction })),
-      adapter: nodeDeps().adapter(modelId),
+      adapter: nodeDeps().adapter(m.id),
       describe: `${maxT} GUI frames of the history bench (guiSessionFrames)`,
       bounded: { policy: 'guikv', params: { budgetTokens: Math.round(0.25 * frames.slice(0, 8).reduce((n, f) => n + guiFrameTokens(f, 48), 0)) } },
     }
@@ -206,7 +206,7 @@ export async function runPeer(opts: { Ts?: number[]; reps?: number; warmup?: num
     const peerPorts = await load('llama-ports')
     const runtime = ModelRuntime.for(ortForNode(), source)
     const maxT = Math.max(...Ts)
-    const episode = peerEpisode(modelId, maxT)
+    const episode = peerEpisode(m, maxT)
     const { adapter } = episode
     const policy = policyFor(m, 'full', {})
     log(`peer: ${modelId} on ${peer.constructor.name} (transformers.js ${version}), ${episode.describe}, T ∈ {${Ts.join(', ')}}, ${reps} reps …`)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { KIND_MASK, PINNED, TokenKind, type SessionMemory } from '../../memory/types.ts'
-import { isTokenKindCode, memoryProblem, shapeProblem } from '../../memory/validate.ts'
+import { firstNonFiniteNewRows, isTokenKindCode, memoryProblem, shapeProblem } from '../../memory/validate.ts'
 import { makeMemory } from './fixtures.ts'
 
 /** A copy of `mem` with layer `l` changed by `edit`. */
@@ -87,5 +87,26 @@ describe('scores and layerIds invariants', () => {
     expect(shapeProblem({ ...mem, layerIds: 'all' as never })).toBe(
       'layerIds must be an array of layer indices',
     )
+  })
+})
+
+describe('firstNonFiniteNewRows', () => {
+  // [heads 3, P 4 + S 2, headDim 5]: every index, NaN or −Inf placed alone, against a plain scan
+  // that knows which rows are new.
+  const [H, P, S, D] = [3, 4, 2, 5]
+  it('finds a bad value only in the S new rows of a head, at its index into the whole tensor', () => {
+    for (let i = 0; i < H * (P + S) * D; i++)
+      for (const bad of [NaN, -Infinity]) {
+        const kv = Float32Array.from({ length: H * (P + S) * D }, (_, j) => j / 7)
+        kv[i] = bad
+        const row = Math.floor(i / D) % (P + S)
+        expect(firstNonFiniteNewRows(kv, H, P, S, D)).toBe(row >= P ? i : -1)
+      }
+  })
+  it('returns the first bad index over heads in order', () => {
+    const kv = new Float32Array(H * (P + S) * D)
+    kv[(2 * (P + S) + P) * D] = Infinity
+    kv[(1 * (P + S) + P + 1) * D + 4] = NaN
+    expect(firstNonFiniteNewRows(kv, H, P, S, D)).toBe((1 * (P + S) + P + 1) * D + 4)
   })
 })
